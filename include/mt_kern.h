@@ -1,0 +1,72 @@
+/* mt_kern: the numeric kernels of a training step, behind a table of function
+ * pointers filled once by mt_kern_init() from CPU feature detection.
+ * The scalar reference (src/kern/kern_ref.c) is the specification; every SIMD
+ * variant is tested against it (tests/test_kern.c).
+ *
+ * Dimension letters (same everywhere): B batch rows, C input features,
+ * OC output features, K classes, N flat element count.  All matrices are
+ * row-major and contiguous.  No kernel allocates, fails or prints. */
+#ifndef MT_KERN_H
+#define MT_KERN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mt_err.h"
+
+typedef struct mt_kern {
+    const char *name; /* "scalar", "avx2", "avx512", "neon" */
+
+    /* out (B,OC) = inp (B,C) @ w^T + b, then ReLU when relu != 0.
+     * w (OC,C); b (OC) or NULL.  out must not alias inp. */
+    void (*linear_fwd)(float *out, const float *inp, const float *w, const float *b,
+                       int B, int C, int OC, int relu);
+    /* dw (OC,C) += dout^T (OC,B) @ inp (B,C);  db (OC) += column sums of dout
+     * (db may be NULL). */
+    void (*linear_bwd_w)(float *dw, float *db, const float *dout, const float *inp,
+                         int B, int C, int OC);
+    /* dinp (B,C) = dout (B,OC) @ w (OC,C)   (overwrites, does not accumulate);
+     * when relu_mask is not NULL, dinp[i] = 0 where relu_mask[i] <= 0
+     * (relu_mask (B,C) is the ReLU output of the layer below). */
+    void (*linear_bwd_x)(float *dinp, const float *dout, const float *w,
+                         const float *relu_mask, int B, int C, int OC);
+    /* Fused softmax + cross-entropy, mean over the batch.
+     * losses (B) = logsumexp(logits[b]) - logits[b, labels[b]];
+     * dlogits (B,K) = (softmax(logits) - onehot(labels)) * dscale
+     * (dscale is usually 1/B_total).  Returns the sum of losses (double).
+     * dlogits may alias logits.  losses may be NULL. */
+    double (*softmax_xent)(float *dlogits, float *losses, const float *logits,
+                           const uint8_t *labels, int B, int K, float dscale);
+    /* out (N) = in (N) * scale + shift   (uint8 pixels -> normalized floats) */
+    void (*u8_to_f32)(float *out, const uint8_t *in, size_t N, float scale, float shift);
+    /* One Adam/AdamW step over N parameters (torch.optim.Adam / AdamW):
+     *   g' = g + wd_l2 * p                          (Adam's L2 weight_decay)
+     *   p  = p * (1 - lr * wd_decoupled)            (AdamW)
+     *   m  = b1 m + (1-b1) g';  v = b2 v + (1-b2) g'^2
+     *   p -= lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps)
+     * with bc1 = 1 - b1^t, bc2 = 1 - b2^t. */
+    void (*adam)(float *p, const float *g, float *m, float *v, size_t N,
+                 float lr, float b1, float b2, float eps, float bc1, float bc2,
+                 float wd_l2, float wd_decoupled);
+} mt_kern;
+
+typedef enum { MT_ISA_AUTO = 0, MT_ISA_SCALAR, MT_ISA_AVX2, MT_ISA_AVX512, MT_ISA_NEON } mt_isa;
+
+/* The scalar reference table (always available). */
+const mt_kern *mt_kern_ref(void);
+
+/* Picks the kernel table: MT_ISA_AUTO chooses the best this CPU runs; an
+ * explicit ISA the CPU (or this build) lacks fails with MT_EARG.
+ * The result stays valid for the life of the program. */
+mt_status mt_kern_select(const mt_kern **out, mt_isa isa, mt_err *err);
+
+/* Parses "auto", "scalar", "avx2", "avx512", "neon"; returns -1 if unknown. */
+int mt_isa_parse(const char *s);
+const char *mt_isa_name(mt_isa isa);
+
+/* Every variant compiled into this binary, and whether this CPU can run it
+ * (for tests and benchmarks).  Returns the count; fills up to max entries. */
+typedef struct { mt_isa isa; const mt_kern *k; int runnable; } mt_kern_variant;
+int mt_kern_variants(mt_kern_variant *out, int max);
+
+#endif

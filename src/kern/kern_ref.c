@@ -1,0 +1,121 @@
+/* Scalar reference kernels: plain loops, always compiled, never tuned.
+ * They are the specification the SIMD variants are tested against; accumulation
+ * is in float in the obvious order except where noted. */
+#include <assert.h>
+#include <math.h>
+
+#include "kern_impl.h"
+
+void mt_linear_fwd_ref(float *out, const float *inp, const float *w, const float *b,
+                       int B, int C, int OC, int relu)
+{
+    assert(out != inp);
+    for (int i = 0; i < B; i++) {
+        const float *x = inp + (size_t)i * C;
+        for (int o = 0; o < OC; o++) {
+            const float *wr = w + (size_t)o * C;
+            float s = 0.f;
+            for (int c = 0; c < C; c++)
+                s += x[c] * wr[c];
+            s += b ? b[o] : 0.f;
+            out[(size_t)i * OC + o] = (relu && s < 0.f) ? 0.f : s;
+        }
+    }
+}
+
+void mt_linear_bwd_w_ref(float *dw, float *db, const float *dout, const float *inp,
+                         int B, int C, int OC)
+{
+    for (int o = 0; o < OC; o++) {
+        float *dwr = dw + (size_t)o * C;
+        for (int i = 0; i < B; i++) {
+            float d = dout[(size_t)i * OC + o];
+            if (d == 0.f)
+                continue;
+            const float *x = inp + (size_t)i * C;
+            for (int c = 0; c < C; c++)
+                dwr[c] += d * x[c];
+        }
+        if (db) {
+            float s = 0.f;
+            for (int i = 0; i < B; i++)
+                s += dout[(size_t)i * OC + o];
+            db[o] += s;
+        }
+    }
+}
+
+void mt_linear_bwd_x_ref(float *dinp, const float *dout, const float *w,
+                         const float *relu_mask, int B, int C, int OC)
+{
+    for (int i = 0; i < B; i++) {
+        float *dx = dinp + (size_t)i * C;
+        for (int c = 0; c < C; c++)
+            dx[c] = 0.f;
+        for (int o = 0; o < OC; o++) {
+            float d = dout[(size_t)i * OC + o];
+            const float *wr = w + (size_t)o * C;
+            for (int c = 0; c < C; c++)
+                dx[c] += d * wr[c];
+        }
+        if (relu_mask) {
+            const float *mk = relu_mask + (size_t)i * C;
+            for (int c = 0; c < C; c++)
+                if (mk[c] <= 0.f)
+                    dx[c] = 0.f;
+        }
+    }
+}
+
+double mt_softmax_xent_ref(float *dlogits, float *losses, const float *logits,
+                           const uint8_t *labels, int B, int K, float dscale)
+{
+    double total = 0.0;
+    for (int i = 0; i < B; i++) {
+        const float *z = logits + (size_t)i * K;
+        float *dz = dlogits + (size_t)i * K;
+        int y = labels[i];
+        assert(y < K);
+        /* Subtract the row max before expf so huge logits cannot overflow. */
+        float mx = z[0];
+        for (int k = 1; k < K; k++)
+            mx = z[k] > mx ? z[k] : mx;
+        float sum = 0.f;
+        for (int k = 0; k < K; k++)
+            sum += expf(z[k] - mx);
+        float lse = mx + logf(sum);
+        float loss = lse - z[y];
+        if (losses)
+            losses[i] = loss;
+        total += loss;
+        for (int k = 0; k < K; k++) {
+            float p = expf(z[k] - lse);
+            dz[k] = (p - (k == y ? 1.f : 0.f)) * dscale;
+        }
+    }
+    return total;
+}
+
+void mt_u8_to_f32_ref(float *out, const uint8_t *in, size_t N, float scale, float shift)
+{
+    for (size_t i = 0; i < N; i++)
+        out[i] = (float)in[i] * scale + shift;
+}
+
+void mt_adam_ref(float *p, const float *g, float *m, float *v, size_t N,
+                 float lr, float b1, float b2, float eps, float bc1, float bc2,
+                 float wd_l2, float wd_decoupled)
+{
+    /* torch.optim.Adam (non-fused, non-foreach semantics):
+     * denom = sqrt(v)/sqrt(bc2) + eps;  p -= (lr/bc1) * m / denom.
+     * Kingma & Ba 2015, Algorithm 1 with the "efficient" bias correction. */
+    float step = lr / bc1, sbc2 = sqrtf(bc2), keep = 1.f - lr * wd_decoupled;
+    for (size_t i = 0; i < N; i++) {
+        float gi = g[i] + wd_l2 * p[i];
+        if (wd_decoupled != 0.f)
+            p[i] *= keep;
+        m[i] = b1 * m[i] + (1.f - b1) * gi;
+        v[i] = b2 * v[i] + (1.f - b2) * gi * gi;
+        p[i] -= step * m[i] / (sqrtf(v[i]) / sbc2 + eps);
+    }
+}
