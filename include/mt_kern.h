@@ -48,7 +48,48 @@ typedef struct mt_kern {
     void (*adam)(float *p, const float *g, float *m, float *v, size_t N,
                  float lr, float b1, float b2, float eps, float bc1, float bc2,
                  float wd_l2, float wd_decoupled);
+
+    /* ---- Issue 3: forms that pay on SIMD and split across threads. ----
+     * Every output element is computed by one fixed chain of operations
+     * whatever the tiling, so splitting rows (B) or columns [c0,c1) between
+     * threads never changes a result bit. */
+
+    /* Same as linear_fwd with the weights given transposed: wt (C,OC) = w^T
+     * (see transpose).  out (B,OC); b (OC) or NULL; out must not alias inp. */
+    void (*linear_fwd_t)(float *out, const float *inp, const float *wt, const float *b,
+                         int B, int C, int OC, int relu);
+    /* Columns [c0,c1) of linear_bwd_w: dw[:, c0:c1] += dout^T @ inp[:, c0:c1];
+     * db (OC) += column sums of dout when db != NULL (pass it to one caller). */
+    void (*linear_bwd_w_cols)(float *dw, float *db, const float *dout, const float *inp,
+                              int B, int C, int OC, int c0, int c1);
+    /* Rows [c0,c1) of wt (C,OC) = w^T, w (OC,C).  Exact (a copy). */
+    void (*transpose)(float *wt, const float *w, int C, int OC, int c0, int c1);
+
+    /* Sparse first layer on raw pixels px (B,C) with inp = px*scale + shift.
+     * Because the normalisation is affine,
+     *   inp @ w^T + b = (px*scale) @ w^T + (b + shift * rowsum(w)),
+     * and the first term only needs the non-zero pixels (81 % of MNIST is 0).
+     * sparse_bias: beff (OC) = b + shift * (column sums of wt (C,OC)); b may be NULL. */
+    void (*sparse_bias)(float *beff, const float *wt, const float *b, int C, int OC, float shift);
+    /* out (B,OC) = sum over px[i,c] != 0 of (px*scale) * wt[c,:] + beff, then
+     * ReLU when relu != 0.  Equals linear_fwd on inp up to rounding. */
+    void (*sparse_fwd)(float *out, const uint8_t *px, const float *wt, const float *beff,
+                       int B, int C, int OC, float scale, int relu);
+    /* Columns [c0,c1) of linear_bwd_w on inp = px*scale + shift:
+     *   dw[o,c] += scale * sum_{i: px[i,c] != 0} dout[i,o] px[i,c] + shift * sum_i dout[i,o]
+     * (the second term is the rank-1 correction for the zero pixels);
+     * db (OC) += column sums of dout when db != NULL.  scratch: at least
+     * mt_kern_sparse_scratch(B, c1-c0, OC) bytes, private to the caller (thread). */
+    void (*sparse_bwd_w)(float *dw, float *db, const float *dout, const uint8_t *px,
+                         int B, int C, int OC, float scale, float shift, int c0, int c1,
+                         void *scratch);
 } mt_kern;
+
+/* Bytes of scratch sparse_bwd_w needs for a batch of B rows, ncols columns, OC outputs. */
+size_t mt_kern_sparse_scratch(int B, int ncols, int OC);
+
+/* Number of non-zero bytes in px (N): a batch's density decides dense vs sparse. */
+size_t mt_kern_count_nz(const uint8_t *px, size_t N);
 
 typedef enum { MT_ISA_AUTO = 0, MT_ISA_SCALAR, MT_ISA_AVX2, MT_ISA_AVX512, MT_ISA_NEON } mt_isa;
 

@@ -1,9 +1,18 @@
-/* mt_kern: picks the kernel table at run time from CPU features.
- * Only the reference is wired here until the SIMD variants land (issue 3). */
+/* mt_kern: picks the kernel table at run time from CPU features (issue 3).
+ * Each SIMD variant is compiled with its own target flags, so the binary runs
+ * on any CPU of its architecture; a variant is only called when
+ * __builtin_cpu_supports() says the CPU (and OS) can run it. */
 #include <string.h>
 
 #include "mt_kern.h"
 #include "kern/kern_impl.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#define MT_HAVE_X86 1
+#endif
+#if defined(__aarch64__)
+#define MT_HAVE_NEON 1
+#endif
 
 static const mt_kern kern_ref = {
     .name = "scalar",
@@ -13,6 +22,12 @@ static const mt_kern kern_ref = {
     .softmax_xent = mt_softmax_xent_ref,
     .u8_to_f32 = mt_u8_to_f32_ref,
     .adam = mt_adam_ref,
+    .linear_fwd_t = mt_linear_fwd_t_ref,
+    .linear_bwd_w_cols = mt_linear_bwd_w_cols_ref,
+    .transpose = mt_transpose_ref,
+    .sparse_bias = mt_sparse_bias_ref,
+    .sparse_fwd = mt_sparse_fwd_ref,
+    .sparse_bwd_w = mt_sparse_bwd_w_ref,
 };
 
 static const char *const isa_names[] = { "auto", "scalar", "avx2", "avx512", "neon" };
@@ -32,12 +47,37 @@ const char *mt_isa_name(mt_isa isa)
     return (unsigned)isa < sizeof isa_names / sizeof *isa_names ? isa_names[isa] : "?";
 }
 
+#ifdef MT_HAVE_X86
+static int cpu_avx2(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+static int cpu_avx512(void)
+{
+    /* gcc's and clang's cpu_supports also check that the OS saves the zmm state. */
+    __builtin_cpu_init();
+    return cpu_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
+        && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+}
+#endif
+
 int mt_kern_variants(mt_kern_variant *out, int max)
 {
+    /* Listed from slowest to fastest: MT_ISA_AUTO takes the last runnable one. */
+    mt_kern_variant all[4];
     int n = 0;
-    if (n < max)
-        out[n] = (mt_kern_variant){ MT_ISA_SCALAR, &kern_ref, 1 };
-    n++;
+    all[n++] = (mt_kern_variant){ MT_ISA_SCALAR, &kern_ref, 1 };
+#ifdef MT_HAVE_X86
+    all[n++] = (mt_kern_variant){ MT_ISA_AVX2, &mt_kern_avx2, cpu_avx2() };
+    all[n++] = (mt_kern_variant){ MT_ISA_AVX512, &mt_kern_avx512, cpu_avx512() };
+#endif
+#ifdef MT_HAVE_NEON
+    all[n++] = (mt_kern_variant){ MT_ISA_NEON, &mt_kern_neon, 1 };
+#endif
+    for (int i = 0; i < n && i < max; i++)
+        out[i] = all[i];
     return n;
 }
 
@@ -46,7 +86,6 @@ mt_status mt_kern_select(const mt_kern **out, mt_isa isa, mt_err *err)
     mt_kern_variant v[8];
     int n = mt_kern_variants(v, 8);
     if (isa == MT_ISA_AUTO) {
-        /* variants are listed from slowest to fastest */
         for (int i = n - 1; i >= 0; i--)
             if (v[i].runnable) {
                 *out = v[i].k;
@@ -61,5 +100,28 @@ mt_status mt_kern_select(const mt_kern **out, mt_isa isa, mt_err *err)
         *out = v[i].k;
         return MT_OK;
     }
-    return mt_errf(err, MT_EARG, "--isa %s: not compiled into this build", mt_isa_name(isa));
+    return mt_errf(err, MT_EARG, "--isa %s: not compiled into this build (%s)", mt_isa_name(isa),
+#if defined(MT_HAVE_X86)
+                   "x86-64 builds have scalar, avx2, avx512"
+#elif defined(MT_HAVE_NEON)
+                   "aarch64 builds have scalar, neon"
+#else
+                   "this architecture has only scalar"
+#endif
+    );
+}
+
+size_t mt_kern_sparse_scratch(int B, int ncols, int OC)
+{
+    size_t ocp = ((size_t)OC + 15) / 16 * 16;
+    return (size_t)ncols * sizeof(int) + ocp * sizeof(float) + 16 * ocp * sizeof(float)
+         + (size_t)ncols * (size_t)B * (sizeof(int) + sizeof(float)) + 64;
+}
+
+size_t mt_kern_count_nz(const uint8_t *px, size_t N)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < N; i++)
+        n += px[i] != 0;
+    return n;
 }

@@ -17,4 +17,22 @@ void mt_adam_ref(float *p, const float *g, float *m, float *v, size_t N,
                  float lr, float b1, float b2, float eps, float bc1, float bc2,
                  float wd_l2, float wd_decoupled);
 
+void mt_linear_fwd_t_ref(float *out, const float *inp, const float *wt, const float *b,
+                         int B, int C, int OC, int relu);
+void mt_linear_bwd_w_cols_ref(float *dw, float *db, const float *dout, const float *inp,
+                              int B, int C, int OC, int c0, int c1);
+void mt_transpose_ref(float *wt, const float *w, int C, int OC, int c0, int c1);
+void mt_sparse_bias_ref(float *beff, const float *wt, const float *b, int C, int OC, float shift);
+void mt_sparse_fwd_ref(float *out, const uint8_t *px, const float *wt, const float *beff,
+                       int B, int C, int OC, float scale, int relu);
+void mt_sparse_bwd_w_ref(float *dw, float *db, const float *dout, const uint8_t *px,
+                         int B, int C, int OC, float scale, float shift, int c0, int c1,
+                         void *scratch);
+
+/* The SIMD tables (each defined in its kern_<isa>.c, compiled only where the
+ * architecture matches). */
+extern const mt_kern mt_kern_avx2;
+extern const mt_kern mt_kern_avx512;
+extern const mt_kern mt_kern_neon;
+
 #endif

@@ -119,3 +119,105 @@ void mt_adam_ref(float *p, const float *g, float *m, float *v, size_t N,
         p[i] -= step * m[i] / (sqrtf(v[i]) / sbc2 + eps);
     }
 }
+
+/* ---- Issue 3 extensions: the same maths in the forms the SIMD variants use. ---- */
+
+void mt_linear_fwd_t_ref(float *out, const float *inp, const float *wt, const float *b,
+                         int B, int C, int OC, int relu)
+{
+    assert(out != inp);
+    for (int i = 0; i < B; i++) {
+        const float *x = inp + (size_t)i * C;
+        for (int o = 0; o < OC; o++) {
+            float s = 0.f;
+            for (int c = 0; c < C; c++)
+                s += x[c] * wt[(size_t)c * OC + o];
+            s += b ? b[o] : 0.f;
+            out[(size_t)i * OC + o] = (relu && s < 0.f) ? 0.f : s;
+        }
+    }
+}
+
+void mt_linear_bwd_w_cols_ref(float *dw, float *db, const float *dout, const float *inp,
+                              int B, int C, int OC, int c0, int c1)
+{
+    assert(0 <= c0 && c0 <= c1 && c1 <= C);
+    for (int o = 0; o < OC; o++) {
+        float *dwr = dw + (size_t)o * C;
+        for (int i = 0; i < B; i++) {
+            float d = dout[(size_t)i * OC + o];
+            const float *x = inp + (size_t)i * C;
+            for (int c = c0; c < c1; c++)
+                dwr[c] += d * x[c];
+        }
+        if (db) {
+            float s = 0.f;
+            for (int i = 0; i < B; i++)
+                s += dout[(size_t)i * OC + o];
+            db[o] += s;
+        }
+    }
+}
+
+void mt_transpose_ref(float *wt, const float *w, int C, int OC, int c0, int c1)
+{
+    for (int c = c0; c < c1; c++)
+        for (int o = 0; o < OC; o++)
+            wt[(size_t)c * OC + o] = w[(size_t)o * C + c];
+}
+
+void mt_sparse_bias_ref(float *beff, const float *wt, const float *b, int C, int OC, float shift)
+{
+    for (int o = 0; o < OC; o++) {
+        float s = 0.f;
+        for (int c = 0; c < C; c++)
+            s += wt[(size_t)c * OC + o];
+        beff[o] = (b ? b[o] : 0.f) + shift * s;
+    }
+}
+
+void mt_sparse_fwd_ref(float *out, const uint8_t *px, const float *wt, const float *beff,
+                       int B, int C, int OC, float scale, int relu)
+{
+    for (int i = 0; i < B; i++) {
+        const uint8_t *p = px + (size_t)i * C;
+        float *y = out + (size_t)i * OC;
+        for (int o = 0; o < OC; o++)
+            y[o] = beff[o];
+        for (int c = 0; c < C; c++) {
+            if (p[c] == 0)
+                continue;
+            float x = (float)p[c] * scale;
+            for (int o = 0; o < OC; o++)
+                y[o] += x * wt[(size_t)c * OC + o];
+        }
+        if (relu)
+            for (int o = 0; o < OC; o++)
+                y[o] = y[o] < 0.f ? 0.f : y[o];
+    }
+}
+
+void mt_sparse_bwd_w_ref(float *dw, float *db, const float *dout, const uint8_t *px,
+                         int B, int C, int OC, float scale, float shift, int c0, int c1,
+                         void *scratch)
+{
+    (void)scratch;
+    assert(0 <= c0 && c0 <= c1 && c1 <= C);
+    for (int o = 0; o < OC; o++) {
+        float cs = 0.f;
+        for (int i = 0; i < B; i++)
+            cs += dout[(size_t)i * OC + o];
+        float *dwr = dw + (size_t)o * C;
+        for (int c = c0; c < c1; c++) {
+            float s = 0.f;
+            for (int i = 0; i < B; i++) {
+                uint8_t p = px[(size_t)i * C + c];
+                if (p)
+                    s += dout[(size_t)i * OC + o] * ((float)p * scale);
+            }
+            dwr[c] += s + shift * cs;
+        }
+        if (db)
+            db[o] += cs;
+    }
+}

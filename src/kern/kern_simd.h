@@ -1,0 +1,614 @@
+/* kern_simd.h: the SIMD kernels written once over a small vector layer; each
+ * kern_<isa>.c defines that layer (below) and includes this file exactly once.
+ * Not a public header: it defines static functions and one mt_kern table.
+ *
+ * GEMM design (issue 3): one register-tiled micro-kernel computes
+ *     C (M,N) [+]= A (M,K) . B (K,N),  a(i,k) = A[i*rsa + k*csa],  B, C row-major,
+ * broadcasting a(i,k) against MR x NR vectors of B's row k.  All three layer
+ * shapes map onto it without packing A:
+ *     forward   Y  = X . W^T   (A = X,     B = W^T (C,OC), kept transposed)
+ *     weights   dW += dY^T . X (A = dY^T,  B = X, columns [c0,c1) per thread)
+ *     input     dX = dY . W    (A = dY,    B = W, ReLU mask in the epilogue)
+ * K is blocked by KC so B's panel stays in L1; every C element is one FMA
+ * chain over k = 0..K-1 (stored and reloaded between K blocks, which is
+ * exact), so tiling and the thread split never change a result bit.
+ *
+ * The vector layer each ISA file provides:
+ *   vf, VW (lanes), MR, NR, KC, TILE_LIST(X) = X(m,n) for 1<=m<=MR, 1<=n<=NR
+ *   V_ZERO() V_SET1(x) V_LOAD(p) V_STORE(p,v) V_LOADN(p,n) V_STOREN(p,v,n)
+ *   (n < VW lanes; LOADN zero-fills) V_FMA(a,b,c)=a*b+c V_ADD V_SUB V_MUL V_DIV
+ *   V_MAX V_SQRT V_MASKLE0(v,m) (v with lanes where m <= 0 zeroed)
+ *   V_LOADU8(p) (VW bytes -> floats)  v_exp(vf)  vtranspose(vf r[VW])
+ *   nzmask(p, n) (bit j set when p[j] != 0, n <= 64)  KSFX(name) (name suffix) */
+
+#include <assert.h>
+#include <math.h>
+#include <string.h>
+
+#define KERN_INLINE static inline __attribute__((always_inline))
+
+/* ======================================================================== */
+/* GEMM                                                                      */
+/* ======================================================================== */
+
+typedef struct {
+    const float *a;
+    ptrdiff_t rsa, csa;  /* a(i,k) = a[i*rsa + k*csa] */
+    const float *b;
+    ptrdiff_t ldb;       /* b(k,n) = b[k*ldb + n] */
+    float *c;
+    ptrdiff_t ldc;
+    int M, N, K;
+    int load_c;          /* the chain starts from C's value instead of 0 */
+    int epilogue;        /* apply bias / relu / mask (last K block only) */
+    const float *bias;   /* (N) or NULL */
+    int relu;
+    const float *mask;   /* (M,N) with ldm, or NULL: zero C where mask <= 0 */
+    ptrdiff_t ldm;
+} gemm_args;
+
+/* One mr x nv tile at (i0, n0); the last vector has nlast lanes (1..VW).
+ * Called with compile-time mr and nv so acc[][] lives in registers. */
+KERN_INLINE void gemm_tile(const gemm_args *g, int i0, int n0, int mr, int nv, int nlast)
+{
+    vf acc[MR][NR];
+    float *cp = g->c + (ptrdiff_t)i0 * g->ldc + n0;
+#pragma GCC unroll 8
+    for (int r = 0; r < mr; r++)
+#pragma GCC unroll 8
+        for (int v = 0; v < nv; v++) {
+            if (!g->load_c)
+                acc[r][v] = V_ZERO();
+            else if (v == nv - 1 && nlast < VW)
+                acc[r][v] = V_LOADN(cp + r * g->ldc + v * VW, nlast);
+            else
+                acc[r][v] = V_LOAD(cp + r * g->ldc + v * VW);
+        }
+
+    const float *ap = g->a + (ptrdiff_t)i0 * g->rsa;
+    const float *bp = g->b + n0;
+    const ptrdiff_t rsa = g->rsa, csa = g->csa, ldb = g->ldb;
+    if (nlast == VW) {
+        for (int k = 0; k < g->K; k++) {
+            vf bv[NR];
+#pragma GCC unroll 8
+            for (int v = 0; v < nv; v++)
+                bv[v] = V_LOAD(bp + v * VW);
+#pragma GCC unroll 8
+            for (int r = 0; r < mr; r++) {
+                vf av = V_SET1(ap[r * rsa]);
+#pragma GCC unroll 8
+                for (int v = 0; v < nv; v++)
+                    acc[r][v] = V_FMA(av, bv[v], acc[r][v]);
+            }
+            ap += csa;
+            bp += ldb;
+        }
+    } else {
+        for (int k = 0; k < g->K; k++) {
+            vf bv[NR];
+#pragma GCC unroll 8
+            for (int v = 0; v < nv; v++)
+                bv[v] = v == nv - 1 ? V_LOADN(bp + v * VW, nlast) : V_LOAD(bp + v * VW);
+#pragma GCC unroll 8
+            for (int r = 0; r < mr; r++) {
+                vf av = V_SET1(ap[r * rsa]);
+#pragma GCC unroll 8
+                for (int v = 0; v < nv; v++)
+                    acc[r][v] = V_FMA(av, bv[v], acc[r][v]);
+            }
+            ap += csa;
+            bp += ldb;
+        }
+    }
+
+#pragma GCC unroll 8
+    for (int r = 0; r < mr; r++)
+#pragma GCC unroll 8
+        for (int v = 0; v < nv; v++) {
+            int n = v == nv - 1 ? nlast : VW;
+            vf y = acc[r][v];
+            if (g->epilogue) {
+                if (g->bias)
+                    y = V_ADD(y, n == VW ? V_LOAD(g->bias + n0 + v * VW)
+                                         : V_LOADN(g->bias + n0 + v * VW, n));
+                if (g->relu)
+                    y = V_MAX(y, V_ZERO());
+                if (g->mask) {
+                    const float *mp = g->mask + (ptrdiff_t)(i0 + r) * g->ldm + n0 + v * VW;
+                    y = V_MASKLE0(y, n == VW ? V_LOAD(mp) : V_LOADN(mp, n));
+                }
+            }
+            if (n == VW)
+                V_STORE(cp + r * g->ldc + v * VW, y);
+            else
+                V_STOREN(cp + r * g->ldc + v * VW, y, n);
+        }
+}
+
+#define TILE_FN(m, n) \
+    static void gemm_tile_##m##_##n(const gemm_args *g, int i0, int n0, int nlast) \
+    { gemm_tile(g, i0, n0, m, n, nlast); }
+TILE_LIST(TILE_FN)
+#undef TILE_FN
+
+/* One K block of the whole product. */
+static void gemm_block(const gemm_args *g)
+{
+    const int P = NR * VW;
+    for (int n0 = 0; n0 < g->N; n0 += P) {
+        int nw = g->N - n0 < P ? g->N - n0 : P;
+        int nv = (nw + VW - 1) / VW, nlast = nw - (nv - 1) * VW;
+        for (int i0 = 0; i0 < g->M; i0 += MR) {
+            int mr = g->M - i0 < MR ? g->M - i0 : MR;
+            switch (mr * 16 + nv) {
+#define TILE_CASE(m, n) case (m) * 16 + (n): gemm_tile_##m##_##n(g, i0, n0, nlast); break;
+                TILE_LIST(TILE_CASE)
+#undef TILE_CASE
+            default: assert(0);
+            }
+        }
+    }
+}
+
+static void gemm(const gemm_args *g0)
+{
+    if (g0->M <= 0 || g0->N <= 0)
+        return;
+    if (g0->K <= 0) { /* empty sum: 0 (or C) through the epilogue */
+        gemm_args g = *g0;
+        static const float zero = 0.f;
+        g.a = g.b = &zero;
+        g.K = 0;
+        g.epilogue = 1;
+        gemm_block(&g);
+        return;
+    }
+    for (int k0 = 0; k0 < g0->K; k0 += KC) {
+        gemm_args g = *g0;
+        g.K = g0->K - k0 < KC ? g0->K - k0 : KC;
+        g.a = g0->a + (ptrdiff_t)k0 * g0->csa;
+        g.b = g0->b + (ptrdiff_t)k0 * g0->ldb;
+        g.load_c = k0 > 0 ? 1 : g0->load_c;
+        g.epilogue = k0 + KC >= g0->K;
+        gemm_block(&g);
+    }
+}
+
+/* ======================================================================== */
+/* Transpose                                                                 */
+/* ======================================================================== */
+
+/* dst (cols,rows) block = src (rows,cols)^T with leading dims; VW x VW blocks in registers. */
+static void transpose_2d(float *dst, ptrdiff_t ldd, const float *src, ptrdiff_t lds, int rows, int cols)
+{
+    int r0 = 0;
+    for (; r0 + VW <= rows; r0 += VW) {
+        int c0 = 0;
+        for (; c0 + VW <= cols; c0 += VW) {
+            vf t[VW];
+            for (int j = 0; j < VW; j++)
+                t[j] = V_LOAD(src + (r0 + j) * lds + c0);
+            vtranspose(t);
+            for (int j = 0; j < VW; j++)
+                V_STORE(dst + (c0 + j) * ldd + r0, t[j]);
+        }
+        for (int c = c0; c < cols; c++)
+            for (int j = 0; j < VW; j++)
+                dst[c * ldd + r0 + j] = src[(r0 + j) * lds + c];
+    }
+    for (int r = r0; r < rows; r++)
+        for (int c = 0; c < cols; c++)
+            dst[c * ldd + r] = src[r * lds + c];
+}
+
+static void KSFX(transpose)(float *wt, const float *w, int C, int OC, int c0, int c1)
+{
+    assert(0 <= c0 && c0 <= c1 && c1 <= C);
+    transpose_2d(wt + (ptrdiff_t)c0 * OC, OC, w + c0, C, OC, c1 - c0);
+}
+
+/* ======================================================================== */
+/* Dense layers                                                              */
+/* ======================================================================== */
+
+static void KSFX(linear_fwd_t)(float *out, const float *inp, const float *wt, const float *b,
+                               int B, int C, int OC, int relu)
+{
+    assert(out != inp);
+    gemm_args g = { .a = inp, .rsa = C, .csa = 1, .b = wt, .ldb = OC, .c = out, .ldc = OC,
+                    .M = B, .N = OC, .K = C, .bias = b, .relu = relu };
+    gemm(&g);
+}
+
+/* The untransposed entry packs W^T panel by panel into a stack buffer. */
+#define FWD_PANEL 64
+#define FWD_KB 256
+static void KSFX(linear_fwd)(float *out, const float *inp, const float *w, const float *b,
+                             int B, int C, int OC, int relu)
+{
+    assert(out != inp);
+    float wt[FWD_KB * FWD_PANEL];
+    for (int o0 = 0; o0 < OC; o0 += FWD_PANEL) {
+        int ow = OC - o0 < FWD_PANEL ? OC - o0 : FWD_PANEL;
+        if (C == 0) {
+            gemm_args g = { .a = inp, .rsa = C, .csa = 1, .b = wt, .ldb = ow,
+                            .c = out + o0, .ldc = OC, .M = B, .N = ow, .K = 0,
+                            .bias = b ? b + o0 : NULL, .relu = relu };
+            gemm(&g);
+        }
+        for (int k0 = 0; k0 < C; k0 += FWD_KB) {
+            int kw = C - k0 < FWD_KB ? C - k0 : FWD_KB;
+            transpose_2d(wt, ow, w + (ptrdiff_t)o0 * C + k0, C, ow, kw);
+            gemm_args g = { .a = inp + k0, .rsa = C, .csa = 1, .b = wt, .ldb = ow,
+                            .c = out + o0, .ldc = OC, .M = B, .N = ow, .K = kw,
+                            .bias = b ? b + o0 : NULL, .relu = relu,
+                            .load_c = k0 > 0 };
+            /* gemm() sets the epilogue on its own last block; only our last
+             * K block may apply it. */
+            if (k0 + kw < C) {
+                for (int kk = 0; kk < kw; kk += KC) {
+                    gemm_args h = g;
+                    h.K = kw - kk < KC ? kw - kk : KC;
+                    h.a = g.a + kk;
+                    h.b = wt + (ptrdiff_t)kk * ow;
+                    h.load_c = (k0 + kk) > 0;
+                    h.epilogue = 0;
+                    gemm_block(&h);
+                }
+            } else {
+                gemm(&g);
+            }
+        }
+    }
+}
+
+/* db[o] += sum_i dout[i,o], i ascending (the reference's order). */
+static void colsum_add(float *db, const float *dout, int B, int OC)
+{
+    int o = 0;
+    for (; o + VW <= OC; o += VW) {
+        vf s = V_ZERO();
+        for (int i = 0; i < B; i++)
+            s = V_ADD(s, V_LOAD(dout + (ptrdiff_t)i * OC + o));
+        V_STORE(db + o, V_ADD(V_LOAD(db + o), s));
+    }
+    if (o < OC) {
+        int n = OC - o;
+        vf s = V_ZERO();
+        for (int i = 0; i < B; i++)
+            s = V_ADD(s, V_LOADN(dout + (ptrdiff_t)i * OC + o, n));
+        V_STOREN(db + o, V_ADD(V_LOADN(db + o, n), s), n);
+    }
+}
+
+static void KSFX(linear_bwd_w_cols)(float *dw, float *db, const float *dout, const float *inp,
+                                    int B, int C, int OC, int c0, int c1)
+{
+    assert(0 <= c0 && c0 <= c1 && c1 <= C);
+    gemm_args g = { .a = dout, .rsa = 1, .csa = OC, .b = inp + c0, .ldb = C,
+                    .c = dw + c0, .ldc = C, .M = OC, .N = c1 - c0, .K = B, .load_c = 1 };
+    gemm(&g);
+    if (db)
+        colsum_add(db, dout, B, OC);
+}
+
+static void KSFX(linear_bwd_w)(float *dw, float *db, const float *dout, const float *inp,
+                               int B, int C, int OC)
+{
+    KSFX(linear_bwd_w_cols)(dw, db, dout, inp, B, C, OC, 0, C);
+}
+
+static void KSFX(linear_bwd_x)(float *dinp, const float *dout, const float *w,
+                               const float *relu_mask, int B, int C, int OC)
+{
+    gemm_args g = { .a = dout, .rsa = OC, .csa = 1, .b = w, .ldb = C, .c = dinp, .ldc = C,
+                    .M = B, .N = C, .K = OC, .mask = relu_mask, .ldm = C };
+    gemm(&g);
+}
+
+/* ======================================================================== */
+/* Sparse first layer                                                        */
+/* ======================================================================== */
+
+static void KSFX(sparse_bias)(float *beff, const float *wt, const float *b, int C, int OC, float shift)
+{
+    vf sh = V_SET1(shift);
+    for (int o = 0; o < OC; o += VW) {
+        int n = OC - o < VW ? OC - o : VW;
+        vf s = V_ZERO();
+        for (int c = 0; c < C; c++)
+            s = V_ADD(s, n == VW ? V_LOAD(wt + (ptrdiff_t)c * OC + o)
+                                 : V_LOADN(wt + (ptrdiff_t)c * OC + o, n));
+        vf bb = b ? (n == VW ? V_LOAD(b + o) : V_LOADN(b + o, n)) : V_ZERO();
+        vf y = V_ADD(bb, V_MUL(sh, s));
+        if (n == VW)
+            V_STORE(beff + o, y);
+        else
+            V_STOREN(beff + o, y, n);
+    }
+}
+
+/* Up to SP_NV vectors of one output row, summed over the row's non-zero pixels
+ * in ascending c.  nv and full are compile-time after inlining. */
+#define SP_NV 8
+KERN_INLINE void sparse_row(float *y, const uint8_t *p, const float *wt, const float *beff,
+                            int C, int OC, int o0, int nv, int nlast, float scale, int relu)
+{
+    vf acc[SP_NV];
+#pragma GCC unroll 8
+    for (int v = 0; v < nv; v++)
+        acc[v] = v == nv - 1 && nlast < VW ? V_LOADN(beff + o0 + v * VW, nlast)
+                                           : V_LOAD(beff + o0 + v * VW);
+    const float *w0 = wt + o0;
+    for (int c0 = 0; c0 < C; c0 += 64) {
+        uint64_t m = nzmask(p + c0, C - c0 < 64 ? C - c0 : 64);
+        while (m) {
+            int c = c0 + __builtin_ctzll(m);
+            m &= m - 1;
+            vf x = V_SET1((float)p[c] * scale);
+            const float *wr = w0 + (ptrdiff_t)c * OC;
+#pragma GCC unroll 8
+            for (int v = 0; v < nv; v++)
+                acc[v] = V_FMA(x, v == nv - 1 && nlast < VW ? V_LOADN(wr + v * VW, nlast)
+                                                            : V_LOAD(wr + v * VW), acc[v]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int v = 0; v < nv; v++) {
+        vf r = relu ? V_MAX(acc[v], V_ZERO()) : acc[v];
+        if (v == nv - 1 && nlast < VW)
+            V_STOREN(y + o0 + v * VW, r, nlast);
+        else
+            V_STORE(y + o0 + v * VW, r);
+    }
+}
+
+static void sparse_row_any(float *y, const uint8_t *p, const float *wt, const float *beff,
+                           int C, int OC, int o0, int nv, int nlast, float scale, int relu)
+{
+    switch (nv) {
+    case 1: sparse_row(y, p, wt, beff, C, OC, o0, 1, nlast, scale, relu); break;
+    case 2: sparse_row(y, p, wt, beff, C, OC, o0, 2, nlast, scale, relu); break;
+    case 3: sparse_row(y, p, wt, beff, C, OC, o0, 3, nlast, scale, relu); break;
+    case 4: sparse_row(y, p, wt, beff, C, OC, o0, 4, nlast, scale, relu); break;
+    case 5: sparse_row(y, p, wt, beff, C, OC, o0, 5, nlast, scale, relu); break;
+    case 6: sparse_row(y, p, wt, beff, C, OC, o0, 6, nlast, scale, relu); break;
+    case 7: sparse_row(y, p, wt, beff, C, OC, o0, 7, nlast, scale, relu); break;
+    default: sparse_row(y, p, wt, beff, C, OC, o0, 8, nlast, scale, relu); break;
+    }
+}
+
+static void KSFX(sparse_fwd)(float *out, const uint8_t *px, const float *wt, const float *beff,
+                             int B, int C, int OC, float scale, int relu)
+{
+    for (int i = 0; i < B; i++) {
+        const uint8_t *p = px + (ptrdiff_t)i * C;
+        float *y = out + (ptrdiff_t)i * OC;
+        for (int o0 = 0; o0 < OC; o0 += SP_NV * VW) {
+            int ow = OC - o0 < SP_NV * VW ? OC - o0 : SP_NV * VW;
+            int nv = (ow + VW - 1) / VW, nlast = ow - (nv - 1) * VW;
+            if (nv == SP_NV && nlast == VW)
+                sparse_row(y, p, wt, beff, C, OC, o0, SP_NV, VW, scale, relu);
+            else
+                sparse_row_any(y, p, wt, beff, C, OC, o0, nv, nlast, scale, relu);
+        }
+    }
+}
+
+/* Scratch layout of sparse_bwd_w (see mt_kern_sparse_scratch):
+ *   cnt  int   [ncols]          non-zeros per column
+ *   cs   float [OCP]            column sums of dout
+ *   tmp  float [VW_MAX * OCP]   one column block's results, column-major
+ *   ent  {int i; float v} [ncols * B]  column c's non-zeros, rows ascending */
+typedef struct { int i; float v; } sp_ent;
+
+/* acc (nv vectors starting at dout column o0) = sum over the column's entries. */
+KERN_INLINE void sparse_col(float *dst, const sp_ent *e, int n, const float *dout, int OC,
+                            int o0, int nv, int nlast)
+{
+    vf acc[SP_NV];
+#pragma GCC unroll 8
+    for (int v = 0; v < nv; v++)
+        acc[v] = V_ZERO();
+    for (int k = 0; k < n; k++) {
+        vf x = V_SET1(e[k].v);
+        const float *dr = dout + (ptrdiff_t)e[k].i * OC + o0;
+#pragma GCC unroll 8
+        for (int v = 0; v < nv; v++)
+            acc[v] = V_FMA(x, v == nv - 1 && nlast < VW ? V_LOADN(dr + v * VW, nlast)
+                                                        : V_LOAD(dr + v * VW), acc[v]);
+    }
+#pragma GCC unroll 8
+    for (int v = 0; v < nv; v++)
+        V_STORE(dst + o0 + v * VW, acc[v]); /* dst is padded to whole vectors */
+}
+
+static void sparse_col_any(float *dst, const sp_ent *e, int n, const float *dout, int OC,
+                           int o0, int nv, int nlast)
+{
+    switch (nv) {
+    case 1: sparse_col(dst, e, n, dout, OC, o0, 1, nlast); break;
+    case 2: sparse_col(dst, e, n, dout, OC, o0, 2, nlast); break;
+    case 3: sparse_col(dst, e, n, dout, OC, o0, 3, nlast); break;
+    case 4: sparse_col(dst, e, n, dout, OC, o0, 4, nlast); break;
+    case 5: sparse_col(dst, e, n, dout, OC, o0, 5, nlast); break;
+    case 6: sparse_col(dst, e, n, dout, OC, o0, 6, nlast); break;
+    case 7: sparse_col(dst, e, n, dout, OC, o0, 7, nlast); break;
+    default: sparse_col(dst, e, n, dout, OC, o0, 8, nlast); break;
+    }
+}
+
+static void KSFX(sparse_bwd_w)(float *dw, float *db, const float *dout, const uint8_t *px,
+                               int B, int C, int OC, float scale, float shift, int c0, int c1,
+                               void *scratch)
+{
+    assert(0 <= c0 && c0 <= c1 && c1 <= C);
+    const int ncols = c1 - c0, OCP = (OC + 15) / 16 * 16;
+    int *cnt = scratch;
+    float *cs = (float *)(cnt + ncols);
+    float *tmp = cs + OCP;
+    sp_ent *ent = (sp_ent *)(tmp + 16 * OCP);
+
+    /* Column lists, built row by row so each list is in ascending i. */
+    memset(cnt, 0, (size_t)ncols * sizeof *cnt);
+    for (int i = 0; i < B; i++) {
+        const uint8_t *p = px + (ptrdiff_t)i * C + c0;
+        for (int j0 = 0; j0 < ncols; j0 += 64) {
+            uint64_t m = nzmask(p + j0, ncols - j0 < 64 ? ncols - j0 : 64);
+            while (m) {
+                int j = j0 + __builtin_ctzll(m);
+                m &= m - 1;
+                sp_ent *e = &ent[(ptrdiff_t)j * B + cnt[j]++];
+                e->i = i;
+                e->v = (float)p[j] * scale;
+            }
+        }
+    }
+
+    memset(cs, 0, (size_t)OCP * sizeof *cs);
+    colsum_add(cs, dout, B, OC);
+    if (db)
+        for (int o = 0; o < OC; o++)
+            db[o] += cs[o];
+
+    vf sh = V_SET1(shift);
+    for (int j0 = 0; j0 < ncols; j0 += VW) {
+        int nc = ncols - j0 < VW ? ncols - j0 : VW;
+        /* tmp[jj*OCP + o] = sum over column j0+jj's entries of v * dout[i,o] */
+        for (int jj = 0; jj < nc; jj++) {
+            float *dst = tmp + (ptrdiff_t)jj * OCP;
+            const sp_ent *e = ent + (ptrdiff_t)(j0 + jj) * B;
+            for (int o0 = 0; o0 < OC; o0 += SP_NV * VW) {
+                int ow = OC - o0 < SP_NV * VW ? OC - o0 : SP_NV * VW;
+                int nv = (ow + VW - 1) / VW, nlast = ow - (nv - 1) * VW;
+                if (nv == SP_NV && nlast == VW)
+                    sparse_col(dst, e, cnt[j0 + jj], dout, OC, o0, SP_NV, VW);
+                else
+                    sparse_col_any(dst, e, cnt[j0 + jj], dout, OC, o0, nv, nlast);
+            }
+        }
+        /* Transpose VW x VW blocks of tmp into dw rows, adding the rank-1 term. */
+        for (int o0 = 0; o0 < OC; o0 += VW) {
+            int no = OC - o0 < VW ? OC - o0 : VW;
+            vf t[VW];
+            for (int jj = 0; jj < VW; jj++)
+                t[jj] = jj < nc ? V_LOAD(tmp + (ptrdiff_t)jj * OCP + o0) : V_ZERO();
+            vtranspose(t);
+            for (int r = 0; r < no; r++) {
+                float *d = dw + (ptrdiff_t)(o0 + r) * C + c0 + j0;
+                vf y = V_ADD(t[r], V_MUL(sh, V_SET1(cs[o0 + r])));
+                if (nc == VW)
+                    V_STORE(d, V_ADD(V_LOAD(d), y));
+                else
+                    V_STOREN(d, V_ADD(V_LOADN(d, nc), y), nc);
+            }
+        }
+    }
+}
+
+/* ======================================================================== */
+/* Softmax + cross-entropy, conversion, Adam                                 */
+/* ======================================================================== */
+
+static double KSFX(softmax_xent)(float *dlogits, float *losses, const float *logits,
+                                 const uint8_t *labels, int B, int K, float dscale)
+{
+    double total = 0.0;
+    float tmp[VW];
+    for (int i = 0; i < B; i++) {
+        const float *z = logits + (ptrdiff_t)i * K;
+        float *dz = dlogits + (ptrdiff_t)i * K;
+        int y = labels[i];
+        assert(y < K);
+        float mx = z[0];
+        for (int k = 1; k < K; k++)
+            mx = z[k] > mx ? z[k] : mx;
+        /* Subtract the row max before exp so huge logits cannot overflow; the
+         * lane sums are added in k order like the reference. */
+        vf vmx = V_SET1(mx);
+        float sum = 0.f;
+        for (int k0 = 0; k0 < K; k0 += VW) {
+            int n = K - k0 < VW ? K - k0 : VW;
+            V_STORE(tmp, v_exp(V_SUB(n == VW ? V_LOAD(z + k0) : V_LOADN(z + k0, n), vmx)));
+            for (int k = 0; k < n; k++)
+                sum += tmp[k];
+        }
+        float lse = mx + logf(sum);
+        float loss = lse - z[y];
+        if (losses)
+            losses[i] = loss;
+        total += loss;
+        vf vl = V_SET1(lse), ds = V_SET1(dscale);
+        for (int k0 = 0; k0 < K; k0 += VW) {
+            int n = K - k0 < VW ? K - k0 : VW;
+            vf p = v_exp(V_SUB(n == VW ? V_LOAD(z + k0) : V_LOADN(z + k0, n), vl));
+            V_STORE(tmp, p);
+            if (y >= k0 && y < k0 + n)
+                tmp[y - k0] -= 1.f;
+            p = V_MUL(V_LOAD(tmp), ds);
+            if (n == VW)
+                V_STORE(dz + k0, p);
+            else
+                V_STOREN(dz + k0, p, n);
+        }
+    }
+    return total;
+}
+
+static void KSFX(u8_to_f32)(float *out, const uint8_t *in, size_t N, float scale, float shift)
+{
+    vf s = V_SET1(scale), t = V_SET1(shift);
+    size_t i = 0;
+    for (; i + VW <= N; i += VW)
+        V_STORE(out + i, V_ADD(V_MUL(V_LOADU8(in + i), s), t));
+    for (; i < N; i++)
+        out[i] = (float)in[i] * scale + shift;
+}
+
+/* Same operation order as mt_adam_ref (no FMA), so the two agree bit for bit
+ * on IEEE hardware: mul/add/sqrt/div are correctly rounded in every lane. */
+static void KSFX(adam)(float *p, const float *g, float *m, float *v, size_t N,
+                       float lr, float b1, float b2, float eps, float bc1, float bc2,
+                       float wd_l2, float wd_decoupled)
+{
+    float step = lr / bc1, sbc2 = sqrtf(bc2), keep = 1.f - lr * wd_decoupled;
+    vf vb1 = V_SET1(b1), vb2 = V_SET1(b2), vc1 = V_SET1(1.f - b1), vc2 = V_SET1(1.f - b2);
+    vf vstep = V_SET1(step), vsbc2 = V_SET1(sbc2), veps = V_SET1(eps);
+    vf vwd = V_SET1(wd_l2), vkeep = V_SET1(keep);
+    size_t i = 0;
+    for (; i + VW <= N; i += VW) {
+        vf pi = V_LOAD(p + i);
+        vf gi = V_ADD(V_LOAD(g + i), V_MUL(vwd, pi));
+        if (wd_decoupled != 0.f)
+            pi = V_MUL(pi, vkeep);
+        vf mi = V_ADD(V_MUL(vb1, V_LOAD(m + i)), V_MUL(vc1, gi));
+        vf vi = V_ADD(V_MUL(vb2, V_LOAD(v + i)), V_MUL(V_MUL(vc2, gi), gi));
+        V_STORE(m + i, mi);
+        V_STORE(v + i, vi);
+        vf den = V_ADD(V_DIV(V_SQRT(vi), vsbc2), veps);
+        pi = V_SUB(pi, V_DIV(V_MUL(vstep, mi), den));
+        V_STORE(p + i, pi);
+    }
+    if (i < N)
+        mt_adam_ref(p + i, g + i, m + i, v + i, N - i, lr, b1, b2, eps, bc1, bc2,
+                    wd_l2, wd_decoupled);
+}
+
+/* ======================================================================== */
+
+const mt_kern KSFX(mt_kern) = {
+    .name = KERN_NAME,
+    .linear_fwd = KSFX(linear_fwd),
+    .linear_bwd_w = KSFX(linear_bwd_w),
+    .linear_bwd_x = KSFX(linear_bwd_x),
+    .softmax_xent = KSFX(softmax_xent),
+    .u8_to_f32 = KSFX(u8_to_f32),
+    .adam = KSFX(adam),
+    .linear_fwd_t = KSFX(linear_fwd_t),
+    .linear_bwd_w_cols = KSFX(linear_bwd_w_cols),
+    .transpose = KSFX(transpose),
+    .sparse_bias = KSFX(sparse_bias),
+    .sparse_fwd = KSFX(sparse_fwd),
+    .sparse_bwd_w = KSFX(sparse_bwd_w),
+};

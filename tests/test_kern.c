@@ -1,0 +1,441 @@
+/* test_kern: every kernel variant compiled in (mt_kern_variants) against the
+ * scalar reference on random data and ragged shapes, the sparse first layer
+ * against the dense reference, the thread-split invariance the training step
+ * relies on, and the dispatcher's refusals.  A variant this CPU cannot run is
+ * reported as SKIPPED by cmocka, never counted as passed. */
+#include <float.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "mt_kern.h"
+
+static const int SHAPES[] = { 1, 3, 7, 15, 16, 17, 63, 64, 65, 128, 784 };
+#define N_SHAPES ((int)(sizeof SHAPES / sizeof *SHAPES))
+/* The model's layers (C, OC) and batch sizes. */
+static const int MODEL_C[] = { 784, 128, 64 }, MODEL_OC[] = { 128, 64, 10 }, MODEL_B[] = { 64, 1000, 32 };
+static const double ZERO_FRAC[] = { 0.0, 0.5, 0.81, 1.0 };
+/* MNIST's normalisation: x = px/255 - 0.1307) / 0.3081 */
+#define SCALE (1.f / (255.f * 0.3081f))
+#define SHIFT (-0.1307f / 0.3081f)
+#define RTOL 1e-5
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static uint64_t rng = 88172645463325252ull;
+static float frand(void) /* uniform in [-1, 1) */
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (float)((rng >> 40) * (1.0 / 8388608.0)) - 1.f;
+}
+
+static float *randv(size_t n, double zero_frac)
+{
+    float *p = malloc((n ? n : 1) * sizeof *p);
+    assert_non_null(p);
+    for (size_t i = 0; i < n; i++) {
+        float u = frand();
+        p[i] = (u + 1.f) * 0.5f < zero_frac ? 0.f : frand();
+    }
+    return p;
+}
+
+static uint8_t *randpx(size_t n, double zero_frac)
+{
+    uint8_t *p = malloc(n ? n : 1);
+    assert_non_null(p);
+    for (size_t i = 0; i < n; i++) {
+        float u = (frand() + 1.f) * 0.5f;
+        p[i] = u < zero_frac ? 0 : (uint8_t)(1 + (rng >> 33) % 255);
+    }
+    return p;
+}
+
+static float *copyv(const float *s, size_t n)
+{
+    float *p = malloc((n ? n : 1) * sizeof *p);
+    assert_non_null(p);
+    memcpy(p, s, n * sizeof *p);
+    return p;
+}
+
+static float maxabs(const float *p, size_t n)
+{
+    float m = 0.f;
+    for (size_t i = 0; i < n; i++)
+        m = fabsf(p[i]) > m ? fabsf(p[i]) : m;
+    return m;
+}
+
+/* |x - r| <= atol + RTOL |r| elementwise; prints the first failure. */
+static int close_enough(const char *what, const float *x, const float *r, size_t n, double atol,
+                        int M, int N, int K, double zf)
+{
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)x[i] - r[i]);
+        if (!(d <= atol + RTOL * fabs(r[i]))) {
+            print_error("%s M=%d N=%d K=%d zeros=%.2f: [%zu] got %.9g want %.9g (|d|=%.3g atol=%.3g)\n",
+                        what, M, N, K, zf, i, x[i], r[i], d, atol);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Tolerance of a length-K float reduction of products bounded by amax*bmax. */
+static double red_atol(int K, float amax, float bmax)
+{
+    return 2.0 * FLT_EPSILON * (K + 2) * (double)amax * bmax + 1e-30;
+}
+
+typedef struct {
+    mt_kern_variant v;
+    char name[64];
+} vstate;
+
+static const mt_kern *variant_or_skip(void **state)
+{
+    vstate *s = *state;
+    if (!s->v.runnable) {
+        print_message("skipped: this CPU cannot run the %s kernels\n", s->v.k->name);
+        skip();
+    }
+    return s->v.k;
+}
+
+/* The (M,N,K) triples tried: the cube of SHAPES with M*N*K <= cap. */
+#define CUBE_CAP 600000L
+#define FOR_CUBE(M, N, K, idx)                                                   \
+    for (int im_ = 0, idx = 0; im_ < N_SHAPES; im_++)                            \
+        for (int in_ = 0; in_ < N_SHAPES; in_++)                                 \
+            for (int ik_ = 0; ik_ < N_SHAPES; ik_++)                             \
+                for (int M = SHAPES[im_], N = SHAPES[in_], K = SHAPES[ik_], once_ = 1; \
+                     once_ && (long)M * N * K <= CUBE_CAP; once_ = 0, idx++)
+
+/* ---- dense GEMM shapes -------------------------------------------------- */
+
+static void check_fwd(const mt_kern *k, int B, int C, int OC, double zf, int relu, int bias)
+{
+    const mt_kern *R = mt_kern_ref();
+    float *x = randv((size_t)B * C, zf), *w = randv((size_t)OC * C, 0.0), *b = randv(OC, 0.0);
+    float *wt = randv((size_t)C * OC, 0.0);
+    float *y = randv((size_t)B * OC, 0.0), *y2 = randv((size_t)B * OC, 0.0), *r = randv((size_t)B * OC, 0.0);
+    R->linear_fwd(r, x, w, bias ? b : NULL, B, C, OC, relu);
+    k->linear_fwd(y, x, w, bias ? b : NULL, B, C, OC, relu);
+    k->transpose(wt, w, C, OC, 0, C);
+    k->linear_fwd_t(y2, x, wt, bias ? b : NULL, B, C, OC, relu);
+    double atol = red_atol(C, maxabs(x, (size_t)B * C), 1.f);
+    assert_true(close_enough("linear_fwd", y, r, (size_t)B * OC, atol, B, OC, C, zf));
+    assert_true(close_enough("linear_fwd_t", y2, r, (size_t)B * OC, atol, B, OC, C, zf));
+    free(x), free(w), free(b), free(wt), free(y), free(y2), free(r);
+}
+
+static void test_linear_fwd_matches_ref(void **state)
+{
+    const mt_kern *k = variant_or_skip(state);
+    FOR_CUBE(B, C, OC, idx)
+        check_fwd(k, B, C, OC, ZERO_FRAC[idx % 4], idx & 1, (idx >> 1) & 1);
+    for (int l = 0; l < 3; l++)
+        for (int bi = 0; bi < 3; bi++)
+            for (int z = 0; z < 4; z++)
+                check_fwd(k, MODEL_B[bi], MODEL_C[l], MODEL_OC[l], ZERO_FRAC[z], l < 2, 1);
+}
+
+static void check_bwd_w(const mt_kern *k, int B, int C, int OC, double zf, int with_db)
+{
+    const mt_kern *R = mt_kern_ref();
+    float *dout = randv((size_t)B * OC, 0.0), *x = randv((size_t)B * C, zf);
+    float *dw0 = randv((size_t)OC * C, 0.0), *db0 = randv(OC, 0.0);
+    float *dwr = copyv(dw0, (size_t)OC * C), *dbr = copyv(db0, OC);
+    float *dw = copyv(dw0, (size_t)OC * C), *db = copyv(db0, OC);
+    float *dw2 = copyv(dw0, (size_t)OC * C), *db2 = copyv(db0, OC);
+    R->linear_bwd_w(dwr, with_db ? dbr : NULL, dout, x, B, C, OC);
+    k->linear_bwd_w(dw, with_db ? db : NULL, dout, x, B, C, OC);
+    /* the same through a 3-way column split, db from the first part only */
+    int c1 = C / 3, c2 = 2 * C / 3;
+    k->linear_bwd_w_cols(dw2, with_db ? db2 : NULL, dout, x, B, C, OC, 0, c1);
+    k->linear_bwd_w_cols(dw2, NULL, dout, x, B, C, OC, c1, c2);
+    k->linear_bwd_w_cols(dw2, NULL, dout, x, B, C, OC, c2, C);
+    double atol = red_atol(B + 1, maxabs(x, (size_t)B * C), 1.f) + 2 * FLT_EPSILON;
+    assert_true(close_enough("linear_bwd_w dw", dw, dwr, (size_t)OC * C, atol, OC, C, B, zf));
+    assert_true(close_enough("linear_bwd_w db", db, dbr, OC, atol + red_atol(B, 1.f, 1.f), OC, 1, B, zf));
+    /* splitting the columns must not change a bit */
+    assert_memory_equal(dw, dw2, (size_t)OC * C * sizeof *dw);
+    assert_memory_equal(db, db2, (size_t)OC * sizeof *db);
+    free(dout), free(x), free(dw0), free(db0), free(dwr), free(dbr), free(dw), free(db), free(dw2), free(db2);
+}
+
+static void test_linear_bwd_w_matches_ref(void **state)
+{
+    const mt_kern *k = variant_or_skip(state);
+    FOR_CUBE(B, C, OC, idx)
+        check_bwd_w(k, B, C, OC, ZERO_FRAC[idx % 4], idx & 1);
+    for (int l = 0; l < 3; l++)
+        for (int z = 0; z < 4; z++)
+            check_bwd_w(k, 64, MODEL_C[l], MODEL_OC[l], ZERO_FRAC[z], 1);
+}
+
+static void check_bwd_x(const mt_kern *k, int B, int C, int OC, double zf, int masked)
+{
+    const mt_kern *R = mt_kern_ref();
+    float *dout = randv((size_t)B * OC, zf), *w = randv((size_t)OC * C, 0.0);
+    float *mask = randv((size_t)B * C, 0.3);
+    float *dx = randv((size_t)B * C, 0.0), *r = randv((size_t)B * C, 0.0);
+    R->linear_bwd_x(r, dout, w, masked ? mask : NULL, B, C, OC);
+    k->linear_bwd_x(dx, dout, w, masked ? mask : NULL, B, C, OC);
+    double atol = red_atol(OC, 1.f, 1.f);
+    assert_true(close_enough("linear_bwd_x", dx, r, (size_t)B * C, atol, B, C, OC, zf));
+    free(dout), free(w), free(mask), free(dx), free(r);
+}
+
+static void test_linear_bwd_x_matches_ref(void **state)
+{
+    const mt_kern *k = variant_or_skip(state);
+    FOR_CUBE(B, C, OC, idx)
+        check_bwd_x(k, B, C, OC, ZERO_FRAC[idx % 4], idx & 1);
+    for (int l = 0; l < 3; l++)
+        for (int z = 0; z < 4; z++)
+            check_bwd_x(k, 64, MODEL_C[l], MODEL_OC[l], ZERO_FRAC[z], 1);
+}
+
+/* Forward rows split between "threads" give the same bits as one call. */
+static void test_row_split_is_bit_identical(void **state)
+{
+    const mt_kern *k = variant_or_skip(state);
+    const int B = 64, C = 784, OC = 128;
+    float *x = randv((size_t)B * C, 0.81), *w = randv((size_t)OC * C, 0.0), *b = randv(OC, 0.0);
+    float *wt = randv((size_t)C * OC, 0.0), *y = randv((size_t)B * OC, 0.0), *y2 = randv((size_t)B * OC, 0.0);
+    float *dx = randv((size_t)B * C, 0), *dx2 = randv((size_t)B * C, 0);
+    k->transpose(wt, w, C, OC, 0, C);
+    k->linear_fwd_t(y, x, wt, b, B, C, OC, 1);
+    for (int r0 = 0; r0 < B; r0 += 13) {
+        int n = B - r0 < 13 ? B - r0 : 13;
+        k->linear_fwd_t(y2 + (size_t)r0 * OC, x + (size_t)r0 * C, wt, b, n, C, OC, 1);
+    }
+    assert_memory_equal(y, y2, (size_t)B * OC * sizeof *y);
+    k->linear_bwd_x(dx, y, w, x, B, C, OC);
+    for (int r0 = 0; r0 < B; r0 += 27) {
+        int n = B - r0 < 27 ? B - r0 : 27;
+        k->linear_bwd_x(dx2 + (size_t)r0 * C, y + (size_t)r0 * OC, w, x + (size_t)r0 * C, n, C, OC);
+    }
+    assert_memory_equal(dx, dx2, (size_t)B * C * sizeof *dx);
+    free(x), free(w), free(b), free(wt), free(y), free(y2), free(dx), free(dx2);
+}
+
+/* ---- sparse first layer ------------------------------------------------- */
+
+static void check_sparse(const mt_kern *k, int B, int C, int OC, double zf)
+{
+    const mt_kern *R = mt_kern_ref();
+    uint8_t *px = randpx((size_t)B * C, zf);
+    float *x = randv((size_t)B * C, 0.0);
+    for (size_t i = 0; i < (size_t)B * C; i++)
+        x[i] = (float)px[i] * SCALE + SHIFT;
+    float *w = randv((size_t)OC * C, 0.0), *b = randv(OC, 0.0), *wt = randv((size_t)C * OC, 0.0);
+    float *wtr = randv((size_t)C * OC, 0.0), *beff = randv(OC, 0.0);
+    float *y = randv((size_t)B * OC, 0.0), *r = randv((size_t)B * OC, 0.0);
+
+    /* transpose is a copy: exact */
+    R->transpose(wtr, w, C, OC, 0, C);
+    k->transpose(wt, w, C, OC, 0, C / 2);
+    k->transpose(wt, w, C, OC, C / 2, C);
+    assert_memory_equal(wt, wtr, (size_t)C * OC * sizeof *wt);
+
+    /* forward on raw pixels vs the dense reference on normalised floats */
+    k->sparse_bias(beff, wt, b, C, OC, SHIFT);
+    k->sparse_fwd(y, px, wt, beff, B, C, OC, SCALE, 1);
+    R->linear_fwd(r, x, w, b, B, C, OC, 1);
+    float xmax = 1.f / 0.3081f;
+    /* the rank-1 split can cancel: bound by the sum of |terms| */
+    double atol = red_atol(2 * C, xmax, 1.f);
+    assert_true(close_enough("sparse_fwd", y, r, (size_t)B * OC, atol, B, OC, C, zf));
+
+    /* weight gradient, in two column ranges with separate scratch */
+    float *dout = randv((size_t)B * OC, 0.0), *dw0 = randv((size_t)OC * C, 0.0), *db0 = randv(OC, 0.0);
+    float *dwr = copyv(dw0, (size_t)OC * C), *dbr = copyv(db0, OC);
+    float *dw = copyv(dw0, (size_t)OC * C), *db = copyv(db0, OC);
+    float *dw2 = copyv(dw0, (size_t)OC * C), *db2 = copyv(db0, OC);
+    void *scratch = malloc(mt_kern_sparse_scratch(B, C, OC));
+    assert_non_null(scratch);
+    R->linear_bwd_w(dwr, dbr, dout, x, B, C, OC);
+    k->sparse_bwd_w(dw, db, dout, px, B, C, OC, SCALE, SHIFT, 0, C, scratch);
+    int c1 = (C / 2 + 15) / 16 * 16 < C ? (C / 2 + 15) / 16 * 16 : C / 2;
+    k->sparse_bwd_w(dw2, db2, dout, px, B, C, OC, SCALE, SHIFT, 0, c1, scratch);
+    k->sparse_bwd_w(dw2, NULL, dout, px, B, C, OC, SCALE, SHIFT, c1, C, scratch);
+    atol = red_atol(2 * B + 2, xmax, 1.f) + 2 * FLT_EPSILON;
+    assert_true(close_enough("sparse_bwd_w dw", dw, dwr, (size_t)OC * C, atol, OC, C, B, zf));
+    assert_true(close_enough("sparse_bwd_w db", db, dbr, OC, atol, OC, 1, B, zf));
+    assert_memory_equal(dw, dw2, (size_t)OC * C * sizeof *dw);
+    assert_memory_equal(db, db2, (size_t)OC * sizeof *db);
+
+    free(px), free(x), free(w), free(b), free(wt), free(wtr), free(beff), free(y), free(r);
+    free(dout), free(dw0), free(db0), free(dwr), free(dbr), free(dw), free(db), free(dw2), free(db2);
+    free(scratch);
+}
+
+static void test_sparse_layer_matches_dense_ref(void **state)
+{
+    const mt_kern *k = variant_or_skip(state);
+    FOR_CUBE(B, C, OC, idx)
+        check_sparse(k, B, C, OC, ZERO_FRAC[idx % 4]);
+    for (int bi = 0; bi < 3; bi++)
+        for (int z = 0; z < 4; z++)
+            check_sparse(k, MODEL_B[bi], 784, 128, ZERO_FRAC[z]);
+}
+
+/* ---- softmax, conversion, Adam ------------------------------------------ */
+
+static void test_softmax_xent_matches_ref(void **state)
+{
+    const mt_kern *k = variant_or_skip(state);
+    const int Ks[] = { 1, 2, 7, 10, 16, 17, 33 };
+    for (int ki = 0; ki < 7; ki++) {
+        int K = Ks[ki];
+        for (int B = 1; B <= 70; B += 23) {
+            float *z = randv((size_t)B * K, 0.0), *d = randv((size_t)B * K, 0.0), *dr = randv((size_t)B * K, 0.0);
+            float *l = randv(B, 0.0), *lr = randv(B, 0.0);
+            uint8_t *lab = malloc(B);
+            assert_non_null(lab);
+            for (int i = 0; i < B; i++) {
+                lab[i] = (uint8_t)((rng >> 20) % K);
+                frand();
+                for (int j = 0; j < K; j++) /* wide logits incl. one huge row */
+                    z[i * K + j] *= i == 0 ? 200.f : 8.f;
+            }
+            double tr = mt_kern_ref()->softmax_xent(dr, lr, z, lab, B, K, 1.f / B);
+            double t = k->softmax_xent(d, l, z, lab, B, K, 1.f / B);
+            assert_true(fabs(t - tr) <= 1e-5 * fabs(tr) + 1e-5 * B);
+            assert_true(close_enough("softmax losses", l, lr, B, 2e-6, B, K, 0, 0));
+            assert_true(close_enough("softmax dlogits", d, dr, (size_t)B * K, 1e-7, B, K, 0, 0));
+            /* in place (dlogits aliasing logits) and without losses */
+            k->softmax_xent(z, NULL, z, lab, B, K, 1.f / B);
+            assert_true(close_enough("softmax in place", z, dr, (size_t)B * K, 1e-7, B, K, 0, 0));
+            free(z), free(d), free(dr), free(l), free(lr), free(lab);
+        }
+    }
+}
+
+static void test_u8_to_f32_matches_ref(void **state)
+{
+    const mt_kern *k = variant_or_skip(state);
+    for (size_t n = 0; n < 300; n += 7) {
+        uint8_t *px = randpx(n, 0.5);
+        float *y = randv(n + 1, 0), *r = randv(n + 1, 0);
+        y[n] = r[n] = 42.f;
+        mt_kern_ref()->u8_to_f32(r, px, n, SCALE, SHIFT);
+        k->u8_to_f32(y, px, n, SCALE, SHIFT);
+        assert_true(close_enough("u8_to_f32", y, r, n + 1, 1e-6, (int)n, 0, 0, 0));
+        assert_true(y[n] == 42.f); /* no write past the end */
+        free(px), free(y), free(r);
+    }
+}
+
+static void test_adam_matches_ref(void **state)
+{
+    const mt_kern *k = variant_or_skip(state);
+    for (size_t n = 1; n < 200; n += 37) {
+        for (int wd = 0; wd < 3; wd++) {
+            float *p = randv(n, 0), *g = randv(n, 0.1), *m = randv(n, 0), *v = randv(n, 0);
+            for (size_t i = 0; i < n; i++)
+                v[i] = fabsf(v[i]);
+            float *pr = copyv(p, n), *mr = copyv(m, n), *vr = copyv(v, n);
+            float l2 = wd == 1 ? 1e-2f : 0.f, dec = wd == 2 ? 1e-2f : 0.f;
+            for (int t = 1; t <= 3; t++) {
+                float bc1 = 1.f - powf(0.9f, (float)t), bc2 = 1.f - powf(0.999f, (float)t);
+                mt_kern_ref()->adam(pr, g, mr, vr, n, 1e-3f, 0.9f, 0.999f, 1e-8f, bc1, bc2, l2, dec);
+                k->adam(p, g, m, v, n, 1e-3f, 0.9f, 0.999f, 1e-8f, bc1, bc2, l2, dec);
+            }
+            assert_true(close_enough("adam p", p, pr, n, 1e-7, (int)n, 0, 0, 0));
+            assert_true(close_enough("adam m", m, mr, n, 1e-7, (int)n, 0, 0, 0));
+            assert_true(close_enough("adam v", v, vr, n, 1e-7, (int)n, 0, 0, 0));
+            free(p), free(g), free(m), free(v), free(pr), free(mr), free(vr);
+        }
+    }
+}
+
+/* ---- dispatcher --------------------------------------------------------- */
+
+static void test_select_refuses_what_the_cpu_lacks(void **state)
+{
+    (void)state;
+    mt_kern_variant v[8];
+    int n = mt_kern_variants(v, 8);
+    assert_true(n >= 1 && v[0].isa == MT_ISA_SCALAR && v[0].runnable);
+    const mt_kern *k = NULL;
+    mt_err err = { 0 };
+    assert_int_equal(mt_kern_select(&k, MT_ISA_AUTO, &err), MT_OK);
+    assert_non_null(k);
+    int best = 0;
+    for (int i = 0; i < n; i++) {
+        const mt_kern *ki = NULL;
+        mt_status s = mt_kern_select(&ki, v[i].isa, &err);
+        if (v[i].runnable) {
+            assert_int_equal(s, MT_OK);
+            assert_ptr_equal(ki, v[i].k);
+            best = i;
+        } else {
+            assert_int_equal(s, MT_EARG);
+            assert_non_null(strstr(err.msg, "does not support"));
+            assert_null(ki);
+        }
+    }
+    assert_ptr_equal(k, v[best].k); /* auto = the fastest runnable */
+    /* an ISA of the other architecture is not compiled in: MT_EARG too */
+#if defined(__x86_64__)
+    assert_int_equal(mt_kern_select(&k, MT_ISA_NEON, &err), MT_EARG);
+#elif defined(__aarch64__)
+    assert_int_equal(mt_kern_select(&k, MT_ISA_AVX2, &err), MT_EARG);
+#endif
+    assert_int_equal(mt_isa_parse("avx512"), MT_ISA_AVX512);
+    assert_int_equal(mt_isa_parse("sse9"), -1);
+    assert_string_equal(mt_isa_name(MT_ISA_NEON), "neon");
+}
+
+static void test_count_nz(void **state)
+{
+    (void)state;
+    const uint8_t px[] = { 0, 1, 0, 255, 0, 0, 7 };
+    assert_int_equal(mt_kern_count_nz(px, 7), 3);
+    assert_int_equal(mt_kern_count_nz(px, 0), 0);
+}
+
+/* ---- runner: one group of tests per compiled-in variant ----------------- */
+
+int main(void)
+{
+    static vstate vs[8];
+    static struct CMUnitTest tests[8 * 16 + 4];
+    static char names[8 * 16][96];
+    mt_kern_variant v[8];
+    int nv = mt_kern_variants(v, 8), nt = 0, nn = 0;
+    struct { void (*f)(void **); const char *name; } per[] = {
+        { test_linear_fwd_matches_ref, "linear_fwd_matches_ref" },
+        { test_linear_bwd_w_matches_ref, "linear_bwd_w_matches_ref" },
+        { test_linear_bwd_x_matches_ref, "linear_bwd_x_matches_ref" },
+        { test_row_split_is_bit_identical, "row_split_is_bit_identical" },
+        { test_sparse_layer_matches_dense_ref, "sparse_layer_matches_dense_ref" },
+        { test_softmax_xent_matches_ref, "softmax_xent_matches_ref" },
+        { test_u8_to_f32_matches_ref, "u8_to_f32_matches_ref" },
+        { test_adam_matches_ref, "adam_matches_ref" },
+    };
+    for (int i = 0; i < nv && i < 8; i++) {
+        vs[i].v = v[i];
+        printf("variant %-7s %s\n", v[i].k->name, v[i].runnable ? "runnable" : "NOT runnable on this CPU (its tests are skipped)");
+        for (size_t j = 0; j < sizeof per / sizeof *per; j++) {
+            snprintf(names[nn], sizeof names[nn], "%s/%s", v[i].k->name, per[j].name);
+            tests[nt++] = (struct CMUnitTest){ names[nn++], per[j].f, NULL, NULL, &vs[i] };
+        }
+    }
+    tests[nt++] = (struct CMUnitTest)cmocka_unit_test(test_select_refuses_what_the_cpu_lacks);
+    tests[nt++] = (struct CMUnitTest)cmocka_unit_test(test_count_nz);
+    return _cmocka_run_group_tests("kern", tests, (size_t)nt, NULL, NULL);
+}
