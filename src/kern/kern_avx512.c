@@ -9,13 +9,14 @@
 
 typedef __m512 vf;
 #define VW 16
-#define MR 4
+#define MR 6
 #define NR 4
 #define KC 128
 #define KERN_NAME "avx512"
 #define KSFX(name) name##_avx512
 #define TILE_LIST(X) X(1, 1) X(1, 2) X(1, 3) X(1, 4) X(2, 1) X(2, 2) X(2, 3) X(2, 4) \
-                     X(3, 1) X(3, 2) X(3, 3) X(3, 4) X(4, 1) X(4, 2) X(4, 3) X(4, 4)
+                     X(3, 1) X(3, 2) X(3, 3) X(3, 4) X(4, 1) X(4, 2) X(4, 3) X(4, 4) \
+                     X(5, 1) X(5, 2) X(5, 3) X(5, 4) X(6, 1) X(6, 2) X(6, 3) X(6, 4)
 
 #define LMASK(n) ((__mmask16)((1u << (n)) - 1u))
 #define V_ZERO() _mm512_setzero_ps()

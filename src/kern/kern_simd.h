@@ -311,10 +311,31 @@ static void KSFX(linear_bwd_x)(float *dinp, const float *dout, const float *w,
 /* Sparse first layer                                                        */
 /* ======================================================================== */
 
+/* Column sums of wt with whole vectors in the inner loop, so independent
+ * chains overlap; each element is still summed in ascending c. */
 static void KSFX(sparse_bias)(float *beff, const float *wt, const float *b, int C, int OC, float shift)
 {
     vf sh = V_SET1(shift);
-    for (int o = 0; o < OC; o += VW) {
+    int o = 0;
+    for (; o + 4 * VW <= OC; o += 4 * VW) {
+        vf s0 = V_ZERO(), s1 = V_ZERO(), s2 = V_ZERO(), s3 = V_ZERO();
+        for (int c = 0; c < C; c++) {
+            const float *r = wt + (ptrdiff_t)c * OC + o;
+            s0 = V_ADD(s0, V_LOAD(r));
+            s1 = V_ADD(s1, V_LOAD(r + VW));
+            s2 = V_ADD(s2, V_LOAD(r + 2 * VW));
+            s3 = V_ADD(s3, V_LOAD(r + 3 * VW));
+        }
+        vf bb[4] = { V_ZERO(), V_ZERO(), V_ZERO(), V_ZERO() };
+        if (b)
+            for (int v = 0; v < 4; v++)
+                bb[v] = V_LOAD(b + o + v * VW);
+        V_STORE(beff + o, V_ADD(bb[0], V_MUL(sh, s0)));
+        V_STORE(beff + o + VW, V_ADD(bb[1], V_MUL(sh, s1)));
+        V_STORE(beff + o + 2 * VW, V_ADD(bb[2], V_MUL(sh, s2)));
+        V_STORE(beff + o + 3 * VW, V_ADD(bb[3], V_MUL(sh, s3)));
+    }
+    for (; o < OC; o += VW) {
         int n = OC - o < VW ? OC - o : VW;
         vf s = V_ZERO();
         for (int c = 0; c < C; c++)
@@ -329,70 +350,40 @@ static void KSFX(sparse_bias)(float *beff, const float *wt, const float *b, int 
     }
 }
 
-/* Up to SP_NV vectors of one output row, summed over the row's non-zero pixels
- * in ascending c.  nv and full are compile-time after inlining. */
+/* Up to SP_NV vectors of one output row y (already holding beff plus the
+ * earlier pixel blocks) += the non-zero pixels of one 64-pixel block (bits of
+ * m), in ascending c.  nv is a compile-time constant after inlining. */
 #define SP_NV 8
-KERN_INLINE void sparse_row(float *y, const uint8_t *p, const float *wt, const float *beff,
-                            int C, int OC, int o0, int nv, int nlast, float scale, int relu)
+KERN_INLINE void sparse_row(float *y, const uint8_t *p, uint64_t m, const float *wt, int OC,
+                            int o0, int nv, int nlast, const float *lut)
 {
     vf acc[SP_NV];
 #pragma GCC unroll 8
     for (int v = 0; v < nv; v++)
-        acc[v] = v == nv - 1 && nlast < VW ? V_LOADN(beff + o0 + v * VW, nlast)
-                                           : V_LOAD(beff + o0 + v * VW);
+        acc[v] = v == nv - 1 && nlast < VW ? V_LOADN(y + o0 + v * VW, nlast) : V_LOAD(y + o0 + v * VW);
     const float *w0 = wt + o0;
-    for (int c0 = 0; c0 < C; c0 += 64) {
-        uint64_t m = nzmask(p + c0, C - c0 < 64 ? C - c0 : 64);
-        while (m) {
-            int c = c0 + __builtin_ctzll(m);
-            m &= m - 1;
-            vf x = V_SET1((float)p[c] * scale);
-            const float *wr = w0 + (ptrdiff_t)c * OC;
+    while (m) {
+        int c = __builtin_ctzll(m);
+        m &= m - 1;
+        vf x = V_SET1(lut[p[c]]);
+        const float *wr = w0 + (ptrdiff_t)c * OC;
+        if (nlast == VW) {
 #pragma GCC unroll 8
             for (int v = 0; v < nv; v++)
-                acc[v] = V_FMA(x, v == nv - 1 && nlast < VW ? V_LOADN(wr + v * VW, nlast)
-                                                            : V_LOAD(wr + v * VW), acc[v]);
+                acc[v] = V_FMA(x, V_LOAD(wr + v * VW), acc[v]);
+        } else {
+#pragma GCC unroll 8
+            for (int v = 0; v < nv - 1; v++)
+                acc[v] = V_FMA(x, V_LOAD(wr + v * VW), acc[v]);
+            acc[nv - 1] = V_FMA(x, V_LOADN(wr + (nv - 1) * VW, nlast), acc[nv - 1]);
         }
     }
 #pragma GCC unroll 8
     for (int v = 0; v < nv; v++) {
-        vf r = relu ? V_MAX(acc[v], V_ZERO()) : acc[v];
         if (v == nv - 1 && nlast < VW)
-            V_STOREN(y + o0 + v * VW, r, nlast);
+            V_STOREN(y + o0 + v * VW, acc[v], nlast);
         else
-            V_STORE(y + o0 + v * VW, r);
-    }
-}
-
-static void sparse_row_any(float *y, const uint8_t *p, const float *wt, const float *beff,
-                           int C, int OC, int o0, int nv, int nlast, float scale, int relu)
-{
-    switch (nv) {
-    case 1: sparse_row(y, p, wt, beff, C, OC, o0, 1, nlast, scale, relu); break;
-    case 2: sparse_row(y, p, wt, beff, C, OC, o0, 2, nlast, scale, relu); break;
-    case 3: sparse_row(y, p, wt, beff, C, OC, o0, 3, nlast, scale, relu); break;
-    case 4: sparse_row(y, p, wt, beff, C, OC, o0, 4, nlast, scale, relu); break;
-    case 5: sparse_row(y, p, wt, beff, C, OC, o0, 5, nlast, scale, relu); break;
-    case 6: sparse_row(y, p, wt, beff, C, OC, o0, 6, nlast, scale, relu); break;
-    case 7: sparse_row(y, p, wt, beff, C, OC, o0, 7, nlast, scale, relu); break;
-    default: sparse_row(y, p, wt, beff, C, OC, o0, 8, nlast, scale, relu); break;
-    }
-}
-
-static void KSFX(sparse_fwd)(float *out, const uint8_t *px, const float *wt, const float *beff,
-                             int B, int C, int OC, float scale, int relu)
-{
-    for (int i = 0; i < B; i++) {
-        const uint8_t *p = px + (ptrdiff_t)i * C;
-        float *y = out + (ptrdiff_t)i * OC;
-        for (int o0 = 0; o0 < OC; o0 += SP_NV * VW) {
-            int ow = OC - o0 < SP_NV * VW ? OC - o0 : SP_NV * VW;
-            int nv = (ow + VW - 1) / VW, nlast = ow - (nv - 1) * VW;
-            if (nv == SP_NV && nlast == VW)
-                sparse_row(y, p, wt, beff, C, OC, o0, SP_NV, VW, scale, relu);
-            else
-                sparse_row_any(y, p, wt, beff, C, OC, o0, nv, nlast, scale, relu);
-        }
+            V_STORE(y + o0 + v * VW, acc[v]);
     }
 }
 
@@ -414,28 +405,91 @@ KERN_INLINE void sparse_col(float *dst, const sp_ent *e, int n, const float *dou
     for (int k = 0; k < n; k++) {
         vf x = V_SET1(e[k].v);
         const float *dr = dout + (ptrdiff_t)e[k].i * OC + o0;
+        if (nlast == VW) {
 #pragma GCC unroll 8
-        for (int v = 0; v < nv; v++)
-            acc[v] = V_FMA(x, v == nv - 1 && nlast < VW ? V_LOADN(dr + v * VW, nlast)
-                                                        : V_LOAD(dr + v * VW), acc[v]);
+            for (int v = 0; v < nv; v++)
+                acc[v] = V_FMA(x, V_LOAD(dr + v * VW), acc[v]);
+        } else {
+#pragma GCC unroll 8
+            for (int v = 0; v < nv - 1; v++)
+                acc[v] = V_FMA(x, V_LOAD(dr + v * VW), acc[v]);
+            acc[nv - 1] = V_FMA(x, V_LOADN(dr + (nv - 1) * VW, nlast), acc[nv - 1]);
+        }
     }
 #pragma GCC unroll 8
     for (int v = 0; v < nv; v++)
         V_STORE(dst + o0 + v * VW, acc[v]); /* dst is padded to whole vectors */
 }
 
+#define SP_FN(n) \
+    static void sparse_row_##n(float *y, const uint8_t *p, uint64_t m, const float *wt, int OC, \
+                               int o0, int nlast, const float *lut) \
+    { sparse_row(y, p, m, wt, OC, o0, n, nlast, lut); } \
+    static void sparse_col_##n(float *dst, const sp_ent *e, int cnt, const float *dout, int OC, \
+                               int o0, int nlast) \
+    { sparse_col(dst, e, cnt, dout, OC, o0, n, nlast); }
+#define SP_LIST(X) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8)
+
+SP_LIST(SP_FN)
+#undef SP_FN
+
+static void sparse_row_any(float *y, const uint8_t *p, uint64_t m, const float *wt, int OC,
+                           int o0, int nv, int nlast, const float *lut)
+{
+    switch (nv) {
+#define SP_CASE(n) case n: sparse_row_##n(y, p, m, wt, OC, o0, nlast, lut); break;
+        SP_LIST(SP_CASE)
+#undef SP_CASE
+    default: assert(0);
+    }
+}
+
 static void sparse_col_any(float *dst, const sp_ent *e, int n, const float *dout, int OC,
                            int o0, int nv, int nlast)
 {
     switch (nv) {
-    case 1: sparse_col(dst, e, n, dout, OC, o0, 1, nlast); break;
-    case 2: sparse_col(dst, e, n, dout, OC, o0, 2, nlast); break;
-    case 3: sparse_col(dst, e, n, dout, OC, o0, 3, nlast); break;
-    case 4: sparse_col(dst, e, n, dout, OC, o0, 4, nlast); break;
-    case 5: sparse_col(dst, e, n, dout, OC, o0, 5, nlast); break;
-    case 6: sparse_col(dst, e, n, dout, OC, o0, 6, nlast); break;
-    case 7: sparse_col(dst, e, n, dout, OC, o0, 7, nlast); break;
-    default: sparse_col(dst, e, n, dout, OC, o0, 8, nlast); break;
+#define SP_CASE(k) case k: sparse_col_##k(dst, e, n, dout, OC, o0, nlast); break;
+        SP_LIST(SP_CASE)
+#undef SP_CASE
+    default: assert(0);
+    }
+}
+
+/* Blocked by 64 pixel columns so the block of wt (64 x OC) stays in L1
+ * while every row of the batch visits it; a row's outputs go back to memory
+ * between blocks, which does not change the chain beff + ascending c. */
+static void KSFX(sparse_fwd)(float *out, const uint8_t *px, const float *wt, const float *beff,
+                             int B, int C, int OC, float scale, int relu)
+{
+    /* px*scale from a table: a scalar int->float conversion in the loop would
+     * merge into (and wait for) an accumulator register (false dependency). */
+    float lut[256];
+    for (int v = 0; v < 256; v++)
+        lut[v] = (float)v * scale;
+    for (int i = 0; i < B; i++)
+        memcpy(out + (ptrdiff_t)i * OC, beff, (size_t)OC * sizeof *out);
+    for (int c0 = 0; c0 < C; c0 += 64) {
+        int n = C - c0 < 64 ? C - c0 : 64;
+        const float *wb = wt + (ptrdiff_t)c0 * OC;
+        for (int i = 0; i < B; i++) {
+            const uint8_t *p = px + (ptrdiff_t)i * C + c0;
+            uint64_t m = nzmask(p, n);
+            if (!m)
+                continue;
+            float *y = out + (ptrdiff_t)i * OC;
+            for (int o0 = 0; o0 < OC; o0 += SP_NV * VW) {
+                int ow = OC - o0 < SP_NV * VW ? OC - o0 : SP_NV * VW;
+                int nv = (ow + VW - 1) / VW, nlast = ow - (nv - 1) * VW;
+                sparse_row_any(y, p, m, wb, OC, o0, nv, nlast, lut);
+            }
+        }
+    }
+    if (relu) {
+        size_t N = (size_t)B * OC, j = 0;
+        for (; j + VW <= N; j += VW)
+            V_STORE(out + j, V_MAX(V_LOAD(out + j), V_ZERO()));
+        for (; j < N; j++)
+            out[j] = out[j] < 0.f ? 0.f : out[j];
     }
 }
 
@@ -450,6 +504,9 @@ static void KSFX(sparse_bwd_w)(float *dw, float *db, const float *dout, const ui
     float *tmp = cs + OCP;
     sp_ent *ent = (sp_ent *)(tmp + 16 * OCP);
 
+    float lut[256];
+    for (int v = 0; v < 256; v++)
+        lut[v] = (float)v * scale;
     /* Column lists, built row by row so each list is in ascending i. */
     memset(cnt, 0, (size_t)ncols * sizeof *cnt);
     for (int i = 0; i < B; i++) {
@@ -461,7 +518,7 @@ static void KSFX(sparse_bwd_w)(float *dw, float *db, const float *dout, const ui
                 m &= m - 1;
                 sp_ent *e = &ent[(ptrdiff_t)j * B + cnt[j]++];
                 e->i = i;
-                e->v = (float)p[j] * scale;
+                e->v = lut[p[j]];
             }
         }
     }
@@ -482,10 +539,7 @@ static void KSFX(sparse_bwd_w)(float *dw, float *db, const float *dout, const ui
             for (int o0 = 0; o0 < OC; o0 += SP_NV * VW) {
                 int ow = OC - o0 < SP_NV * VW ? OC - o0 : SP_NV * VW;
                 int nv = (ow + VW - 1) / VW, nlast = ow - (nv - 1) * VW;
-                if (nv == SP_NV && nlast == VW)
-                    sparse_col(dst, e, cnt[j0 + jj], dout, OC, o0, SP_NV, VW);
-                else
-                    sparse_col_any(dst, e, cnt[j0 + jj], dout, OC, o0, nv, nlast);
+                sparse_col_any(dst, e, cnt[j0 + jj], dout, OC, o0, nv, nlast);
             }
         }
         /* Transpose VW x VW blocks of tmp into dw rows, adding the rank-1 term. */
