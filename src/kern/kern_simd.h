@@ -588,15 +588,16 @@ static double KSFX(softmax_xent)(float *dlogits, float *losses, const float *log
             for (int k = 0; k < n; k++)
                 sum += tmp[k];
         }
-        float lse = mx + logf(sum);
-        float loss = lse - z[y];
+        /* (mx - z[y]) + log(sum), not lse - z[y]: with huge logits mx + log(sum)
+         * would round to mx and lose log(sum) (same formula as the reference). */
+        float loss = (mx - z[y]) + logf(sum);
         if (losses)
             losses[i] = loss;
         total += loss;
-        vf vl = V_SET1(lse), ds = V_SET1(dscale);
+        vf vinv = V_SET1(1.f / sum), ds = V_SET1(dscale);
         for (int k0 = 0; k0 < K; k0 += VW) {
             int n = K - k0 < VW ? K - k0 : VW;
-            vf p = v_exp(V_SUB(n == VW ? V_LOAD(z + k0) : V_LOADN(z + k0, n), vl));
+            vf p = V_MUL(v_exp(V_SUB(n == VW ? V_LOAD(z + k0) : V_LOADN(z + k0, n), vmx)), vinv);
             V_STORE(tmp, p);
             if (y >= k0 && y < k0 + n)
                 tmp[y - k0] -= 1.f;
