@@ -123,7 +123,7 @@ static void run_op(ws *s, int op)
     switch (op) {
     case FWD: k->linear_fwd_t(s->y, s->x, s->wt, s->b, s->B, s->C, s->OC, 1); break;
     case FWD_SPARSE:
-        k->sparse_bias(s->beff, s->wt, s->b, s->C, s->OC, SHIFT);
+        k->sparse_bias(s->beff, s->wt, s->b, s->C, s->OC, SHIFT, 0, s->OC);
         k->sparse_fwd(s->y, s->px, s->wt, s->beff, s->B, s->C, s->OC, SCALE, 1);
         break;
     case BWD_W: k->linear_bwd_w_cols(s->dw, s->db, s->dy, s->x, s->B, s->C, s->OC, 0, s->C); break;
@@ -132,7 +132,7 @@ static void run_op(ws *s, int op)
         break;
     case BWD_X: k->linear_bwd_x(s->dx, s->dy, s->w, s->mask, s->B, s->C, s->OC); break;
     case TRANSPOSE: k->transpose((float *)s->wt, s->w, s->C, s->OC, 0, s->C); break;
-    case SPARSE_BIAS: k->sparse_bias(s->beff, s->wt, s->b, s->C, s->OC, SHIFT); break;
+    case SPARSE_BIAS: k->sparse_bias(s->beff, s->wt, s->b, s->C, s->OC, SHIFT, 0, s->OC); break;
     }
 }
 

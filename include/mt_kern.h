@@ -69,8 +69,10 @@ typedef struct mt_kern {
      * Because the normalisation is affine,
      *   inp @ w^T + b = (px*scale) @ w^T + (b + shift * rowsum(w)),
      * and the first term only needs the non-zero pixels (81 % of MNIST is 0).
-     * sparse_bias: beff (OC) = b + shift * (column sums of wt (C,OC)); b may be NULL. */
-    void (*sparse_bias)(float *beff, const float *wt, const float *b, int C, int OC, float shift);
+     * sparse_bias: beff[o] = b[o] + shift * sum_c wt[c,o] for o in [o0,o1)
+     * (wt (C,OC); b may be NULL; sums in ascending c). */
+    void (*sparse_bias)(float *beff, const float *wt, const float *b, int C, int OC, float shift,
+                        int o0, int o1);
     /* out (B,OC) = sum over px[i,c] != 0 of (px*scale) * wt[c,:] + beff, then
      * ReLU when relu != 0.  Equals linear_fwd on inp up to rounding. */
     void (*sparse_fwd)(float *out, const uint8_t *px, const float *wt, const float *beff,

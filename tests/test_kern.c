@@ -251,7 +251,8 @@ static void check_sparse(const mt_kern *k, int B, int C, int OC, double zf)
     assert_memory_equal(wt, wtr, (size_t)C * OC * sizeof *wt);
 
     /* forward on raw pixels vs the dense reference on normalised floats */
-    k->sparse_bias(beff, wt, b, C, OC, SHIFT);
+    k->sparse_bias(beff, wt, b, C, OC, SHIFT, 0, OC / 3);
+    k->sparse_bias(beff, wt, b, C, OC, SHIFT, OC / 3, OC);
     k->sparse_fwd(y, px, wt, beff, B, C, OC, SCALE, 1);
     R->linear_fwd(r, x, w, b, B, C, OC, 1);
     float xmax = 1.f / 0.3081f;

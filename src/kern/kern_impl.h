@@ -22,7 +22,8 @@ void mt_linear_fwd_t_ref(float *out, const float *inp, const float *wt, const fl
 void mt_linear_bwd_w_cols_ref(float *dw, float *db, const float *dout, const float *inp,
                               int B, int C, int OC, int c0, int c1);
 void mt_transpose_ref(float *wt, const float *w, int C, int OC, int c0, int c1);
-void mt_sparse_bias_ref(float *beff, const float *wt, const float *b, int C, int OC, float shift);
+void mt_sparse_bias_ref(float *beff, const float *wt, const float *b, int C, int OC, float shift,
+                        int o0, int o1);
 void mt_sparse_fwd_ref(float *out, const uint8_t *px, const float *wt, const float *beff,
                        int B, int C, int OC, float scale, int relu);
 void mt_sparse_bwd_w_ref(float *dw, float *db, const float *dout, const uint8_t *px,

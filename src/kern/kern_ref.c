@@ -168,9 +168,11 @@ void mt_transpose_ref(float *wt, const float *w, int C, int OC, int c0, int c1)
             wt[(size_t)c * OC + o] = w[(size_t)o * C + c];
 }
 
-void mt_sparse_bias_ref(float *beff, const float *wt, const float *b, int C, int OC, float shift)
+void mt_sparse_bias_ref(float *beff, const float *wt, const float *b, int C, int OC, float shift,
+                        int o0, int o1)
 {
-    for (int o = 0; o < OC; o++) {
+    assert(0 <= o0 && o0 <= o1 && o1 <= OC);
+    for (int o = o0; o < o1; o++) {
         float s = 0.f;
         for (int c = 0; c < C; c++)
             s += wt[(size_t)c * OC + o];

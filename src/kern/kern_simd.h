@@ -313,11 +313,13 @@ static void KSFX(linear_bwd_x)(float *dinp, const float *dout, const float *w,
 
 /* Column sums of wt with whole vectors in the inner loop, so independent
  * chains overlap; each element is still summed in ascending c. */
-static void KSFX(sparse_bias)(float *beff, const float *wt, const float *b, int C, int OC, float shift)
+static void KSFX(sparse_bias)(float *beff, const float *wt, const float *b, int C, int OC, float shift,
+                              int o0, int o1)
 {
+    assert(0 <= o0 && o0 <= o1 && o1 <= OC);
     vf sh = V_SET1(shift);
-    int o = 0;
-    for (; o + 4 * VW <= OC; o += 4 * VW) {
+    int o = o0;
+    for (; o + 4 * VW <= o1; o += 4 * VW) {
         vf s0 = V_ZERO(), s1 = V_ZERO(), s2 = V_ZERO(), s3 = V_ZERO();
         for (int c = 0; c < C; c++) {
             const float *r = wt + (ptrdiff_t)c * OC + o;
@@ -335,8 +337,8 @@ static void KSFX(sparse_bias)(float *beff, const float *wt, const float *b, int 
         V_STORE(beff + o + 2 * VW, V_ADD(bb[2], V_MUL(sh, s2)));
         V_STORE(beff + o + 3 * VW, V_ADD(bb[3], V_MUL(sh, s3)));
     }
-    for (; o < OC; o += VW) {
-        int n = OC - o < VW ? OC - o : VW;
+    for (; o < o1; o += VW) {
+        int n = o1 - o < VW ? o1 - o : VW;
         vf s = V_ZERO();
         for (int c = 0; c < C; c++)
             s = V_ADD(s, n == VW ? V_LOAD(wt + (ptrdiff_t)c * OC + o)
