@@ -83,13 +83,15 @@ double mt_softmax_xent_ref(float *dlogits, float *losses, const float *logits,
         float sum = 0.f;
         for (int k = 0; k < K; k++)
             sum += expf(z[k] - mx);
-        float lse = mx + logf(sum);
-        float loss = lse - z[y];
+        /* (mx - z[y]) + log(sum) rather than lse - z[y]: with huge logits
+         * mx + log(sum) rounds to mx and the loss would lose its log(sum) */
+        float loss = (mx - z[y]) + logf(sum);
         if (losses)
             losses[i] = loss;
         total += loss;
+        float inv = 1.f / sum;
         for (int k = 0; k < K; k++) {
-            float p = expf(z[k] - lse);
+            float p = expf(z[k] - mx) * inv;
             dz[k] = (p - (k == y ? 1.f : 0.f)) * dscale;
         }
     }
