@@ -579,8 +579,12 @@ static mt_status parse_owned(mt_st *out, unsigned char *base, size_t pad, size_t
     /* JSON forbids raw control characters; rejecting NUL also lets cJSON run
      * on a NUL-terminated copy without cutting the header short. */
     if (hlen == 0 || hdr[0] != '{') {
+        char found[32] = "an empty header";
+        if (hlen)
+            snprintf(found, sizeof found, hdr[0] > 0x20 && hdr[0] < 0x7f ? "'%c'" : "byte 0x%02x",
+                     hdr[0]);
         st = mt_errf(err, MT_EDATA, "%s: header is not a JSON object (expected '{' at byte 8, "
-                     "found %s)", name, hlen ? "another character" : "an empty header");
+                     "found %s)", name, found);
         goto fail;
     }
     for (size_t i = 0; i < hlen; i++)
