@@ -91,9 +91,9 @@ typedef struct mt_st {
  * 8-byte aligned when the tensors before it are multiples of 8 bytes.
  * tensors/meta may be NULL when their count is 0.
  * Returns MT_OK;
- *   MT_EARG   invalid list (a caller bug): NULL/duplicate/"__metadata__" name,
+ *   MT_EARG   invalid list (a caller bug): NULL/duplicate/"__metadata__"/non-UTF-8 name,
  *             bad dtype or ndim, size overflow, NULL data with nbytes > 0,
- *             NULL or duplicate metadata key, NULL value -- nothing is written;
+ *             NULL, duplicate or non-UTF-8 metadata key or value -- nothing is written;
  *   MT_ENOMEM out of memory -- nothing is written;
  *   MT_EIO    the file could not be written; the temporary file is removed and
  *             whatever was at path before is untouched. */
@@ -103,8 +103,8 @@ mt_status mt_st_write(const char *path, const mt_st_tensor *tensors, size_t n_te
 /* ---- reading -------------------------------------------------------------- */
 
 /* Reads the whole file at path into *out and validates it as untrusted input:
- * header length sane and inside the file, header a JSON object (followed only
- * by whitespace), every tensor with a known dtype, a shape of non-negative
+ * header length sane and inside the file, header UTF-8 JSON text holding one
+ * object (followed only by whitespace), every tensor with a known dtype, a shape of non-negative
  * integers whose byte size does not overflow, data_offsets [begin, end] with
  * begin <= end <= data size and end - begin == byte size; no duplicate names;
  * tensors sorted by offset cover the data area exactly (no overlap, no hole, no

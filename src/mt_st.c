@@ -94,6 +94,48 @@ static const char *fmt_shape(char *buf, size_t cap, const size_t *shape, int ndi
     return buf;
 }
 
+/* Length of the valid UTF-8 prefix of s[0..n) (== n when all of it is valid):
+ * no overlong forms, no surrogates, nothing above U+10FFFF (RFC 3629).  JSON
+ * text must be UTF-8, and the reference loader rejects anything else. */
+static size_t utf8_valid_prefix(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = s[i];
+        size_t len;
+        unsigned lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if (c >= 0xC2 && c <= 0xDF) {
+            len = 2;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            len = 3;
+            if (c == 0xE0) lo = 0xA0;      /* overlong */
+            if (c == 0xED) hi = 0x9F;      /* surrogates */
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            len = 4;
+            if (c == 0xF0) lo = 0x90;      /* overlong */
+            if (c == 0xF4) hi = 0x8F;      /* > U+10FFFF */
+        } else {
+            return i;
+        }
+        if (n - i < len || s[i + 1] < lo || s[i + 1] > hi)
+            return i;
+        for (size_t k = 2; k < len; k++)
+            if ((s[i + k] & 0xC0) != 0x80)
+                return i;
+        i += len;
+    }
+    return n;
+}
+
+static int utf8_ok(const char *s)
+{
+    size_t n = strlen(s);
+    return utf8_valid_prefix((const unsigned char *)s, n) == n;
+}
+
 /* ======================================================================== */
 /* Writer                                                                   */
 /* ======================================================================== */
@@ -215,6 +257,8 @@ static mt_status check_write_args(const char *path, const mt_st_tensor *tensors,
         size_t nb;
         if (!t->name)
             return mt_errf(err, MT_EARG, "%s: tensor #%zu has no name", path, i);
+        if (!utf8_ok(t->name))
+            return mt_errf(err, MT_EARG, "%s: tensor #%zu: name is not valid UTF-8", path, i);
         if (strcmp(t->name, "__metadata__") == 0)
             return mt_errf(err, MT_EARG, "%s: tensor name '__metadata__' is reserved", path);
         if ((unsigned)t->dtype >= MT_ST_N_DTYPES)
@@ -235,6 +279,8 @@ static mt_status check_write_args(const char *path, const mt_st_tensor *tensors,
     for (size_t i = 0; i < n_meta; i++) {
         if (!meta[i].key || !meta[i].value)
             return mt_errf(err, MT_EARG, "%s: metadata #%zu has a NULL key or value", path, i);
+        if (!utf8_ok(meta[i].key) || !utf8_ok(meta[i].value))
+            return mt_errf(err, MT_EARG, "%s: metadata #%zu is not valid UTF-8", path, i);
         for (size_t j = 0; j < i; j++)
             if (strcmp(meta[j].key, meta[i].key) == 0)
                 return mt_errf(err, MT_EARG, "%s: metadata key '%s' appears twice", path,
@@ -593,6 +639,12 @@ static mt_status parse_owned(mt_st *out, unsigned char *base, size_t pad, size_t
                          "(expected JSON text)", name, i, hdr[i]);
             goto fail;
         }
+    size_t valid = utf8_valid_prefix(hdr, hlen);
+    if (valid != hlen) {
+        st = mt_errf(err, MT_EDATA, "%s: header byte %zu (0x%02x) is not valid UTF-8", name,
+                     valid, hdr[valid]);
+        goto fail;
+    }
     if (!(hcopy = malloc(hlen + 1))) {
         st = mt_errf(err, MT_ENOMEM, "%s: out of memory for a %zu-byte header", name, hlen);
         goto fail;

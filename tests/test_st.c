@@ -491,6 +491,10 @@ static void test_st_write_rejects_invalid_lists(void **state)
     bad.shape[0] = bad.shape[1] = bad.shape[2] = (size_t)1 << 30;
     assert_int_equal(mt_st_write(p, &bad, 1, NULL, 0, &e), MT_EARG);
     assert_non_null(strstr(e.msg, "overflows"));
+    bad = dup[0];
+    bad.name = "caf\xe9";
+    assert_int_equal(mt_st_write(p, &bad, 1, NULL, 0, &e), MT_EARG);
+    assert_non_null(strstr(e.msg, "not valid UTF-8"));
     mt_st_meta m[2] = {{"k", "1"}, {"k", "2"}};
     assert_int_equal(mt_st_write(p, NULL, 0, m, 2, &e), MT_EARG);
     assert_non_null(strstr(e.msg, "'k' appears twice"));
@@ -600,6 +604,16 @@ static void test_st_rejects_control_bytes_in_header(void **state)
     const char h[] = "{\"a\0b\":{}}";
     write_raw(p, sizeof h - 1, h, sizeof h - 1, 0);
     expect_edata(p, "control character 0x00");
+}
+
+static void test_st_rejects_invalid_utf8(void **state)
+{
+    (void)state;
+    corrupt_case("latin1.st", "{\"__metadata__\":{\"k\":\"caf\xe9\"}}", 0,
+                 "header byte 25 (0xe9) is not valid UTF-8");
+    corrupt_case("overlong.st", "{\"\xc0\xaf\":{}}", 0, "header byte 2 (0xc0) is not valid UTF-8");
+    corrupt_case("surrogate.st", "{\"\xed\xa0\x80\":{}}", 0, "is not valid UTF-8");
+    corrupt_case("cut_utf8.st", "{\"\xe2\x82\":{}}", 0, "is not valid UTF-8");
 }
 
 static void test_st_rejects_entry_not_object(void **state)
@@ -976,6 +990,7 @@ int main(void)
         cmocka_unit_test(test_st_rejects_data_after_json),
         cmocka_unit_test(test_st_rejects_header_not_object),
         cmocka_unit_test(test_st_rejects_control_bytes_in_header),
+        cmocka_unit_test(test_st_rejects_invalid_utf8),
         cmocka_unit_test(test_st_rejects_entry_not_object),
         cmocka_unit_test(test_st_rejects_missing_field),
         cmocka_unit_test(test_st_rejects_duplicate_field),
