@@ -103,9 +103,10 @@ mt_status mt_st_write(const char *path, const mt_st_tensor *tensors, size_t n_te
 /* ---- reading -------------------------------------------------------------- */
 
 /* Reads the whole file at path into *out and validates it as untrusted input:
- * header length sane and inside the file, header UTF-8 JSON text holding one
- * object (followed only by whitespace), every tensor with a known dtype, a shape of non-negative
- * integers whose byte size does not overflow, data_offsets [begin, end] with
+ * header length sane (<= MT_ST_MAX_HEADER) and inside the file, header UTF-8
+ * JSON text holding one object (followed only by whitespace), every tensor with
+ * a known dtype, a shape of at most MT_ST_MAX_DIMS non-negative integers whose
+ * byte size does not overflow, data_offsets [begin, end] with
  * begin <= end <= data size and end - begin == byte size; no duplicate names;
  * tensors sorted by offset cover the data area exactly (no overlap, no hole, no
  * trailing bytes -- as the reference implementation requires); "__metadata__"
@@ -135,8 +136,9 @@ const char *mt_st_meta_get(const mt_st *st, const char *key);
 
 /* Copies tensor name into dst (nbytes of the expected shape) after checking
  * that it exists, has the given dtype and exactly the given shape (ndim
- * entries).  Returns MT_OK, or MT_EDATA "PATH: tensor 'NAME': ..." naming
- * what was expected and what was found (dst untouched). */
+ * entries; shape may be NULL when ndim == 0).  Returns MT_OK, or MT_EDATA
+ * "PATH: tensor 'NAME': ..." naming what was expected and what was found (dst
+ * untouched); MT_EARG for a NULL name, bad dtype/ndim or NULL dst. */
 mt_status mt_st_get(const mt_st *st, const char *name, mt_st_dtype dtype,
                     const size_t *shape, int ndim, void *dst, mt_err *err);
 
