@@ -168,7 +168,8 @@ void mt_fetch_global_cleanup(void);
 
 /* Makes sure every file of spec is in dir (created like mkdir -p), valid.
  * For each file in order: a valid file with the final name is kept (event
- * DONE "present", no network access); otherwise it is downloaded from each
+ * DONE "present", no network access; checking all of MNIST this way gunzips
+ * 55 MB, about 0.4 s); otherwise it is downloaded from each
  * mirror in order, opts->retries attempts per mirror with backoff (an HTTP
  * status >= 400 other than 408/429/5xx, or a file that fails verification,
  * moves on to the next mirror at once), into dir/FILE.part, verified, fsynced
@@ -179,7 +180,9 @@ void mt_fetch_global_cleanup(void);
  * server cannot resume) it is discarded and downloaded again from scratch.
  * A .part is only resumed across attempts on the same mirror, never mixed
  * between mirrors (their compressed bytes may differ).
- * Only http:// and https:// are allowed, also for redirects.
+ * Only http:// and https:// are allowed, also for redirects (an https mirror
+ * redirecting to http is followed: the CRC check, not TLS, is what vouches
+ * for the data).  libcurl's proxy variables (https_proxy, no_proxy) apply.
  * Use one directory per data set: MNIST and Fashion-MNIST share file names.
  * Two processes fetching into the same dir at once: the second gets MT_EIO.
  * opts may be NULL (defaults, no callbacks, no stop flag).

@@ -200,6 +200,16 @@ static void describe_start(char *out, size_t n, const unsigned char *b, size_t l
         snprintf(out, n, "%zu byte%s long", len, len == 1 ? "" : "s");
 }
 
+/* gzerror's message without the "path: " zlib puts in front of it. */
+static const char *gz_reason(gzFile g, const char *path, int *zerr)
+{
+    const char *m = gzerror(g, zerr);
+    size_t n = strlen(path);
+    if (strncmp(m, path, n) == 0 && m[n] == ':' && m[n + 1] == ' ')
+        m += n + 2;
+    return m;
+}
+
 /* The check behind every verify: why receives the reason without a file-name
  * prefix.  Returns MT_OK, MT_EDATA, MT_EINTR (stop set) or MT_ENOMEM. */
 static mt_status verify_gz(const char *path, uint64_t size, uint32_t crc,
@@ -214,7 +224,10 @@ static mt_status verify_gz(const char *path, uint64_t size, uint32_t crc,
 
     f = fopen(path, "rb");
     if (!f) {
-        snprintf(why, why_n, "cannot open: %s", strerror(errno));
+        if (errno == ENOENT)
+            snprintf(why, why_n, "missing");
+        else
+            snprintf(why, why_n, "cannot open: %s", strerror(errno));
         goto fail;
     }
     size_t nh = fread(head, 1, sizeof head, f);
@@ -254,7 +267,7 @@ static mt_status verify_gz(const char *path, uint64_t size, uint32_t crc,
         int n = gzread(g, buf, BUF);
         if (n < 0) {
             int zerr = 0;
-            const char *m = gzerror(g, &zerr);
+            const char *m = gz_reason(g, path, &zerr);
             snprintf(why, why_n, "corrupt gzip data (%s)", zerr == Z_ERRNO ? strerror(errno) : m);
             goto fail;
         }
@@ -269,7 +282,7 @@ static mt_status verify_gz(const char *path, uint64_t size, uint32_t crc,
     }
     /* gzread reports a truncated stream only as Z_BUF_ERROR in gzerror. */
     int zerr = 0;
-    const char *zmsg = gzerror(g, &zerr);
+    const char *zmsg = gz_reason(g, path, &zerr);
     if (zerr != Z_OK) {
         snprintf(why, why_n, "corrupt gzip data (%s)", zmsg);
         goto fail;
@@ -670,7 +683,8 @@ static mt_status fetch_file(const fetch_ctx *fc, const mt_fetch_file *f, int n_f
             st = mt_errf(err, MT_ENOMEM, "out of memory downloading %s", f->name);
             goto fail;
         }
-        sprintf(url, "%s%s%s", base, (nb && base[nb - 1] == '/') ? "" : "/", f->name);
+        snprintf(url, nb + 1 + strlen(f->name) + 1, "%s%s%s", base,
+                 (nb && base[nb - 1] == '/') ? "" : "/", f->name);
 
         /* A .part left by a killed run is resumed on the first mirror only:
          * mirrors may hold differently compressed bytes of the same data. */

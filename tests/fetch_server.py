@@ -30,6 +30,7 @@ HTML = b"<html><head><title>404 Not Found</title></head><body>Not Found</body></
 
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are separate writes
 
     def log_message(self, fmt, *args):  # keep stderr quiet
         pass
