@@ -22,8 +22,9 @@
  * ".<basename>.XXXXXX"), flushed and fsync'ed, then rename()d over path. So path
  * is either left untouched (a previous file stays intact) or replaced by the
  * complete new file; a failed write removes its temporary file. The new file's
- * mode is 0666 minus the process umask, like fopen() would give. If path is a
- * symlink, the link itself is replaced, not its target.
+ * mode is 0666 minus the process umask (as for a newly created file, even when
+ * it replaces one with other permissions). If path is a symlink, the link itself
+ * is replaced, not its target.
  *
  * Returns MT_OK;
  *   MT_EARG  if w or h is not in 1..MT_PNG_MAX_WRITE_SIDE or rgb/path is NULL

@@ -56,7 +56,7 @@ typedef struct mt_viz_info {
  * and framed GREEN if preds[i] == labels[i], RED otherwise, with the caption
  * "T:<true> P:<pred>" under it.
  *
- *   images (n, rows, cols) uint8; labels (n); preds (n).
+ *   images (n, rows, cols) uint8, rows and cols 1..1024; labels (n); preds (n).
  *
  * Caption fitting: captions use font scale 2 when the image scale is >= 3, else
  * 1. If the longest caption does not fit the image width on one line it is split
