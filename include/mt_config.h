@@ -39,6 +39,9 @@ typedef struct mt_config {
     /* output */
     int json;                   /* JSON Lines events on stdout */
     char progress[8];           /* "auto", "on", "off" */
+    /* -- pictures (issue 4) -- */
+    /* -- checkpoints and subcommands (issue 5) -- */
+    /* -- data fetching and data sets (issue 6) -- */
 } mt_config;
 
 typedef enum { MT_T_INT, MT_T_DOUBLE, MT_T_STR, MT_T_BOOL } mt_opt_type;

@@ -66,6 +66,9 @@ static const mt_optdef options[] = {
       "write JSON Lines events to stdout", NULL, 0 },
     { "progress", "output.progress", MT_T_STR, F(progress), 0, 0, "auto", "WHEN",
       "progress bar on stderr (auto = when stderr is a terminal)", "auto|on|off", 0 },
+    /* -- pictures (issue 4) -- */
+    /* -- checkpoints and subcommands (issue 5) -- */
+    /* -- data fetching and data sets (issue 6) -- */
 };
 #define N_OPTIONS ((int)(sizeof options / sizeof *options))
 
