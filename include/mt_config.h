@@ -1,0 +1,87 @@
+/* mt_config: every run setting in one struct, described once in a table that
+ * drives command-line parsing, JSON config files (cJSON), --help and
+ * --print-config.  Precedence is the caller's: defaults, then a config file,
+ * then the command line, each overwriting the last. */
+#ifndef MT_CONFIG_H
+#define MT_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mt_err.h"
+
+#define MT_PATH_MAX 4096
+
+typedef struct mt_config {
+    /* data */
+    char data_dir[MT_PATH_MAX]; /* "" = $MNIST_DATA, else ./data/<dataset> */
+    char dataset[32];           /* "mnist", "fashion-mnist" */
+    long long train_limit;      /* 0 = all */
+    long long test_limit;       /* 0 = all */
+    double mean, std;           /* normalization of pixels in [0,1] */
+    long long classes;          /* 0 = from the labels */
+    /* model */
+    char hidden[64];            /* hidden layer sizes, "128,64" */
+    /* training */
+    long long epochs;
+    long long batch_size;
+    long long test_batch_size;
+    double lr;
+    long long seed;
+    long long log_interval;     /* batches between loss lines; 0 = none */
+    int shuffle;                /* reshuffle every epoch */
+    long long max_steps;        /* 0 = no limit */
+    char optimizer[16];         /* "adam", "adamw", "sgd" */
+    double beta1, beta2, eps, weight_decay, momentum;
+    /* runtime */
+    char isa[16];               /* "auto", "scalar", "avx2", "avx512", "neon" */
+    long long threads;          /* 0 = online CPUs */
+    /* output */
+    int json;                   /* JSON Lines events on stdout */
+    char progress[8];           /* "auto", "on", "off" */
+    /* -- pictures (issue 4) -- */
+    /* -- checkpoints and subcommands (issue 5) -- */
+    /* -- data fetching and data sets (issue 6) -- */
+} mt_config;
+
+typedef enum { MT_T_INT, MT_T_DOUBLE, MT_T_STR, MT_T_BOOL } mt_opt_type;
+
+enum { MT_OPTF_NEGATE = 1 /* a CLI flag that sets the boolean to false */ };
+
+typedef struct mt_optdef {
+    const char *name;      /* command-line long option, without "--" */
+    const char *key;       /* JSON key path, "training.epochs" */
+    mt_opt_type type;
+    size_t offset;         /* into mt_config */
+    size_t size;           /* of the field (strings: capacity) */
+    double min, max;       /* inclusive range for numbers */
+    const char *def;       /* default, as text */
+    const char *metavar;   /* "N", "FILE"; NULL for flags */
+    const char *help;
+    const char *choices;   /* "a|b|c" for strings with a fixed set, else NULL */
+    int flags;
+} mt_optdef;
+
+/* The option table and its length. */
+const mt_optdef *mt_config_options(int *n);
+const mt_optdef *mt_config_find(const char *name);
+
+/* Sets every field to its default. */
+void mt_config_defaults(mt_config *c);
+
+/* Parses text for one option; origin names it in errors ("--epochs").
+ * Bad value -> MT_EARG, "--epochs: expected an integer from 1 to 1000000, got 'x'". */
+mt_status mt_config_set(mt_config *c, const mt_optdef *d, const char *text,
+                        const char *origin, mt_err *err);
+
+/* Applies a JSON config file.  Unknown key, wrong type, out-of-range value,
+ * malformed JSON (with line and column) -> MT_EARG naming path and key path. */
+mt_status mt_config_load(mt_config *c, const char *path, mt_err *err);
+/* Same, from a string; path names it in messages. */
+mt_status mt_config_parse(mt_config *c, const char *json, const char *path, mt_err *err);
+
+/* The effective configuration as JSON (nested groups); pretty != 0 indents.
+ * Caller frees with free(); NULL when out of memory. */
+char *mt_config_to_json(const mt_config *c, int pretty);
+
+#endif

@@ -1,0 +1,41 @@
+/* mt_optim: optimizers over one flat parameter block: Adam and AdamW exactly
+ * as torch.optim.Adam / AdamW (default, non-amsgrad), and SGD with momentum as
+ * torch.optim.SGD (dampening 0).  State (moments, step) is one block each, so
+ * checkpoints store it with one write. */
+#ifndef MT_OPTIM_H
+#define MT_OPTIM_H
+
+#include <stddef.h>
+
+#include "mt_err.h"
+#include "mt_kern.h"
+
+typedef enum { MT_OPT_ADAM = 0, MT_OPT_ADAMW, MT_OPT_SGD } mt_opt_kind;
+
+typedef struct mt_optim {
+    mt_opt_kind kind;
+    float lr;            /* learning rate of the next step (schedulers may change it) */
+    float beta1, beta2;  /* Adam moment decay (0.9, 0.999) */
+    float eps;           /* Adam denominator epsilon (1e-8) */
+    float weight_decay;  /* L2 for Adam/SGD, decoupled for AdamW */
+    float momentum;      /* SGD momentum (0 = plain SGD) */
+    long long step;      /* steps taken so far */
+    size_t n;            /* parameter count */
+    float *m;            /* (n) Adam first moment, or SGD momentum buffer */
+    float *v;            /* (n) Adam second moment; NULL for SGD */
+} mt_optim;
+
+/* Allocates zeroed state for n parameters; hyper-parameters are set by the
+ * caller afterwards (mt_optim_defaults gives PyTorch's). */
+mt_status mt_optim_init(mt_optim *o, mt_opt_kind kind, size_t n, mt_err *err);
+void mt_optim_defaults(mt_optim *o);
+void mt_optim_free(mt_optim *o);
+
+/* One update of params with grads (both (n)). */
+void mt_optim_step(mt_optim *o, float *params, const float *grads, const mt_kern *k);
+
+/* "adam", "adamw", "sgd" -> kind, or -1. */
+int mt_optim_parse(const char *name);
+const char *mt_optim_name(mt_opt_kind kind);
+
+#endif

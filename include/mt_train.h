@@ -1,0 +1,73 @@
+/* mt_train: one epoch of mini-batch training and the evaluation pass, as the
+ * seed's train() and test().  It reports progress through a callback and
+ * never prints. */
+#ifndef MT_TRAIN_H
+#define MT_TRAIN_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include "mt_data.h"
+#include "mt_err.h"
+#include "mt_kern.h"
+#include "mt_mlp.h"
+#include "mt_optim.h"
+#include "mt_rng.h"
+
+typedef struct mt_batch_info {
+    int epoch;          /* 1-based */
+    int batch;          /* 0-based index within the epoch */
+    int n_batches;      /* batches per epoch */
+    int batch_size;     /* rows in this batch */
+    float loss;         /* mean loss of this batch */
+    double running;     /* sum of batch-mean losses so far this epoch */
+    double seconds;     /* since the epoch started */
+} mt_batch_info;
+
+typedef void (*mt_batch_fn)(void *user, const mt_batch_info *info);
+
+typedef struct mt_trainer {
+    mt_mlp *model;            /* borrowed */
+    mt_optim *opt;            /* borrowed */
+    const mt_kern *k;         /* borrowed */
+    mt_rng rng;               /* shuffling stream (after the init stream) */
+    int batch_size;
+    int shuffle;              /* reshuffle every epoch (0 = file order) */
+    long long max_steps;      /* stop after this many optimizer steps (0 = no limit) */
+    float scale, shift;       /* pixel normalization x = p*scale + shift */
+    uint32_t *perm;           /* (n) sample order of the current epoch */
+    uint32_t n;               /* samples */
+    uint8_t *labels;          /* (batch_size) labels of the current batch */
+    mt_mlp_work work;
+} mt_trainer;
+
+/* Allocates buffers for training on n samples; the shuffling stream is
+ * seeded from shuffle_seed.  Caller frees with mt_trainer_free. */
+mt_status mt_trainer_init(mt_trainer *t, mt_mlp *model, mt_optim *opt, const mt_kern *k,
+                          uint32_t n, int batch_size, uint64_t shuffle_seed, mt_err *err);
+void mt_trainer_free(mt_trainer *t);
+
+/* One pass over ds in batches of t->batch_size, the last partial batch kept
+ * (PyTorch's DataLoader, drop_last=False).  *avg_loss = mean of the per-batch
+ * mean losses (the seed's running_loss / len(train_loader)).
+ * Returns MT_EDIVERGED if a loss is not finite, MT_EINTR if *stop becomes
+ * non-zero between batches (stop may be NULL); then *batches_done tells how
+ * far it got.  on_batch (may be NULL) is called after every batch. */
+mt_status mt_train_epoch(mt_trainer *t, const mt_dataset *ds, int epoch, mt_batch_fn on_batch,
+                         void *user, volatile sig_atomic_t *stop, double *avg_loss,
+                         int *batches_done, mt_err *err);
+
+typedef struct mt_eval {
+    double loss;        /* mean per-sample loss */
+    uint32_t correct;
+    uint32_t total;
+} mt_eval;
+
+/* Evaluates the first ds->n samples in batches of batch_size.  preds (n) and
+ * probs (n, K) receive predictions and softmax probabilities when not NULL;
+ * confusion (K,K) (rows true, columns predicted) is ADDED to when not NULL. */
+mt_status mt_evaluate(const mt_mlp *m, const mt_kern *k, const mt_dataset *ds, int batch_size,
+                      float scale, float shift, mt_eval *out, uint8_t *preds, float *probs,
+                      uint32_t *confusion, mt_err *err);
+
+#endif

@@ -1,0 +1,113 @@
+/* app_cli: getopt_long over the option table of mt_config, plus the options
+ * that only make sense on a command line (--config, --print-config, --help,
+ * --version). */
+#include "app_cli.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { OPT_CONFIG = 1000, OPT_PRINT_CONFIG, OPT_HELP, OPT_VERSION, OPT_TABLE };
+
+void app_cli_print_options(FILE *f)
+{
+    int n;
+    const mt_optdef *t = mt_config_options(&n);
+    fprintf(f, "  --config FILE          read options from a JSON config file (command line wins)\n"
+               "  --print-config         print the effective configuration as JSON and exit\n"
+               "  -h, --help             show this help and exit\n"
+               "  -V, --version          show version, kernels and libraries, and exit\n");
+    for (int i = 0; i < n; i++) {
+        char left[64];
+        snprintf(left, sizeof left, "--%s%s%s", t[i].name, t[i].metavar ? " " : "",
+                 t[i].metavar ? t[i].metavar : "");
+        fprintf(f, "  %-22s %s", left, t[i].help);
+        if (t[i].choices)
+            fprintf(f, " (%s)", t[i].choices);
+        if (t[i].type != MT_T_BOOL && *t[i].def)
+            fprintf(f, " [default: %s]", t[i].def);
+        fputc('\n', f);
+    }
+}
+
+mt_status app_cli_parse(app_args *a, int argc, char **argv, mt_err *err)
+{
+    int n;
+    const mt_optdef *t = mt_config_options(&n);
+    struct option *lo = calloc((size_t)n + 5, sizeof *lo);
+    int *which = calloc((size_t)argc + 1, sizeof *which);
+    char **vals = calloc((size_t)argc + 1, sizeof *vals);
+    int n_set = 0;
+    mt_status st = MT_OK;
+    if (!lo || !which || !vals) {
+        st = mt_errf(err, MT_ENOMEM, "out of memory parsing arguments");
+        goto done;
+    }
+    memset(a, 0, sizeof *a);
+    lo[0] = (struct option){ "config", required_argument, NULL, OPT_CONFIG };
+    lo[1] = (struct option){ "print-config", no_argument, NULL, OPT_PRINT_CONFIG };
+    lo[2] = (struct option){ "help", no_argument, NULL, OPT_HELP };
+    lo[3] = (struct option){ "version", no_argument, NULL, OPT_VERSION };
+    for (int i = 0; i < n; i++)
+        lo[4 + i] = (struct option){ t[i].name, t[i].type == MT_T_BOOL ? no_argument : required_argument,
+                                     NULL, OPT_TABLE + i };
+    opterr = 0;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, ":hV", lo, NULL)) != -1) {
+        const char *arg = argv[optind - 1];
+        switch (c) {
+        case OPT_CONFIG:
+            snprintf(a->config_path, sizeof a->config_path, "%s", optarg);
+            break;
+        case OPT_PRINT_CONFIG: a->print_config = 1; break;
+        case 'h': case OPT_HELP: a->help = 1; break;
+        case 'V': case OPT_VERSION: a->version = 1; break;
+        case ':':
+            st = mt_errf(err, MT_EARG, "option '%s' needs a value", arg);
+            goto done;
+        case '?':
+            if (optopt)
+                st = mt_errf(err, MT_EARG, "unknown option '-%c'", optopt);
+            else
+                st = mt_errf(err, MT_EARG, "unknown option '%s'", arg);
+            goto done;
+        default:
+            which[n_set] = c - OPT_TABLE;
+            vals[n_set++] = optarg;
+            break;
+        }
+    }
+    a->pos = argv + optind;
+    a->n_pos = argc - optind;
+    mt_config_defaults(&a->cfg);
+    if (a->config_path[0] && (st = mt_config_load(&a->cfg, a->config_path, err)))
+        goto done;
+    for (int i = 0; i < n_set; i++) {
+        const mt_optdef *d = &t[which[i]];
+        char origin[80];
+        snprintf(origin, sizeof origin, "--%s", d->name);
+        if (d->type == MT_T_BOOL)
+            st = mt_config_set(&a->cfg, d, d->flags & MT_OPTF_NEGATE ? "false" : "true", origin, err);
+        else
+            st = mt_config_set(&a->cfg, d, vals[i], origin, err);
+        if (st)
+            goto done;
+    }
+done:
+    free(lo);
+    free(which);
+    free(vals);
+    return st;
+}
+
+void app_cli_data_dir(char *out, size_t cap, const mt_config *cfg)
+{
+    const char *env = getenv("MNIST_DATA");
+    if (cfg->data_dir[0])
+        snprintf(out, cap, "%s", cfg->data_dir);
+    else if (env && *env && strcmp(cfg->dataset, "mnist") == 0)
+        snprintf(out, cap, "%s", env);
+    else
+        snprintf(out, cap, "data/%s", cfg->dataset);
+}

@@ -1,0 +1,255 @@
+/* app_train: the `train` command — the seed's whole program: load MNIST, build
+ * the MLP, train for N epochs with a loss line every log-interval batches and
+ * an average per epoch, then test loss and accuracy. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cjson/cJSON.h>
+#include <png.h>
+#include <zlib.h>
+
+#include "app.h"
+#include "app_cli.h"
+#include "app_log.h"
+#include "mt_config.h"
+#include "mt_data.h"
+#include "mt_kern.h"
+#include "mt_mlp.h"
+#include "mt_optim.h"
+#include "mt_train.h"
+
+typedef struct run {
+    app_log log;
+    const mt_config *cfg;
+    int epochs;
+    double epoch_t0;
+    long long samples_total;
+} run;
+
+static void print_version(void)
+{
+    const mt_kern *k = NULL;
+    mt_kern_variant v[8];
+    int n = mt_kern_variants(v, 8);
+    mt_kern_select(&k, MT_ISA_AUTO, NULL);
+    printf("mnist-train %s\nkernels: %s (compiled:", APP_VERSION, k ? k->name : "?");
+    for (int i = 0; i < n && i < 8; i++)
+        printf(" %s%s", v[i].k->name, v[i].runnable ? "" : "(unsupported here)");
+    printf(")\nlibraries: zlib %s, libpng %s, cJSON %s\n", zlibVersion(), png_get_libpng_ver(NULL),
+           cJSON_Version());
+}
+
+static void on_batch(void *user, const mt_batch_info *b)
+{
+    run *r = user;
+    const mt_config *cfg = r->cfg;
+    long long li = cfg->log_interval;
+    if (li > 0 && b->batch % li == 0) {
+        /* the seed logs batch_idx % 100 == 0, 0-based */
+        app_log_info(&r->log, "Epoch [%d/%d], Batch [%d/%d], Loss: %.4f", b->epoch, r->epochs, b->batch,
+                     b->n_batches, b->loss);
+        app_ev *e = app_ev_new("batch");
+        app_ev_int(e, "epoch", b->epoch);
+        app_ev_int(e, "batch", b->batch);
+        app_ev_int(e, "batches", b->n_batches);
+        app_ev_num(e, "loss", b->loss);
+        app_ev_emit(&r->log, e);
+    }
+    if (r->log.bar) {
+        char label[32], text[128];
+        long long seen = (long long)(b->batch + 1) * cfg->batch_size;
+        double rate = b->seconds > 0 ? seen / b->seconds : 0;
+        double eta = rate > 0 ? (double)(b->n_batches - b->batch - 1) * cfg->batch_size / rate : 0;
+        snprintf(label, sizeof label, "epoch %d/%d", b->epoch, r->epochs);
+        snprintf(text, sizeof text, "loss %.4f  %.0f samples/s  ETA %.1fs", b->running / (b->batch + 1), rate, eta);
+        app_log_bar(&r->log, label, b->batch + 1, b->n_batches, text, b->batch + 1 == b->n_batches);
+    }
+}
+
+static void emit_error(app_log *lg, const mt_err *err)
+{
+    app_log_error(lg, "%s", err->msg);
+    if (err->code == MT_EARG)
+        fprintf(stderr, "Try 'mnist-train --help' for more information.\n");
+    app_ev *e = app_ev_new("error");
+    app_ev_str(e, "kind", mt_status_name(err->code));
+    app_ev_str(e, "message", err->msg);
+    app_ev_int(e, "exit_code", app_exit_code(err->code));
+    app_ev_emit(lg, e);
+}
+
+int app_cmd_train(int argc, char **argv)
+{
+    app_args a;
+    mt_err err = { 0 };
+    mt_status st;
+    run r = { 0 };
+    mt_dataset train = { 0 }, test = { 0 };
+    mt_mlp model = { 0 };
+    mt_optim opt = { 0 };
+    mt_trainer tr = { 0 };
+    char dir[MT_PATH_MAX];
+    const mt_kern *k = NULL;
+
+    if ((st = app_cli_parse(&a, argc, argv, &err))) {
+        fprintf(stderr, "mnist-train: %s\nTry 'mnist-train --help' for more information.\n", err.msg);
+        return app_exit_code(st);
+    }
+    if (a.help) {
+        printf("Usage: mnist-train [train] [OPTIONS]\n\nTrain the MLP on an IDX data set, then test it.\n\n");
+        app_cli_print_options(stdout);
+        return MT_EXIT_OK;
+    }
+    if (a.version) {
+        print_version();
+        return MT_EXIT_OK;
+    }
+    if (a.n_pos > 0) {
+        fprintf(stderr, "mnist-train: unexpected argument '%s'\nTry 'mnist-train --help' for more information.\n",
+                a.pos[0]);
+        return MT_EXIT_USAGE;
+    }
+    const mt_config *cfg = &a.cfg;
+    if (a.print_config) {
+        char *s = mt_config_to_json(cfg, 1);
+        if (!s)
+            return MT_EXIT_INTERNAL;
+        puts(s);
+        free(s);
+        return MT_EXIT_OK;
+    }
+    r.cfg = cfg;
+    r.epochs = (int)cfg->epochs;
+    app_log_init(&r.log, cfg->json, cfg->progress);
+    {
+        char *s = mt_config_to_json(cfg, 0);
+        app_ev *e = app_ev_new("config");
+        app_ev_raw(e, "config", s);
+        app_ev_emit(&r.log, e);
+        free(s);
+    }
+
+    int hidden[MT_MAX_LAYERS], dims[MT_MAX_LAYERS + 1];
+    int n_hidden = mt_mlp_parse_hidden(cfg->hidden, hidden, MT_MAX_LAYERS - 1);
+    if (n_hidden < 0) {
+        st = mt_errf(&err, MT_EARG, "--hidden: expected comma-separated sizes from 1 to 65536 (at most %d), got '%s'",
+                     MT_MAX_LAYERS - 1, cfg->hidden);
+        goto fail;
+    }
+    if ((st = mt_kern_select(&k, (mt_isa)mt_isa_parse(cfg->isa), &err)))
+        goto fail;
+
+    app_cli_data_dir(dir, sizeof dir, cfg);
+    int classes = (int)cfg->classes;
+    if (classes == 0 && (strcmp(cfg->dataset, "mnist") == 0 || strcmp(cfg->dataset, "fashion-mnist") == 0))
+        classes = 10;
+    if ((st = mt_dataset_load(&train, dir, "train", classes, (uint32_t)cfg->train_limit, &err)) ||
+        (st = mt_dataset_load(&test, dir, "t10k", train.n_classes, (uint32_t)cfg->test_limit, &err)))
+        goto fail;
+    if (test.rows != train.rows || test.cols != train.cols) {
+        st = mt_errf(&err, MT_EDATA, "%s: images are %ux%u but the training images are %ux%u", test.img_path,
+                     (unsigned)test.rows, (unsigned)test.cols, (unsigned)train.rows, (unsigned)train.cols);
+        goto fail;
+    }
+
+    dims[0] = (int)(train.rows * train.cols);
+    for (int i = 0; i < n_hidden; i++)
+        dims[1 + i] = hidden[i];
+    dims[n_hidden + 1] = train.n_classes;
+    mt_rng init_rng;
+    mt_rng_seed(&init_rng, (uint64_t)cfg->seed);
+    if ((st = mt_mlp_init(&model, dims, n_hidden + 1, &init_rng, &err)) ||
+        (st = mt_optim_init(&opt, (mt_opt_kind)mt_optim_parse(cfg->optimizer), model.n_params, &err)) ||
+        (st = mt_trainer_init(&tr, &model, &opt, k, train.n, (int)cfg->batch_size,
+                                  /* its own stream: changing the model never changes the order */
+                                  (uint64_t)cfg->seed ^ 0x53485546464c45ULL, &err)))
+        goto fail;
+    opt.lr = (float)cfg->lr;
+    opt.beta1 = (float)cfg->beta1;
+    opt.beta2 = (float)cfg->beta2;
+    opt.eps = (float)cfg->eps;
+    opt.weight_decay = (float)cfg->weight_decay;
+    opt.momentum = (float)cfg->momentum;
+    tr.shuffle = cfg->shuffle;
+    tr.max_steps = cfg->max_steps;
+    mt_norm_affine(&tr.scale, &tr.shift, cfg->mean, cfg->std);
+
+    {
+        char arch[128];
+        int len = 0;
+        for (int l = 0; l <= model.n_layers; l++)
+            len += snprintf(arch + len, sizeof arch - (size_t)len, "%s%d", l ? "-" : "", model.dims[l]);
+        app_log_info(&r.log, "mnist-train %s: %u train / %u test images (%ux%u, %d classes) from %s", APP_VERSION,
+                     (unsigned)train.n, (unsigned)test.n, (unsigned)train.rows, (unsigned)train.cols,
+                     train.n_classes, dir);
+        app_log_info(&r.log, "model %s (%zu parameters), %s lr %g, batch %lld, %lld epochs, kernels %s, seed %lld",
+                     arch, model.n_params, cfg->optimizer, cfg->lr, cfg->batch_size, cfg->epochs, k->name, cfg->seed);
+        app_ev *e = app_ev_new("start");
+        app_ev_str(e, "version", APP_VERSION);
+        app_ev_str(e, "data", dir);
+        app_ev_int(e, "train_samples", train.n);
+        app_ev_int(e, "test_samples", test.n);
+        app_ev_str(e, "model", arch);
+        app_ev_int(e, "parameters", (long long)model.n_params);
+        app_ev_str(e, "isa", k->name);
+        app_ev_emit(&r.log, e);
+    }
+
+    double t_train = app_now();
+    for (int ep = 1; ep <= r.epochs; ep++) {
+        double avg, t0 = app_now();
+        int done;
+        st = mt_train_epoch(&tr, &train, ep, on_batch, &r, &app_stop_signal, &avg, &done, &err);
+        if (st)
+            goto fail;
+        double secs = app_now() - t0;
+        long long seen = done == 0 ? 0 : (long long)(done - 1) * cfg->batch_size +
+                         ((long long)train.n - (long long)(done - 1) * cfg->batch_size < cfg->batch_size
+                              ? (long long)train.n - (long long)(done - 1) * cfg->batch_size : cfg->batch_size);
+        app_log_bar_clear(&r.log);
+        app_log_info(&r.log, "Epoch %d finished. Average Loss: %.4f (%.2f s, %.0f samples/s)", ep, avg, secs,
+                     secs > 0 ? seen / secs : 0.0);
+        app_ev *e = app_ev_new("epoch");
+        app_ev_int(e, "epoch", ep);
+        app_ev_int(e, "epochs", r.epochs);
+        app_ev_num(e, "train_loss", avg);
+        app_ev_num(e, "seconds", secs);
+        app_ev_num(e, "samples_per_sec", secs > 0 ? seen / secs : 0.0);
+        app_ev_int(e, "steps", opt.step);
+        app_ev_emit(&r.log, e);
+        if (cfg->max_steps > 0 && opt.step >= cfg->max_steps)
+            break;
+    }
+    double train_secs = app_now() - t_train;
+
+    mt_eval ev;
+    double t0 = app_now();
+    if ((st = mt_evaluate(&model, k, &test, (int)cfg->test_batch_size, tr.scale, tr.shift, &ev, NULL, NULL, NULL,
+                          &err)))
+        goto fail;
+    double eval_secs = app_now() - t0;
+    double acc = ev.total ? (double)ev.correct / ev.total : 0.0;
+    app_log_info(&r.log, "Test Loss: %.4f, Test Accuracy: %.2f%% (%u/%u)", ev.loss, 100.0 * acc,
+                 (unsigned)ev.correct, (unsigned)ev.total);
+    {
+        app_ev *e = app_ev_new("test");
+        app_ev_num(e, "loss", ev.loss);
+        app_ev_num(e, "accuracy", acc);
+        app_ev_int(e, "correct", ev.correct);
+        app_ev_int(e, "total", ev.total);
+        app_ev_num(e, "seconds", eval_secs);
+        app_ev_num(e, "train_seconds", train_secs);
+        app_ev_emit(&r.log, e);
+    }
+fail:
+    if (st)
+        emit_error(&r.log, &err);
+    mt_trainer_free(&tr);
+    mt_optim_free(&opt);
+    mt_mlp_free(&model);
+    mt_dataset_free(&train);
+    mt_dataset_free(&test);
+    return app_exit_code(st);
+}

@@ -1,0 +1,346 @@
+/* mt_config: one table describes every option; command line, JSON config
+ * files and --print-config all go through it, so they cannot drift apart.
+ * cJSON stays inside this file; every tree is freed where it was parsed. */
+#include "mt_config.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define F(field) offsetof(mt_config, field), sizeof(((mt_config *)0)->field)
+#define BIG 1e15
+
+static const mt_optdef options[] = {
+    { "data", "data.dir", MT_T_STR, F(data_dir), 0, 0, "", "DIR",
+      "folder with the IDX files (default: $MNIST_DATA, else ./data/<dataset>)", NULL, 0 },
+    { "dataset", "data.dataset", MT_T_STR, F(dataset), 0, 0, "mnist", "NAME",
+      "data set name", "mnist|fashion-mnist", 0 },
+    { "train-limit", "data.train_limit", MT_T_INT, F(train_limit), 0, BIG, "0", "N",
+      "use only the first N training samples (0 = all)", NULL, 0 },
+    { "test-limit", "data.test_limit", MT_T_INT, F(test_limit), 0, BIG, "0", "N",
+      "use only the first N test samples (0 = all)", NULL, 0 },
+    { "mean", "data.mean", MT_T_DOUBLE, F(mean), -1e6, 1e6, "0.1307", "X",
+      "normalization mean of pixels in [0,1]", NULL, 0 },
+    { "std", "data.std", MT_T_DOUBLE, F(std), 1e-6, 1e6, "0.3081", "X",
+      "normalization standard deviation", NULL, 0 },
+    { "classes", "data.classes", MT_T_INT, F(classes), 0, 256, "0", "N",
+      "number of classes (0 = from the labels; 10 for MNIST)", NULL, 0 },
+    { "hidden", "model.hidden", MT_T_STR, F(hidden), 0, 0, "128,64", "LIST",
+      "hidden layer sizes, comma-separated", NULL, 0 },
+    { "epochs", "training.epochs", MT_T_INT, F(epochs), 1, 100000, "5", "N",
+      "training epochs", NULL, 0 },
+    { "batch-size", "training.batch_size", MT_T_INT, F(batch_size), 1, 65536, "64", "N",
+      "training batch size", NULL, 0 },
+    { "test-batch-size", "training.test_batch_size", MT_T_INT, F(test_batch_size), 1, 65536, "1000", "N",
+      "evaluation batch size", NULL, 0 },
+    { "lr", "optimizer.lr", MT_T_DOUBLE, F(lr), 1e-12, 100, "0.001", "X",
+      "learning rate", NULL, 0 },
+    { "seed", "training.seed", MT_T_INT, F(seed), 0, 9007199254740991.0, "1", "N",
+      "random seed (initialization and shuffling)", NULL, 0 },
+    { "log-interval", "training.log_interval", MT_T_INT, F(log_interval), 0, BIG, "100", "N",
+      "log the loss every N batches (0 = never)", NULL, 0 },
+    { "no-shuffle", "training.shuffle", MT_T_BOOL, F(shuffle), 0, 1, "true", NULL,
+      "keep batches in file order (no reshuffling)", NULL, MT_OPTF_NEGATE },
+    { "max-steps", "training.max_steps", MT_T_INT, F(max_steps), 0, BIG, "0", "N",
+      "stop after N optimizer steps, then test (0 = no limit)", NULL, 0 },
+    { "optimizer", "optimizer.name", MT_T_STR, F(optimizer), 0, 0, "adam", "NAME",
+      "optimizer", "adam|adamw|sgd", 0 },
+    { "beta1", "optimizer.beta1", MT_T_DOUBLE, F(beta1), 0, 0.999999, "0.9", "X",
+      "Adam first-moment decay", NULL, 0 },
+    { "beta2", "optimizer.beta2", MT_T_DOUBLE, F(beta2), 0, 0.99999999, "0.999", "X",
+      "Adam second-moment decay", NULL, 0 },
+    { "eps", "optimizer.eps", MT_T_DOUBLE, F(eps), 0, 1, "1e-08", "X",
+      "Adam epsilon", NULL, 0 },
+    { "weight-decay", "optimizer.weight_decay", MT_T_DOUBLE, F(weight_decay), 0, 10, "0", "X",
+      "weight decay (L2 for adam/sgd, decoupled for adamw)", NULL, 0 },
+    { "momentum", "optimizer.momentum", MT_T_DOUBLE, F(momentum), 0, 0.999999, "0", "X",
+      "SGD momentum", NULL, 0 },
+    { "isa", "runtime.isa", MT_T_STR, F(isa), 0, 0, "auto", "ISA",
+      "kernel instruction set", "auto|scalar|avx2|avx512|neon", 0 },
+    { "threads", "runtime.threads", MT_T_INT, F(threads), 0, 256, "0", "N",
+      "worker threads (0 = online CPUs)", NULL, 0 },
+    { "json", "output.json", MT_T_BOOL, F(json), 0, 1, "false", NULL,
+      "write JSON Lines events to stdout", NULL, 0 },
+    { "progress", "output.progress", MT_T_STR, F(progress), 0, 0, "auto", "WHEN",
+      "progress bar on stderr (auto = when stderr is a terminal)", "auto|on|off", 0 },
+    /* -- pictures (issue 4) -- */
+    /* -- checkpoints and subcommands (issue 5) -- */
+    /* -- data fetching and data sets (issue 6) -- */
+};
+#define N_OPTIONS ((int)(sizeof options / sizeof *options))
+
+const mt_optdef *mt_config_options(int *n)
+{
+    *n = N_OPTIONS;
+    return options;
+}
+
+const mt_optdef *mt_config_find(const char *name)
+{
+    for (int i = 0; i < N_OPTIONS; i++)
+        if (strcmp(options[i].name, name) == 0)
+            return &options[i];
+    return NULL;
+}
+
+static const mt_optdef *find_key(const char *key)
+{
+    for (int i = 0; i < N_OPTIONS; i++)
+        if (strcmp(options[i].key, key) == 0)
+            return &options[i];
+    return NULL;
+}
+
+static int in_choices(const char *choices, const char *s)
+{
+    size_t n = strlen(s);
+    for (const char *p = choices; *p;) {
+        const char *bar = strchr(p, '|');
+        size_t len = bar ? (size_t)(bar - p) : strlen(p);
+        if (len == n && strncmp(p, s, n) == 0)
+            return 1;
+        if (!bar)
+            break;
+        p = bar + 1;
+    }
+    return 0;
+}
+
+static mt_status range_error(const mt_optdef *d, const char *origin, const char *got, mt_err *err)
+{
+    if (d->type == MT_T_INT)
+        return mt_errf(err, MT_EARG, "%s: expected an integer from %.0f to %.0f, got %s",
+                       origin, d->min, d->max, got);
+    return mt_errf(err, MT_EARG, "%s: expected a number from %g to %g, got %s", origin, d->min, d->max, got);
+}
+
+/* Stores a number after checking type and range; got is the text for messages. */
+static mt_status set_number(mt_config *c, const mt_optdef *d, double v, const char *origin,
+                            const char *got, mt_err *err)
+{
+    if (!isfinite(v) || v < d->min || v > d->max)
+        return range_error(d, origin, got, err);
+    if (d->type == MT_T_INT) {
+        if (v != floor(v))
+            return range_error(d, origin, got, err);
+        *(long long *)((char *)c + d->offset) = (long long)v;
+    } else {
+        *(double *)((char *)c + d->offset) = v;
+    }
+    return MT_OK;
+}
+
+static mt_status set_string(mt_config *c, const mt_optdef *d, const char *s, const char *origin,
+                            mt_err *err)
+{
+    if (d->choices && !in_choices(d->choices, s))
+        return mt_errf(err, MT_EARG, "%s: expected one of %s, got '%s'", origin, d->choices, s);
+    if (strlen(s) >= d->size)
+        return mt_errf(err, MT_EARG, "%s: value longer than %zu characters", origin, d->size - 1);
+    memcpy((char *)c + d->offset, s, strlen(s) + 1);
+    return MT_OK;
+}
+
+mt_status mt_config_set(mt_config *c, const mt_optdef *d, const char *text,
+                        const char *origin, mt_err *err)
+{
+    char got[80];
+    snprintf(got, sizeof got, "'%s'", text);
+    switch (d->type) {
+    case MT_T_STR:
+        return set_string(c, d, text, origin, err);
+    case MT_T_BOOL:
+        if (strcmp(text, "true") == 0 || strcmp(text, "1") == 0)
+            *(int *)((char *)c + d->offset) = 1;
+        else if (strcmp(text, "false") == 0 || strcmp(text, "0") == 0)
+            *(int *)((char *)c + d->offset) = 0;
+        else
+            return mt_errf(err, MT_EARG, "%s: expected true or false, got %s", origin, got);
+        return MT_OK;
+    case MT_T_INT:
+    case MT_T_DOUBLE: {
+        char *end;
+        errno = 0;
+        double v = strtod(text, &end);
+        if (end == text || *end != '\0' || errno == ERANGE)
+            return range_error(d, origin, got, err);
+        return set_number(c, d, v, origin, got, err);
+    }
+    }
+    return mt_errf(err, MT_EARG, "%s: unsupported option type", origin);
+}
+
+void mt_config_defaults(mt_config *c)
+{
+    memset(c, 0, sizeof *c);
+    for (int i = 0; i < N_OPTIONS; i++) {
+        mt_status st = mt_config_set(c, &options[i], options[i].def, options[i].name, NULL);
+        (void)st; /* the table's defaults are valid by construction (tested) */
+    }
+}
+
+/* ---------------------------------------------------------------- JSON in */
+
+static void line_col(const char *text, const char *at, int *line, int *col)
+{
+    *line = 1;
+    *col = 1;
+    for (const char *p = text; p < at && *p; p++) {
+        if (*p == '\n') {
+            (*line)++;
+            *col = 1;
+        } else {
+            (*col)++;
+        }
+    }
+}
+
+static mt_status apply_object(mt_config *c, const cJSON *obj, const char *prefix,
+                              const char *path, mt_err *err)
+{
+    for (const cJSON *it = obj->child; it; it = it->next) {
+        char key[256], where[512];
+        snprintf(key, sizeof key, "%s%s%s", prefix, *prefix ? "." : "", it->string);
+        snprintf(where, sizeof where, "%s: %s", path, key);
+        if (cJSON_IsObject(it)) {
+            mt_status st = apply_object(c, it, key, path, err);
+            if (st)
+                return st;
+            continue;
+        }
+        const mt_optdef *d = find_key(key);
+        if (!d)
+            return mt_errf(err, MT_EARG, "%s: unknown key", where);
+        for (const cJSON *dup = it->next; dup; dup = dup->next)
+            if (dup->string && strcmp(dup->string, it->string) == 0)
+                return mt_errf(err, MT_EARG, "%s: key appears twice", where);
+        mt_status st = MT_OK;
+        char *text = cJSON_PrintUnformatted(it);
+        switch (d->type) {
+        case MT_T_STR:
+            st = cJSON_IsString(it) ? set_string(c, d, it->valuestring, where, err)
+                                    : mt_errf(err, MT_EARG, "%s: expected a string, got %s", where,
+                                              text ? text : "?");
+            break;
+        case MT_T_BOOL:
+            if (cJSON_IsBool(it))
+                *(int *)((char *)c + d->offset) = cJSON_IsTrue(it);
+            else
+                st = mt_errf(err, MT_EARG, "%s: expected true or false, got %s", where, text ? text : "?");
+            break;
+        case MT_T_INT:
+        case MT_T_DOUBLE:
+            st = cJSON_IsNumber(it) ? set_number(c, d, it->valuedouble, where, text ? text : "?", err)
+                                    : mt_errf(err, MT_EARG, "%s: expected a number, got %s", where,
+                                              text ? text : "?");
+            break;
+        }
+        free(text);
+        if (st)
+            return st;
+    }
+    return MT_OK;
+}
+
+mt_status mt_config_parse(mt_config *c, const char *json, const char *path, mt_err *err)
+{
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithOpts(json, &end, 1);
+    if (!root) {
+        int line, col;
+        const char *at = cJSON_GetErrorPtr();
+        line_col(json, at ? at : json, &line, &col);
+        return mt_errf(err, MT_EARG, "%s: line %d, column %d: malformed JSON", path, line, col);
+    }
+    mt_status st;
+    if (!cJSON_IsObject(root))
+        st = mt_errf(err, MT_EARG, "%s: expected a JSON object at the top level", path);
+    else {
+        mt_config tmp = *c; /* all or nothing */
+        st = apply_object(&tmp, root, "", path, err);
+        if (!st)
+            *c = tmp;
+    }
+    cJSON_Delete(root);
+    return st;
+}
+
+mt_status mt_config_load(mt_config *c, const char *path, mt_err *err)
+{
+    mt_status st = MT_OK;
+    char *buf = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return mt_errf(err, MT_EARG, "%s: cannot open config: %s", path, strerror(errno));
+    size_t cap = 0, len = 0;
+    for (;;) {
+        if (len + 4096 + 1 > cap) {
+            cap = cap ? cap * 2 : 8192;
+            if (cap > (64u << 20)) {
+                st = mt_errf(err, MT_EARG, "%s: config file larger than 64 MiB", path);
+                goto done;
+            }
+            char *p = realloc(buf, cap);
+            if (!p) {
+                st = mt_errf(err, MT_ENOMEM, "%s: out of memory", path);
+                goto done;
+            }
+            buf = p;
+        }
+        size_t n = fread(buf + len, 1, cap - len - 1, f);
+        len += n;
+        if (n == 0)
+            break;
+    }
+    if (ferror(f)) {
+        st = mt_errf(err, MT_EARG, "%s: read error", path);
+        goto done;
+    }
+    buf[len] = '\0';
+    if (strlen(buf) != len) {
+        st = mt_errf(err, MT_EARG, "%s: config contains a NUL byte", path);
+        goto done;
+    }
+    st = mt_config_parse(c, buf, path, err);
+done:
+    fclose(f);
+    free(buf);
+    return st;
+}
+
+/* --------------------------------------------------------------- JSON out */
+
+char *mt_config_to_json(const mt_config *c, int pretty)
+{
+    char *out = NULL;
+    cJSON *root = cJSON_CreateObject();
+    if (!root)
+        return NULL;
+    for (int i = 0; i < N_OPTIONS; i++) {
+        const mt_optdef *d = &options[i];
+        char group[64];
+        const char *dot = strchr(d->key, '.');
+        snprintf(group, sizeof group, "%.*s", (int)(dot - d->key), d->key);
+        cJSON *g = cJSON_GetObjectItemCaseSensitive(root, group);
+        if (!g && !(g = cJSON_AddObjectToObject(root, group)))
+            goto done;
+        const char *field = dot + 1;
+        const char *p = (const char *)c + d->offset;
+        cJSON *v = NULL;
+        switch (d->type) {
+        case MT_T_STR:    v = cJSON_AddStringToObject(g, field, p); break;
+        case MT_T_BOOL:   v = cJSON_AddBoolToObject(g, field, *(const int *)p); break;
+        case MT_T_INT:    v = cJSON_AddNumberToObject(g, field, (double)*(const long long *)p); break;
+        case MT_T_DOUBLE: v = cJSON_AddNumberToObject(g, field, *(const double *)p); break;
+        }
+        if (!v)
+            goto done;
+    }
+    out = pretty ? cJSON_Print(root) : cJSON_PrintUnformatted(root);
+done:
+    cJSON_Delete(root);
+    return out;
+}

@@ -1,0 +1,97 @@
+/* mt_data: pairs an IDX image file with its label file and checks they agree.
+ * Images stay uint8 (47 MB for MNIST) and are normalized a batch at a time. */
+#include "mt_data.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+mt_status mt_dataset_find(char *path, size_t cap, const char *dir, const char *split,
+                          const char *kind, mt_err *err)
+{
+    const int nd = strcmp(kind, "images") == 0 ? 3 : 1;
+    char cand[4][256];
+    snprintf(cand[0], sizeof cand[0], "%s-%s-idx%d-ubyte.gz", split, kind, nd);
+    snprintf(cand[1], sizeof cand[1], "%s-%s-idx%d-ubyte", split, kind, nd);
+    snprintf(cand[2], sizeof cand[2], "%s-%s.idx%d-ubyte.gz", split, kind, nd);
+    snprintf(cand[3], sizeof cand[3], "%s-%s.idx%d-ubyte", split, kind, nd);
+    for (int i = 0; i < 4; i++) {
+        struct stat sb;
+        int len = snprintf(path, cap, "%s/%s", dir, cand[i]);
+        if (len < 0 || (size_t)len >= cap)
+            return mt_errf(err, MT_EARG, "%s: data folder path too long", dir);
+        if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode))
+            return MT_OK;
+    }
+    return mt_errf(err, MT_EDATA, "%s: %s not found in %s (also tried %s, %s, %s)",
+                   dir, cand[1], dir, cand[0], cand[2], cand[3]);
+}
+
+mt_status mt_dataset_load(mt_dataset *out, const char *dir, const char *split,
+                          int n_classes, uint32_t limit, mt_err *err)
+{
+    mt_status st;
+    mt_dataset d = { 0 };
+    if ((st = mt_dataset_find(d.img_path, sizeof d.img_path, dir, split, "images", err)) ||
+        (st = mt_dataset_find(d.lbl_path, sizeof d.lbl_path, dir, split, "labels", err)) ||
+        (st = mt_idx_load(&d.img, d.img_path, 3, err)) ||
+        (st = mt_idx_load(&d.lbl, d.lbl_path, 1, err)))
+        goto fail;
+    if (d.img.dims[0] != d.lbl.dims[0]) {
+        st = mt_errf(err, MT_EDATA, "%s: %u labels but %s has %u images", d.lbl_path,
+                     (unsigned)d.lbl.dims[0], d.img_path, (unsigned)d.img.dims[0]);
+        goto fail;
+    }
+    int max_label = 0;
+    for (uint32_t i = 0; i < d.lbl.dims[0]; i++) {
+        int y = d.lbl.data[i];
+        if (n_classes > 0 && y >= n_classes) {
+            st = mt_errf(err, MT_EDATA, "%s: label %d at index %u is not below the number of classes (%d)",
+                         d.lbl_path, y, (unsigned)i, n_classes);
+            goto fail;
+        }
+        max_label = y > max_label ? y : max_label;
+    }
+    d.n_classes = n_classes > 0 ? n_classes : max_label + 1;
+    if (d.n_classes < 2) {
+        st = mt_errf(err, MT_EDATA, "%s: every label is 0: need at least 2 classes", d.lbl_path);
+        goto fail;
+    }
+    d.rows = d.img.dims[1];
+    d.cols = d.img.dims[2];
+    d.n = d.img.dims[0];
+    if (limit > 0 && limit < d.n)
+        d.n = limit;
+    d.images = d.img.data;
+    d.labels = d.lbl.data;
+    *out = d;
+    return MT_OK;
+fail:
+    mt_dataset_free(&d);
+    return st;
+}
+
+void mt_dataset_free(mt_dataset *ds)
+{
+    if (!ds)
+        return;
+    mt_idx_free(&ds->img);
+    mt_idx_free(&ds->lbl);
+    memset(ds, 0, sizeof *ds);
+}
+
+void mt_norm_affine(float *scale, float *shift, double mean, double std)
+{
+    *scale = (float)(1.0 / (255.0 * std));
+    *shift = (float)(-mean / std);
+}
+
+void mt_dataset_gather(float *x, uint8_t *y, const mt_dataset *ds, const uint32_t *idx,
+                       int B, float scale, float shift, const mt_kern *k)
+{
+    size_t C = (size_t)ds->rows * ds->cols;
+    for (int i = 0; i < B; i++) {
+        k->u8_to_f32(x + (size_t)i * C, ds->images + (size_t)idx[i] * C, C, scale, shift);
+        y[i] = ds->labels[idx[i]];
+    }
+}

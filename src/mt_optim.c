@@ -1,0 +1,80 @@
+/* mt_optim: parameter updates.  Adam's arithmetic lives in the kernel table
+ * (it is a hot loop); SGD is simple enough to stay here. */
+#include "mt_optim.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+mt_status mt_optim_init(mt_optim *o, mt_opt_kind kind, size_t n, mt_err *err)
+{
+    mt_optim r = { 0 };
+    r.kind = kind;
+    r.n = n;
+    r.m = calloc(n ? n : 1, sizeof(float));
+    if (kind != MT_OPT_SGD)
+        r.v = calloc(n ? n : 1, sizeof(float));
+    if (!r.m || (kind != MT_OPT_SGD && !r.v)) {
+        free(r.m);
+        free(r.v);
+        return mt_errf(err, MT_ENOMEM, "optimizer: out of memory for %zu parameters", n);
+    }
+    *o = r;
+    mt_optim_defaults(o);
+    return MT_OK;
+}
+
+void mt_optim_defaults(mt_optim *o)
+{
+    o->lr = o->kind == MT_OPT_SGD ? 0.01f : 1e-3f;
+    o->beta1 = 0.9f;
+    o->beta2 = 0.999f;
+    o->eps = 1e-8f;
+    o->weight_decay = o->kind == MT_OPT_ADAMW ? 0.01f : 0.f;
+    o->momentum = 0.f;
+}
+
+void mt_optim_free(mt_optim *o)
+{
+    if (!o)
+        return;
+    free(o->m);
+    free(o->v);
+    memset(o, 0, sizeof *o);
+}
+
+void mt_optim_step(mt_optim *o, float *params, const float *grads, const mt_kern *k)
+{
+    o->step++;
+    if (o->kind == MT_OPT_SGD) {
+        /* torch.optim.SGD: g += wd p; buf = mu buf + g (buf = g on the first
+         * step); p -= lr buf */
+        for (size_t i = 0; i < o->n; i++) {
+            float g = grads[i] + o->weight_decay * params[i];
+            if (o->momentum != 0.f) {
+                o->m[i] = o->step == 1 ? g : o->momentum * o->m[i] + g;
+                g = o->m[i];
+            }
+            params[i] -= o->lr * g;
+        }
+        return;
+    }
+    /* bias corrections in double: 1 - beta^t loses digits in float for large t */
+    float bc1 = (float)(1.0 - pow(o->beta1, (double)o->step));
+    float bc2 = (float)(1.0 - pow(o->beta2, (double)o->step));
+    float l2 = o->kind == MT_OPT_ADAM ? o->weight_decay : 0.f;
+    float dec = o->kind == MT_OPT_ADAMW ? o->weight_decay : 0.f;
+    k->adam(params, grads, o->m, o->v, o->n, o->lr, o->beta1, o->beta2, o->eps, bc1, bc2, l2, dec);
+}
+
+static const char *const names[] = { "adam", "adamw", "sgd" };
+
+int mt_optim_parse(const char *name)
+{
+    for (int i = 0; i < 3; i++)
+        if (strcmp(name, names[i]) == 0)
+            return i;
+    return -1;
+}
+
+const char *mt_optim_name(mt_opt_kind kind) { return names[kind]; }
