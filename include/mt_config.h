@@ -36,6 +36,7 @@ typedef struct mt_config {
     /* runtime */
     char isa[16];               /* "auto", "scalar", "avx2", "avx512", "neon" */
     long long threads;          /* 0 = online CPUs */
+    char first_layer[16];       /* "auto", "dense", "sparse" (issue 3) */
     /* output */
     int json;                   /* JSON Lines events on stdout */
     char progress[8];           /* "auto", "on", "off" */

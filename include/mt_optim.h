@@ -20,6 +20,7 @@ typedef struct mt_optim {
     float weight_decay;  /* L2 for Adam/SGD, decoupled for AdamW */
     float momentum;      /* SGD momentum (0 = plain SGD) */
     long long step;      /* steps taken so far */
+    float bc1, bc2;      /* Adam bias corrections 1 - beta^step of the current step */
     size_t n;            /* parameter count */
     float *m;            /* (n) Adam first moment, or SGD momentum buffer */
     float *v;            /* (n) Adam second moment; NULL for SGD */
@@ -33,6 +34,15 @@ void mt_optim_free(mt_optim *o);
 
 /* One update of params with grads (both (n)). */
 void mt_optim_step(mt_optim *o, float *params, const float *grads, const mt_kern *k);
+
+/* The same step in pieces, for threads that split the block (mt_engine):
+ * mt_optim_begin_step once (advances o->step), then mt_optim_step_range over
+ * disjoint ranges [lo,hi) that together cover [0,n), in any order or in
+ * parallel.  The update is elementwise, so the result does not depend on how
+ * the block is split. */
+void mt_optim_begin_step(mt_optim *o);
+void mt_optim_step_range(const mt_optim *o, float *params, const float *grads, const mt_kern *k,
+                         size_t lo, size_t hi);
 
 /* "adam", "adamw", "sgd" -> kind, or -1. */
 int mt_optim_parse(const char *name);

@@ -39,6 +39,7 @@ typedef struct mt_trainer {
     uint32_t n;               /* samples */
     uint8_t *labels;          /* (batch_size) labels of the current batch */
     mt_mlp_work work;
+    struct mt_engine *engine; /* borrowed; when set, steps run on it (threaded, issue 3) */
 } mt_trainer;
 
 /* Allocates buffers for training on n samples; the shuffling stream is
@@ -69,5 +70,13 @@ typedef struct mt_eval {
 mt_status mt_evaluate(const mt_mlp *m, const mt_kern *k, const mt_dataset *ds, int batch_size,
                       float scale, float shift, mt_eval *out, uint8_t *preds, float *probs,
                       uint32_t *confusion, mt_err *err);
+
+/* mt_evaluate with the forward pass on engine e (threaded; the engine's
+ * max_B must be >= batch_size and its kernels k).  Same results as
+ * mt_evaluate up to rounding. */
+struct mt_engine;
+mt_status mt_evaluate_engine(struct mt_engine *e, const mt_mlp *m, const mt_kern *k, const mt_dataset *ds,
+                             int batch_size, float scale, float shift, mt_eval *out, uint8_t *preds,
+                             float *probs, uint32_t *confusion, mt_err *err);
 
 #endif

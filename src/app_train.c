@@ -15,7 +15,9 @@
 #include "app_log.h"
 #include "mt_config.h"
 #include "mt_data.h"
+#include "mt_engine.h"
 #include "mt_kern.h"
+#include "mt_pool.h"
 #include "mt_mlp.h"
 #include "mt_optim.h"
 #include "mt_train.h"
@@ -37,7 +39,9 @@ static void print_version(void)
     printf("mnist-train %s\nkernels: %s (compiled:", APP_VERSION, k ? k->name : "?");
     for (int i = 0; i < n && i < 8; i++)
         printf(" %s%s", v[i].k->name, v[i].runnable ? "" : "(unsupported here)");
-    printf(")\nlibraries: zlib %s, libpng %s, cJSON %s\n", zlibVersion(), png_get_libpng_ver(NULL),
+    printf(")\nfirst layer: auto (sparse on raw pixels when <= %.0f%% are non-zero, else dense)\n"
+           "threads: %d (online CPUs)\n", 100.0 * MT_SPARSE_MAX_DENSITY, mt_pool_online_cpus());
+    printf("libraries: zlib %s, libpng %s, cJSON %s\n", zlibVersion(), png_get_libpng_ver(NULL),
            cJSON_Version());
 }
 
@@ -92,6 +96,8 @@ int app_cmd_train(int argc, char **argv)
     mt_trainer tr = { 0 };
     char dir[MT_PATH_MAX];
     const mt_kern *k = NULL;
+    mt_engine *eng = NULL;
+    int threads = 1;
 
     if ((st = app_cli_parse(&a, argc, argv, &err))) {
         fprintf(stderr, "mnist-train: %s\nTry 'mnist-train --help' for more information.\n", err.msg);
@@ -175,6 +181,13 @@ int app_cmd_train(int argc, char **argv)
     tr.shuffle = cfg->shuffle;
     tr.max_steps = cfg->max_steps;
     mt_norm_affine(&tr.scale, &tr.shift, cfg->mean, cfg->std);
+    threads = cfg->threads > 0 ? (int)cfg->threads : mt_pool_online_cpus();
+    if ((st = mt_engine_create(&eng, &model, k, threads, (mt_path)mt_path_parse(cfg->first_layer),
+                               (int)(cfg->batch_size > cfg->test_batch_size ? cfg->batch_size
+                                                                            : cfg->test_batch_size),
+                               &err)))
+        goto fail;
+    tr.engine = eng;
 
     {
         char arch[128];
@@ -184,8 +197,10 @@ int app_cmd_train(int argc, char **argv)
         app_log_info(&r.log, "mnist-train %s: %u train / %u test images (%ux%u, %d classes) from %s", APP_VERSION,
                      (unsigned)train.n, (unsigned)test.n, (unsigned)train.rows, (unsigned)train.cols,
                      train.n_classes, dir);
-        app_log_info(&r.log, "model %s (%zu parameters), %s lr %g, batch %lld, %lld epochs, kernels %s, seed %lld",
-                     arch, model.n_params, cfg->optimizer, cfg->lr, cfg->batch_size, cfg->epochs, k->name, cfg->seed);
+        app_log_info(&r.log, "model %s (%zu parameters), %s lr %g, batch %lld, %lld epochs, kernels %s, "
+                     "first layer %s, %d threads, seed %lld",
+                     arch, model.n_params, cfg->optimizer, cfg->lr, cfg->batch_size, cfg->epochs, k->name,
+                     cfg->first_layer, threads, cfg->seed);
         app_ev *e = app_ev_new("start");
         app_ev_str(e, "version", APP_VERSION);
         app_ev_str(e, "data", dir);
@@ -194,6 +209,8 @@ int app_cmd_train(int argc, char **argv)
         app_ev_str(e, "model", arch);
         app_ev_int(e, "parameters", (long long)model.n_params);
         app_ev_str(e, "isa", k->name);
+        app_ev_str(e, "first_layer", cfg->first_layer);
+        app_ev_int(e, "threads", threads);
         app_ev_emit(&r.log, e);
     }
 
@@ -218,6 +235,10 @@ int app_cmd_train(int argc, char **argv)
         app_ev_num(e, "seconds", secs);
         app_ev_num(e, "samples_per_sec", secs > 0 ? seen / secs : 0.0);
         app_ev_int(e, "steps", opt.step);
+        long long n_dense, n_sparse;
+        mt_engine_path_counts(eng, &n_dense, &n_sparse);
+        app_ev_int(e, "dense_batches", n_dense);
+        app_ev_int(e, "sparse_batches", n_sparse);
         app_ev_emit(&r.log, e);
         if (cfg->max_steps > 0 && opt.step >= cfg->max_steps)
             break;
@@ -226,8 +247,8 @@ int app_cmd_train(int argc, char **argv)
 
     mt_eval ev;
     double t0 = app_now();
-    if ((st = mt_evaluate(&model, k, &test, (int)cfg->test_batch_size, tr.scale, tr.shift, &ev, NULL, NULL, NULL,
-                          &err)))
+    if ((st = mt_evaluate_engine(eng, &model, k, &test, (int)cfg->test_batch_size, tr.scale, tr.shift, &ev,
+                                 NULL, NULL, NULL, &err)))
         goto fail;
     double eval_secs = app_now() - t0;
     double acc = ev.total ? (double)ev.correct / ev.total : 0.0;
@@ -246,6 +267,7 @@ int app_cmd_train(int argc, char **argv)
 fail:
     if (st)
         emit_error(&r.log, &err);
+    mt_engine_free(eng);
     mt_trainer_free(&tr);
     mt_optim_free(&opt);
     mt_mlp_free(&model);

@@ -45,11 +45,25 @@ void mt_optim_free(mt_optim *o)
 
 void mt_optim_step(mt_optim *o, float *params, const float *grads, const mt_kern *k)
 {
+    mt_optim_begin_step(o);
+    mt_optim_step_range(o, params, grads, k, 0, o->n);
+}
+
+void mt_optim_begin_step(mt_optim *o)
+{
     o->step++;
+    /* bias corrections in double: 1 - beta^t loses digits in float for large t */
+    o->bc1 = (float)(1.0 - pow(o->beta1, (double)o->step));
+    o->bc2 = (float)(1.0 - pow(o->beta2, (double)o->step));
+}
+
+void mt_optim_step_range(const mt_optim *o, float *params, const float *grads, const mt_kern *k,
+                         size_t lo, size_t hi)
+{
     if (o->kind == MT_OPT_SGD) {
         /* torch.optim.SGD: g += wd p; buf = mu buf + g (buf = g on the first
          * step); p -= lr buf */
-        for (size_t i = 0; i < o->n; i++) {
+        for (size_t i = lo; i < hi; i++) {
             float g = grads[i] + o->weight_decay * params[i];
             if (o->momentum != 0.f) {
                 o->m[i] = o->step == 1 ? g : o->momentum * o->m[i] + g;
@@ -59,12 +73,11 @@ void mt_optim_step(mt_optim *o, float *params, const float *grads, const mt_kern
         }
         return;
     }
-    /* bias corrections in double: 1 - beta^t loses digits in float for large t */
-    float bc1 = (float)(1.0 - pow(o->beta1, (double)o->step));
-    float bc2 = (float)(1.0 - pow(o->beta2, (double)o->step));
+    float bc1 = o->bc1, bc2 = o->bc2;
     float l2 = o->kind == MT_OPT_ADAM ? o->weight_decay : 0.f;
     float dec = o->kind == MT_OPT_ADAMW ? o->weight_decay : 0.f;
-    k->adam(params, grads, o->m, o->v, o->n, o->lr, o->beta1, o->beta2, o->eps, bc1, bc2, l2, dec);
+    k->adam(params + lo, grads + lo, o->m + lo, o->v + lo, hi - lo, o->lr, o->beta1, o->beta2, o->eps,
+            bc1, bc2, l2, dec);
 }
 
 static const char *const names[] = { "adam", "adamw", "sgd" };

@@ -2,6 +2,8 @@
  * test()).  Per batch: gather + normalize, forward, loss, backward, step. */
 #include "mt_train.h"
 
+#include "mt_engine.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +77,25 @@ mt_status mt_train_epoch(mt_trainer *t, const mt_dataset *ds, int epoch, mt_batc
             break;
         uint32_t i0 = (uint32_t)b * (uint32_t)bs;
         int B = (int)(n - i0 < (uint32_t)bs ? n - i0 : (uint32_t)bs);
+        if (t->engine) {
+            /* the threaded step: same maths, split by rows then by columns */
+            double sum = mt_engine_forward_backward(t->engine, ds->images, ds->labels, t->perm + i0, B,
+                                                    t->scale, t->shift, t->labels);
+            float loss = (float)(sum / B);
+            if (!isfinite(loss)) {
+                st = mt_errf(err, MT_EDIVERGED, "training diverged at epoch %d, batch %d: loss is %s "
+                             "(try a lower --lr)", epoch, b, isnan(loss) ? "nan" : "inf");
+                break;
+            }
+            mt_engine_update(t->engine, t->opt);
+            running += loss;
+            done = b + 1;
+            if (on_batch) {
+                mt_batch_info info = { epoch, b, n_batches, B, loss, running, now() - t0 };
+                on_batch(user, &info);
+            }
+            continue;
+        }
         mt_dataset_gather(t->work.act[0], t->labels, ds, t->perm + i0, B, t->scale, t->shift, t->k);
         mt_mlp_forward(t->model, &t->work, B, t->k);
         double sum = mt_mlp_loss(t->model, &t->work, t->labels, B, 1.0f / (float)B, t->k);
@@ -101,30 +122,39 @@ mt_status mt_train_epoch(mt_trainer *t, const mt_dataset *ds, int epoch, mt_batc
     return st;
 }
 
-mt_status mt_evaluate(const mt_mlp *m, const mt_kern *k, const mt_dataset *ds, int batch_size,
-                      float scale, float shift, mt_eval *out, uint8_t *preds, float *probs,
-                      uint32_t *confusion, mt_err *err)
+/* The evaluation loop on either the plain model forward (e == NULL) or the
+ * engine's threaded one. */
+static mt_status evaluate(const mt_mlp *m, const mt_kern *k, struct mt_engine *e, const mt_dataset *ds,
+                          int batch_size, float scale, float shift, mt_eval *out, uint8_t *preds,
+                          float *probs, uint32_t *confusion, mt_err *err)
 {
     mt_status st;
     mt_mlp_work w = { 0 };
+    const int K = m->dims[m->n_layers];
     uint32_t *idx = malloc((size_t)batch_size * sizeof *idx);
     uint8_t *y = malloc((size_t)batch_size);
-    const int K = m->dims[m->n_layers];
+    float *dlogits = e ? malloc((size_t)batch_size * K * sizeof *dlogits) : NULL;
     double loss_sum = 0.0;
     uint32_t correct = 0;
-    if (!idx || !y) {
+    if (!idx || !y || (e && !dlogits)) {
         st = mt_errf(err, MT_ENOMEM, "evaluate: out of memory");
         goto fail;
     }
-    if ((st = mt_mlp_work_init(&w, m, batch_size, err)))
+    if (!e && (st = mt_mlp_work_init(&w, m, batch_size, err)))
         goto fail;
     for (uint32_t i0 = 0; i0 < ds->n; i0 += (uint32_t)batch_size) {
         int B = (int)(ds->n - i0 < (uint32_t)batch_size ? ds->n - i0 : (uint32_t)batch_size);
-        for (int i = 0; i < B; i++)
-            idx[i] = i0 + (uint32_t)i;
-        mt_dataset_gather(w.act[0], y, ds, idx, B, scale, shift, k);
-        mt_mlp_forward(m, &w, B, k);
-        const float *logits = w.act[m->n_layers];
+        const float *logits;
+        if (e) {
+            logits = mt_engine_forward(e, ds->images + (size_t)i0 * ds->rows * ds->cols, B, scale, shift);
+            memcpy(y, ds->labels + i0, (size_t)B);
+        } else {
+            for (int i = 0; i < B; i++)
+                idx[i] = i0 + (uint32_t)i;
+            mt_dataset_gather(w.act[0], y, ds, idx, B, scale, shift, k);
+            mt_mlp_forward(m, &w, B, k);
+            logits = w.act[m->n_layers];
+        }
         for (int i = 0; i < B; i++) {
             const float *z = logits + (size_t)i * K;
             int best = 0; /* first maximum, as torch.max */
@@ -139,9 +169,12 @@ mt_status mt_evaluate(const mt_mlp *m, const mt_kern *k, const mt_dataset *ds, i
         }
         /* the gradient buffer receives softmax - onehot; with dscale 1 it
          * also yields the probabilities */
-        loss_sum += mt_mlp_loss(m, &w, y, B, 1.0f, k);
+        if (e)
+            loss_sum += k->softmax_xent(dlogits, NULL, logits, y, B, K, 1.0f);
+        else
+            loss_sum += mt_mlp_loss(m, &w, y, B, 1.0f, k);
         if (probs) {
-            const float *d = w.dact[m->n_layers];
+            const float *d = e ? dlogits : w.dact[m->n_layers];
             for (int i = 0; i < B; i++)
                 for (int c = 0; c < K; c++)
                     probs[(size_t)(i0 + i) * K + c] = d[(size_t)i * K + c] + (c == y[i] ? 1.f : 0.f);
@@ -154,5 +187,20 @@ fail:
     mt_mlp_work_free(&w);
     free(idx);
     free(y);
+    free(dlogits);
     return st;
+}
+
+mt_status mt_evaluate(const mt_mlp *m, const mt_kern *k, const mt_dataset *ds, int batch_size,
+                      float scale, float shift, mt_eval *out, uint8_t *preds, float *probs,
+                      uint32_t *confusion, mt_err *err)
+{
+    return evaluate(m, k, NULL, ds, batch_size, scale, shift, out, preds, probs, confusion, err);
+}
+
+mt_status mt_evaluate_engine(struct mt_engine *e, const mt_mlp *m, const mt_kern *k, const mt_dataset *ds,
+                             int batch_size, float scale, float shift, mt_eval *out, uint8_t *preds,
+                             float *probs, uint32_t *confusion, mt_err *err)
+{
+    return evaluate(m, k, e, ds, batch_size, scale, shift, out, preds, probs, confusion, err);
 }

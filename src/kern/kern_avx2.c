@@ -51,7 +51,7 @@ static inline uint64_t nzmask(const uint8_t *p, int n)
     return m;
 }
 
-static inline void vtranspose(vf r[8])
+static inline __attribute__((always_inline)) void vtranspose(vf r[8])
 {
     __m256 t[8], u[8];
     for (int i = 0; i < 4; i++) {

@@ -43,7 +43,7 @@ static inline uint64_t nzmask(const uint8_t *p, int n)
 }
 
 /* 16x16 transpose in registers: 4 stages of 16 shuffles. */
-static inline void vtranspose(vf r[16])
+static inline __attribute__((always_inline)) void vtranspose(vf r[16])
 {
     __m512 t[16], u[16];
     for (int i = 0; i < 8; i++) {

@@ -70,7 +70,7 @@ static inline uint64_t nzmask(const uint8_t *p, int n)
     return m;
 }
 
-static inline void vtranspose(vf r[4])
+static inline __attribute__((always_inline)) void vtranspose(vf r[4])
 {
     float32x4x2_t a = vtrnq_f32(r[0], r[1]), b = vtrnq_f32(r[2], r[3]);
     r[0] = vcombine_f32(vget_low_f32(a.val[0]), vget_low_f32(b.val[0]));

@@ -1,0 +1,77 @@
+/* mt_engine: the fast, threaded and deterministic training step and the
+ * evaluation forward pass (issue 3), on top of mt_mlp's parameter block and
+ * the mt_kern table.
+ *
+ * A step is two mt_pool runs.
+ *   1. mt_engine_forward_backward: rows of the batch are split between the
+ *      threads: gather raw pixels, first layer dense (normalised floats) or
+ *      sparse (raw pixels, see mt_kern.sparse_fwd), the other layers,
+ *      softmax + cross-entropy, and the input gradients (all row-local).
+ *   2. mt_engine_update: input columns of every layer are split between the
+ *      threads: weight gradients (sparse first layer when the batch is),
+ *      the optimizer update of exactly those weights (and the biases on
+ *      thread 0), and the refresh of the transposed weight copy W^T that the
+ *      forward kernels read.
+ * Every float is produced by one fixed chain of operations whatever the
+ * split (tests/test_kern.c checks the kernels' split invariance), and the
+ * loss is summed in row order, so the same seed gives bit-identical losses
+ * and weights for any --threads and on every run.  The dense and sparse
+ * first-layer paths, and different ISAs, may differ in the last bits.
+ *
+ * The engine keeps W^T copies of the weights: after changing m->params any
+ * other way (checkpoint load, another optimizer step), call mt_engine_sync. */
+#ifndef MT_ENGINE_H
+#define MT_ENGINE_H
+
+#include <stdint.h>
+
+#include "mt_err.h"
+#include "mt_kern.h"
+#include "mt_mlp.h"
+#include "mt_optim.h"
+#include "mt_pool.h"
+
+typedef enum { MT_PATH_AUTO = 0, MT_PATH_DENSE, MT_PATH_SPARSE } mt_path;
+
+/* Batches with at most this fraction of non-zero pixels take the sparse
+ * first layer under MT_PATH_AUTO (measured crossover, see bench/gemm). */
+#define MT_SPARSE_MAX_DENSITY 0.40
+
+typedef struct mt_engine mt_engine;
+
+/* For model m (borrowed; must outlive the engine) with kernels k, nthreads
+ * threads (>= 1) and batches of up to max_B rows.  Caller frees with
+ * mt_engine_free.  MT_EARG for a bad thread count, MT_ENOMEM. */
+mt_status mt_engine_create(mt_engine **out, mt_mlp *m, const mt_kern *k, int nthreads,
+                           mt_path path, int max_B, mt_err *err);
+void mt_engine_free(mt_engine *e);
+
+/* Re-reads m->params into the engine's transposed copies. */
+void mt_engine_sync(mt_engine *e);
+
+/* Step part 1 for the B (<= max_B) samples idx[0..B) of images (n, C) and
+ * labels (n): forward, loss (mean: dlogits scaled by 1/B) and input
+ * gradients.  Copies the batch's labels to labels_out (B) when not NULL.
+ * Returns the SUM of the per-sample losses, added in row order. */
+double mt_engine_forward_backward(mt_engine *e, const uint8_t *images, const uint8_t *labels,
+                                  const uint32_t *idx, int B, float scale, float shift,
+                                  uint8_t *labels_out);
+
+/* Step part 2: grads = this batch's gradients, then one optimizer step
+ * (o->step advances once) and the refresh of the W^T copies. */
+void mt_engine_update(mt_engine *e, mt_optim *o);
+
+/* Forward only, for evaluation, on the B (<= max_B) consecutive samples
+ * starting at images (B, C).  Returns the logits (B, K), valid until the next
+ * engine call. */
+const float *mt_engine_forward(mt_engine *e, const uint8_t *images, int B, float scale, float shift);
+
+/* "dense", "sparse" or "auto" (the requested path), and how many batches
+ * took each path so far. */
+const char *mt_path_name(mt_path p);
+int mt_path_parse(const char *s); /* -1 if unknown */
+mt_path mt_engine_path(const mt_engine *e);
+void mt_engine_path_counts(const mt_engine *e, long long *dense, long long *sparse);
+int mt_engine_threads(const mt_engine *e);
+
+#endif
