@@ -1,0 +1,249 @@
+/* test_engine: the threaded step is deterministic (bit-identical losses and
+ * weights for 1, 2 and 3 threads, and from run to run) for both first-layer
+ * paths and every runnable ISA; it computes the same training as the plain
+ * single-threaded path up to rounding; the dense/sparse choice follows the
+ * batch density; evaluation on the engine matches mt_evaluate. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "mt_data.h"
+#include "mt_engine.h"
+#include "mt_train.h"
+
+#define N_TRAIN 500 /* 7 full batches of 64 and one of 52 */
+#define SIDE 28
+
+static uint8_t images[N_TRAIN * SIDE * SIDE], labels[N_TRAIN];
+
+/* Learnable, MNIST-like data: a class-dependent bar on a blank background,
+ * ~85 % zero pixels, plus sparse noise. */
+static void make_data(mt_dataset *ds, int dense_noise)
+{
+    uint64_t s = 12345;
+    for (int i = 0; i < N_TRAIN; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        int c = (int)((s >> 33) % 10);
+        labels[i] = (uint8_t)c;
+        uint8_t *p = images + (size_t)i * SIDE * SIDE;
+        memset(p, 0, SIDE * SIDE);
+        for (int r = 4 + c * 2; r < 8 + c * 2; r++)
+            for (int q = 4; q < 24; q++) {
+                s = s * 6364136223846793005ull + 1442695040888963407ull;
+                p[r * SIDE + q] = (uint8_t)(128 + (s >> 57));
+            }
+        for (int j = 0; j < SIDE * SIDE; j++) {
+            s = s * 6364136223846793005ull + 1442695040888963407ull;
+            if ((s >> 40) % 100 < (uint64_t)(dense_noise ? 70 : 3))
+                p[j] = (uint8_t)(1 + (s >> 58));
+        }
+    }
+    memset(ds, 0, sizeof *ds);
+    ds->images = images;
+    ds->labels = labels;
+    ds->n = N_TRAIN;
+    ds->rows = ds->cols = SIDE;
+    ds->n_classes = 10;
+}
+
+typedef struct {
+    float *params; /* final weights (caller frees) */
+    size_t n;
+    double losses[64];
+    int n_losses;
+    long long dense, sparse;
+} run_out;
+
+static void record_loss(void *user, const mt_batch_info *b)
+{
+    run_out *o = user;
+    if (o->n_losses < 64)
+        o->losses[o->n_losses++] = b->loss;
+}
+
+/* Two epochs; engine with T threads (T == 0: the plain path, no engine). */
+static run_out train(const mt_dataset *ds, const mt_kern *k, int T, mt_path path, mt_opt_kind opt_kind)
+{
+    run_out out = { 0 };
+    mt_mlp m = { 0 };
+    mt_optim o = { 0 };
+    mt_trainer t = { 0 };
+    mt_engine *e = NULL;
+    mt_err err = { 0 };
+    int dims[4] = { SIDE * SIDE, 128, 64, 10 };
+    mt_rng r;
+    mt_rng_seed(&r, 7);
+    assert_int_equal(mt_mlp_init(&m, dims, 3, &r, &err), MT_OK);
+    assert_int_equal(mt_optim_init(&o, opt_kind, m.n_params, &err), MT_OK);
+    mt_optim_defaults(&o);
+    o.lr = opt_kind == MT_OPT_SGD ? 0.05f : 2e-3f;
+    o.momentum = 0.9f;
+    o.weight_decay = opt_kind == MT_OPT_ADAM ? 0.f : 1e-3f;
+    assert_int_equal(mt_trainer_init(&t, &m, &o, k, ds->n, 64, 99, &err), MT_OK);
+    mt_norm_affine(&t.scale, &t.shift, 0.1307, 0.3081);
+    if (T > 0) {
+        assert_int_equal(mt_engine_create(&e, &m, k, T, path, 64, &err), MT_OK);
+        t.engine = e;
+    }
+    for (int ep = 1; ep <= 2; ep++) {
+        double avg;
+        int done;
+        assert_int_equal(mt_train_epoch(&t, ds, ep, record_loss, &out, NULL, &avg, &done, &err), MT_OK);
+    }
+    if (e)
+        mt_engine_path_counts(e, &out.dense, &out.sparse);
+    out.n = m.n_params;
+    out.params = malloc(m.n_params * sizeof(float));
+    assert_non_null(out.params);
+    memcpy(out.params, m.params, m.n_params * sizeof(float));
+    mt_engine_free(e);
+    mt_trainer_free(&t);
+    mt_optim_free(&o);
+    mt_mlp_free(&m);
+    return out;
+}
+
+static void assert_same_bits(const run_out *a, const run_out *b)
+{
+    assert_int_equal(a->n_losses, b->n_losses);
+    assert_memory_equal(a->losses, b->losses, (size_t)a->n_losses * sizeof a->losses[0]);
+    assert_int_equal(a->n, b->n);
+    assert_memory_equal(a->params, b->params, a->n * sizeof(float));
+}
+
+static void test_threads_give_bit_identical_training(void **state)
+{
+    (void)state;
+    mt_dataset ds;
+    make_data(&ds, 0);
+    mt_kern_variant v[8];
+    int nv = mt_kern_variants(v, 8);
+    const mt_opt_kind kinds[] = { MT_OPT_ADAM, MT_OPT_ADAMW, MT_OPT_SGD };
+    for (int vi = 0; vi < nv; vi++) {
+        if (!v[vi].runnable) {
+            print_message("skipped: %s (this CPU cannot run it)\n", v[vi].k->name);
+            continue;
+        }
+        for (int p = MT_PATH_DENSE; p <= MT_PATH_SPARSE; p++)
+            for (int ki = 0; ki < 3; ki++) {
+                if (ki > 0 && p == MT_PATH_DENSE)
+                    continue;
+                run_out r1 = train(&ds, v[vi].k, 1, (mt_path)p, kinds[ki]);
+                run_out r1b = train(&ds, v[vi].k, 1, (mt_path)p, kinds[ki]);
+                run_out r2 = train(&ds, v[vi].k, 2, (mt_path)p, kinds[ki]);
+                run_out r3 = train(&ds, v[vi].k, 3, (mt_path)p, kinds[ki]);
+                assert_int_equal(r1.n_losses, 16);
+                assert_same_bits(&r1, &r1b); /* run to run */
+                assert_same_bits(&r1, &r2);  /* 1 vs 2 threads */
+                assert_same_bits(&r1, &r3);  /* 1 vs 3 threads (ragged splits) */
+                assert_true(r1.losses[15] < r1.losses[0]);
+                free(r1.params), free(r1b.params), free(r2.params), free(r3.params);
+            }
+    }
+}
+
+/* The engine trains the same model as the plain path, up to rounding. */
+static void test_engine_matches_plain_path(void **state)
+{
+    (void)state;
+    mt_dataset ds;
+    make_data(&ds, 0);
+    const mt_kern *k = NULL;
+    assert_int_equal(mt_kern_select(&k, MT_ISA_AUTO, NULL), MT_OK);
+    run_out ref = train(&ds, mt_kern_ref(), 0, MT_PATH_AUTO, MT_OPT_ADAM);
+    for (int p = MT_PATH_DENSE; p <= MT_PATH_SPARSE; p++) {
+        run_out e = train(&ds, k, 2, (mt_path)p, MT_OPT_ADAM);
+        /* the first losses agree closely; later ones drift only by rounding */
+        assert_true(fabs(e.losses[0] - ref.losses[0]) <= 1e-5 * fabs(ref.losses[0]));
+        for (int i = 0; i < 16; i++)
+            assert_true(fabs(e.losses[i] - ref.losses[i]) <= 2e-3 * fabs(ref.losses[i]) + 1e-4);
+        double maxd = 0.0;
+        for (size_t i = 0; i < e.n; i++)
+            maxd = fmax(maxd, fabs((double)e.params[i] - ref.params[i]));
+        assert_true(maxd < 1e-3); /* Adam steps are ~2e-3: a wrong gradient shows at once */
+        free(e.params);
+    }
+    free(ref.params);
+}
+
+static void test_auto_path_follows_density(void **state)
+{
+    (void)state;
+    mt_dataset ds;
+    const mt_kern *k = NULL;
+    assert_int_equal(mt_kern_select(&k, MT_ISA_AUTO, NULL), MT_OK);
+    make_data(&ds, 0); /* ~88 % zeros: sparse */
+    run_out a = train(&ds, k, 2, MT_PATH_AUTO, MT_OPT_ADAM);
+    assert_int_equal(a.sparse, 16);
+    assert_int_equal(a.dense, 0);
+    make_data(&ds, 1); /* ~30 % zeros: dense */
+    run_out b = train(&ds, k, 2, MT_PATH_AUTO, MT_OPT_ADAM);
+    assert_int_equal(b.dense, 16);
+    assert_int_equal(b.sparse, 0);
+    free(a.params), free(b.params);
+}
+
+static void test_engine_evaluation_matches(void **state)
+{
+    (void)state;
+    mt_dataset ds;
+    make_data(&ds, 0);
+    const mt_kern *k = NULL;
+    assert_int_equal(mt_kern_select(&k, MT_ISA_AUTO, NULL), MT_OK);
+    mt_mlp m = { 0 };
+    mt_err err = { 0 };
+    int dims[4] = { SIDE * SIDE, 128, 64, 10 };
+    mt_rng r;
+    mt_rng_seed(&r, 3);
+    assert_int_equal(mt_mlp_init(&m, dims, 3, &r, &err), MT_OK);
+    float scale, shift;
+    mt_norm_affine(&scale, &shift, 0.1307, 0.3081);
+    mt_eval a, b;
+    assert_int_equal(mt_evaluate(&m, mt_kern_ref(), &ds, 128, scale, shift, &a, NULL, NULL, NULL, &err), MT_OK);
+    for (int T = 1; T <= 2; T++) {
+        mt_engine *e = NULL;
+        assert_int_equal(mt_engine_create(&e, &m, k, T, MT_PATH_AUTO, 128, &err), MT_OK);
+        assert_int_equal(mt_evaluate_engine(e, &m, k, &ds, 128, scale, shift, &b, NULL, NULL, NULL, &err), MT_OK);
+        assert_int_equal(b.total, a.total);
+        assert_true(abs((int)b.correct - (int)a.correct) <= 1); /* a tie may break differently */
+        assert_true(fabs(b.loss - a.loss) <= 1e-5 * a.loss);
+        mt_engine_free(e);
+    }
+    mt_mlp_free(&m);
+}
+
+static void test_engine_refuses_bad_threads(void **state)
+{
+    (void)state;
+    mt_mlp m = { 0 };
+    mt_err err = { 0 };
+    int dims[3] = { 16, 8, 4 };
+    mt_rng r;
+    mt_rng_seed(&r, 3);
+    assert_int_equal(mt_mlp_init(&m, dims, 2, &r, &err), MT_OK);
+    mt_engine *e = NULL;
+    assert_int_equal(mt_engine_create(&e, &m, mt_kern_ref(), 0, MT_PATH_AUTO, 8, &err), MT_EARG);
+    assert_null(e);
+    assert_int_equal(mt_path_parse("sparse"), MT_PATH_SPARSE);
+    assert_int_equal(mt_path_parse("fast"), -1);
+    mt_engine_free(NULL);
+    mt_mlp_free(&m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_threads_give_bit_identical_training),
+        cmocka_unit_test(test_engine_matches_plain_path),
+        cmocka_unit_test(test_auto_path_follows_density),
+        cmocka_unit_test(test_engine_evaluation_matches),
+        cmocka_unit_test(test_engine_refuses_bad_threads),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
