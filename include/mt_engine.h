@@ -57,6 +57,10 @@ double mt_engine_forward_backward(mt_engine *e, const uint8_t *images, const uin
                                   const uint32_t *idx, int B, float scale, float shift,
                                   uint8_t *labels_out);
 
+/* Hints the rows of the next batch into the cache (they are random rows of
+ * a 47 MB array): call it between part 1 and part 2. */
+void mt_engine_prefetch(const mt_engine *e, const uint8_t *images, const uint32_t *idx, int B);
+
 /* Step part 2: grads = this batch's gradients, then one optimizer step
  * (o->step advances once) and the refresh of the W^T copies. */
 void mt_engine_update(mt_engine *e, mt_optim *o);

@@ -18,6 +18,8 @@ struct mt_engine {
     float *wt[MT_MAX_LAYERS];        /* (dims[l], dims[l+1]) = w[l]^T */
     float *beff;                     /* (dims[1]) b1 + shift * rowsum(w1) */
     uint8_t *px;                     /* (max_B, dims[0]) raw pixels of the batch */
+    const uint8_t *pxp;              /* the batch's pixels: px, or the caller's
+                                        contiguous images (forward only) */
     uint8_t *labels;                 /* (max_B) */
     float *act[MT_MAX_LAYERS + 1];   /* act[0] (B,dims[0]) normalised input (dense path);
                                         act[l] (B,dims[l]) ReLU outputs; act[L] logits */
@@ -62,16 +64,18 @@ static void fwd_rows(mt_engine *e, int t, int T)
     row_split(e->B, t, T, &r0, &r1);
     const int nb = r1 - r0;
 
-    /* gather this thread's rows and count their non-zero pixels */
+    /* gather this thread's rows (training: shuffled; evaluation reads the
+     * contiguous images in place) and count their non-zero pixels */
     long long nz = 0;
-    for (int i = r0; i < r1; i++) {
-        const uint8_t *src = e->idx ? e->src_images + (size_t)e->idx[i] * C0
-                                    : e->src_images + (size_t)i * C0;
-        memcpy(e->px + (size_t)i * C0, src, (size_t)C0);
-        nz += (long long)mt_kern_count_nz(src, (size_t)C0);
-        if (e->src_labels)
-            e->labels[i] = e->src_labels[e->idx ? e->idx[i] : (uint32_t)i];
+    if (e->idx) {
+        for (int i = r0; i < r1; i++) {
+            const uint8_t *src = e->src_images + (size_t)e->idx[i] * C0;
+            memcpy(e->px + (size_t)i * C0, src, (size_t)C0);
+            if (e->src_labels)
+                e->labels[i] = e->src_labels[e->idx[i]];
+        }
     }
+    nz = (long long)mt_kern_count_nz(e->pxp + (size_t)r0 * C0, (size_t)nb * C0);
     e->nz[t] = nz;
     int o0, o1;
     col_split(OC1, t, T, &o0, &o1);
@@ -89,7 +93,7 @@ static void fwd_rows(mt_engine *e, int t, int T)
                   && (double)total <= MT_SPARSE_MAX_DENSITY * (double)e->B * C0);
     if (t == 0)
         e->sparse = sparse;
-    const uint8_t *px = e->px + (size_t)r0 * C0;
+    const uint8_t *px = e->pxp + (size_t)r0 * C0;
     float *a1 = e->act[1] + (size_t)r0 * OC1;
     if (nb > 0) {
         if (sparse) {
@@ -284,6 +288,7 @@ double mt_engine_forward_backward(mt_engine *e, const uint8_t *images, const uin
     e->scale = scale;
     e->shift = shift;
     e->backward = 1;
+    e->pxp = e->px;
     mt_pool_run(e->pool, fwd_job, e);
     if (e->sparse)
         e->n_sparse++;
@@ -295,6 +300,16 @@ double mt_engine_forward_backward(mt_engine *e, const uint8_t *images, const uin
     for (int i = 0; i < B; i++)
         sum += e->losses[i];
     return sum;
+}
+
+void mt_engine_prefetch(const mt_engine *e, const uint8_t *images, const uint32_t *idx, int B)
+{
+    const size_t C0 = (size_t)e->m->dims[0];
+    for (int i = 0; i < B; i++) {
+        const uint8_t *p = images + (size_t)idx[i] * C0;
+        for (size_t off = 0; off < C0; off += 64)
+            __builtin_prefetch(p + off, 0, 1);
+    }
 }
 
 void mt_engine_update(mt_engine *e, mt_optim *o)
@@ -314,6 +329,7 @@ const float *mt_engine_forward(mt_engine *e, const uint8_t *images, int B, float
     e->scale = scale;
     e->shift = shift;
     e->backward = 0;
+    e->pxp = images;
     mt_pool_run(e->pool, fwd_job, e);
     return e->act[e->m->n_layers];
 }

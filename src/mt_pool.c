@@ -1,12 +1,13 @@
 /* mt_pool: persistent worker threads, woken by a generation counter.
  * Workers spin briefly (bounded by MT_POOL_SPIN_US) on the counter, because a
  * training step is ~100 us and a futex wake costs several us; then they sleep
- * on a condition variable.  The in-run barrier spins: all threads are busy in
- * the same step when it is used.  C11 atomics + POSIX threads only. */
+ * on a condition variable.  The in-run barrier spins for MT_POOL_BARRIER_SPIN_US
+ * and then sleeps too: on a shared machine the other thread may have been
+ * descheduled, and a spinning waiter would only keep it off the CPU.
+ * C11 atomics + POSIX threads only. */
 #include "mt_pool.h"
 
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
@@ -25,9 +26,11 @@ struct mt_pool {
     atomic_int quit;
     mt_pool_fn fn;
     void *arg;
-    /* sense-reversing barrier */
+    /* sense-reversing barrier; spins briefly, then sleeps on bar_cv */
     atomic_int bar_count;
     atomic_int bar_sense;
+    atomic_int bar_sleepers;
+    pthread_cond_t bar_cv;
 };
 
 static inline void cpu_relax(void)
@@ -119,6 +122,7 @@ mt_status mt_pool_create(mt_pool **out, int nthreads, mt_err *err)
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->wake, NULL);
     pthread_cond_init(&p->done_cv, NULL);
+    pthread_cond_init(&p->bar_cv, NULL);
     if (nthreads > 1) {
         p->tid = calloc((size_t)nthreads - 1, sizeof *p->tid);
         if (!p->tid)
@@ -180,20 +184,40 @@ void mt_pool_run(mt_pool *p, mt_pool_fn fn, void *arg)
     }
 }
 
+#define MT_POOL_BARRIER_SPIN_US 30
+
 void mt_pool_barrier(mt_pool *p)
 {
     if (p->n == 1)
         return;
     int sense = !atomic_load_explicit(&p->bar_sense, memory_order_relaxed);
-    if (atomic_fetch_add_explicit(&p->bar_count, 1, memory_order_acq_rel) == p->n - 1) {
+    if (atomic_fetch_add(&p->bar_count, 1) == p->n - 1) {
         atomic_store_explicit(&p->bar_count, 0, memory_order_relaxed);
-        atomic_store_explicit(&p->bar_sense, sense, memory_order_release);
-    } else {
-        unsigned i = 0;
-        while (atomic_load_explicit(&p->bar_sense, memory_order_acquire) != sense) {
-            cpu_relax();
-            if (++i > 4096) /* a thread was descheduled (shared machine): give way */
-                sched_yield();
+        atomic_store(&p->bar_sense, sense);
+        if (atomic_load(&p->bar_sleepers) > 0) {
+            pthread_mutex_lock(&p->mu);
+            pthread_cond_broadcast(&p->bar_cv);
+            pthread_mutex_unlock(&p->mu);
+        }
+        return;
+    }
+    double t0 = 0.0;
+    for (unsigned i = 0; atomic_load_explicit(&p->bar_sense, memory_order_acquire) != sense; i++) {
+        cpu_relax();
+        if ((i & 63) != 63)
+            continue;
+        double t = now_us();
+        if (t0 == 0.0) {
+            t0 = t;
+        } else if (t - t0 > MT_POOL_BARRIER_SPIN_US) {
+            /* seq_cst pairs with the last arriver's store + sleepers load */
+            pthread_mutex_lock(&p->mu);
+            atomic_fetch_add(&p->bar_sleepers, 1);
+            while (atomic_load(&p->bar_sense) != sense)
+                pthread_cond_wait(&p->bar_cv, &p->mu);
+            atomic_fetch_sub(&p->bar_sleepers, 1);
+            pthread_mutex_unlock(&p->mu);
+            return;
         }
     }
 }
@@ -211,6 +235,7 @@ void mt_pool_free(mt_pool *p)
         pthread_join(p->tid[t - 1], NULL);
     pthread_cond_destroy(&p->wake);
     pthread_cond_destroy(&p->done_cv);
+    pthread_cond_destroy(&p->bar_cv);
     pthread_mutex_destroy(&p->mu);
     free(p->tid);
     free(p);

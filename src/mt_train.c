@@ -87,6 +87,11 @@ mt_status mt_train_epoch(mt_trainer *t, const mt_dataset *ds, int epoch, mt_batc
                              "(try a lower --lr)", epoch, b, isnan(loss) ? "nan" : "inf");
                 break;
             }
+            if (b + 1 < n_batches) {
+                uint32_t j0 = i0 + (uint32_t)bs;
+                mt_engine_prefetch(t->engine, ds->images, t->perm + j0,
+                                   (int)(n - j0 < (uint32_t)bs ? n - j0 : (uint32_t)bs));
+            }
             mt_engine_update(t->engine, t->opt);
             running += loss;
             done = b + 1;

@@ -407,6 +407,16 @@ static void test_count_nz(void **state)
     const uint8_t px[] = { 0, 1, 0, 255, 0, 0, 7 };
     assert_int_equal(mt_kern_count_nz(px, 7), 3);
     assert_int_equal(mt_kern_count_nz(px, 0), 0);
+    for (size_t n = 0; n < 200; n += 3) { /* every byte value, any alignment */
+        uint8_t *p = randpx(n + 1, 0.5);
+        for (size_t i = 0; i < n; i += 5)
+            p[i] = (uint8_t)(i * 37);
+        size_t want = 0;
+        for (size_t i = 1; i < n + 1; i++)
+            want += p[i] != 0;
+        assert_int_equal(mt_kern_count_nz(p + 1, n), want);
+        free(p);
+    }
 }
 
 /* ---- runner: one group of tests per compiled-in variant ----------------- */
