@@ -3,8 +3,8 @@
 # machine, printed as a Markdown report (copy it into the README).
 #   bash bench/run.sh BIN BENCHDIR
 # Env: MNIST_DATA (default /work/shared/data/mnist, else data/mnist),
-#      REPS (default 3), BENCH_TORCH=0 to skip PyTorch, BENCH_QUICK=1 for a
-#      short smoke run of this script.
+#      REPS (default 3), BENCH_TORCH=0 to skip PyTorch, TORCH_STEPS (batches
+#      per PyTorch run, default 500), BENCH_QUICK=1 for a short smoke run.
 # Not a test: it never fails on a missed target, it reports it.
 set -euo pipefail
 BIN=${1:?usage: run.sh BIN BENCHDIR}
@@ -135,7 +135,7 @@ echo
 # ---------------------------------------------------------------- PyTorch
 torch_best=""
 if [ "${BENCH_TORCH:-1}" != 0 ] && "$PY" -c 'import torch' 2>/dev/null; then
-    steps=2000; [ "$QUICK" = 1 ] && steps=200
+    steps=${TORCH_STEPS:-500}; [ "$QUICK" = 1 ] && steps=100
     echo "## PyTorch, same recipe (preloaded float tensors, no DataLoader; $steps batches per run, median of $REPS)"
     echo
     "$PY" "$HERE/torch_mlp.py" "$DATA" --threads 1,2 --reps "$REPS" --steps "$steps" > "$T/torch.json"
