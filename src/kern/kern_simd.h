@@ -623,15 +623,16 @@ static void KSFX(u8_to_f32)(float *out, const uint8_t *in, size_t N, float scale
         out[i] = (float)in[i] * scale + shift;
 }
 
-/* Same operation order as mt_adam_ref (no FMA), so the two agree bit for bit
- * on IEEE hardware: mul/add/sqrt/div are correctly rounded in every lane. */
+/* mt_adam_ref's operations without FMA, except sqrt(v)/sqrt(bc2) is a multiply
+ * by 1/sqrt(bc2) (one vector divide less per element; <= 1 ulp in the
+ * denominator).  Elementwise, so any split of N gives the same bits. */
 static void KSFX(adam)(float *p, const float *g, float *m, float *v, size_t N,
                        float lr, float b1, float b2, float eps, float bc1, float bc2,
                        float wd_l2, float wd_decoupled)
 {
     float step = lr / bc1, sbc2 = sqrtf(bc2), keep = 1.f - lr * wd_decoupled;
     vf vb1 = V_SET1(b1), vb2 = V_SET1(b2), vc1 = V_SET1(1.f - b1), vc2 = V_SET1(1.f - b2);
-    vf vstep = V_SET1(step), vsbc2 = V_SET1(sbc2), veps = V_SET1(eps);
+    vf vstep = V_SET1(step), visbc2 = V_SET1(1.f / sbc2), veps = V_SET1(eps);
     vf vwd = V_SET1(wd_l2), vkeep = V_SET1(keep);
     size_t i = 0;
     for (; i + VW <= N; i += VW) {
@@ -643,7 +644,7 @@ static void KSFX(adam)(float *p, const float *g, float *m, float *v, size_t N,
         vf vi = V_ADD(V_MUL(vb2, V_LOAD(v + i)), V_MUL(V_MUL(vc2, gi), gi));
         V_STORE(m + i, mi);
         V_STORE(v + i, vi);
-        vf den = V_ADD(V_DIV(V_SQRT(vi), vsbc2), veps);
+        vf den = V_ADD(V_MUL(V_SQRT(vi), visbc2), veps);
         pi = V_SUB(pi, V_DIV(V_MUL(vstep, mi), den));
         V_STORE(p + i, pi);
     }
