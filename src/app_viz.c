@@ -195,8 +195,12 @@ static void report_written(app_log *lg, const char *kind, const char *path, cons
     app_ev_str(e, "path", path);
     app_ev_int(e, "width", info->w);
     app_ev_int(e, "height", info->h);
-    if (info->n_cells >= 0 && (strcmp(kind, "grid") == 0 || strcmp(kind, "mistakes") == 0))
+    if (strcmp(kind, "grid") == 0 || strcmp(kind, "mistakes") == 0) {
         app_ev_int(e, "cells", info->n_cells);
+        app_ev_int(e, "columns", info->n_cols);
+        app_ev_int(e, "rows", info->n_rows);
+        app_ev_int(e, "scale", info->scale);
+    }
     app_ev_emit(lg, e);
 }
 
