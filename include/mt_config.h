@@ -40,6 +40,15 @@ typedef struct mt_config {
     int json;                   /* JSON Lines events on stdout */
     char progress[8];           /* "auto", "on", "off" */
     /* -- pictures (issue 4) -- */
+    char grid[MT_PATH_MAX];      /* prediction grid PNG; "" = none */
+    int grid_enabled;            /* 0 after --no-grid (wins over --grid) */
+    long long grid_count;        /* cells per grid; clamped to the test set */
+    long long grid_cols;         /* 0 = about square */
+    long long grid_scale;        /* integer upscaling of each image */
+    char mistakes[MT_PATH_MAX];  /* most confident mistakes PNG; "" = none */
+    char confusion[MT_PATH_MAX]; /* confusion heatmap PNG; "" = none */
+    char curves[MT_PATH_MAX];    /* learning curves PNG; "" = none (else the test
+                                    set is also evaluated after every epoch) */
     /* -- checkpoints and subcommands (issue 5) -- */
     /* -- data fetching and data sets (issue 6) -- */
 } mt_config;

@@ -13,6 +13,7 @@
 #include "app.h"
 #include "app_cli.h"
 #include "app_log.h"
+#include "app_viz.h"
 #include "mt_config.h"
 #include "mt_data.h"
 #include "mt_kern.h"
@@ -90,6 +91,8 @@ int app_cmd_train(int argc, char **argv)
     mt_mlp model = { 0 };
     mt_optim opt = { 0 };
     mt_trainer tr = { 0 };
+    app_viz viz = { 0 };
+    mt_status viz_st = MT_OK;
     char dir[MT_PATH_MAX];
     const mt_kern *k = NULL;
 
@@ -172,6 +175,8 @@ int app_cmd_train(int argc, char **argv)
     opt.eps = (float)cfg->eps;
     opt.weight_decay = (float)cfg->weight_decay;
     opt.momentum = (float)cfg->momentum;
+    if ((st = app_viz_init(&viz, cfg, &test, &err)))
+        goto fail;
     tr.shuffle = cfg->shuffle;
     tr.max_steps = cfg->max_steps;
     mt_norm_affine(&tr.scale, &tr.shift, cfg->mean, cfg->std);
@@ -205,12 +210,23 @@ int app_cmd_train(int argc, char **argv)
         if (st)
             goto fail;
         double secs = app_now() - t0;
+        mt_eval tev; /* the test set after this epoch, for --curves */
+        int have_tev = app_viz_eval_each_epoch(cfg);
+        if (have_tev && (st = mt_evaluate(&model, k, &test, (int)cfg->test_batch_size, tr.scale, tr.shift, &tev,
+                                          NULL, NULL, NULL, &err)))
+            goto fail;
+        app_viz_record_epoch(&viz, ep, avg, have_tev ? &tev : NULL);
+        t_train += app_now() - t0 - secs; /* train_seconds leaves these evaluations out */
         long long seen = done == 0 ? 0 : (long long)(done - 1) * cfg->batch_size +
                          ((long long)train.n - (long long)(done - 1) * cfg->batch_size < cfg->batch_size
                               ? (long long)train.n - (long long)(done - 1) * cfg->batch_size : cfg->batch_size);
         app_log_bar_clear(&r.log);
-        app_log_info(&r.log, "Epoch %d finished. Average Loss: %.4f (%.2f s, %.0f samples/s)", ep, avg, secs,
-                     secs > 0 ? seen / secs : 0.0);
+        char test_text[96] = "";
+        if (have_tev)
+            snprintf(test_text, sizeof test_text, ", Test Loss: %.4f, Test Accuracy: %.2f%%", tev.loss,
+                     tev.total ? 100.0 * tev.correct / tev.total : 0.0);
+        app_log_info(&r.log, "Epoch %d finished. Average Loss: %.4f (%.2f s, %.0f samples/s)%s", ep, avg, secs,
+                     secs > 0 ? seen / secs : 0.0, test_text);
         app_ev *e = app_ev_new("epoch");
         app_ev_int(e, "epoch", ep);
         app_ev_int(e, "epochs", r.epochs);
@@ -218,6 +234,10 @@ int app_cmd_train(int argc, char **argv)
         app_ev_num(e, "seconds", secs);
         app_ev_num(e, "samples_per_sec", secs > 0 ? seen / secs : 0.0);
         app_ev_int(e, "steps", opt.step);
+        if (have_tev) {
+            app_ev_num(e, "test_loss", tev.loss);
+            app_ev_num(e, "test_accuracy", tev.total ? (double)tev.correct / tev.total : 0.0);
+        }
         app_ev_emit(&r.log, e);
         if (cfg->max_steps > 0 && opt.step >= cfg->max_steps)
             break;
@@ -226,8 +246,8 @@ int app_cmd_train(int argc, char **argv)
 
     mt_eval ev;
     double t0 = app_now();
-    if ((st = mt_evaluate(&model, k, &test, (int)cfg->test_batch_size, tr.scale, tr.shift, &ev, NULL, NULL, NULL,
-                          &err)))
+    if ((st = mt_evaluate(&model, k, &test, (int)cfg->test_batch_size, tr.scale, tr.shift, &ev, viz.preds, viz.probs,
+                          viz.confusion, &err)))
         goto fail;
     double eval_secs = app_now() - t0;
     double acc = ev.total ? (double)ev.correct / ev.total : 0.0;
@@ -243,13 +263,15 @@ int app_cmd_train(int argc, char **argv)
         app_ev_num(e, "train_seconds", train_secs);
         app_ev_emit(&r.log, e);
     }
+    viz_st = app_viz_report(&viz, &r.log, cfg, &test, &ev); /* reports its own errors */
 fail:
     if (st)
         emit_error(&r.log, &err);
+    app_viz_free(&viz);
     mt_trainer_free(&tr);
     mt_optim_free(&opt);
     mt_mlp_free(&model);
     mt_dataset_free(&train);
     mt_dataset_free(&test);
-    return app_exit_code(st);
+    return app_exit_code(st ? st : viz_st);
 }

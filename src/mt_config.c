@@ -67,6 +67,22 @@ static const mt_optdef options[] = {
     { "progress", "output.progress", MT_T_STR, F(progress), 0, 0, "auto", "WHEN",
       "progress bar on stderr (auto = when stderr is a terminal)", "auto|on|off", 0 },
     /* -- pictures (issue 4) -- */
+    { "grid", "pictures.grid", MT_T_STR, F(grid), 0, 0, "predictions.png", "FILE",
+      "PNG grid of test images with true and predicted class (\"\" = none)", NULL, 0 },
+    { "no-grid", "pictures.grid_enabled", MT_T_BOOL, F(grid_enabled), 0, 1, "true", NULL,
+      "write no prediction grid", NULL, MT_OPTF_NEGATE },
+    { "grid-count", "pictures.grid_count", MT_T_INT, F(grid_count), 1, 1000000, "64", "N",
+      "images in each grid (at most the test set)", NULL, 0 },
+    { "grid-cols", "pictures.grid_cols", MT_T_INT, F(grid_cols), 0, 10000, "0", "N",
+      "grid columns (0 = about square)", NULL, 0 },
+    { "grid-scale", "pictures.grid_scale", MT_T_INT, F(grid_scale), 1, 64, "4", "N",
+      "pixels per image pixel in the grids (lowered for huge grids)", NULL, 0 },
+    { "mistakes", "pictures.mistakes", MT_T_STR, F(mistakes), 0, 0, "", "FILE",
+      "PNG grid of misclassified test images, most confident first", NULL, 0 },
+    { "confusion", "pictures.confusion", MT_T_STR, F(confusion), 0, 0, "", "FILE",
+      "PNG heatmap of the test confusion matrix", NULL, 0 },
+    { "curves", "pictures.curves", MT_T_STR, F(curves), 0, 0, "", "FILE",
+      "PNG plot of per-epoch losses and test accuracy (tests after every epoch)", NULL, 0 },
     /* -- checkpoints and subcommands (issue 5) -- */
     /* -- data fetching and data sets (issue 6) -- */
 };

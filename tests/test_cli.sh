@@ -4,9 +4,11 @@
 # Usage: MT_BIN=/path/to/mnist-train bash tests/test_cli.sh
 set -u
 BIN=${MT_BIN:-./mnist-train}
+case $BIN in /*) ;; */*) BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN") ;; esac
 HERE=$(cd "$(dirname "$0")" && pwd)
 T=$(mktemp -d /tmp/mt_cli.XXXXXX)
 trap 'rm -rf "$T"' EXIT
+cd "$T" || exit 1 # training writes predictions.png into the current directory
 fails=0 n=0
 
 ok()   { n=$((n+1)); echo "ok   - $1"; }
