@@ -51,6 +51,9 @@ typedef struct mt_config {
                                     set is also evaluated after every epoch) */
     /* -- checkpoints and subcommands (issue 5) -- */
     /* -- data fetching and data sets (issue 6) -- */
+    int download;               /* fetch missing data files before loading (--no-download clears it) */
+    char mirrors[2048];         /* comma-separated mirror base URLs; "" = $MNIST_MIRROR (mnist), else built-in */
+    char class_names[2048];     /* comma-separated names of labels 0.. ; "" = the data set's own */
 } mt_config;
 
 typedef enum { MT_T_INT, MT_T_DOUBLE, MT_T_STR, MT_T_BOOL } mt_opt_type;

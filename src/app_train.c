@@ -12,6 +12,7 @@
 
 #include "app.h"
 #include "app_cli.h"
+#include "app_fetch.h"
 #include "app_log.h"
 #include "app_viz.h"
 #include "mt_config.h"
@@ -145,8 +146,12 @@ int app_cmd_train(int argc, char **argv)
         goto fail;
 
     app_cli_data_dir(dir, sizeof dir, cfg);
+    if ((st = app_fetch_ensure(cfg, dir, &r.log, &err)))
+        goto fail;
     int classes = (int)cfg->classes;
-    if (classes == 0 && (strcmp(cfg->dataset, "mnist") == 0 || strcmp(cfg->dataset, "fashion-mnist") == 0))
+    /* a folder given with --data may hold any IDX data set: classes from its labels */
+    if (classes == 0 && !cfg->data_dir[0] &&
+        (strcmp(cfg->dataset, "mnist") == 0 || strcmp(cfg->dataset, "fashion-mnist") == 0))
         classes = 10;
     if ((st = mt_dataset_load(&train, dir, "train", classes, (uint32_t)cfg->train_limit, &err)) ||
         (st = mt_dataset_load(&test, dir, "t10k", train.n_classes, (uint32_t)cfg->test_limit, &err)))

@@ -85,6 +85,13 @@ static const mt_optdef options[] = {
       "PNG plot of per-epoch losses and test accuracy (tests after every epoch)", NULL, 0 },
     /* -- checkpoints and subcommands (issue 5) -- */
     /* -- data fetching and data sets (issue 6) -- */
+    { "no-download", "data.download", MT_T_BOOL, F(download), 0, 1, "true", NULL,
+      "never download missing data files (exit 3 instead)", NULL, MT_OPTF_NEGATE },
+    { "mirror", "data.mirrors", MT_T_STR, F(mirrors), 0, 0, "", "URL",
+      "download base URL; repeat for more, tried in order (default: $MNIST_MIRROR for mnist, else built-in)",
+      NULL, 0 },
+    { "class-names", "data.class_names", MT_T_STR, F(class_names), 0, 0, "", "LIST",
+      "comma-separated class names for pictures and predictions (default: the data set's own)", NULL, 0 },
 };
 #define N_OPTIONS ((int)(sizeof options / sizeof *options))
 
