@@ -157,8 +157,10 @@ static void fmt_mb(char *out, size_t cap, double bytes)
 {
     if (bytes >= 1e6)
         snprintf(out, cap, "%.1f MB", bytes / 1e6);
-    else
+    else if (bytes >= 1e3)
         snprintf(out, cap, "%.0f kB", bytes / 1e3);
+    else
+        snprintf(out, cap, "%.0f B", bytes);
 }
 
 static void on_progress(void *user, const char *file, uint64_t done, uint64_t total, double seconds)
