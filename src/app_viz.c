@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "app.h"
-#include "mt_fetch.h"
+#include "app_fetch.h"
 #include "mt_viz.h"
 
 /* The confusion table is printed for at most this many classes (wider than
@@ -38,11 +38,11 @@ mt_status app_viz_init(app_viz *v, const mt_config *cfg, const mt_dataset *test,
     }
     for (int i = 0; i < v->max_epochs; i++)
         v->train_loss[i] = v->test_loss[i] = v->test_acc[i] = NAN;
-    /* class names from the data set's spec, when it has one that fits */
-    const mt_fetch_spec *spec = NULL;
-    if (mt_fetch_spec_find(&spec, cfg->dataset, NULL) == MT_OK && spec->class_names &&
-        spec->n_classes == v->K)
-        v->class_names = spec->class_names;
+    /* class names (--class-names, else the data set's own), when they fit */
+    int n_names;
+    const char *const *names = app_class_names(cfg, &n_names);
+    if (names && n_names == v->K)
+        v->class_names = names;
     return MT_OK;
 }
 
