@@ -8,6 +8,16 @@
 
 #include "app.h"
 
+/* The shortest "%.*g" text that reads back as exactly v. */
+static void num_text(char *buf, size_t cap, double v)
+{
+    for (int prec = 6; prec <= 17; prec++) {
+        snprintf(buf, cap, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v)
+            return;
+    }
+}
+
 mt_status app_ckpt_resume_args(app_args *a, int argc, char **argv, mt_ckpt *ck, mt_err *err)
 {
     mt_status st;
@@ -70,8 +80,8 @@ mt_status app_ckpt_save_state(app_log *lg, const mt_config *cfg, const mt_mlp *m
     char mean[32], sd[32];
     if (!js)
         return mt_errf(err, MT_ENOMEM, "out of memory");
-    snprintf(mean, sizeof mean, "%.17g", cfg->mean);
-    snprintf(sd, sizeof sd, "%.17g", cfg->std);
+    num_text(mean, sizeof mean, cfg->mean);
+    num_text(sd, sizeof sd, cfg->std);
     const mt_st_meta meta[] = {
         { "program", "mnist-train " APP_VERSION }, { "dataset", cfg->dataset },
         { "norm_mean", mean }, { "norm_std", sd }, { "config", js },
@@ -97,8 +107,8 @@ mt_status app_ckpt_save_model(app_log *lg, const mt_config *cfg, const mt_mlp *m
     char mean[32], sd[32], norm[96], shape[32], accs[32], losss[32], stepss[32];
     if (!js)
         return mt_errf(err, MT_ENOMEM, "out of memory");
-    snprintf(mean, sizeof mean, "%.17g", cfg->mean);
-    snprintf(sd, sizeof sd, "%.17g", cfg->std);
+    num_text(mean, sizeof mean, cfg->mean);
+    num_text(sd, sizeof sd, cfg->std);
     snprintf(norm, sizeof norm, "x = (pixel/255 - %g) / %g", cfg->mean, cfg->std);
     snprintf(shape, sizeof shape, "%dx%d", rows, cols);
     snprintf(accs, sizeof accs, "%.6f", acc);

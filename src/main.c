@@ -29,6 +29,9 @@ static const struct {
     const char *help;
 } commands[] = {
     { "train", app_cmd_train, "train a model (the default when no command is given)" },
+    { "eval", app_cmd_eval, "test a checkpoint: loss, accuracy, confusion table" },
+    { "predict", app_cmd_predict, "classify digit pictures (PNG) with a checkpoint" },
+    { "info", app_cmd_info, "describe a checkpoint or an IDX file" },
 };
 
 static void usage(FILE *f)
