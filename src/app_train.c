@@ -114,6 +114,8 @@ int app_cmd_train(int argc, char **argv)
         print_version();
         return MT_EXIT_OK;
     }
+    if (a.n_pos > 0 || a.print_config)
+        mt_ckpt_free(&ck); /* only training uses it */
     if (a.n_pos > 0) {
         fprintf(stderr, "mnist-train: unexpected argument '%s'\nTry 'mnist-train --help' for more information.\n",
                 a.pos[0]);
