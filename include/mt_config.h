@@ -50,6 +50,12 @@ typedef struct mt_config {
     char curves[MT_PATH_MAX];    /* learning curves PNG; "" = none (else the test
                                     set is also evaluated after every epoch) */
     /* -- checkpoints and subcommands (issue 5) -- */
+    char save[MT_PATH_MAX];       /* --save: model file written after the test; "" = none */
+    char save_state[MT_PATH_MAX]; /* --save-state: training state file; "" = none */
+    long long save_every;         /* write the state every N epochs (0 = end and interrupt only) */
+    char resume[MT_PATH_MAX];     /* --resume: continue exactly from a state file */
+    char init[MT_PATH_MAX];       /* --init: start from the weights of either kind of file */
+    char checkpoint[MT_PATH_MAX]; /* --checkpoint: the model eval and predict use */
     /* -- data fetching and data sets (issue 6) -- */
     int download;               /* fetch missing data files before loading (--no-download clears it) */
     char mirrors[2048];         /* comma-separated mirror base URLs; "" = $MNIST_MIRROR (mnist), else built-in */

@@ -18,20 +18,31 @@ void app_cli_print_options(FILE *f)
                "  --print-config         print the effective configuration as JSON and exit\n"
                "  -h, --help             show this help and exit\n"
                "  -V, --version          show version, kernels and libraries, and exit\n");
-    for (int i = 0; i < n; i++) {
-        char left[64];
-        snprintf(left, sizeof left, "--%s%s%s", t[i].name, t[i].metavar ? " " : "",
-                 t[i].metavar ? t[i].metavar : "");
-        fprintf(f, "  %-22s %s", left, t[i].help);
-        if (t[i].choices)
-            fprintf(f, " (%s)", t[i].choices);
-        if (t[i].type != MT_T_BOOL && *t[i].def)
-            fprintf(f, " [default: %s]", t[i].def);
-        fputc('\n', f);
-    }
+    for (int i = 0; i < n; i++)
+        app_cli_print_option(f, t[i].name);
+}
+
+void app_cli_print_option(FILE *f, const char *name)
+{
+    const mt_optdef *d = mt_config_find(name);
+    if (!d)
+        return;
+    char left[64];
+    snprintf(left, sizeof left, "--%s%s%s", d->name, d->metavar ? " " : "", d->metavar ? d->metavar : "");
+    fprintf(f, "  %-22s %s", left, d->help);
+    if (d->choices)
+        fprintf(f, " (%s)", d->choices);
+    if (d->type != MT_T_BOOL && *d->def)
+        fprintf(f, " [default: %s]", d->def);
+    fputc('\n', f);
 }
 
 mt_status app_cli_parse(app_args *a, int argc, char **argv, mt_err *err)
+{
+    return app_cli_parse_base(a, argc, argv, NULL, err);
+}
+
+mt_status app_cli_parse_base(app_args *a, int argc, char **argv, const mt_config *base, mt_err *err)
 {
     int n;
     const mt_optdef *t = mt_config_options(&n);
@@ -81,7 +92,10 @@ mt_status app_cli_parse(app_args *a, int argc, char **argv, mt_err *err)
     }
     a->pos = argv + optind;
     a->n_pos = argc - optind;
-    mt_config_defaults(&a->cfg);
+    if (base)
+        a->cfg = *base;
+    else
+        mt_config_defaults(&a->cfg);
     if (a->config_path[0] && (st = mt_config_load(&a->cfg, a->config_path, err)))
         goto done;
     int n_mirror = 0;

@@ -11,6 +11,7 @@
 #include <zlib.h>
 
 #include "app.h"
+#include "app_ckpt.h"
 #include "app_cli.h"
 #include "app_fetch.h"
 #include "app_log.h"
@@ -96,10 +97,17 @@ int app_cmd_train(int argc, char **argv)
     mt_status viz_st = MT_OK;
     char dir[MT_PATH_MAX];
     const mt_kern *k = NULL;
+    mt_ckpt ck = { 0 }; /* --resume */
+    long long epochs_done = 0, saved_step = -1;
 
     if ((st = app_cli_parse(&a, argc, argv, &err))) {
         fprintf(stderr, "mnist-train: %s\nTry 'mnist-train --help' for more information.\n", err.msg);
         return app_exit_code(st);
+    }
+    if (!a.help && !a.version && a.cfg.resume[0] && (st = app_ckpt_resume_args(&a, argc, argv, &ck, &err))) {
+        app_log_init(&r.log, a.cfg.json, "off");
+        mt_ckpt_free(&ck);
+        return app_ckpt_fail(&r.log, &err, NULL);
     }
     if (a.help) {
         printf("Usage: mnist-train [train] [OPTIONS]\n\nTrain the MLP on an IDX data set, then test it.\n\n");
@@ -110,6 +118,8 @@ int app_cmd_train(int argc, char **argv)
         print_version();
         return MT_EXIT_OK;
     }
+    if (a.n_pos > 0 || a.print_config)
+        mt_ckpt_free(&ck); /* only training uses it */
     if (a.n_pos > 0) {
         fprintf(stderr, "mnist-train: unexpected argument '%s'\nTry 'mnist-train --help' for more information.\n",
                 a.pos[0]);
@@ -185,6 +195,12 @@ int app_cmd_train(int argc, char **argv)
     tr.shuffle = cfg->shuffle;
     tr.max_steps = cfg->max_steps;
     mt_norm_affine(&tr.scale, &tr.shift, cfg->mean, cfg->std);
+    if ((cfg->init[0] && (st = app_ckpt_init_weights(&r.log, cfg->init, &model, &err))) ||
+        (cfg->resume[0] && (st = mt_ckpt_restore(&ck, &model, &opt, &tr, &epochs_done, &err))))
+        goto fail;
+    if (cfg->resume[0])
+        app_log_info(&r.log, "resuming from %s: %lld epochs done%s, step %lld", cfg->resume, epochs_done,
+                     tr.in_epoch ? " and part of the next" : "", opt.step);
 
     {
         char arch[128];
@@ -208,10 +224,18 @@ int app_cmd_train(int argc, char **argv)
     }
 
     double t_train = app_now();
-    for (int ep = 1; ep <= r.epochs; ep++) {
+    for (int ep = (int)epochs_done + 1; ep <= r.epochs; ep++) {
         double avg, t0 = app_now();
         int done;
+        if (cfg->max_steps > 0 && opt.step >= cfg->max_steps)
+            break; /* before the epoch draws its order, so a saved state stays exact */
         st = mt_train_epoch(&tr, &train, ep, on_batch, &r, &app_stop_signal, &avg, &done, &err);
+        if (st == MT_EINTR && cfg->save_state[0]) {
+            mt_err e2 = { 0 };
+            app_log_bar_clear(&r.log);
+            if (app_ckpt_save_state(&r.log, cfg, &model, &opt, &tr, ep - 1, &e2))
+                app_log_error(&r.log, "%s", e2.msg);
+        }
         if (st)
             goto fail;
         double secs = app_now() - t0;
@@ -244,9 +268,18 @@ int app_cmd_train(int argc, char **argv)
             app_ev_num(e, "test_accuracy", tev.total ? (double)tev.correct / tev.total : 0.0);
         }
         app_ev_emit(&r.log, e);
+        epochs_done = tr.in_epoch ? ep - 1 : ep;
+        if (cfg->save_state[0] && cfg->save_every > 0 && ep % cfg->save_every == 0) {
+            if ((st = app_ckpt_save_state(&r.log, cfg, &model, &opt, &tr, epochs_done, &err)))
+                goto fail;
+            saved_step = opt.step;
+        }
         if (cfg->max_steps > 0 && opt.step >= cfg->max_steps)
             break;
     }
+    if (cfg->save_state[0] && saved_step != opt.step &&
+        (st = app_ckpt_save_state(&r.log, cfg, &model, &opt, &tr, epochs_done, &err)))
+        goto fail;
     double train_secs = app_now() - t_train;
 
     mt_eval ev;
@@ -268,6 +301,9 @@ int app_cmd_train(int argc, char **argv)
         app_ev_num(e, "train_seconds", train_secs);
         app_ev_emit(&r.log, e);
     }
+    if (cfg->save[0] && (st = app_ckpt_save_model(&r.log, cfg, &model, (int)train.rows, (int)train.cols, acc,
+                                                  ev.loss, opt.step, &err)))
+        goto fail;
     viz_st = app_viz_report(&viz, &r.log, cfg, &test, &ev); /* reports its own errors */
 fail:
     if (st)
@@ -278,5 +314,6 @@ fail:
     mt_mlp_free(&model);
     mt_dataset_free(&train);
     mt_dataset_free(&test);
+    mt_ckpt_free(&ck);
     return app_exit_code(st ? st : viz_st);
 }

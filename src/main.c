@@ -31,6 +31,9 @@ static const struct {
 } commands[] = {
     { "train", app_cmd_train, "train a model (the default when no command is given)" },
     { "fetch", app_cmd_fetch, "download and verify a data set (mnist, fashion-mnist)" },
+    { "eval", app_cmd_eval, "test a checkpoint: loss, accuracy, confusion table" },
+    { "predict", app_cmd_predict, "classify digit pictures (PNG) with a checkpoint" },
+    { "info", app_cmd_info, "describe a checkpoint or an IDX file" },
 };
 
 static void usage(FILE *f)

@@ -84,6 +84,18 @@ static const mt_optdef options[] = {
     { "curves", "pictures.curves", MT_T_STR, F(curves), 0, 0, "", "FILE",
       "PNG plot of per-epoch losses and test accuracy (tests after every epoch)", NULL, 0 },
     /* -- checkpoints and subcommands (issue 5) -- */
+    { "save", "checkpoint.save", MT_T_STR, F(save), 0, 0, "", "FILE",
+      "write the trained model to FILE (safetensors, PyTorch state_dict names)", NULL, 0 },
+    { "save-state", "checkpoint.save_state", MT_T_STR, F(save_state), 0, 0, "", "FILE",
+      "write the training state (weights, optimizer, progress) to FILE", NULL, 0 },
+    { "save-every", "checkpoint.save_every", MT_T_INT, F(save_every), 0, BIG, "1", "N",
+      "write the state every N epochs (0 = only at the end and when interrupted)", NULL, 0 },
+    { "resume", "checkpoint.resume", MT_T_STR, F(resume), 0, 0, "", "FILE",
+      "continue training exactly from a --save-state file", NULL, 0 },
+    { "init", "checkpoint.init", MT_T_STR, F(init), 0, 0, "", "FILE",
+      "start from the weights of a checkpoint (either kind), fresh optimizer", NULL, 0 },
+    { "checkpoint", "checkpoint.file", MT_T_STR, F(checkpoint), 0, 0, "", "FILE",
+      "the model file for eval and predict (either kind)", NULL, 0 },
     /* -- data fetching and data sets (issue 6) -- */
     { "no-download", "data.download", MT_T_BOOL, F(download), 0, 1, "true", NULL,
       "never download missing data files (exit 3 instead)", NULL, MT_OPTF_NEGATE },
