@@ -14,5 +14,8 @@ extern volatile sig_atomic_t app_stop_signal;
 int app_exit_code(mt_status st);
 
 int app_cmd_train(int argc, char **argv);
+int app_cmd_eval(int argc, char **argv);    /* checkpoints and subcommands (issue 5) */
+int app_cmd_predict(int argc, char **argv);
+int app_cmd_info(int argc, char **argv);
 
 #endif

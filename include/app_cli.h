@@ -22,9 +22,14 @@ typedef struct app_args {
 /* Parses argv (argv[0] is the program or subcommand name).  Unknown option,
  * bad value, unreadable config -> MT_EARG with a one-line message. */
 mt_status app_cli_parse(app_args *a, int argc, char **argv, mt_err *err);
+/* Same, starting from *base instead of the defaults (--resume: the stored
+ * recipe, then --config FILE, then the command line). */
+mt_status app_cli_parse_base(app_args *a, int argc, char **argv, const mt_config *base, mt_err *err);
 
 /* Prints the option list with defaults (for --help). */
 void app_cli_print_options(FILE *f);
+/* Prints the help line of one table option (by name); nothing if unknown. */
+void app_cli_print_option(FILE *f, const char *name);
 
 /* The data folder: cfg.data_dir, else $MNIST_DATA, else ./data/<dataset>. */
 void app_cli_data_dir(char *out, size_t cap, const mt_config *cfg);

@@ -41,8 +41,26 @@ typedef struct mt_config {
     int json;                   /* JSON Lines events on stdout */
     char progress[8];           /* "auto", "on", "off" */
     /* -- pictures (issue 4) -- */
+    char grid[MT_PATH_MAX];      /* prediction grid PNG; "" = none */
+    int grid_enabled;            /* 0 after --no-grid (wins over --grid) */
+    long long grid_count;        /* cells per grid; clamped to the test set */
+    long long grid_cols;         /* 0 = about square */
+    long long grid_scale;        /* integer upscaling of each image */
+    char mistakes[MT_PATH_MAX];  /* most confident mistakes PNG; "" = none */
+    char confusion[MT_PATH_MAX]; /* confusion heatmap PNG; "" = none */
+    char curves[MT_PATH_MAX];    /* learning curves PNG; "" = none (else the test
+                                    set is also evaluated after every epoch) */
     /* -- checkpoints and subcommands (issue 5) -- */
+    char save[MT_PATH_MAX];       /* --save: model file written after the test; "" = none */
+    char save_state[MT_PATH_MAX]; /* --save-state: training state file; "" = none */
+    long long save_every;         /* write the state every N epochs (0 = end and interrupt only) */
+    char resume[MT_PATH_MAX];     /* --resume: continue exactly from a state file */
+    char init[MT_PATH_MAX];       /* --init: start from the weights of either kind of file */
+    char checkpoint[MT_PATH_MAX]; /* --checkpoint: the model eval and predict use */
     /* -- data fetching and data sets (issue 6) -- */
+    int download;               /* fetch missing data files before loading (--no-download clears it) */
+    char mirrors[2048];         /* comma-separated mirror base URLs; "" = $MNIST_MIRROR (mnist), else built-in */
+    char class_names[2048];     /* comma-separated names of labels 0.. ; "" = the data set's own */
 } mt_config;
 
 typedef enum { MT_T_INT, MT_T_DOUBLE, MT_T_STR, MT_T_BOOL } mt_opt_type;

@@ -38,6 +38,10 @@ mt_status mt_dataset_find(char *path, size_t cap, const char *dir, const char *s
 /* Safe on NULL and on a zeroed struct. */
 void mt_dataset_free(mt_dataset *ds);
 
+/* A view of samples [start, start+n) of src, sharing its memory (freeing the
+ * view is a no-op; src must outlive it).  Used to hold out a validation set. */
+mt_dataset mt_dataset_slice(const mt_dataset *src, uint32_t start, uint32_t n);
+
 /* Normalization as an affine map of raw pixels: x = p * scale + shift with
  * scale = 1/(255 std), shift = -mean/std  (torchvision's ToTensor + Normalize). */
 void mt_norm_affine(float *scale, float *shift, double mean, double std);

@@ -44,6 +44,12 @@ void mt_optim_begin_step(mt_optim *o);
 void mt_optim_step_range(const mt_optim *o, float *params, const float *grads, const mt_kern *k,
                          size_t lo, size_t hi);
 
+/* Scales grads (n) so their global L2 norm is at most max_norm, as
+ * torch.nn.utils.clip_grad_norm_ (factor max_norm / (norm + 1e-6), applied
+ * only when that is below 1).  Returns the norm before clipping; a
+ * non-finite norm leaves grads untouched (the loss check reports it). */
+double mt_clip_grad_norm(float *grads, size_t n, double max_norm);
+
 /* "adam", "adamw", "sgd" -> kind, or -1. */
 int mt_optim_parse(const char *name);
 const char *mt_optim_name(mt_opt_kind kind);

@@ -39,6 +39,14 @@ typedef struct mt_trainer {
     uint32_t n;               /* samples */
     uint8_t *labels;          /* (batch_size) labels of the current batch */
     mt_mlp_work work;
+    /* Position inside an epoch, for exact resume (mt_ckpt).  When in_epoch is
+     * set, perm already holds this epoch's order: the next mt_train_epoch does
+     * not reshuffle, starts at batch next_batch and continues the loss sum
+     * from running.  mt_train_epoch keeps them current and clears them when
+     * an epoch completes. */
+    int in_epoch;
+    int next_batch;
+    double running;           /* sum of batch-mean losses of batches [0, next_batch) */
     struct mt_engine *engine; /* borrowed; when set, steps run on it (threaded, issue 3) */
 } mt_trainer;
 
@@ -48,7 +56,8 @@ mt_status mt_trainer_init(mt_trainer *t, mt_mlp *model, mt_optim *opt, const mt_
                           uint32_t n, int batch_size, uint64_t shuffle_seed, mt_err *err);
 void mt_trainer_free(mt_trainer *t);
 
-/* One pass over ds in batches of t->batch_size, the last partial batch kept
+/* One pass over ds in batches of t->batch_size (or the rest of one, see
+ * in_epoch above), the last partial batch kept
  * (PyTorch's DataLoader, drop_last=False).  *avg_loss = mean of the per-batch
  * mean losses (the seed's running_loss / len(train_loader)).
  * Returns MT_EDIVERGED if a loss is not finite, MT_EINTR if *stop becomes

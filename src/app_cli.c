@@ -2,6 +2,7 @@
  * that only make sense on a command line (--config, --print-config, --help,
  * --version). */
 #include "app_cli.h"
+#include "app_fetch.h"
 
 #include <getopt.h>
 #include <stdlib.h>
@@ -17,20 +18,31 @@ void app_cli_print_options(FILE *f)
                "  --print-config         print the effective configuration as JSON and exit\n"
                "  -h, --help             show this help and exit\n"
                "  -V, --version          show version, kernels and libraries, and exit\n");
-    for (int i = 0; i < n; i++) {
-        char left[64];
-        snprintf(left, sizeof left, "--%s%s%s", t[i].name, t[i].metavar ? " " : "",
-                 t[i].metavar ? t[i].metavar : "");
-        fprintf(f, "  %-22s %s", left, t[i].help);
-        if (t[i].choices)
-            fprintf(f, " (%s)", t[i].choices);
-        if (t[i].type != MT_T_BOOL && *t[i].def)
-            fprintf(f, " [default: %s]", t[i].def);
-        fputc('\n', f);
-    }
+    for (int i = 0; i < n; i++)
+        app_cli_print_option(f, t[i].name);
+}
+
+void app_cli_print_option(FILE *f, const char *name)
+{
+    const mt_optdef *d = mt_config_find(name);
+    if (!d)
+        return;
+    char left[64];
+    snprintf(left, sizeof left, "--%s%s%s", d->name, d->metavar ? " " : "", d->metavar ? d->metavar : "");
+    fprintf(f, "  %-22s %s", left, d->help);
+    if (d->choices)
+        fprintf(f, " (%s)", d->choices);
+    if (d->type != MT_T_BOOL && *d->def)
+        fprintf(f, " [default: %s]", d->def);
+    fputc('\n', f);
 }
 
 mt_status app_cli_parse(app_args *a, int argc, char **argv, mt_err *err)
+{
+    return app_cli_parse_base(a, argc, argv, NULL, err);
+}
+
+mt_status app_cli_parse_base(app_args *a, int argc, char **argv, const mt_config *base, mt_err *err)
 {
     int n;
     const mt_optdef *t = mt_config_options(&n);
@@ -80,16 +92,28 @@ mt_status app_cli_parse(app_args *a, int argc, char **argv, mt_err *err)
     }
     a->pos = argv + optind;
     a->n_pos = argc - optind;
-    mt_config_defaults(&a->cfg);
+    if (base)
+        a->cfg = *base;
+    else
+        mt_config_defaults(&a->cfg);
     if (a->config_path[0] && (st = mt_config_load(&a->cfg, a->config_path, err)))
         goto done;
+    int n_mirror = 0;
     for (int i = 0; i < n_set; i++) {
         const mt_optdef *d = &t[which[i]];
         char origin[80];
         snprintf(origin, sizeof origin, "--%s", d->name);
         if (d->type == MT_T_BOOL)
             st = mt_config_set(&a->cfg, d, d->flags & MT_OPTF_NEGATE ? "false" : "true", origin, err);
-        else
+        else if (strcmp(d->name, "mirror") == 0 && n_mirror++ > 0) {
+            /* issue 6: --mirror repeats; the URLs join into data.mirrors */
+            char list[sizeof a->cfg.mirrors + 1];
+            int len = snprintf(list, sizeof list, "%s,%s", a->cfg.mirrors, vals[i]);
+            st = len < 0 || (size_t)len >= sizeof list
+                     ? mt_errf(err, MT_EARG, "--mirror: the URLs are longer than %zu characters in all",
+                               sizeof a->cfg.mirrors - 1)
+                     : mt_config_set(&a->cfg, d, list, origin, err);
+        } else
             st = mt_config_set(&a->cfg, d, vals[i], origin, err);
         if (st)
             goto done;
@@ -108,6 +132,11 @@ void app_cli_data_dir(char *out, size_t cap, const mt_config *cfg)
         snprintf(out, cap, "%s", cfg->data_dir);
     else if (env && *env && strcmp(cfg->dataset, "mnist") == 0)
         snprintf(out, cap, "%s", env);
-    else
+    else {
         snprintf(out, cap, "data/%s", cfg->dataset);
+        /* issue 6: a system-wide copy (Debian's dataset-fashion-mnist) stands in for an incomplete ./data/<dataset> */
+        const char *sys = app_fetch_system_dir(cfg->dataset);
+        if (sys && !app_fetch_have_files(out) && app_fetch_have_files(sys))
+            snprintf(out, cap, "%s", sys);
+    }
 }

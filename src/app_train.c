@@ -11,8 +11,11 @@
 #include <zlib.h>
 
 #include "app.h"
+#include "app_ckpt.h"
 #include "app_cli.h"
+#include "app_fetch.h"
 #include "app_log.h"
+#include "app_viz.h"
 #include "mt_config.h"
 #include "mt_data.h"
 #include "mt_engine.h"
@@ -94,14 +97,23 @@ int app_cmd_train(int argc, char **argv)
     mt_mlp model = { 0 };
     mt_optim opt = { 0 };
     mt_trainer tr = { 0 };
+    app_viz viz = { 0 };
+    mt_status viz_st = MT_OK;
     char dir[MT_PATH_MAX];
     const mt_kern *k = NULL;
+    mt_ckpt ck = { 0 }; /* --resume */
+    long long epochs_done = 0, saved_step = -1;
     mt_engine *eng = NULL;
     int threads = 1;
 
     if ((st = app_cli_parse(&a, argc, argv, &err))) {
         fprintf(stderr, "mnist-train: %s\nTry 'mnist-train --help' for more information.\n", err.msg);
         return app_exit_code(st);
+    }
+    if (!a.help && !a.version && a.cfg.resume[0] && (st = app_ckpt_resume_args(&a, argc, argv, &ck, &err))) {
+        app_log_init(&r.log, a.cfg.json, "off");
+        mt_ckpt_free(&ck);
+        return app_ckpt_fail(&r.log, &err, NULL);
     }
     if (a.help) {
         printf("Usage: mnist-train [train] [OPTIONS]\n\nTrain the MLP on an IDX data set, then test it.\n\n");
@@ -112,6 +124,8 @@ int app_cmd_train(int argc, char **argv)
         print_version();
         return MT_EXIT_OK;
     }
+    if (a.n_pos > 0 || a.print_config)
+        mt_ckpt_free(&ck); /* only training uses it */
     if (a.n_pos > 0) {
         fprintf(stderr, "mnist-train: unexpected argument '%s'\nTry 'mnist-train --help' for more information.\n",
                 a.pos[0]);
@@ -148,8 +162,12 @@ int app_cmd_train(int argc, char **argv)
         goto fail;
 
     app_cli_data_dir(dir, sizeof dir, cfg);
+    if ((st = app_fetch_ensure(cfg, dir, &r.log, &err)))
+        goto fail;
     int classes = (int)cfg->classes;
-    if (classes == 0 && (strcmp(cfg->dataset, "mnist") == 0 || strcmp(cfg->dataset, "fashion-mnist") == 0))
+    /* a folder given with --data may hold any IDX data set: classes from its labels */
+    if (classes == 0 && !cfg->data_dir[0] &&
+        (strcmp(cfg->dataset, "mnist") == 0 || strcmp(cfg->dataset, "fashion-mnist") == 0))
         classes = 10;
     if ((st = mt_dataset_load(&train, dir, "train", classes, (uint32_t)cfg->train_limit, &err)) ||
         (st = mt_dataset_load(&test, dir, "t10k", train.n_classes, (uint32_t)cfg->test_limit, &err)))
@@ -178,9 +196,17 @@ int app_cmd_train(int argc, char **argv)
     opt.eps = (float)cfg->eps;
     opt.weight_decay = (float)cfg->weight_decay;
     opt.momentum = (float)cfg->momentum;
+    if ((st = app_viz_init(&viz, cfg, &test, &err)))
+        goto fail;
     tr.shuffle = cfg->shuffle;
     tr.max_steps = cfg->max_steps;
     mt_norm_affine(&tr.scale, &tr.shift, cfg->mean, cfg->std);
+    if ((cfg->init[0] && (st = app_ckpt_init_weights(&r.log, cfg->init, &model, &err))) ||
+        (cfg->resume[0] && (st = mt_ckpt_restore(&ck, &model, &opt, &tr, &epochs_done, &err))))
+        goto fail;
+    if (cfg->resume[0])
+        app_log_info(&r.log, "resuming from %s: %lld epochs done%s, step %lld", cfg->resume, epochs_done,
+                     tr.in_epoch ? " and part of the next" : "", opt.step);
     threads = cfg->threads > 0 ? (int)cfg->threads : mt_pool_online_cpus();
     if ((st = mt_engine_create(&eng, &model, k, threads, (mt_path)mt_path_parse(cfg->first_layer),
                                (int)(cfg->batch_size > cfg->test_batch_size ? cfg->batch_size
@@ -215,19 +241,38 @@ int app_cmd_train(int argc, char **argv)
     }
 
     double t_train = app_now();
-    for (int ep = 1; ep <= r.epochs; ep++) {
+    for (int ep = (int)epochs_done + 1; ep <= r.epochs; ep++) {
         double avg, t0 = app_now();
         int done;
+        if (cfg->max_steps > 0 && opt.step >= cfg->max_steps)
+            break; /* before the epoch draws its order, so a saved state stays exact */
         st = mt_train_epoch(&tr, &train, ep, on_batch, &r, &app_stop_signal, &avg, &done, &err);
+        if (st == MT_EINTR && cfg->save_state[0]) {
+            mt_err e2 = { 0 };
+            app_log_bar_clear(&r.log);
+            if (app_ckpt_save_state(&r.log, cfg, &model, &opt, &tr, ep - 1, &e2))
+                app_log_error(&r.log, "%s", e2.msg);
+        }
         if (st)
             goto fail;
         double secs = app_now() - t0;
+        mt_eval tev; /* the test set after this epoch, for --curves */
+        int have_tev = app_viz_eval_each_epoch(cfg);
+        if (have_tev && (st = mt_evaluate_engine(eng, &model, k, &test, (int)cfg->test_batch_size, tr.scale,
+                                                 tr.shift, &tev, NULL, NULL, NULL, &err)))
+            goto fail;
+        app_viz_record_epoch(&viz, ep, avg, have_tev ? &tev : NULL);
+        t_train += app_now() - t0 - secs; /* train_seconds leaves these evaluations out */
         long long seen = done == 0 ? 0 : (long long)(done - 1) * cfg->batch_size +
                          ((long long)train.n - (long long)(done - 1) * cfg->batch_size < cfg->batch_size
                               ? (long long)train.n - (long long)(done - 1) * cfg->batch_size : cfg->batch_size);
         app_log_bar_clear(&r.log);
-        app_log_info(&r.log, "Epoch %d finished. Average Loss: %.4f (%.2f s, %.0f samples/s)", ep, avg, secs,
-                     secs > 0 ? seen / secs : 0.0);
+        char test_text[96] = "";
+        if (have_tev)
+            snprintf(test_text, sizeof test_text, ", Test Loss: %.4f, Test Accuracy: %.2f%%", tev.loss,
+                     tev.total ? 100.0 * tev.correct / tev.total : 0.0);
+        app_log_info(&r.log, "Epoch %d finished. Average Loss: %.4f (%.2f s, %.0f samples/s)%s", ep, avg, secs,
+                     secs > 0 ? seen / secs : 0.0, test_text);
         app_ev *e = app_ev_new("epoch");
         app_ev_int(e, "epoch", ep);
         app_ev_int(e, "epochs", r.epochs);
@@ -239,16 +284,29 @@ int app_cmd_train(int argc, char **argv)
         mt_engine_path_counts(eng, &n_dense, &n_sparse);
         app_ev_int(e, "dense_batches", n_dense);
         app_ev_int(e, "sparse_batches", n_sparse);
+        if (have_tev) {
+            app_ev_num(e, "test_loss", tev.loss);
+            app_ev_num(e, "test_accuracy", tev.total ? (double)tev.correct / tev.total : 0.0);
+        }
         app_ev_emit(&r.log, e);
+        epochs_done = tr.in_epoch ? ep - 1 : ep;
+        if (cfg->save_state[0] && cfg->save_every > 0 && ep % cfg->save_every == 0) {
+            if ((st = app_ckpt_save_state(&r.log, cfg, &model, &opt, &tr, epochs_done, &err)))
+                goto fail;
+            saved_step = opt.step;
+        }
         if (cfg->max_steps > 0 && opt.step >= cfg->max_steps)
             break;
     }
+    if (cfg->save_state[0] && saved_step != opt.step &&
+        (st = app_ckpt_save_state(&r.log, cfg, &model, &opt, &tr, epochs_done, &err)))
+        goto fail;
     double train_secs = app_now() - t_train;
 
     mt_eval ev;
     double t0 = app_now();
     if ((st = mt_evaluate_engine(eng, &model, k, &test, (int)cfg->test_batch_size, tr.scale, tr.shift, &ev,
-                                 NULL, NULL, NULL, &err)))
+                                 viz.preds, viz.probs, viz.confusion, &err)))
         goto fail;
     double eval_secs = app_now() - t0;
     double acc = ev.total ? (double)ev.correct / ev.total : 0.0;
@@ -264,14 +322,20 @@ int app_cmd_train(int argc, char **argv)
         app_ev_num(e, "train_seconds", train_secs);
         app_ev_emit(&r.log, e);
     }
+    if (cfg->save[0] && (st = app_ckpt_save_model(&r.log, cfg, &model, (int)train.rows, (int)train.cols, acc,
+                                                  ev.loss, opt.step, &err)))
+        goto fail;
+    viz_st = app_viz_report(&viz, &r.log, cfg, &test, &ev); /* reports its own errors */
 fail:
     if (st)
         emit_error(&r.log, &err);
+    app_viz_free(&viz);
     mt_engine_free(eng);
     mt_trainer_free(&tr);
     mt_optim_free(&opt);
     mt_mlp_free(&model);
     mt_dataset_free(&train);
     mt_dataset_free(&test);
-    return app_exit_code(st);
+    mt_ckpt_free(&ck);
+    return app_exit_code(st ? st : viz_st);
 }

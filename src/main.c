@@ -6,6 +6,7 @@
 
 #include "app.h"
 #include "app_cli.h"
+#include "app_fetch.h"
 
 volatile sig_atomic_t app_stop_signal = 0;
 
@@ -29,6 +30,10 @@ static const struct {
     const char *help;
 } commands[] = {
     { "train", app_cmd_train, "train a model (the default when no command is given)" },
+    { "fetch", app_cmd_fetch, "download and verify a data set (mnist, fashion-mnist)" },
+    { "eval", app_cmd_eval, "test a checkpoint: loss, accuracy, confusion table" },
+    { "predict", app_cmd_predict, "classify digit pictures (PNG) with a checkpoint" },
+    { "info", app_cmd_info, "describe a checkpoint or an IDX file" },
 };
 
 static void usage(FILE *f)
@@ -54,8 +59,12 @@ int main(int argc, char **argv)
 
     if (argc > 1 && argv[1][0] != '-') {
         for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
-            if (strcmp(argv[1], commands[i].name) == 0)
-                return commands[i].fn(argc - 1, argv + 1);
+            if (strcmp(argv[1], commands[i].name) == 0) {
+                app_fetch_init();
+                int rc = commands[i].fn(argc - 1, argv + 1);
+                app_fetch_cleanup();
+                return rc;
+            }
         fprintf(stderr, "mnist-train: unknown command '%s'\nTry 'mnist-train --help' for more information.\n",
                 argv[1]);
         return MT_EXIT_USAGE;
@@ -64,5 +73,8 @@ int main(int argc, char **argv)
         usage(stdout);
         return MT_EXIT_OK;
     }
-    return app_cmd_train(argc, argv);
+    app_fetch_init();
+    int rc = app_cmd_train(argc, argv);
+    app_fetch_cleanup();
+    return rc;
 }

@@ -80,6 +80,22 @@ void mt_dataset_free(mt_dataset *ds)
     memset(ds, 0, sizeof *ds);
 }
 
+mt_dataset mt_dataset_slice(const mt_dataset *src, uint32_t start, uint32_t n)
+{
+    mt_dataset v = *src;
+    size_t C = (size_t)src->rows * src->cols;
+    memset(&v.img, 0, sizeof v.img); /* a view owns nothing */
+    memset(&v.lbl, 0, sizeof v.lbl);
+    if (start > src->n)
+        start = src->n;
+    if (n > src->n - start)
+        n = src->n - start;
+    v.images = src->images + (size_t)start * C;
+    v.labels = src->labels + start;
+    v.n = n;
+    return v;
+}
+
 void mt_norm_affine(float *scale, float *shift, double mean, double std)
 {
     *scale = (float)(1.0 / (255.0 * std));

@@ -80,6 +80,19 @@ void mt_optim_step_range(const mt_optim *o, float *params, const float *grads, c
             bc1, bc2, l2, dec);
 }
 
+double mt_clip_grad_norm(float *grads, size_t n, double max_norm)
+{
+    double ss = 0.0;
+    for (size_t i = 0; i < n; i++)
+        ss += (double)grads[i] * grads[i];
+    double norm = sqrt(ss);
+    double f = max_norm / (norm + 1e-6);
+    if (isfinite(norm) && f < 1.0)
+        for (size_t i = 0; i < n; i++)
+            grads[i] = (float)(grads[i] * f);
+    return norm;
+}
+
 static const char *const names[] = { "adam", "adamw", "sgd" };
 
 int mt_optim_parse(const char *name)

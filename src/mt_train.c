@@ -63,12 +63,19 @@ mt_status mt_train_epoch(mt_trainer *t, const mt_dataset *ds, int epoch, mt_batc
     const uint32_t n = ds->n < t->n ? ds->n : t->n;
     const int n_batches = (int)((n + (uint32_t)bs - 1) / (uint32_t)bs);
     double running = 0.0, t0 = now();
-    int done = 0;
+    int done = 0, b0 = 0;
     mt_status st = MT_OK;
 
-    if (t->shuffle)
+    if (t->in_epoch && t->next_batch > 0 && t->next_batch < n_batches) {
+        b0 = done = t->next_batch; /* resume inside an epoch: its order is drawn */
+        running = t->running;
+    } else if (!t->in_epoch && t->shuffle) {
         mt_rng_shuffle(&t->rng, t->perm, n);
-    for (int b = 0; b < n_batches; b++) {
+    }
+    t->in_epoch = 1;
+    t->next_batch = b0;
+    t->running = running;
+    for (int b = b0; b < n_batches; b++) {
         if (stop && *stop) {
             st = mt_errf(err, MT_EINTR, "interrupted at epoch %d, batch %d/%d", epoch, b, n_batches);
             break;
@@ -95,6 +102,8 @@ mt_status mt_train_epoch(mt_trainer *t, const mt_dataset *ds, int epoch, mt_batc
             mt_engine_update(t->engine, t->opt);
             running += loss;
             done = b + 1;
+            t->next_batch = done;
+            t->running = running;
             if (on_batch) {
                 mt_batch_info info = { epoch, b, n_batches, B, loss, running, now() - t0 };
                 on_batch(user, &info);
@@ -115,10 +124,17 @@ mt_status mt_train_epoch(mt_trainer *t, const mt_dataset *ds, int epoch, mt_batc
         mt_optim_step(t->opt, t->model->params, t->model->grads, t->k);
         running += loss;
         done = b + 1;
+        t->next_batch = done;
+        t->running = running;
         if (on_batch) {
             mt_batch_info info = { epoch, b, n_batches, B, loss, running, now() - t0 };
             on_batch(user, &info);
         }
+    }
+    if (done == n_batches) {
+        t->in_epoch = 0;
+        t->next_batch = 0;
+        t->running = 0.0;
     }
     if (avg_loss)
         *avg_loss = done ? running / done : 0.0;

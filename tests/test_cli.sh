@@ -4,9 +4,11 @@
 # Usage: MT_BIN=/path/to/mnist-train bash tests/test_cli.sh
 set -u
 BIN=${MT_BIN:-./mnist-train}
+case $BIN in /*) ;; */*) BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN") ;; esac
 HERE=$(cd "$(dirname "$0")" && pwd)
 T=$(mktemp -d /tmp/mt_cli.XXXXXX)
 trap 'rm -rf "$T"' EXIT
+cd "$T" || exit 1 # training writes predictions.png into the current directory
 fails=0 n=0
 
 ok()   { n=$((n+1)); echo "ok   - $1"; }
@@ -68,7 +70,7 @@ expect 0 "printed config loads back" "$BIN" --config "$T/eff.json" --print-confi
 cmp -s "$T/out" "$T/eff.json" && ok "  --print-config round trip" || bad "  round trip differs"
 
 # --- data errors: exit 3 naming the file
-expect 3 "missing data" "$BIN" --data "$T/nowhere" --epochs 1; err_has "train-images-idx3-ubyte not found in $T/nowhere"; err_lines
+expect 3 "missing data" "$BIN" --data "$T/nowhere" --epochs 1 --no-download; err_has "train-images-idx3-ubyte not found in $T/nowhere"; err_lines
 mkdir -p "$T/bad"; cp "$D"/* "$T/bad/"
 printf 'garbage!' | gzip > "$T/bad/train-images-idx3-ubyte.gz"
 expect 3 "bad magic" "$BIN" --data "$T/bad" --epochs 1; err_has "train-images-idx3-ubyte.gz: bad magic"; err_lines

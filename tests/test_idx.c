@@ -181,6 +181,24 @@ static void test_dataset_finds_both_spellings(void **state)
     mt_dataset_free(&te);
 }
 
+static void test_dataset_slice_is_a_view(void **state)
+{
+    const char *dir = *state;
+    tu_make_dataset(dir, "train", 20, 4, 5, 3, 1, 0);
+    mt_dataset ds = { 0 };
+    mt_err err = { 0 };
+    assert_int_equal(mt_dataset_load(&ds, dir, "train", 0, 0, &err), MT_OK);
+    mt_dataset v = mt_dataset_slice(&ds, 15, 10);
+    assert_int_equal(v.n, 5); /* clamped to what is there */
+    assert_ptr_equal(v.images, ds.images + 15 * 20);
+    assert_ptr_equal(v.labels, ds.labels + 15);
+    assert_int_equal(v.n_classes, ds.n_classes);
+    const uint8_t *first = v.images;
+    mt_dataset_free(&v); /* releases nothing: the source stays valid */
+    assert_int_equal(ds.images[15 * 20], first[0]);
+    mt_dataset_free(&ds);
+}
+
 static void test_dataset_rejects_count_mismatch(void **state)
 {
     const char *dir = *state;
@@ -235,6 +253,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_idx_rejects_corrupt_gzip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idx_reports_missing_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dataset_finds_both_spellings, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dataset_slice_is_a_view, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dataset_rejects_count_mismatch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dataset_rejects_label_out_of_range, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dataset_reports_missing_files, setup, teardown),

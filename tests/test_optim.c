@@ -103,6 +103,16 @@ static void test_sgd_momentum_by_hand(void **state)
     mt_optim_free(&o);
 }
 
+static void test_clip_grad_norm_by_hand(void **state)
+{
+    (void)state;
+    float g[2] = { 3.f, 4.f }; /* norm 5 */
+    assert_true(fabs(mt_clip_grad_norm(g, 2, 10.0) - 5.0) < 1e-12);
+    assert_true(g[0] == 3.f && g[1] == 4.f); /* under the limit: untouched */
+    assert_true(fabs(mt_clip_grad_norm(g, 2, 1.0) - 5.0) < 1e-12);
+    assert_true(fabsf(g[0] - 0.6f) < 1e-6f && fabsf(g[1] - 0.8f) < 1e-6f);
+}
+
 static void test_optim_names_round_trip(void **state)
 {
     (void)state;
@@ -118,6 +128,7 @@ int main(void)
         cmocka_unit_test(test_adam_matches_textbook_over_steps),
         cmocka_unit_test(test_adamw_decays_decoupled),
         cmocka_unit_test(test_sgd_momentum_by_hand),
+        cmocka_unit_test(test_clip_grad_norm_by_hand),
         cmocka_unit_test(test_optim_names_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

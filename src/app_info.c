@@ -1,0 +1,190 @@
+/* app_info: the `info` command: describes a checkpoint (model or training
+ * state) or an IDX file.  Everything is validated by the same loaders as
+ * training, so `info` is also a quick integrity check (exit 3 when bad). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "app.h"
+#include "app_ckpt.h"
+#include "mt_idx.h"
+
+static const char *const info_opts[] = { "json", NULL };
+
+static int64_t get_i64(const mt_st *st, const char *name, int64_t dflt)
+{
+    int64_t v;
+    const size_t one = 1;
+    return mt_st_get(st, name, MT_ST_I64, &one, 1, &v, NULL) ? dflt : v;
+}
+
+static mt_status info_idx(app_log *lg, const char *path, int ndim, int json, mt_err *err)
+{
+    mt_idx x = { 0 };
+    mt_status st = MT_EDATA;
+    if (ndim)
+        st = mt_idx_load(&x, path, ndim, err);
+    else { /* gzip: the magic is inside; images are likelier, labels else */
+        mt_err e3 = { 0 };
+        if ((st = mt_idx_load(&x, path, 3, &e3)) && (st = mt_idx_load(&x, path, 1, err)) && !strstr(path, "label"))
+            *err = e3;
+    }
+    if (st)
+        return st;
+    app_ev *e = app_ev_new("info");
+    app_ev_str(e, "file", path);
+    app_ev_int(e, "items", x.dims[0]);
+    if (x.ndim == 1) {
+        long long count[256] = { 0 };
+        int maxc = 0;
+        for (size_t i = 0; i < x.n_bytes; i++) {
+            count[x.data[i]]++;
+            maxc = x.data[i] > maxc ? x.data[i] : maxc;
+        }
+        app_ev_str(e, "kind", "idx-labels");
+        app_ev_int(e, "classes", maxc + 1);
+        app_ev_ints(e, "counts", count, maxc + 1);
+        if (!json) {
+            printf("%s: IDX labels, %u items, classes 0..%d\n  counts:", path, (unsigned)x.dims[0], maxc);
+            for (int c = 0; c <= maxc; c++)
+                printf(" %d:%lld", c, count[c]);
+            printf("\n");
+        }
+    } else {
+        double sum = 0;
+        for (size_t i = 0; i < x.n_bytes; i++)
+            sum += x.data[i];
+        double mean = x.n_bytes ? sum / (double)x.n_bytes : 0;
+        app_ev_str(e, "kind", x.ndim == 3 ? "idx-images" : "idx");
+        long long dims[MT_IDX_MAX_DIMS];
+        for (int d = 0; d < x.ndim; d++)
+            dims[d] = x.dims[d];
+        app_ev_ints(e, "dims", dims, x.ndim);
+        app_ev_num(e, "mean_pixel", mean);
+        if (!json) {
+            printf("%s: IDX %s, %u items", path, x.ndim == 3 ? "images" : "array", (unsigned)x.dims[0]);
+            for (int d = 1; d < x.ndim; d++)
+                printf("%s%u", d == 1 ? " of " : "x", (unsigned)x.dims[d]);
+            printf(", unsigned bytes, mean %.2f (%.4f of 255)\n", mean, mean / 255.0);
+        }
+    }
+    app_ev_emit(lg, e); /* prints only with --json; frees it */
+    mt_idx_free(&x);
+    return MT_OK;
+}
+
+static mt_status info_ckpt(app_log *lg, const char *path, int json, mt_err *err)
+{
+    mt_ckpt ck = { 0 };
+    mt_status st = mt_ckpt_load(path, &ck, err);
+    if (st)
+        return st;
+    char arch[160];
+    struct stat sb;
+    long long size = stat(path, &sb) == 0 ? (long long)sb.st_size : -1;
+    mt_ckpt_arch(arch, sizeof arch, ck.dims, ck.n_layers);
+    const char *opt = mt_st_find(&ck.st, "optimizer.exp_avg.fc1.weight") ? "adam/adamw"
+                      : mt_st_find(&ck.st, "optimizer.momentum_buffer.fc1.weight") ? "sgd" : "?";
+    int64_t epoch = get_i64(&ck.st, "train.epoch", -1), step = get_i64(&ck.st, "optimizer.step", -1);
+    int64_t in_epoch = get_i64(&ck.st, "train.in_epoch", 0), batch = get_i64(&ck.st, "train.batch", 0);
+    if (json) {
+        app_ev *e = app_ev_new("info");
+        app_ev_str(e, "file", path);
+        app_ev_str(e, "kind", ck.is_state ? "state" : "model");
+        app_ev_int(e, "bytes", size);
+        app_ev_str(e, "model", arch);
+        app_ev_int(e, "parameters", (long long)ck.n_params);
+        app_ev_int(e, "tensors", (long long)ck.st.n_tensors);
+        app_ev_num(e, "norm_mean", ck.mean);
+        app_ev_num(e, "norm_std", ck.std);
+        if (ck.is_state) {
+            app_ev_int(e, "epochs_done", epoch);
+            app_ev_int(e, "steps", step);
+        }
+        for (size_t i = 0; i < ck.st.n_meta; i++) {
+            char key[160];
+            snprintf(key, sizeof key, "meta.%s", ck.st.meta[i].key);
+            mt_config c;
+            mt_config_defaults(&c);
+            /* raw JSON only when it parses as a config (the file is untrusted) */
+            if (strcmp(ck.st.meta[i].key, "config") == 0 && !mt_config_parse(&c, ck.st.meta[i].value, "", NULL))
+                app_ev_raw(e, key, ck.st.meta[i].value);
+            else
+                app_ev_str(e, key, ck.st.meta[i].value);
+        }
+        app_ev_emit(lg, e);
+    } else {
+        printf("%s: mnist-train %s (safetensors, %lld bytes, %zu tensors)\n", path,
+               ck.is_state ? "training state" : "model", size, ck.st.n_tensors);
+        printf("  model:        MLP %s, ReLU (%zu parameters)\n", arch, ck.n_params);
+        if (ck.rows)
+            printf("  input:        %dx%d, x = (pixel/255 - %g) / %g\n", ck.rows, ck.cols, ck.mean, ck.std);
+        if (ck.is_state) {
+            printf("  progress:     %lld epochs done", (long long)epoch);
+            if (in_epoch)
+                printf(", epoch %lld at batch %lld", (long long)epoch + 1, (long long)batch);
+            printf(", %lld steps, optimizer %s\n", (long long)step, opt);
+        }
+        for (size_t i = 0; i < ck.st.n_meta; i++)
+            printf("  %-13s %s\n", ck.st.meta[i].key, ck.st.meta[i].value);
+        printf("  tensors:\n");
+        for (size_t i = 0; i < ck.st.n_tensors; i++) {
+            const mt_st_tensor *t = &ck.st.tensors[i];
+            printf("    %-40s %-4s [", t->name, mt_st_dtype_name(t->dtype));
+            for (int d = 0; d < t->ndim; d++)
+                printf("%s%zu", d ? "," : "", t->shape[d]);
+            printf("]\n");
+        }
+    }
+    mt_ckpt_free(&ck);
+    return MT_OK;
+}
+
+int app_cmd_info(int argc, char **argv)
+{
+    app_args a;
+    app_log lg;
+    mt_err err = { 0 };
+    mt_status st;
+    if ((st = app_cli_parse(&a, argc, argv, &err))) {
+        fprintf(stderr, "mnist-train: %s\nTry 'mnist-train info --help' for more information.\n", err.msg);
+        return app_exit_code(st);
+    }
+    if (a.help) {
+        app_ckpt_help(stdout, "mnist-train info [--json] FILE...",
+                      "Describe checkpoints (model or training state: architecture, normalization,\n"
+                      "progress, metadata, tensors) or IDX files (item count, sizes, label counts).\n"
+                      "Every file is fully validated; a bad one gives exit code 3.",
+                      info_opts);
+        return MT_EXIT_OK;
+    }
+    app_log_init(&lg, a.cfg.json, "off");
+    if (a.n_pos == 0) {
+        mt_errf(&err, MT_EARG, "no file given (mnist-train info FILE...)");
+        return app_ckpt_fail(&lg, &err, "info");
+    }
+    mt_status worst = MT_OK;
+    for (int i = 0; i < a.n_pos; i++) {
+        const char *path = a.pos[i];
+        unsigned char m[4] = { 0 };
+        FILE *f = fopen(path, "rb");
+        size_t n = f ? fread(m, 1, 4, f) : 0;
+        if (f)
+            fclose(f);
+        if (!f)
+            st = mt_errf(&err, MT_EDATA, "%s: cannot open", path);
+        else if (n >= 2 && m[0] == 0x1f && m[1] == 0x8b)
+            st = info_idx(&lg, path, 0, a.cfg.json, &err);
+        else if (n == 4 && m[0] == 0 && m[1] == 0 && m[2] == 8 && m[3] >= 1 && m[3] <= MT_IDX_MAX_DIMS)
+            st = info_idx(&lg, path, m[3], a.cfg.json, &err);
+        else
+            st = info_ckpt(&lg, path, a.cfg.json, &err);
+        if (st) {
+            app_ckpt_fail(&lg, &err, NULL);
+            if (!worst || st == MT_ENOMEM)
+                worst = st;
+        }
+    }
+    return worst ? app_exit_code(worst) : MT_EXIT_OK;
+}
