@@ -4,6 +4,7 @@
  * computes an element the same way whatever the split: results do not depend
  * on the thread count.  Does not print, does not allocate after create. */
 #include "mt_engine.h"
+#include "mt_mem.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -240,23 +241,23 @@ mt_status mt_engine_create(mt_engine **out, mt_mlp *m, const mt_kern *k, int nth
     const int L = m->n_layers, C0 = m->dims[0];
     int ok = 1;
     for (int l = 0; l < L; l++)
-        ok &= (e->wt[l] = malloc((size_t)m->dims[l] * m->dims[l + 1] * sizeof(float))) != NULL;
+        ok &= (e->wt[l] = mt_alloc_aligned((size_t)m->dims[l] * m->dims[l + 1] * sizeof(float))) != NULL;
     for (int l = 0; l <= L; l++) {
-        ok &= (e->act[l] = malloc((size_t)max_B * m->dims[l] * sizeof(float))) != NULL;
+        ok &= (e->act[l] = mt_alloc_aligned((size_t)max_B * m->dims[l] * sizeof(float))) != NULL;
         if (l >= 1)
-            ok &= (e->dact[l] = malloc((size_t)max_B * m->dims[l] * sizeof(float))) != NULL;
+            ok &= (e->dact[l] = mt_alloc_aligned((size_t)max_B * m->dims[l] * sizeof(float))) != NULL;
     }
-    ok &= (e->beff = malloc((size_t)m->dims[1] * sizeof(float))) != NULL;
-    ok &= (e->px = malloc((size_t)max_B * C0)) != NULL;
+    ok &= (e->beff = mt_alloc_aligned((size_t)m->dims[1] * sizeof(float))) != NULL;
+    ok &= (e->px = mt_alloc_aligned((size_t)max_B * C0)) != NULL;
     ok &= (e->labels = malloc((size_t)max_B)) != NULL;
-    ok &= (e->losses = malloc((size_t)max_B * sizeof(float))) != NULL;
+    ok &= (e->losses = mt_alloc_aligned((size_t)max_B * sizeof(float))) != NULL;
     ok &= (e->scratch = calloc((size_t)nthreads, sizeof *e->scratch)) != NULL;
     if (ok) {
         int c0, c1;
         col_split(C0, 0, nthreads, &c0, &c1);
         size_t sz = mt_kern_sparse_scratch(max_B, c1 - c0, m->dims[1]);
         for (int t = 0; t < nthreads; t++)
-            ok &= (e->scratch[t] = malloc(sz)) != NULL;
+            ok &= (e->scratch[t] = mt_alloc_aligned(sz)) != NULL;
     }
     if (!ok) {
         st = mt_errf(err, MT_ENOMEM, "engine: out of memory for batches of %d", max_B);

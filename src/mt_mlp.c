@@ -2,6 +2,7 @@
  * It owns parameter and gradient storage; it does not know about optimizers,
  * data sets or files. Reference: the seed's DigitClassifier (seed_mnist.py). */
 #include "mt_mlp.h"
+#include "mt_mem.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -25,8 +26,8 @@ mt_status mt_mlp_init(mt_mlp *m, const int *dims, int n_layers, mt_rng *rng, mt_
             n += (size_t)dims[l + 1] * dims[l] + dims[l + 1];
     }
     r.n_params = n;
-    r.params = malloc(n * sizeof(float));
-    r.grads = calloc(n, sizeof(float));
+    r.params = mt_alloc_aligned(n * sizeof(float));
+    r.grads = mt_calloc_aligned(n * sizeof(float));
     if (!r.params || !r.grads) {
         free(r.params);
         free(r.grads);

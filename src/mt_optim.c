@@ -1,6 +1,7 @@
 /* mt_optim: parameter updates.  Adam's arithmetic lives in the kernel table
  * (it is a hot loop); SGD is simple enough to stay here. */
 #include "mt_optim.h"
+#include "mt_mem.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -11,9 +12,9 @@ mt_status mt_optim_init(mt_optim *o, mt_opt_kind kind, size_t n, mt_err *err)
     mt_optim r = { 0 };
     r.kind = kind;
     r.n = n;
-    r.m = calloc(n ? n : 1, sizeof(float));
+    r.m = mt_calloc_aligned(n * sizeof(float));
     if (kind != MT_OPT_SGD)
-        r.v = calloc(n ? n : 1, sizeof(float));
+        r.v = mt_calloc_aligned(n * sizeof(float));
     if (!r.m || (kind != MT_OPT_SGD && !r.v)) {
         free(r.m);
         free(r.v);
