@@ -21,9 +21,12 @@ mt_status app_ckpt_resume_args(app_args *a, int argc, char **argv, mt_ckpt *ck, 
  * match the configured model). */
 mt_status app_ckpt_init_weights(app_log *lg, const char *path, mt_mlp *m, mt_err *err);
 
-/* Writes cfg->save_state with the effective config; logs it. */
+/* Writes cfg->save_state with the effective config and, when not NULL, the
+ * schedule / early-stopping state (mt_sched_state_text) as metadata
+ * "schedule"; logs it. */
 mt_status app_ckpt_save_state(app_log *lg, const mt_config *cfg, const mt_mlp *m, const mt_optim *o,
-                              const mt_trainer *t, long long epochs_done, mt_err *err);
+                              const mt_trainer *t, long long epochs_done,
+                              const char *schedule, mt_err *err);
 
 /* Writes cfg->save (the model) with its provenance; acc < 0 = not tested. */
 mt_status app_ckpt_save_model(app_log *lg, const mt_config *cfg, const mt_mlp *m, int rows, int cols,

@@ -33,6 +33,14 @@ typedef struct mt_config {
     long long max_steps;        /* 0 = no limit */
     char optimizer[16];         /* "adam", "adamw", "sgd" */
     double beta1, beta2, eps, weight_decay, momentum;
+    long long val_split;        /* last N training samples held out for validation */
+    char scheduler[16];         /* "none", "step", "cosine", "plateau" */
+    long long step_size;        /* step: epochs between decays */
+    double gamma;               /* step / plateau: decay factor */
+    double min_lr;              /* cosine / plateau: floor */
+    long long lr_patience;      /* plateau: epochs without improvement */
+    long long early_stop;       /* stop after N epochs without improvement; 0 = off */
+    double min_delta;           /* early stopping: smallest improvement that counts */
     /* runtime */
     char isa[16];               /* "auto", "scalar", "avx2", "avx512", "neon" */
     long long threads;          /* 0 = online CPUs */

@@ -5,6 +5,8 @@
 #ifndef MT_SCHED_H
 #define MT_SCHED_H
 
+#include <stddef.h>
+
 typedef enum { MT_SCHED_NONE = 0, MT_SCHED_STEP, MT_SCHED_COSINE, MT_SCHED_PLATEAU } mt_sched_kind;
 
 typedef struct mt_sched {
@@ -50,5 +52,11 @@ void mt_early_init(mt_early *e, int patience, double min_delta);
 int mt_early_update(mt_early *e, int epoch, double loss);
 /* 1 when training should stop. */
 int mt_early_should_stop(const mt_early *e);
+
+/* The mutable state of a schedule and an early stopper as one line of text
+ * (hex floats, exact), for training-state checkpoints; parse returns 0 on
+ * success, -1 when the text is malformed (s and e untouched). */
+void mt_sched_state_text(char *buf, size_t cap, const mt_sched *s, const mt_early *e);
+int mt_sched_state_parse(const char *text, mt_sched *s, mt_early *e);
 
 #endif

@@ -42,7 +42,7 @@ mt_status app_ckpt_resume_args(app_args *a, int argc, char **argv, mt_ckpt *ck, 
     mt_config_defaults(&base);
     int n;
     const mt_optdef *t = mt_config_options(&n);
-    static const char *const groups[] = { "data.", "model.", "training.", "optimizer." };
+    static const char *const groups[] = { "data.", "model.", "training.", "optimizer.", "scheduler." };
     /* The kernels and first-layer path decide the last bits of every step, so
      * an exact resume restores them too (--isa / --first-layer on the command
      * line still override).  The thread count does not change results. */
@@ -83,7 +83,8 @@ static void event(app_log *lg, const char *kind, const char *path, long long epo
 }
 
 mt_status app_ckpt_save_state(app_log *lg, const mt_config *cfg, const mt_mlp *m, const mt_optim *o,
-                              const mt_trainer *t, long long epochs_done, mt_err *err)
+                              const mt_trainer *t, long long epochs_done, const char *schedule,
+                              mt_err *err)
 {
     char *js = mt_config_to_json(cfg, 0);
     char mean[32], sd[32];
@@ -94,8 +95,11 @@ mt_status app_ckpt_save_state(app_log *lg, const mt_config *cfg, const mt_mlp *m
     const mt_st_meta meta[] = {
         { "program", "mnist-train " APP_VERSION }, { "dataset", cfg->dataset },
         { "norm_mean", mean }, { "norm_std", sd }, { "config", js },
+        { "schedule", schedule ? schedule : "" },
     };
-    mt_status st = mt_ckpt_save_state(cfg->save_state, m, o, t, epochs_done, meta, sizeof meta / sizeof *meta, err);
+    /* "schedule" (learning-rate schedule and early-stopping state) only when given */
+    size_t n_meta = sizeof meta / sizeof *meta - (schedule ? 0 : 1);
+    mt_status st = mt_ckpt_save_state(cfg->save_state, m, o, t, epochs_done, meta, n_meta, err);
     free(js);
     if (st)
         return st;

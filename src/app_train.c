@@ -23,6 +23,7 @@
 #include "mt_pool.h"
 #include "mt_mlp.h"
 #include "mt_optim.h"
+#include "mt_sched.h"
 #include "mt_train.h"
 
 typedef struct run {
@@ -93,7 +94,10 @@ int app_cmd_train(int argc, char **argv)
     mt_err err = { 0 };
     mt_status st;
     run r = { 0 };
-    mt_dataset train = { 0 }, test = { 0 };
+    mt_dataset train = { 0 }, test = { 0 }, val = { 0 };
+    mt_sched sched;
+    mt_early early;
+    char sched_text[256];
     mt_mlp model = { 0 };
     mt_optim opt = { 0 };
     mt_trainer tr = { 0 };
@@ -177,6 +181,16 @@ int app_cmd_train(int argc, char **argv)
                      (unsigned)test.rows, (unsigned)test.cols, (unsigned)train.rows, (unsigned)train.cols);
         goto fail;
     }
+    if (cfg->val_split > 0) {
+        /* the last N training samples become the validation set (a view) */
+        if ((unsigned long long)cfg->val_split >= train.n) {
+            st = mt_errf(&err, MT_EARG, "--val-split %lld: must be smaller than the %u training samples",
+                         cfg->val_split, (unsigned)train.n);
+            goto fail;
+        }
+        val = mt_dataset_slice(&train, train.n - (uint32_t)cfg->val_split, (uint32_t)cfg->val_split);
+        train.n -= (uint32_t)cfg->val_split;
+    }
 
     dims[0] = (int)(train.rows * train.cols);
     for (int i = 0; i < n_hidden; i++)
@@ -196,6 +210,13 @@ int app_cmd_train(int argc, char **argv)
     opt.eps = (float)cfg->eps;
     opt.weight_decay = (float)cfg->weight_decay;
     opt.momentum = (float)cfg->momentum;
+    mt_sched_init(&sched, (mt_sched_kind)mt_sched_parse(cfg->scheduler), cfg->lr);
+    sched.step_size = (int)cfg->step_size;
+    sched.gamma = cfg->gamma;
+    sched.min_lr = cfg->min_lr;
+    sched.patience = (int)cfg->lr_patience;
+    sched.t_max = (int)cfg->epochs;
+    mt_early_init(&early, (int)cfg->early_stop, cfg->min_delta);
     if ((st = app_viz_init(&viz, cfg, &test, &err)))
         goto fail;
     tr.shuffle = cfg->shuffle;
@@ -204,6 +225,16 @@ int app_cmd_train(int argc, char **argv)
     if ((cfg->init[0] && (st = app_ckpt_init_weights(&r.log, cfg->init, &model, &err))) ||
         (cfg->resume[0] && (st = mt_ckpt_restore(&ck, &model, &opt, &tr, &epochs_done, &err))))
         goto fail;
+    if (cfg->resume[0]) {
+        const char *sch = mt_ckpt_meta(&ck, "schedule");
+        if (sch && *sch) {
+            if (mt_sched_state_parse(sch, &sched, &early)) {
+                st = mt_errf(&err, MT_EDATA, "%s: malformed 'schedule' metadata", cfg->resume);
+                goto fail;
+            }
+            opt.lr = (float)sched.lr;
+        }
+    }
     if (cfg->resume[0])
         app_log_info(&r.log, "resuming from %s: %lld epochs done%s, step %lld", cfg->resume, epochs_done,
                      tr.in_epoch ? " and part of the next" : "", opt.step);
@@ -242,7 +273,7 @@ int app_cmd_train(int argc, char **argv)
 
     double t_train = app_now();
     for (int ep = (int)epochs_done + 1; ep <= r.epochs; ep++) {
-        double avg, t0 = app_now();
+        double avg, t0 = app_now(), lr_used = opt.lr;
         int done;
         if (cfg->max_steps > 0 && opt.step >= cfg->max_steps)
             break; /* before the epoch draws its order, so a saved state stays exact */
@@ -250,7 +281,8 @@ int app_cmd_train(int argc, char **argv)
         if (st == MT_EINTR && cfg->save_state[0]) {
             mt_err e2 = { 0 };
             app_log_bar_clear(&r.log);
-            if (app_ckpt_save_state(&r.log, cfg, &model, &opt, &tr, ep - 1, &e2))
+            mt_sched_state_text(sched_text, sizeof sched_text, &sched, &early);
+            if (app_ckpt_save_state(&r.log, cfg, &model, &opt, &tr, ep - 1, sched_text, &e2))
                 app_log_error(&r.log, "%s", e2.msg);
         }
         if (st)
@@ -261,16 +293,25 @@ int app_cmd_train(int argc, char **argv)
         if (have_tev && (st = mt_evaluate_engine(eng, &model, k, &test, (int)cfg->test_batch_size, tr.scale,
                                                  tr.shift, &tev, NULL, NULL, NULL, &err)))
             goto fail;
+        mt_eval vev; /* the validation set, every epoch */
+        int have_vev = val.n > 0;
+        if (have_vev && (st = mt_evaluate_engine(eng, &model, k, &val, (int)cfg->test_batch_size, tr.scale,
+                                                 tr.shift, &vev, NULL, NULL, NULL, &err)))
+            goto fail;
         app_viz_record_epoch(&viz, ep, avg, have_tev ? &tev : NULL);
         t_train += app_now() - t0 - secs; /* train_seconds leaves these evaluations out */
         long long seen = done == 0 ? 0 : (long long)(done - 1) * cfg->batch_size +
                          ((long long)train.n - (long long)(done - 1) * cfg->batch_size < cfg->batch_size
                               ? (long long)train.n - (long long)(done - 1) * cfg->batch_size : cfg->batch_size);
         app_log_bar_clear(&r.log);
-        char test_text[96] = "";
+        char test_text[192] = "";
+        int tl = 0;
+        if (have_vev)
+            tl += snprintf(test_text, sizeof test_text, ", Val Loss: %.4f, Val Accuracy: %.2f%%", vev.loss,
+                           vev.total ? 100.0 * vev.correct / vev.total : 0.0);
         if (have_tev)
-            snprintf(test_text, sizeof test_text, ", Test Loss: %.4f, Test Accuracy: %.2f%%", tev.loss,
-                     tev.total ? 100.0 * tev.correct / tev.total : 0.0);
+            snprintf(test_text + tl, sizeof test_text - (size_t)tl, ", Test Loss: %.4f, Test Accuracy: %.2f%%",
+                     tev.loss, tev.total ? 100.0 * tev.correct / tev.total : 0.0);
         app_log_info(&r.log, "Epoch %d finished. Average Loss: %.4f (%.2f s, %.0f samples/s)%s", ep, avg, secs,
                      secs > 0 ? seen / secs : 0.0, test_text);
         app_ev *e = app_ev_new("epoch");
@@ -280,6 +321,11 @@ int app_cmd_train(int argc, char **argv)
         app_ev_num(e, "seconds", secs);
         app_ev_num(e, "samples_per_sec", secs > 0 ? seen / secs : 0.0);
         app_ev_int(e, "steps", opt.step);
+        app_ev_num(e, "lr", lr_used);
+        if (have_vev) {
+            app_ev_num(e, "val_loss", vev.loss);
+            app_ev_num(e, "val_accuracy", vev.total ? (double)vev.correct / vev.total : 0.0);
+        }
         long long n_dense, n_sparse;
         mt_engine_path_counts(eng, &n_dense, &n_sparse);
         app_ev_int(e, "dense_batches", n_dense);
@@ -290,16 +336,44 @@ int app_cmd_train(int argc, char **argv)
         }
         app_ev_emit(&r.log, e);
         epochs_done = tr.in_epoch ? ep - 1 : ep;
+        int stop_early = 0;
+        if (!tr.in_epoch) { /* a whole epoch: step the schedule and the early stopper */
+            double monitored = have_vev ? vev.loss : avg;
+            double lr = mt_sched_epoch_end(&sched, monitored);
+            if ((float)lr != opt.lr) {
+                app_log_info(&r.log, "learning rate %g -> %g", (double)opt.lr, lr);
+                opt.lr = (float)lr;
+            }
+            if (cfg->early_stop > 0) {
+                mt_early_update(&early, ep, monitored);
+                stop_early = mt_early_should_stop(&early) && ep < r.epochs;
+            }
+        }
+        mt_sched_state_text(sched_text, sizeof sched_text, &sched, &early);
         if (cfg->save_state[0] && cfg->save_every > 0 && ep % cfg->save_every == 0) {
-            if ((st = app_ckpt_save_state(&r.log, cfg, &model, &opt, &tr, epochs_done, &err)))
+            if ((st = app_ckpt_save_state(&r.log, cfg, &model, &opt, &tr, epochs_done, sched_text, &err)))
                 goto fail;
             saved_step = opt.step;
+        }
+        if (stop_early) {
+            app_log_info(&r.log, "Early stopping after epoch %d: no improvement of the %s loss for %lld epochs "
+                         "(best %.4f at epoch %d)", ep, have_vev ? "validation" : "training", cfg->early_stop,
+                         early.best, early.best_epoch);
+            app_ev *es = app_ev_new("early_stop");
+            app_ev_int(es, "epoch", ep);
+            app_ev_int(es, "best_epoch", early.best_epoch);
+            app_ev_num(es, "best_loss", early.best);
+            app_ev_str(es, "monitor", have_vev ? "val_loss" : "train_loss");
+            app_ev_emit(&r.log, es);
+            break;
         }
         if (cfg->max_steps > 0 && opt.step >= cfg->max_steps)
             break;
     }
     if (cfg->save_state[0] && saved_step != opt.step &&
-        (st = app_ckpt_save_state(&r.log, cfg, &model, &opt, &tr, epochs_done, &err)))
+        (st = app_ckpt_save_state(&r.log, cfg, &model, &opt, &tr, epochs_done,
+                                  (mt_sched_state_text(sched_text, sizeof sched_text, &sched, &early), sched_text),
+                                  &err)))
         goto fail;
     double train_secs = app_now() - t_train;
 

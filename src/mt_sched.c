@@ -4,6 +4,7 @@
 #include "mt_sched.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 void mt_sched_init(mt_sched *s, mt_sched_kind kind, double base_lr)
@@ -51,6 +52,30 @@ double mt_sched_epoch_end(mt_sched *s, double metric)
         break;
     }
     return s->lr;
+}
+
+void mt_sched_state_text(char *buf, size_t cap, const mt_sched *s, const mt_early *e)
+{
+    snprintf(buf, cap, "lr=%a best=%a bad=%d epoch=%d early_best=%a early_epoch=%d early_bad=%d", s->lr, s->best,
+             s->bad_epochs, s->epoch, e->best, e->best_epoch, e->bad_epochs);
+}
+
+int mt_sched_state_parse(const char *text, mt_sched *s, mt_early *e)
+{
+    double lr, best, ebest;
+    int bad, epoch, eepoch, ebad, used = 0;
+    if (sscanf(text, "lr=%la best=%la bad=%d epoch=%d early_best=%la early_epoch=%d early_bad=%d%n", &lr, &best,
+               &bad, &epoch, &ebest, &eepoch, &ebad, &used) != 7 || text[used] != '\0' ||
+        !(lr >= 0) || isnan(best) || isnan(ebest) || bad < 0 || epoch < 0 || eepoch < 0 || ebad < 0)
+        return -1;
+    s->lr = lr;
+    s->best = best;
+    s->bad_epochs = bad;
+    s->epoch = epoch;
+    e->best = ebest;
+    e->best_epoch = eepoch;
+    e->bad_epochs = ebad;
+    return 0;
 }
 
 int mt_sched_parse(const char *name)

@@ -76,6 +76,36 @@ static void test_early_stopping_counts_epochs_without_improvement(void **state)
     assert_false(mt_early_should_stop(&e)); /* patience 0: never */
 }
 
+static void test_state_text_round_trips_exactly(void **state)
+{
+    (void)state;
+    mt_sched s, s2;
+    mt_early e, e2;
+    mt_sched_init(&s, MT_SCHED_PLATEAU, 0.1);
+    mt_early_init(&e, 3, 0);
+    mt_sched_epoch_end(&s, 1.0 / 3.0);
+    mt_sched_epoch_end(&s, 0.5);
+    mt_early_update(&e, 1, 1.0 / 7.0);
+    mt_early_update(&e, 2, 0.9);
+    char buf[256];
+    mt_sched_state_text(buf, sizeof buf, &s, &e);
+    mt_sched_init(&s2, MT_SCHED_PLATEAU, 0.1);
+    mt_early_init(&e2, 3, 0);
+    assert_int_equal(mt_sched_state_parse(buf, &s2, &e2), 0);
+    assert_true(s2.lr == s.lr && s2.best == s.best && s2.bad_epochs == 1 && s2.epoch == 2);
+    assert_true(e2.best == 1.0 / 7.0 && e2.best_epoch == 1 && e2.bad_epochs == 1);
+    mt_sched_init(&s2, MT_SCHED_PLATEAU, 0.1);
+    assert_int_equal(mt_sched_state_parse("lr=1 best=2", &s2, &e2), -1);
+    assert_int_equal(mt_sched_state_parse("lr=-1 best=0 bad=0 epoch=0 early_best=0 early_epoch=0 early_bad=0", &s2, &e2), -1);
+    assert_true(s2.lr == 0.1); /* untouched on failure */
+    /* a fresh state (infinite bests) also round-trips */
+    mt_sched_init(&s, MT_SCHED_NONE, 0.5);
+    mt_early_init(&e, 0, 0);
+    mt_sched_state_text(buf, sizeof buf, &s, &e);
+    assert_int_equal(mt_sched_state_parse(buf, &s2, &e2), 0);
+    assert_true(isinf(s2.best) && isinf(e2.best) && s2.lr == 0.5);
+}
+
 static void test_sched_names(void **state)
 {
     (void)state;
@@ -92,6 +122,7 @@ int main(void)
         cmocka_unit_test(test_cosine_reaches_min_at_t_max),
         cmocka_unit_test(test_plateau_cuts_after_patience),
         cmocka_unit_test(test_early_stopping_counts_epochs_without_improvement),
+        cmocka_unit_test(test_state_text_round_trips_exactly),
         cmocka_unit_test(test_sched_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
