@@ -84,29 +84,21 @@ mt_status mt_idx_load(mt_idx *out, const char *path, int expect_ndim, mt_err *er
         total *= r.dims[i];
     }
     r.n_bytes = total;
-    /* Grow the buffer as data arrives, so a lying header on a short file never
-     * commits memory it does not need. */
-    size_t cap = 0, got = 0;
-    while (got < total) {
-        size_t want_cap = cap ? cap * 2 : ((size_t)1 << 20);
-        if (want_cap > total)
-            want_cap = total;
-        uint8_t *p = realloc(r.data, want_cap);
-        if (!p) {
-            st = mt_errf(err, MT_ENOMEM, "%s: out of memory for %zu bytes", path, want_cap);
-            goto fail;
-        }
-        r.data = p;
-        cap = want_cap;
-        n = read_full(f, r.data + got, cap - got);
-        if (n < 0) {
-            st = mt_errf(err, MT_EDATA, "%s: corrupt gzip data: %s", path, gz_msg(f));
-            goto fail;
-        }
-        got += (size_t)n;
-        if (got < cap)
-            break;
+    /* One allocation of the size the header claims (bounded above by
+     * MT_IDX_MAX_BYTES): the kernel commits pages only as data arrives, so a
+     * lying header on a short file costs address space, not memory, and the
+     * 47 MB training set is not copied by a growing buffer. */
+    r.data = malloc(total);
+    if (!r.data) {
+        st = mt_errf(err, MT_ENOMEM, "%s: out of memory for %zu bytes", path, total);
+        goto fail;
     }
+    n = read_full(f, r.data, total);
+    if (n < 0) {
+        st = mt_errf(err, MT_EDATA, "%s: corrupt gzip data: %s", path, gz_msg(f));
+        goto fail;
+    }
+    size_t got = (size_t)n;
     if (got < total) {
         st = mt_errf(err, MT_EDATA, "%s: truncated: header says %zu bytes, file has %zu", path,
                 hlen + total, hlen + got);
