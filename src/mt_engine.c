@@ -22,8 +22,6 @@ typedef struct {
     float *h1;                       /* (max_B, o1-o0) first-layer output block */
     float *d1;                       /* (max_B, o1-o0) its gradient */
     float *a0;                       /* (max_B, C0) normalised input (dense path) */
-    float *act[MT_MAX_LAYERS + 1];   /* act[l] (max_B, dims[l]), l >= 2: redundant small layers */
-    float *dact[MT_MAX_LAYERS + 1];  /* dact[l] (max_B, dims[l]), l >= 1 */
     void *scratch;                   /* sparse_bwd_w scratch */
     char pad[64];
 } thr;
@@ -42,7 +40,8 @@ struct mt_engine {
                                         contiguous images (forward only) */
     uint8_t *labels;                 /* (max_B) */
     float *act[MT_MAX_LAYERS + 1];   /* act[1] (max_B, dims[1]) assembled first-layer output;
-                                        act[l] l >= 2 (evaluation, split by rows) */
+                                        act[l] l >= 2 (split by rows) */
+    float *dact[MT_MAX_LAYERS + 1];  /* (max_B, dims[l]) gradients w.r.t. act[l], l >= 1 */
     float *losses;                   /* (max_B) */
     double *gsq;                     /* (dims[1] + n_layers) squared-gradient partial sums */
     long long nz[256];               /* per-thread non-zero counts of the batch */
@@ -179,24 +178,30 @@ static void step_thread(mt_engine *e, int t, int T)
     if (B == 0)
         return;
 
-    /* the small layers, forward and input gradients, redundantly on every
-     * thread on identical inputs: identical results, no barrier */
-    float *const *act = th->act;
-#define ACT(l) ((l) == 1 ? e->act[1] : act[l])
-    for (int l = 1; l < L; l++) {
-        int C = m->dims[l], OC = m->dims[l + 1];
-        k->linear_fwd_t(ACT(l + 1), ACT(l), e->wt[l], m->b[l], B, C, OC, l + 1 < L);
+    /* the small layers' forward and input gradients, split by rows */
+    int r0, r1;
+    row_split(B, t, T, &r0, &r1);
+    if (r0 < r1) {
+        const int nb = r1 - r0;
+        for (int l = 1; l < L; l++) {
+            int C = m->dims[l], OC = m->dims[l + 1];
+            k->linear_fwd_t(e->act[l + 1] + (size_t)r0 * OC, e->act[l] + (size_t)r0 * C, e->wt[l],
+                            m->b[l], nb, C, OC, l + 1 < L);
+        }
+        k->softmax_xent(e->dact[L] + (size_t)r0 * K, e->losses + r0, e->act[L] + (size_t)r0 * K,
+                        e->labels + r0, nb, K, 1.f / (float)B);
+        for (int l = L - 1; l >= 1; l--) {
+            int C = m->dims[l], OC = m->dims[l + 1];
+            k->linear_bwd_x(e->dact[l] + (size_t)r0 * C, e->dact[l + 1] + (size_t)r0 * OC, m->w[l],
+                            e->act[l] + (size_t)r0 * C, nb, C, OC);
+        }
     }
-    k->softmax_xent(th->dact[L], t == 0 ? e->losses : NULL, ACT(L), e->labels, B, K, 1.f / (float)B);
-    for (int l = L - 1; l >= 1; l--) {
-        int C = m->dims[l], OC = m->dims[l + 1];
-        k->linear_bwd_x(th->dact[l], th->dact[l + 1], m->w[l], ACT(l), B, C, OC);
-    }
+    mt_pool_barrier(e->pool); /* dact complete */
 
     /* the first layer's weight gradient: rows [o0,o1) of dW1 */
     if (ow > 0) {
         for (int i = 0; i < B; i++)
-            memcpy(th->d1 + (size_t)i * ow, th->dact[1] + (size_t)i * OC1 + o0, (size_t)ow * sizeof(float));
+            memcpy(th->d1 + (size_t)i * ow, e->dact[1] + (size_t)i * OC1 + o0, (size_t)ow * sizeof(float));
         float *dw = m->dw[0] + (size_t)o0 * C0, *db = m->db[0] + o0;
         memset(dw, 0, (size_t)ow * C0 * sizeof *dw);
         memset(db, 0, (size_t)ow * sizeof *db);
@@ -214,11 +219,10 @@ static void step_thread(mt_engine *e, int t, int T)
             int C = m->dims[l], OC = m->dims[l + 1];
             memset(m->dw[l], 0, (size_t)OC * C * sizeof(float));
             memset(m->db[l], 0, (size_t)OC * sizeof(float));
-            k->linear_bwd_w_cols(m->dw[l], m->db[l], th->dact[l + 1], ACT(l), B, C, OC, 0, C);
+            k->linear_bwd_w_cols(m->dw[l], m->db[l], e->dact[l + 1], e->act[l], B, C, OC, 0, C);
             if (e->clip > 0.f)
                 e->gsq[OC1 + l] = sumsq(m->dw[l], (size_t)OC * C) + sumsq(m->db[l], (size_t)OC);
         }
-#undef ACT
 }
 
 static void step_job(void *arg, int t, int T) { step_thread(arg, t, T); }
@@ -303,6 +307,7 @@ void mt_engine_free(mt_engine *e)
         if (l < MT_MAX_LAYERS)
             free(e->wt[l]);
         free(e->act[l]);
+        free(e->dact[l]);
     }
     if (e->th)
         for (int t = 0; t < e->T; t++) {
@@ -313,10 +318,6 @@ void mt_engine_free(mt_engine *e)
             free(th->d1);
             free(th->a0);
             free(th->scratch);
-            for (int l = 0; l <= MT_MAX_LAYERS; l++) {
-                free(th->act[l]);
-                free(th->dact[l]);
-            }
         }
     free(e->th);
     free(e->px);
@@ -348,8 +349,10 @@ mt_status mt_engine_create(mt_engine **out, mt_mlp *m, const mt_kern *k, int nth
     int ok = 1;
     for (int l = 1; l < L; l++)
         ok &= (e->wt[l] = mt_alloc_aligned((size_t)m->dims[l] * m->dims[l + 1] * fs)) != NULL;
-    for (int l = 1; l <= L; l++)
+    for (int l = 1; l <= L; l++) {
         ok &= (e->act[l] = mt_alloc_aligned((size_t)max_B * m->dims[l] * fs)) != NULL;
+        ok &= (e->dact[l] = mt_alloc_aligned((size_t)max_B * m->dims[l] * fs)) != NULL;
+    }
     ok &= (e->px = mt_alloc_aligned((size_t)max_B * C0)) != NULL;
     ok &= (e->labels = malloc((size_t)max_B)) != NULL;
     ok &= (e->losses = mt_alloc_aligned((size_t)max_B * fs)) != NULL;
@@ -365,11 +368,6 @@ mt_status mt_engine_create(mt_engine **out, mt_mlp *m, const mt_kern *k, int nth
         ok &= (th->d1 = mt_alloc_aligned((size_t)max_B * ow * fs)) != NULL;
         ok &= (th->a0 = mt_alloc_aligned((size_t)max_B * C0 * fs)) != NULL;
         ok &= (th->scratch = mt_alloc_aligned(mt_kern_sparse_scratch(max_B, C0, (int)ow))) != NULL;
-        for (int l = 1; l <= L; l++) {
-            if (l >= 2)
-                ok &= (th->act[l] = mt_alloc_aligned((size_t)max_B * m->dims[l] * fs)) != NULL;
-            ok &= (th->dact[l] = mt_alloc_aligned((size_t)max_B * m->dims[l] * fs)) != NULL;
-        }
     }
     if (!ok) {
         st = mt_errf(err, MT_ENOMEM, "engine: out of memory for batches of %d", max_B);
