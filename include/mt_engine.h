@@ -10,13 +10,13 @@
  * layer's weights, moments and gradients stay in one core's cache.  A step is
  * two mt_pool runs.
  *   1. mt_engine_forward_backward: gather (rows split between the threads),
- *      barrier, first-layer blocks, barrier, then the small layers' forward,
- *      softmax + cross-entropy and input gradients redundantly on every
- *      thread (identical inputs, identical results); each thread writes its
- *      block of dW1, the last thread the small layers' gradients.
+ *      barrier, first-layer blocks, barrier, the small layers' forward,
+ *      softmax + cross-entropy and input gradients (rows split), barrier;
+ *      each thread writes its block of dW1, thread 0 the small layers'
+ *      weight gradients.
  *   2. mt_engine_update: optional clipping by the global gradient norm, then
- *      each thread updates exactly the parameters whose gradients it wrote
- *      and refreshes its W^T copies.
+ *      each thread updates its block of the first layer (and refreshes its
+ *      W1^T slice), the last thread the small layers.
  * Every float is produced by one fixed chain of operations whatever the
  * split (tests/test_kern.c checks the kernels' split invariance), and the
  * loss is summed in row order, so the same seed gives bit-identical losses

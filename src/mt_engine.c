@@ -2,9 +2,9 @@
  * The first layer (most of the parameters) is MODEL-parallel: thread t owns
  * a fixed 16-aligned block [o0,o1) of its output features, i.e. rows of W1,
  * its moments, its gradient and its own W1^T slice, so these never move
- * between cores.  The small layers run redundantly on every thread on
- * identical inputs (no extra barrier); the last thread alone writes their
- * gradients and updates them.  Every float is one fixed chain of operations
+ * between cores.  The small layers' forward and input gradients are split
+ * by rows; thread 0 writes their weight gradients and the last thread
+ * updates them.  Every float is one fixed chain of operations
  * whatever the split, so results do not depend on the thread count.  Does
  * not print, does not allocate after create. */
 #include "mt_engine.h"
@@ -213,8 +213,9 @@ static void step_thread(mt_engine *e, int t, int T)
             for (int o = 0; o < ow; o++)
                 e->gsq[o0 + o] = sumsq(dw + (size_t)o * C0, (size_t)C0) + (double)db[o] * db[o];
     }
-    /* ... and the small layers' on the last thread */
-    if (t == T - 1)
+    /* ... and the small layers' on thread 0 (their update runs on the last
+     * thread, which balances the two phases) */
+    if (t == 0)
         for (int l = 1; l < L; l++) {
             int C = m->dims[l], OC = m->dims[l + 1];
             memset(m->dw[l], 0, (size_t)OC * C * sizeof(float));
