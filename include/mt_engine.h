@@ -12,8 +12,9 @@
  *   1. mt_engine_forward_backward: gather (rows split between the threads),
  *      barrier, first-layer blocks, barrier, the small layers' forward,
  *      softmax + cross-entropy and input gradients (rows split), barrier;
- *      each thread writes its block of dW1, thread 0 the small layers'
- *      weight gradients.
+ *      each thread writes its block of dW1 (sparse: from column lists the
+ *      threads built together), the last thread the small layers' weight
+ *      gradients.
  *   2. mt_engine_update: optional clipping by the global gradient norm, then
  *      each thread updates its block of the first layer (and refreshes its
  *      W1^T slice), the last thread the small layers.

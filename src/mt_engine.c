@@ -3,10 +3,10 @@
  * a fixed 16-aligned block [o0,o1) of its output features, i.e. rows of W1,
  * its moments, its gradient and its own W1^T slice, so these never move
  * between cores.  The small layers' forward and input gradients are split
- * by rows; thread 0 writes their weight gradients and the last thread
- * updates them.  Every float is one fixed chain of operations
- * whatever the split, so results do not depend on the thread count.  Does
- * not print, does not allocate after create. */
+ * by rows; the last thread writes their weight gradients and updates them.
+ * Every float is one fixed chain of operations whatever the split, so
+ * results do not depend on the thread count.  Does not print, does not
+ * allocate after create. */
 #include "mt_engine.h"
 #include "mt_mem.h"
 #include "mt_augment.h"
@@ -39,6 +39,8 @@ struct mt_engine {
     const uint8_t *pxp;              /* the batch's pixels: px, or the caller's
                                         contiguous images (forward only) */
     uint8_t *labels;                 /* (max_B) */
+    mt_sp_lists lists;               /* the batch's column lists (sparse path), each
+                                        thread filling a 16-aligned column range */
     float *act[MT_MAX_LAYERS + 1];   /* act[1] (max_B, dims[1]) assembled first-layer output;
                                         act[l] l >= 2 (split by rows) */
     float *dact[MT_MAX_LAYERS + 1];  /* (max_B, dims[l]) gradients w.r.t. act[l], l >= 1 */
@@ -161,6 +163,12 @@ static void step_thread(mt_engine *e, int t, int T)
     int sparse = gather_and_decide(e, t, T);
     if (t == 0)
         e->sparse = sparse;
+    if (sparse && e->backward) {
+        /* the weight gradient's column lists, shared: ready after the barrier below */
+        int c0, c1;
+        col_split(C0, t, T, &c0, &c1);
+        k->sparse_lists(&e->lists, e->pxp, B, C0, e->scale, c0, c1);
+    }
     first_layer(e, th, sparse);
     mt_pool_barrier(e->pool); /* act[1] complete */
 
@@ -206,16 +214,16 @@ static void step_thread(mt_engine *e, int t, int T)
         memset(dw, 0, (size_t)ow * C0 * sizeof *dw);
         memset(db, 0, (size_t)ow * sizeof *db);
         if (sparse)
-            k->sparse_bwd_w(dw, db, th->d1, e->pxp, B, C0, ow, e->scale, e->shift, 0, C0, th->scratch);
+            k->sparse_bwd_w_lists(dw, db, th->d1, &e->lists, B, C0, ow, e->shift, 0, C0, th->scratch);
         else
             k->linear_bwd_w_cols(dw, db, th->d1, th->a0, B, C0, ow, 0, C0);
         if (e->clip > 0.f)
             for (int o = 0; o < ow; o++)
                 e->gsq[o0 + o] = sumsq(dw + (size_t)o * C0, (size_t)C0) + (double)db[o] * db[o];
     }
-    /* ... and the small layers' on thread 0 (their update runs on the last
-     * thread, which balances the two phases) */
-    if (t == 0)
+    /* ... and the small layers' on the last thread (thread 0 also builds
+     * more of the shared column lists and runs the caller's code) */
+    if (t == T - 1)
         for (int l = 1; l < L; l++) {
             int C = m->dims[l], OC = m->dims[l + 1];
             memset(m->dw[l], 0, (size_t)OC * C * sizeof(float));
@@ -322,6 +330,8 @@ void mt_engine_free(mt_engine *e)
         }
     free(e->th);
     free(e->px);
+    free(e->lists.cnt);
+    free(e->lists.ent);
     free(e->labels);
     free(e->losses);
     free(e->gsq);
@@ -355,6 +365,8 @@ mt_status mt_engine_create(mt_engine **out, mt_mlp *m, const mt_kern *k, int nth
         ok &= (e->dact[l] = mt_alloc_aligned((size_t)max_B * m->dims[l] * fs)) != NULL;
     }
     ok &= (e->px = mt_alloc_aligned((size_t)max_B * C0)) != NULL;
+    ok &= (e->lists.cnt = mt_alloc_aligned(mt_kern_sparse_lists_cnt_size(C0))) != NULL;
+    ok &= (e->lists.ent = mt_alloc_aligned(mt_kern_sparse_lists_ent_size(max_B, C0))) != NULL;
     ok &= (e->labels = malloc((size_t)max_B)) != NULL;
     ok &= (e->losses = mt_alloc_aligned((size_t)max_B * fs)) != NULL;
     ok &= (e->gsq = calloc((size_t)OC1 + L, sizeof *e->gsq)) != NULL;
@@ -368,7 +380,7 @@ mt_status mt_engine_create(mt_engine **out, mt_mlp *m, const mt_kern *k, int nth
         ok &= (th->h1 = mt_alloc_aligned((size_t)max_B * ow * fs)) != NULL;
         ok &= (th->d1 = mt_alloc_aligned((size_t)max_B * ow * fs)) != NULL;
         ok &= (th->a0 = mt_alloc_aligned((size_t)max_B * C0 * fs)) != NULL;
-        ok &= (th->scratch = mt_alloc_aligned(mt_kern_sparse_scratch(max_B, C0, (int)ow))) != NULL;
+        ok &= (th->scratch = mt_alloc_aligned(mt_kern_sparse_scratch(max_B, 0, (int)ow))) != NULL;
     }
     if (!ok) {
         st = mt_errf(err, MT_ENOMEM, "engine: out of memory for batches of %d", max_B);

@@ -394,7 +394,7 @@ KERN_INLINE void sparse_row(float *y, const uint8_t *p, uint64_t m, const float 
  *   cs   float [OCP]            column sums of dout
  *   tmp  float [VW_MAX * OCP]   one column block's results, column-major
  *   ent  {int i; float v} [ncols * B]  column c's non-zeros, rows ascending */
-typedef struct { int i; float v; } sp_ent;
+typedef mt_sp_ent sp_ent;
 
 /* Two rows at once, for narrow outputs (nv <= SP_PAIR_NV): with few vectors
  * per row the FMA chains of one row leave the FMA units idle (latency-bound),
@@ -610,21 +610,18 @@ static void KSFX(sparse_fwd)(float *out, const uint8_t *px, const float *wt, con
     }
 }
 
-static void KSFX(sparse_bwd_w)(float *dw, float *db, const float *dout, const uint8_t *px,
-                               int B, int C, int OC, float scale, float shift, int c0, int c1,
-                               void *scratch)
+/* Column lists of columns [c0,c1), built row by row so each list is in
+ * ascending i. */
+static void KSFX(sparse_lists)(mt_sp_lists *lists, const uint8_t *px, int B, int C, float scale,
+                               int c0, int c1)
 {
-    assert(0 <= c0 && c0 <= c1 && c1 <= C);
-    const int ncols = c1 - c0, OCP = (OC + 15) / 16 * 16;
-    int *cnt = scratch;
-    float *cs = (float *)(cnt + ncols);
-    float *tmp = cs + OCP;
-    sp_ent *ent = (sp_ent *)(tmp + 16 * OCP);
-
+    assert(lists->c_base <= c0 && c0 <= c1 && c1 <= C);
+    const int ncols = c1 - c0;
+    int *cnt = lists->cnt + (c0 - lists->c_base);
+    sp_ent *ent = (sp_ent *)lists->ent + (ptrdiff_t)(c0 - lists->c_base) * B;
     float lut[256];
     for (int v = 0; v < 256; v++)
         lut[v] = (float)v * scale;
-    /* Column lists, built row by row so each list is in ascending i. */
     memset(cnt, 0, (size_t)ncols * sizeof *cnt);
     for (int i = 0; i < B; i++) {
         const uint8_t *p = px + (ptrdiff_t)i * C + c0;
@@ -639,7 +636,17 @@ static void KSFX(sparse_bwd_w)(float *dw, float *db, const float *dout, const ui
             }
         }
     }
+}
 
+static void KSFX(sparse_bwd_w_lists)(float *dw, float *db, const float *dout, const mt_sp_lists *lists,
+                                     int B, int C, int OC, float shift, int c0, int c1, void *scratch)
+{
+    assert(lists->c_base <= c0 && 0 <= c0 && c0 <= c1 && c1 <= C);
+    const int ncols = c1 - c0, OCP = (OC + 15) / 16 * 16;
+    const int *cnt = lists->cnt + (c0 - lists->c_base);
+    const sp_ent *ent = (const sp_ent *)lists->ent + (ptrdiff_t)(c0 - lists->c_base) * B;
+    float *cs = scratch;
+    float *tmp = cs + OCP;
     memset(cs, 0, (size_t)OCP * sizeof *cs);
     colsum_add(cs, dout, B, OC);
     if (db)
@@ -690,6 +697,21 @@ static void KSFX(sparse_bwd_w)(float *dw, float *db, const float *dout, const ui
             }
         }
     }
+}
+
+
+static void KSFX(sparse_bwd_w)(float *dw, float *db, const float *dout, const uint8_t *px,
+                               int B, int C, int OC, float scale, float shift, int c0, int c1,
+                               void *scratch)
+{
+    assert(0 <= c0 && c0 <= c1 && c1 <= C);
+    const int ncols = c1 - c0, OCP = (OC + 15) / 16 * 16;
+    /* scratch: the accumulation's (cs, tmp), then the lists (see mt_kern_sparse_scratch) */
+    float *acc = scratch;
+    mt_sp_lists lists = { (int *)(acc + 17 * OCP), NULL, c0 };
+    lists.ent = (mt_sp_ent *)(lists.cnt + ncols);
+    KSFX(sparse_lists)(&lists, px, B, C, scale, c0, c1);
+    KSFX(sparse_bwd_w_lists)(dw, db, dout, &lists, B, C, OC, shift, c0, c1, acc);
 }
 
 /* ======================================================================== */
@@ -798,4 +820,6 @@ const mt_kern KSFX(mt_kern) = {
     .sparse_bias = KSFX(sparse_bias),
     .sparse_fwd = KSFX(sparse_fwd),
     .sparse_bwd_w = KSFX(sparse_bwd_w),
+    .sparse_lists = KSFX(sparse_lists),
+    .sparse_bwd_w_lists = KSFX(sparse_bwd_w_lists),
 };
