@@ -2,16 +2,22 @@
  * evaluation forward pass (issue 3), on top of mt_mlp's parameter block and
  * the mt_kern table.
  *
- * A step is two mt_pool runs.
- *   1. mt_engine_forward_backward: rows of the batch are split between the
- *      threads: gather raw pixels, first layer dense (normalised floats) or
- *      sparse (raw pixels, see mt_kern.sparse_fwd), the other layers,
- *      softmax + cross-entropy, and the input gradients (all row-local).
- *   2. mt_engine_update: input columns of every layer are split between the
- *      threads: weight gradients (sparse first layer when the batch is),
- *      the optimizer update of exactly those weights (and the biases on
- *      thread 0), and the refresh of the transposed weight copy W^T that the
- *      forward kernels read.
+ * The first layer (100k of the seed's 109k parameters) is model-parallel:
+ * thread t owns a fixed 16-aligned block [o0,o1) of its output features and
+ * computes that block's outputs for the whole batch (dense on normalised
+ * floats, or sparse on the raw pixels, see mt_kern.sparse_fwd), its weight
+ * gradient, its optimizer update and its own slice of W1^T, so the first
+ * layer's weights, moments and gradients stay in one core's cache.  A step is
+ * two mt_pool runs.
+ *   1. mt_engine_forward_backward: gather (rows split between the threads),
+ *      barrier, first-layer blocks, barrier, the small layers' forward,
+ *      softmax + cross-entropy and input gradients (rows split), barrier;
+ *      each thread writes its block of dW1 (sparse: from column lists the
+ *      threads built together), the last thread the small layers' weight
+ *      gradients.
+ *   2. mt_engine_update: optional clipping by the global gradient norm, then
+ *      each thread updates its block of the first layer (and refreshes its
+ *      W1^T slice), the last thread the small layers.
  * Every float is produced by one fixed chain of operations whatever the
  * split (tests/test_kern.c checks the kernels' split invariance), and the
  * loss is summed in row order, so the same seed gives bit-identical losses
@@ -25,6 +31,7 @@
 
 #include <stdint.h>
 
+#include "mt_augment.h"
 #include "mt_err.h"
 #include "mt_kern.h"
 #include "mt_mlp.h"
@@ -61,9 +68,32 @@ double mt_engine_forward_backward(mt_engine *e, const uint8_t *images, const uin
  * a 47 MB array): call it between part 1 and part 2. */
 void mt_engine_prefetch(const mt_engine *e, const uint8_t *images, const uint32_t *idx, int B);
 
-/* Step part 2: grads = this batch's gradients, then one optimizer step
- * (o->step advances once) and the refresh of the W^T copies. */
+/* Step part 2: grads = this batch's gradients (scaled when clipping is on),
+ * then one optimizer step (o->step advances once) and the refresh of the W^T
+ * copies. */
 void mt_engine_update(mt_engine *e, mt_optim *o);
+
+/* Gradient clipping by the global L2 norm of all gradients, as
+ * torch.nn.utils.clip_grad_norm_ (and mt_clip_grad_norm): before each
+ * update, grads *= max_norm / (norm + 1e-6) when that is below 1.  The norm
+ * is summed in double in a fixed block order (first-layer rows, then the
+ * other layers), so it does not depend on the thread count.  max_norm <= 0
+ * (the default) or non-finite turns clipping off. */
+void mt_engine_set_clip(mt_engine *e, float max_norm);
+/* The global gradient norm before clipping of the last update (0 before any
+ * update with clipping on). */
+double mt_engine_grad_norm(const mt_engine *e);
+
+/* Data augmentation: every gathered training image (rows x cols, rows*cols
+ * = the model's inputs) is warped by mt_augment_random before the forward
+ * pass, with an rng seeded from (seed, the augmentation step, the row in the
+ * batch): results do not depend on the thread count.  The step counts the
+ * mt_engine_forward_backward calls made with augmentation on; a resumed run
+ * sets it with mt_engine_set_augment_step.  a NULL or inactive turns augmentation
+ * off.  MT_EARG when rows*cols does not match.  Evaluation never augments. */
+mt_status mt_engine_set_augment(mt_engine *e, const mt_augment *a, int rows, int cols, uint64_t seed,
+                                mt_err *err);
+void mt_engine_set_augment_step(mt_engine *e, uint64_t step);
 
 /* Forward only, for evaluation, on the B (<= max_B) consecutive samples
  * starting at images (B, C).  Returns the logits (B, K), valid until the next

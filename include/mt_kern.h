@@ -14,6 +14,17 @@
 
 #include "mt_err.h"
 
+/* Column lists of a batch's non-zero pixels (sparse_lists): column c's
+ * entries are ent[(c-c_base)*B + 0 .. cnt[c-c_base]), rows i ascending,
+ * v = px[i,c] * scale.  cnt (ncols) and ent (ncols*B) belong to the caller
+ * (mt_kern_sparse_lists_size). */
+typedef struct { int i; float v; } mt_sp_ent;
+typedef struct {
+    int *cnt;       /* (ncols) */
+    mt_sp_ent *ent; /* (ncols, B) */
+    int c_base;     /* first column the arrays hold */
+} mt_sp_lists;
+
 typedef struct mt_kern {
     const char *name; /* "scalar", "avx2", "avx512", "neon" */
 
@@ -85,10 +96,23 @@ typedef struct mt_kern {
     void (*sparse_bwd_w)(float *dw, float *db, const float *dout, const uint8_t *px,
                          int B, int C, int OC, float scale, float shift, int c0, int c1,
                          void *scratch);
+    /* sparse_bwd_w in two parts, so threads can share one set of lists:
+     * sparse_lists fills the lists of columns [c0,c1) from px (B,C) (threads
+     * may fill disjoint ranges of one mt_sp_lists in parallel);
+     * sparse_bwd_w_lists is sparse_bwd_w for columns [c0,c1) from lists that
+     * hold them, with scratch of mt_kern_sparse_scratch(B, 0, OC) bytes.
+     * Same results as sparse_bwd_w, bit for bit. */
+    void (*sparse_lists)(mt_sp_lists *lists, const uint8_t *px, int B, int C, float scale,
+                         int c0, int c1);
+    void (*sparse_bwd_w_lists)(float *dw, float *db, const float *dout, const mt_sp_lists *lists,
+                               int B, int C, int OC, float shift, int c0, int c1, void *scratch);
 } mt_kern;
 
 /* Bytes of scratch sparse_bwd_w needs for a batch of B rows, ncols columns, OC outputs. */
 size_t mt_kern_sparse_scratch(int B, int ncols, int OC);
+/* Bytes of cnt and of ent for lists of ncols columns of a B-row batch. */
+size_t mt_kern_sparse_lists_cnt_size(int ncols);
+size_t mt_kern_sparse_lists_ent_size(int B, int ncols);
 
 /* Number of non-zero bytes in px (N): a batch's density decides dense vs sparse. */
 size_t mt_kern_count_nz(const uint8_t *px, size_t N);

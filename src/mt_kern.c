@@ -28,6 +28,8 @@ static const mt_kern kern_ref = {
     .sparse_bias = mt_sparse_bias_ref,
     .sparse_fwd = mt_sparse_fwd_ref,
     .sparse_bwd_w = mt_sparse_bwd_w_ref,
+    .sparse_lists = mt_sparse_lists_ref,
+    .sparse_bwd_w_lists = mt_sparse_bwd_w_lists_ref,
 };
 
 static const char *const isa_names[] = { "auto", "scalar", "avx2", "avx512", "neon" };
@@ -109,6 +111,13 @@ mt_status mt_kern_select(const mt_kern **out, mt_isa isa, mt_err *err)
                    "this architecture has only scalar"
 #endif
     );
+}
+
+size_t mt_kern_sparse_lists_cnt_size(int ncols) { return (size_t)ncols * sizeof(int); }
+
+size_t mt_kern_sparse_lists_ent_size(int B, int ncols)
+{
+    return (size_t)ncols * (size_t)B * sizeof(mt_sp_ent);
 }
 
 size_t mt_kern_sparse_scratch(int B, int ncols, int OC)

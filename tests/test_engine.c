@@ -2,7 +2,8 @@
  * weights for 1, 2 and 3 threads, and from run to run) for both first-layer
  * paths and every runnable ISA; it computes the same training as the plain
  * single-threaded path up to rounding; the dense/sparse choice follows the
- * batch density; evaluation on the engine matches mt_evaluate. */
+ * batch density; evaluation on the engine matches mt_evaluate; gradient
+ * clipping and augmentation keep the thread-count invariance. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,6 +22,10 @@
 #define SIDE 28
 
 static uint8_t images[N_TRAIN * SIDE * SIDE], labels[N_TRAIN];
+
+/* Options train() gives the engine: gradient clipping and augmentation. */
+static float g_clip;
+static const mt_augment *g_aug;
 
 /* Learnable, MNIST-like data: a class-dependent bar on a blank background,
  * ~85 % zero pixels, plus sparse noise. */
@@ -89,6 +94,8 @@ static run_out train(const mt_dataset *ds, const mt_kern *k, int T, mt_path path
     mt_norm_affine(&t.scale, &t.shift, 0.1307, 0.3081);
     if (T > 0) {
         assert_int_equal(mt_engine_create(&e, &m, k, T, path, 64, &err), MT_OK);
+        mt_engine_set_clip(e, g_clip);
+        assert_int_equal(mt_engine_set_augment(e, g_aug, SIDE, SIDE, 5, &err), MT_OK);
         t.engine = e;
     }
     for (int ep = 1; ep <= 2; ep++) {
@@ -218,6 +225,124 @@ static void test_engine_evaluation_matches(void **state)
     mt_mlp_free(&m);
 }
 
+/* --clip-grad: with clipping active the run is still bit-identical for 1, 2
+ * and 3 threads and differs from the unclipped run; a huge limit changes
+ * nothing. */
+static void test_clip_is_deterministic_and_active(void **state)
+{
+    (void)state;
+    mt_dataset ds;
+    make_data(&ds, 0);
+    const mt_kern *k = NULL;
+    assert_int_equal(mt_kern_select(&k, MT_ISA_AUTO, NULL), MT_OK);
+    for (int p = MT_PATH_DENSE; p <= MT_PATH_SPARSE; p++) {
+        g_clip = 0.f;
+        run_out r0 = train(&ds, k, 1, (mt_path)p, MT_OPT_ADAM);
+        g_clip = 1e30f;
+        run_out rh = train(&ds, k, 2, (mt_path)p, MT_OPT_ADAM);
+        g_clip = 0.05f;
+        run_out r1 = train(&ds, k, 1, (mt_path)p, MT_OPT_ADAM);
+        run_out r2 = train(&ds, k, 2, (mt_path)p, MT_OPT_ADAM);
+        run_out r3 = train(&ds, k, 3, (mt_path)p, MT_OPT_ADAM);
+        g_clip = 0.f;
+        assert_same_bits(&r0, &rh);
+        assert_same_bits(&r1, &r2);
+        assert_same_bits(&r1, &r3);
+        assert_true(memcmp(r0.params, r1.params, r0.n * sizeof(float)) != 0);
+        assert_true(r1.losses[15] < r1.losses[0]);
+        free(r0.params), free(rh.params), free(r1.params), free(r2.params), free(r3.params);
+    }
+}
+
+/* The clipped gradient is grads * max_norm / (norm + 1e-6), norm the global
+ * L2 norm of all gradients, as mt_clip_grad_norm (torch's clip_grad_norm_). */
+static void test_clip_matches_clip_grad_norm(void **state)
+{
+    (void)state;
+    mt_dataset ds;
+    make_data(&ds, 0);
+    const mt_kern *k = NULL;
+    assert_int_equal(mt_kern_select(&k, MT_ISA_AUTO, NULL), MT_OK);
+    for (int T = 1; T <= 2; T++) {
+        mt_mlp m = { 0 };
+        mt_optim o = { 0 };
+        mt_engine *e = NULL;
+        mt_err err = { 0 };
+        int dims[4] = { SIDE * SIDE, 128, 64, 10 };
+        mt_rng r;
+        mt_rng_seed(&r, 3);
+        assert_int_equal(mt_mlp_init(&m, dims, 3, &r, &err), MT_OK);
+        assert_int_equal(mt_optim_init(&o, MT_OPT_SGD, m.n_params, &err), MT_OK);
+        mt_optim_defaults(&o);
+        o.lr = 0.f; /* the update leaves params alone; grads show the clipping */
+        assert_int_equal(mt_engine_create(&e, &m, k, T, MT_PATH_SPARSE, 64, &err), MT_OK);
+        mt_engine_set_clip(e, 0.01f);
+        uint32_t idx[64];
+        for (int i = 0; i < 64; i++)
+            idx[i] = (uint32_t)(i * 7);
+        float scale, shift;
+        mt_norm_affine(&scale, &shift, 0.1307, 0.3081);
+        mt_engine_forward_backward(e, ds.images, ds.labels, idx, 64, scale, shift, NULL);
+        float *g = malloc(m.n_params * sizeof *g);
+        assert_non_null(g);
+        memcpy(g, m.grads, m.n_params * sizeof *g);
+        double norm = mt_clip_grad_norm(g, m.n_params, 0.01);
+        assert_true(norm > 0.01);
+        mt_engine_update(e, &o);
+        assert_true(fabs(mt_engine_grad_norm(e) - norm) <= 1e-9 * norm);
+        for (size_t i = 0; i < m.n_params; i++)
+            assert_true(fabsf(m.grads[i] - g[i]) <= 1e-6f * fabsf(g[i]));
+        free(g);
+        mt_engine_free(e);
+        mt_optim_free(&o);
+        mt_mlp_free(&m);
+    }
+}
+
+/* Augmentation: bit-identical for 1, 2 and 3 threads, different from the
+ * plain run, and still learning. */
+static void test_augment_is_deterministic(void **state)
+{
+    (void)state;
+    mt_dataset ds;
+    make_data(&ds, 0);
+    const mt_kern *k = NULL;
+    assert_int_equal(mt_kern_select(&k, MT_ISA_AUTO, NULL), MT_OK);
+    const mt_augment aug = { 2.f, 10.f, 0.1f };
+    run_out r0 = train(&ds, k, 1, MT_PATH_AUTO, MT_OPT_ADAM);
+    g_aug = &aug;
+    run_out r1 = train(&ds, k, 1, MT_PATH_AUTO, MT_OPT_ADAM);
+    run_out r1b = train(&ds, k, 1, MT_PATH_AUTO, MT_OPT_ADAM);
+    run_out r2 = train(&ds, k, 2, MT_PATH_AUTO, MT_OPT_ADAM);
+    run_out r3 = train(&ds, k, 3, MT_PATH_AUTO, MT_OPT_ADAM);
+    g_aug = NULL;
+    assert_same_bits(&r1, &r1b);
+    assert_same_bits(&r1, &r2);
+    assert_same_bits(&r1, &r3);
+    assert_true(memcmp(r0.losses, r1.losses, (size_t)r0.n_losses * sizeof r0.losses[0]) != 0);
+    assert_true(r1.losses[15] < r1.losses[0]);
+    free(r0.params), free(r1.params), free(r1b.params), free(r2.params), free(r3.params);
+}
+
+static void test_augment_refuses_wrong_image_size(void **state)
+{
+    (void)state;
+    mt_mlp m = { 0 };
+    mt_engine *e = NULL;
+    mt_err err = { 0 };
+    int dims[3] = { SIDE * SIDE, 16, 10 };
+    mt_rng r;
+    mt_rng_seed(&r, 1);
+    assert_int_equal(mt_mlp_init(&m, dims, 2, &r, &err), MT_OK);
+    assert_int_equal(mt_engine_create(&e, &m, mt_kern_ref(), 2, MT_PATH_AUTO, 8, &err), MT_OK);
+    const mt_augment aug = { 1.f, 0.f, 0.f };
+    assert_int_equal(mt_engine_set_augment(e, &aug, 27, 28, 1, &err), MT_EARG);
+    assert_int_equal(mt_engine_set_augment(e, &aug, 28, 28, 1, &err), MT_OK);
+    assert_int_equal(mt_engine_set_augment(e, NULL, 0, 0, 1, &err), MT_OK);
+    mt_engine_free(e);
+    mt_mlp_free(&m);
+}
+
 static void test_engine_refuses_bad_threads(void **state)
 {
     (void)state;
@@ -244,6 +369,10 @@ int main(void)
         cmocka_unit_test(test_auto_path_follows_density),
         cmocka_unit_test(test_engine_evaluation_matches),
         cmocka_unit_test(test_engine_refuses_bad_threads),
+        cmocka_unit_test(test_clip_is_deterministic_and_active),
+        cmocka_unit_test(test_clip_matches_clip_grad_norm),
+        cmocka_unit_test(test_augment_is_deterministic),
+        cmocka_unit_test(test_augment_refuses_wrong_image_size),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -278,6 +278,22 @@ static void check_sparse(const mt_kern *k, int B, int C, int OC, double zf)
     assert_memory_equal(dw, dw2, (size_t)OC * C * sizeof *dw);
     assert_memory_equal(db, db2, (size_t)OC * sizeof *db);
 
+    /* the same from shared column lists, filled in two ranges, used in two
+     * other ranges: bit-identical to sparse_bwd_w */
+    mt_sp_lists lists = { malloc(mt_kern_sparse_lists_cnt_size(C) + 1),
+                          malloc(mt_kern_sparse_lists_ent_size(B, C) + 1), 0 };
+    assert_non_null(lists.cnt);
+    assert_non_null(lists.ent);
+    float *dw3 = copyv(dw0, (size_t)OC * C), *db3 = copyv(db0, OC);
+    int ca = C / 3 / 16 * 16;
+    k->sparse_lists(&lists, px, B, C, SCALE, ca, C);
+    k->sparse_lists(&lists, px, B, C, SCALE, 0, ca);
+    k->sparse_bwd_w_lists(dw3, db3, dout, &lists, B, C, OC, SHIFT, 0, c1, scratch);
+    k->sparse_bwd_w_lists(dw3, NULL, dout, &lists, B, C, OC, SHIFT, c1, C, scratch);
+    assert_memory_equal(dw, dw3, (size_t)OC * C * sizeof *dw);
+    assert_memory_equal(db, db3, (size_t)OC * sizeof *db);
+    free(dw3), free(db3), free(lists.cnt), free(lists.ent);
+
     free(px), free(x), free(w), free(b), free(wt), free(wtr), free(beff), free(y), free(r);
     free(dout), free(dw0), free(db0), free(dwr), free(dbr), free(dw), free(db), free(dw2), free(db2);
     free(scratch);

@@ -30,6 +30,11 @@ void mt_sparse_bwd_w_ref(float *dw, float *db, const float *dout, const uint8_t 
                          int B, int C, int OC, float scale, float shift, int c0, int c1,
                          void *scratch);
 
+void mt_sparse_lists_ref(mt_sp_lists *lists, const uint8_t *px, int B, int C, float scale,
+                         int c0, int c1);
+void mt_sparse_bwd_w_lists_ref(float *dw, float *db, const float *dout, const mt_sp_lists *lists,
+                               int B, int C, int OC, float shift, int c0, int c1, void *scratch);
+
 /* The SIMD tables (each defined in its kern_<isa>.c, compiled only where the
  * architecture matches). */
 extern const mt_kern mt_kern_avx2;

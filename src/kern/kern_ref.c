@@ -225,3 +225,46 @@ void mt_sparse_bwd_w_ref(float *dw, float *db, const float *dout, const uint8_t 
             db[o] += cs;
     }
 }
+
+void mt_sparse_lists_ref(mt_sp_lists *lists, const uint8_t *px, int B, int C, float scale,
+                         int c0, int c1)
+{
+    assert(lists->c_base <= c0 && c0 <= c1 && c1 <= C);
+    for (int c = c0; c < c1; c++) {
+        int n = 0;
+        mt_sp_ent *e = lists->ent + (size_t)(c - lists->c_base) * B;
+        for (int i = 0; i < B; i++) {
+            uint8_t p = px[(size_t)i * C + c];
+            if (p) {
+                e[n].i = i;
+                e[n].v = (float)p * scale;
+                n++;
+            }
+        }
+        lists->cnt[c - lists->c_base] = n;
+    }
+}
+
+/* mt_sparse_bwd_w_ref's sums (ascending i) over the lists' entries. */
+void mt_sparse_bwd_w_lists_ref(float *dw, float *db, const float *dout, const mt_sp_lists *lists,
+                               int B, int C, int OC, float shift, int c0, int c1, void *scratch)
+{
+    (void)scratch;
+    assert(lists->c_base <= c0 && 0 <= c0 && c0 <= c1 && c1 <= C);
+    for (int o = 0; o < OC; o++) {
+        float cs = 0.f;
+        for (int i = 0; i < B; i++)
+            cs += dout[(size_t)i * OC + o];
+        float *dwr = dw + (size_t)o * C;
+        for (int c = c0; c < c1; c++) {
+            const mt_sp_ent *e = lists->ent + (size_t)(c - lists->c_base) * B;
+            int n = lists->cnt[c - lists->c_base];
+            float s = 0.f;
+            for (int j = 0; j < n; j++)
+                s += dout[(size_t)e[j].i * OC + o] * e[j].v;
+            dwr[c] += s + shift * cs;
+        }
+        if (db)
+            db[o] += cs;
+    }
+}

@@ -394,7 +394,104 @@ KERN_INLINE void sparse_row(float *y, const uint8_t *p, uint64_t m, const float 
  *   cs   float [OCP]            column sums of dout
  *   tmp  float [VW_MAX * OCP]   one column block's results, column-major
  *   ent  {int i; float v} [ncols * B]  column c's non-zeros, rows ascending */
-typedef struct { int i; float v; } sp_ent;
+typedef mt_sp_ent sp_ent;
+
+/* Two rows at once, for narrow outputs (nv <= SP_PAIR_NV): with few vectors
+ * per row the FMA chains of one row leave the FMA units idle (latency-bound),
+ * so two rows' non-zeros are interleaved.  Each row's chain is unchanged
+ * (beff + its non-zeros in ascending c), so results equal sparse_row's. */
+#define SP_PAIR_NV 4
+KERN_INLINE void sp_step(vf *acc, const uint8_t *p, uint64_t *m, const float *w0, int OC, int nv,
+                         int nlast, const float *lut)
+{
+    int c = __builtin_ctzll(*m);
+    *m &= *m - 1;
+    vf x = V_SET1(lut[p[c]]);
+    const float *wr = w0 + (ptrdiff_t)c * OC;
+#pragma GCC unroll 8
+    for (int v = 0; v < nv; v++)
+        acc[v] = V_FMA(x, v == nv - 1 && nlast < VW ? V_LOADN(wr + v * VW, nlast) : V_LOAD(wr + v * VW),
+                       acc[v]);
+}
+
+KERN_INLINE void sparse_row2(float *y0, const uint8_t *p0, uint64_t m0, float *y1, const uint8_t *p1,
+                             uint64_t m1, const float *wt, int OC, int o0, int nv, int nlast,
+                             const float *lut)
+{
+    vf a0[SP_PAIR_NV], a1[SP_PAIR_NV];
+#pragma GCC unroll 8
+    for (int v = 0; v < nv; v++) {
+        int last = v == nv - 1 && nlast < VW;
+        a0[v] = last ? V_LOADN(y0 + o0 + v * VW, nlast) : V_LOAD(y0 + o0 + v * VW);
+        a1[v] = last ? V_LOADN(y1 + o0 + v * VW, nlast) : V_LOAD(y1 + o0 + v * VW);
+    }
+    const float *w0 = wt + o0;
+    while (m0 && m1) {
+        sp_step(a0, p0, &m0, w0, OC, nv, nlast, lut);
+        sp_step(a1, p1, &m1, w0, OC, nv, nlast, lut);
+    }
+    while (m0)
+        sp_step(a0, p0, &m0, w0, OC, nv, nlast, lut);
+    while (m1)
+        sp_step(a1, p1, &m1, w0, OC, nv, nlast, lut);
+#pragma GCC unroll 8
+    for (int v = 0; v < nv; v++) {
+        if (v == nv - 1 && nlast < VW) {
+            V_STOREN(y0 + o0 + v * VW, a0[v], nlast);
+            V_STOREN(y1 + o0 + v * VW, a1[v], nlast);
+        } else {
+            V_STORE(y0 + o0 + v * VW, a0[v]);
+            V_STORE(y1 + o0 + v * VW, a1[v]);
+        }
+    }
+}
+
+/* Two columns' entry lists at once (see sparse_row2); each column's chain is
+ * sparse_col's. */
+KERN_INLINE void sc_step(vf *acc, const sp_ent *e, const float *dout, int OC, int o0, int nv, int nlast)
+{
+    vf x = V_SET1(e->v);
+    const float *dr = dout + (ptrdiff_t)e->i * OC + o0;
+#pragma GCC unroll 8
+    for (int v = 0; v < nv; v++)
+        acc[v] = V_FMA(x, v == nv - 1 && nlast < VW ? V_LOADN(dr + v * VW, nlast) : V_LOAD(dr + v * VW),
+                       acc[v]);
+}
+
+KERN_INLINE void sparse_col2(float *dst0, const sp_ent *e0, int n0, float *dst1, const sp_ent *e1, int n1,
+                             const float *dout, int OC, int o0, int nv, int nlast)
+{
+    vf a0[SP_PAIR_NV], a1[SP_PAIR_NV];
+#pragma GCC unroll 8
+    for (int v = 0; v < nv; v++)
+        a0[v] = a1[v] = V_ZERO();
+    int n = n0 < n1 ? n0 : n1, k = 0;
+    for (; k < n; k++) {
+        sc_step(a0, e0 + k, dout, OC, o0, nv, nlast);
+        sc_step(a1, e1 + k, dout, OC, o0, nv, nlast);
+    }
+    for (int k0 = k; k0 < n0; k0++)
+        sc_step(a0, e0 + k0, dout, OC, o0, nv, nlast);
+    for (int k1 = k; k1 < n1; k1++)
+        sc_step(a1, e1 + k1, dout, OC, o0, nv, nlast);
+#pragma GCC unroll 8
+    for (int v = 0; v < nv; v++) {
+        V_STORE(dst0 + o0 + v * VW, a0[v]); /* dst is padded to whole vectors */
+        V_STORE(dst1 + o0 + v * VW, a1[v]);
+    }
+}
+
+#define SP2_FN(n) \
+    static void sparse_row2_##n(float *y0, const uint8_t *p0, uint64_t m0, float *y1, \
+                                const uint8_t *p1, uint64_t m1, const float *wt, int OC, int o0, \
+                                int nlast, const float *lut) \
+    { sparse_row2(y0, p0, m0, y1, p1, m1, wt, OC, o0, n, nlast, lut); } \
+    static void sparse_col2_##n(float *dst0, const sp_ent *e0, int n0, float *dst1, \
+                                const sp_ent *e1, int n1, const float *dout, int OC, int o0, \
+                                int nlast) \
+    { sparse_col2(dst0, e0, n0, dst1, e1, n1, dout, OC, o0, n, nlast); }
+#define SP2_LIST(X) X(1) X(2) X(3) X(4)
+
 
 /* acc (nv vectors starting at dout column o0) = sum over the column's entries. */
 KERN_INLINE void sparse_col(float *dst, const sp_ent *e, int n, const float *dout, int OC,
@@ -434,6 +531,8 @@ KERN_INLINE void sparse_col(float *dst, const sp_ent *e, int n, const float *dou
 
 SP_LIST(SP_FN)
 #undef SP_FN
+SP2_LIST(SP2_FN)
+#undef SP2_FN
 
 static void sparse_row_any(float *y, const uint8_t *p, uint64_t m, const float *wt, int OC,
                            int o0, int nv, int nlast, const float *lut)
@@ -473,7 +572,23 @@ static void KSFX(sparse_fwd)(float *out, const uint8_t *px, const float *wt, con
     for (int c0 = 0; c0 < C; c0 += 64) {
         int n = C - c0 < 64 ? C - c0 : 64;
         const float *wb = wt + (ptrdiff_t)c0 * OC;
-        for (int i = 0; i < B; i++) {
+        int i = 0;
+        if ((OC + VW - 1) / VW <= SP_PAIR_NV) /* narrow: two rows at once */
+            for (; i + 1 < B; i += 2) {
+                const uint8_t *p0 = px + (ptrdiff_t)i * C + c0, *p1 = p0 + C;
+                uint64_t m0 = nzmask(p0, n), m1 = nzmask(p1, n);
+                if (!m0 && !m1)
+                    continue;
+                float *y0 = out + (ptrdiff_t)i * OC;
+                int nv = (OC + VW - 1) / VW, nlast = OC - (nv - 1) * VW;
+                switch (nv) {
+#define SP2_CASE(k) case k: sparse_row2_##k(y0, p0, m0, y0 + OC, p1, m1, wb, OC, 0, nlast, lut); break;
+                    SP2_LIST(SP2_CASE)
+#undef SP2_CASE
+                default: assert(0);
+                }
+            }
+        for (; i < B; i++) {
             const uint8_t *p = px + (ptrdiff_t)i * C + c0;
             uint64_t m = nzmask(p, n);
             if (!m)
@@ -495,21 +610,18 @@ static void KSFX(sparse_fwd)(float *out, const uint8_t *px, const float *wt, con
     }
 }
 
-static void KSFX(sparse_bwd_w)(float *dw, float *db, const float *dout, const uint8_t *px,
-                               int B, int C, int OC, float scale, float shift, int c0, int c1,
-                               void *scratch)
+/* Column lists of columns [c0,c1), built row by row so each list is in
+ * ascending i. */
+static void KSFX(sparse_lists)(mt_sp_lists *lists, const uint8_t *px, int B, int C, float scale,
+                               int c0, int c1)
 {
-    assert(0 <= c0 && c0 <= c1 && c1 <= C);
-    const int ncols = c1 - c0, OCP = (OC + 15) / 16 * 16;
-    int *cnt = scratch;
-    float *cs = (float *)(cnt + ncols);
-    float *tmp = cs + OCP;
-    sp_ent *ent = (sp_ent *)(tmp + 16 * OCP);
-
+    assert(lists->c_base <= c0 && c0 <= c1 && c1 <= C);
+    const int ncols = c1 - c0;
+    int *cnt = lists->cnt + (c0 - lists->c_base);
+    sp_ent *ent = (sp_ent *)lists->ent + (ptrdiff_t)(c0 - lists->c_base) * B;
     float lut[256];
     for (int v = 0; v < 256; v++)
         lut[v] = (float)v * scale;
-    /* Column lists, built row by row so each list is in ascending i. */
     memset(cnt, 0, (size_t)ncols * sizeof *cnt);
     for (int i = 0; i < B; i++) {
         const uint8_t *p = px + (ptrdiff_t)i * C + c0;
@@ -524,7 +636,17 @@ static void KSFX(sparse_bwd_w)(float *dw, float *db, const float *dout, const ui
             }
         }
     }
+}
 
+static void KSFX(sparse_bwd_w_lists)(float *dw, float *db, const float *dout, const mt_sp_lists *lists,
+                                     int B, int C, int OC, float shift, int c0, int c1, void *scratch)
+{
+    assert(lists->c_base <= c0 && 0 <= c0 && c0 <= c1 && c1 <= C);
+    const int ncols = c1 - c0, OCP = (OC + 15) / 16 * 16;
+    const int *cnt = lists->cnt + (c0 - lists->c_base);
+    const sp_ent *ent = (const sp_ent *)lists->ent + (ptrdiff_t)(c0 - lists->c_base) * B;
+    float *cs = scratch;
+    float *tmp = cs + OCP;
     memset(cs, 0, (size_t)OCP * sizeof *cs);
     colsum_add(cs, dout, B, OC);
     if (db)
@@ -535,7 +657,21 @@ static void KSFX(sparse_bwd_w)(float *dw, float *db, const float *dout, const ui
     for (int j0 = 0; j0 < ncols; j0 += VW) {
         int nc = ncols - j0 < VW ? ncols - j0 : VW;
         /* tmp[jj*OCP + o] = sum over column j0+jj's entries of v * dout[i,o] */
-        for (int jj = 0; jj < nc; jj++) {
+        int jj = 0;
+        if ((OC + VW - 1) / VW <= SP_PAIR_NV) /* narrow: two columns at once */
+            for (; jj + 1 < nc; jj += 2) {
+                float *d0 = tmp + (ptrdiff_t)jj * OCP;
+                const sp_ent *e0 = ent + (ptrdiff_t)(j0 + jj) * B;
+                int nv = (OC + VW - 1) / VW, nlast = OC - (nv - 1) * VW;
+                switch (nv) {
+#define SC2_CASE(k) case k: sparse_col2_##k(d0, e0, cnt[j0 + jj], d0 + OCP, e0 + B, cnt[j0 + jj + 1], \
+                                            dout, OC, 0, nlast); break;
+                    SP2_LIST(SC2_CASE)
+#undef SC2_CASE
+                default: assert(0);
+                }
+            }
+        for (; jj < nc; jj++) {
             float *dst = tmp + (ptrdiff_t)jj * OCP;
             const sp_ent *e = ent + (ptrdiff_t)(j0 + jj) * B;
             for (int o0 = 0; o0 < OC; o0 += SP_NV * VW) {
@@ -548,8 +684,8 @@ static void KSFX(sparse_bwd_w)(float *dw, float *db, const float *dout, const ui
         for (int o0 = 0; o0 < OC; o0 += VW) {
             int no = OC - o0 < VW ? OC - o0 : VW;
             vf t[VW];
-            for (int jj = 0; jj < VW; jj++)
-                t[jj] = jj < nc ? V_LOAD(tmp + (ptrdiff_t)jj * OCP + o0) : V_ZERO();
+            for (int q = 0; q < VW; q++)
+                t[q] = q < nc ? V_LOAD(tmp + (ptrdiff_t)q * OCP + o0) : V_ZERO();
             vtranspose(t);
             for (int r = 0; r < no; r++) {
                 float *d = dw + (ptrdiff_t)(o0 + r) * C + c0 + j0;
@@ -561,6 +697,21 @@ static void KSFX(sparse_bwd_w)(float *dw, float *db, const float *dout, const ui
             }
         }
     }
+}
+
+
+static void KSFX(sparse_bwd_w)(float *dw, float *db, const float *dout, const uint8_t *px,
+                               int B, int C, int OC, float scale, float shift, int c0, int c1,
+                               void *scratch)
+{
+    assert(0 <= c0 && c0 <= c1 && c1 <= C);
+    const int ncols = c1 - c0, OCP = (OC + 15) / 16 * 16;
+    /* scratch: the accumulation's (cs, tmp), then the lists (see mt_kern_sparse_scratch) */
+    float *acc = scratch;
+    mt_sp_lists lists = { (int *)(acc + 17 * OCP), NULL, c0 };
+    lists.ent = (mt_sp_ent *)(lists.cnt + ncols);
+    KSFX(sparse_lists)(&lists, px, B, C, scale, c0, c1);
+    KSFX(sparse_bwd_w_lists)(dw, db, dout, &lists, B, C, OC, shift, c0, c1, acc);
 }
 
 /* ======================================================================== */
@@ -669,4 +820,6 @@ const mt_kern KSFX(mt_kern) = {
     .sparse_bias = KSFX(sparse_bias),
     .sparse_fwd = KSFX(sparse_fwd),
     .sparse_bwd_w = KSFX(sparse_bwd_w),
+    .sparse_lists = KSFX(sparse_lists),
+    .sparse_bwd_w_lists = KSFX(sparse_bwd_w_lists),
 };
