@@ -41,6 +41,10 @@ typedef struct mt_config {
     long long lr_patience;      /* plateau: epochs without improvement */
     long long early_stop;       /* stop after N epochs without improvement; 0 = off */
     double min_delta;           /* early stopping: smallest improvement that counts */
+    double clip_grad;           /* clip gradients to this global L2 norm; 0 = off */
+    double aug_shift;           /* augmentation: max shift in pixels; 0 = off */
+    double aug_rotate;          /* augmentation: max rotation in degrees */
+    double aug_scale;           /* augmentation: max relative zoom */
     /* runtime */
     char isa[16];               /* "auto", "scalar", "avx2", "avx512", "neon" */
     long long threads;          /* 0 = online CPUs */

@@ -42,7 +42,7 @@ mt_status app_ckpt_resume_args(app_args *a, int argc, char **argv, mt_ckpt *ck, 
     mt_config_defaults(&base);
     int n;
     const mt_optdef *t = mt_config_options(&n);
-    static const char *const groups[] = { "data.", "model.", "training.", "optimizer.", "scheduler." };
+    static const char *const groups[] = { "data.", "model.", "training.", "optimizer.", "scheduler.", "augment." };
     /* The kernels and first-layer path decide the last bits of every step, so
      * an exact resume restores them too (--isa / --first-layer on the command
      * line still override).  The thread count does not change results. */

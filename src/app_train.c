@@ -24,6 +24,7 @@
 #include "mt_mlp.h"
 #include "mt_optim.h"
 #include "mt_sched.h"
+#include "mt_augment.h"
 #include "mt_train.h"
 
 typedef struct run {
@@ -245,6 +246,17 @@ int app_cmd_train(int argc, char **argv)
                                &err)))
         goto fail;
     tr.engine = eng;
+    mt_engine_set_clip(eng, (float)cfg->clip_grad);
+    {
+        mt_augment aug = { (float)cfg->aug_shift, (float)cfg->aug_rotate, (float)cfg->aug_scale };
+        if (mt_augment_active(&aug)) {
+            /* its own stream, derived from the seed; a resumed run continues it at its step */
+            if ((st = mt_engine_set_augment(eng, &aug, (int)train.rows, (int)train.cols,
+                                            (uint64_t)cfg->seed ^ 0x4155474d454e54ULL, &err)))
+                goto fail;
+            mt_engine_set_augment_step(eng, (uint64_t)opt.step);
+        }
+    }
 
     {
         char arch[128];

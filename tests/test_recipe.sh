@@ -85,5 +85,29 @@ run --epochs 1 --scheduler linear; rc=$?
 [ $rc = 2 ] && grep -q -- "--scheduler: expected one of none|step|cosine|plateau, got 'linear'" "$T/err" \
     && ok "unknown scheduler: exit 2" || bad "unknown scheduler: exit $rc"
 
+# --- gradient clipping and augmentation: same results on 1 and 2 threads, exact resume
+A="--epochs 3 --augment-shift 2 --augment-rotate 15 --augment-scale 0.1 --clip-grad 0.5"
+run $A --threads 1; cp "$T/out" "$T/a1.jl"
+run $A --threads 2; rc=$?; cp "$T/out" "$T/a2.jl"
+[ $rc = 0 ] && ok "augmentation + clipping run" || bad "augmentation + clipping: exit $rc: $(tail -2 "$T/err")"
+run --epochs 3 --threads 1; cp "$T/out" "$T/plain.jl"
+python3 - "$T/a1.jl" "$T/a2.jl" "$T/plain.jl" <<'PY' && ok "  bit-identical losses for 1 and 2 threads; differs from the plain run" || bad "  augmented runs differ by thread count (or equal the plain run)"
+import json, sys
+def ep(p): return [(e["train_loss"], e["lr"]) for e in map(json.loads, open(p)) if e["event"] == "epoch"]
+a, b, c = ep(sys.argv[1]), ep(sys.argv[2]), ep(sys.argv[3])
+assert a == b and len(a) == 3, (a, b)
+assert a != c, "augmentation/clipping changed nothing"
+PY
+run $A --epochs 1 --save-state "$T/aug.st"
+run --resume "$T/aug.st" --epochs 3; rc=$?
+python3 - "$T/a1.jl" "$T/out" <<'PY' && ok "  resume continues the augmentation stream exactly" || bad "  resumed augmented run differs (exit $rc)"
+import json, sys
+def ep(p): return [(e["epoch"], e["train_loss"]) for e in map(json.loads, open(p)) if e["event"] == "epoch"]
+a, b = ep(sys.argv[1]), ep(sys.argv[2])
+assert a[1:] == b, (a, b)
+PY
+run --epochs 1 --augment-rotate 500; rc=$?
+[ $rc = 2 ] && grep -q -- '--augment-rotate' "$T/err" && ok "--augment-rotate 500: exit 2" || bad "--augment-rotate 500: exit $rc"
+
 echo "$((n - fails))/$n passed"
 [ $fails = 0 ]
