@@ -109,5 +109,11 @@ PY
 run --epochs 1 --augment-rotate 500; rc=$?
 [ $rc = 2 ] && grep -q -- '--augment-rotate' "$T/err" && ok "--augment-rotate 500: exit 2" || bad "--augment-rotate 500: exit $rc"
 
+# --- every shipped config loads
+for c in "$HERE"/../configs/*.json; do
+    "$BIN" --config "$c" --print-config >/dev/null 2>"$T/err" && ok "configs/$(basename "$c") loads" \
+        || bad "configs/$(basename "$c"): $(head -1 "$T/err")"
+done
+
 echo "$((n - fails))/$n passed"
 [ $fails = 0 ]
