@@ -31,6 +31,10 @@ void app_cli_print_options(FILE *f);
 /* Prints the help line of one table option (by name); nothing if unknown. */
 void app_cli_print_option(FILE *f, const char *name);
 
+/* --print-config: the effective configuration as JSON on stdout; returns the
+ * exit code (0, or 1 when out of memory). */
+int app_cli_print_config(const mt_config *cfg);
+
 /* The data folder: cfg.data_dir, else $MNIST_DATA, else ./data/<dataset>. */
 void app_cli_data_dir(char *out, size_t cap, const mt_config *cfg);
 

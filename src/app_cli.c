@@ -125,6 +125,16 @@ done:
     return st;
 }
 
+int app_cli_print_config(const mt_config *cfg)
+{
+    char *s = mt_config_to_json(cfg, 1);
+    if (!s)
+        return MT_EXIT_INTERNAL;
+    puts(s);
+    free(s);
+    return MT_EXIT_OK;
+}
+
 void app_cli_data_dir(char *out, size_t cap, const mt_config *cfg)
 {
     const char *env = getenv("MNIST_DATA");

@@ -374,14 +374,8 @@ int app_cmd_fetch(int argc, char **argv)
         return MT_EXIT_USAGE;
     }
     const mt_config *cfg = &a.cfg;
-    if (a.print_config) {
-        char *s = mt_config_to_json(cfg, 1);
-        if (!s)
-            return MT_EXIT_INTERNAL;
-        puts(s);
-        free(s);
-        return MT_EXIT_OK;
-    }
+    if (a.print_config)
+        return app_cli_print_config(cfg);
     app_log_init(&lg, cfg->json, cfg->progress);
     app_cli_data_dir(dir, sizeof dir, cfg);
     ui u = { &lg, cfg->dataset, dir, 0, 0 };

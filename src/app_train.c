@@ -137,14 +137,8 @@ int app_cmd_train(int argc, char **argv)
         return MT_EXIT_USAGE;
     }
     const mt_config *cfg = &a.cfg;
-    if (a.print_config) {
-        char *s = mt_config_to_json(cfg, 1);
-        if (!s)
-            return MT_EXIT_INTERNAL;
-        puts(s);
-        free(s);
-        return MT_EXIT_OK;
-    }
+    if (a.print_config)
+        return app_cli_print_config(cfg);
     r.cfg = cfg;
     r.epochs = (int)cfg->epochs;
     app_log_init(&r.log, cfg->json, cfg->progress);

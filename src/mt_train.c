@@ -84,44 +84,35 @@ mt_status mt_train_epoch(mt_trainer *t, const mt_dataset *ds, int epoch, mt_batc
             break;
         uint32_t i0 = (uint32_t)b * (uint32_t)bs;
         int B = (int)(n - i0 < (uint32_t)bs ? n - i0 : (uint32_t)bs);
+        /* forward and loss: the threaded engine, or the plain reference path */
+        double sum;
         if (t->engine) {
-            /* the threaded step: same maths, split by rows then by columns */
-            double sum = mt_engine_forward_backward(t->engine, ds->images, ds->labels, t->perm + i0, B,
-                                                    t->scale, t->shift, t->labels);
-            float loss = (float)(sum / B);
-            if (!isfinite(loss)) {
-                st = mt_errf(err, MT_EDIVERGED, "training diverged at epoch %d, batch %d: loss is %s "
-                             "(try a lower --lr)", epoch, b, isnan(loss) ? "nan" : "inf");
-                break;
-            }
-            if (b + 1 < n_batches) {
-                uint32_t j0 = i0 + (uint32_t)bs;
-                mt_engine_prefetch(t->engine, ds->images, t->perm + j0,
-                                   (int)(n - j0 < (uint32_t)bs ? n - j0 : (uint32_t)bs));
-            }
-            mt_engine_update(t->engine, t->opt);
-            running += loss;
-            done = b + 1;
-            t->next_batch = done;
-            t->running = running;
-            if (on_batch) {
-                mt_batch_info info = { epoch, b, n_batches, B, loss, running, now() - t0 };
-                on_batch(user, &info);
-            }
-            continue;
+            sum = mt_engine_forward_backward(t->engine, ds->images, ds->labels, t->perm + i0, B, t->scale,
+                                             t->shift, t->labels);
+        } else {
+            mt_dataset_gather(t->work.act[0], t->labels, ds, t->perm + i0, B, t->scale, t->shift, t->k);
+            mt_mlp_forward(t->model, &t->work, B, t->k);
+            sum = mt_mlp_loss(t->model, &t->work, t->labels, B, 1.0f / (float)B, t->k);
         }
-        mt_dataset_gather(t->work.act[0], t->labels, ds, t->perm + i0, B, t->scale, t->shift, t->k);
-        mt_mlp_forward(t->model, &t->work, B, t->k);
-        double sum = mt_mlp_loss(t->model, &t->work, t->labels, B, 1.0f / (float)B, t->k);
         float loss = (float)(sum / B);
         if (!isfinite(loss)) {
             st = mt_errf(err, MT_EDIVERGED, "training diverged at epoch %d, batch %d: loss is %s "
                          "(try a lower --lr)", epoch, b, isnan(loss) ? "nan" : "inf");
             break;
         }
-        mt_mlp_zero_grad(t->model);
-        mt_mlp_backward(t->model, &t->work, B, t->k);
-        mt_optim_step(t->opt, t->model->params, t->model->grads, t->k);
+        /* backward and update */
+        if (t->engine) {
+            if (b + 1 < n_batches) { /* the next batch's random rows, while this one updates */
+                uint32_t j0 = i0 + (uint32_t)bs;
+                mt_engine_prefetch(t->engine, ds->images, t->perm + j0,
+                                   (int)(n - j0 < (uint32_t)bs ? n - j0 : (uint32_t)bs));
+            }
+            mt_engine_update(t->engine, t->opt);
+        } else {
+            mt_mlp_zero_grad(t->model);
+            mt_mlp_backward(t->model, &t->work, B, t->k);
+            mt_optim_step(t->opt, t->model->params, t->model->grads, t->k);
+        }
         running += loss;
         done = b + 1;
         t->next_batch = done;
