@@ -20,6 +20,7 @@
 #include <zlib.h>
 
 #include "mt_png.h"
+#include "test_util.h"
 
 static char g_dir[64];
 
@@ -35,16 +36,15 @@ static const char *tpath(const char *name)
 static int setup(void **state)
 {
     (void)state;
-    snprintf(g_dir, sizeof g_dir, "/tmp/mt_png_test.XXXXXX");
-    return mkdtemp(g_dir) ? 0 : -1;
+    snprintf(g_dir, sizeof g_dir, "%.63s", tu_mkdtemp()); /* "/tmp/mt_test_XXXXXX" */
+    return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-    return system(cmd) == 0 ? 0 : -1;
+    tu_rmrf(g_dir);
+    return 0;
 }
 
 /* Whole file into memory; *n its size. Caller frees. */

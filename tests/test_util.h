@@ -12,7 +12,7 @@
 
 static char tu_dir[256];
 
-static const char *tu_mkdtemp(void)
+static inline const char *tu_mkdtemp(void)
 {
     snprintf(tu_dir, sizeof tu_dir, "/tmp/mt_test_XXXXXX");
     if (!mkdtemp(tu_dir)) {
@@ -22,7 +22,7 @@ static const char *tu_mkdtemp(void)
     return tu_dir;
 }
 
-static void tu_rmrf(const char *dir)
+static inline void tu_rmrf(const char *dir)
 {
     char cmd[512];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
@@ -30,13 +30,13 @@ static void tu_rmrf(const char *dir)
         fprintf(stderr, "warning: could not remove %s\n", dir);
 }
 
-static void tu_path(char *out, size_t cap, const char *dir, const char *name)
+static inline void tu_path(char *out, size_t cap, const char *dir, const char *name)
 {
     snprintf(out, cap, "%s/%s", dir, name);
 }
 
 /* Writes bytes to path, gzip-compressed when gz != 0. */
-static void tu_write(const char *path, const void *buf, size_t n, int gz)
+static inline void tu_write(const char *path, const void *buf, size_t n, int gz)
 {
     if (gz) {
         gzFile f = gzopen(path, "wb");
@@ -49,14 +49,14 @@ static void tu_write(const char *path, const void *buf, size_t n, int gz)
     }
 }
 
-static void tu_be32(uint8_t *p, uint32_t v)
+static inline void tu_be32(uint8_t *p, uint32_t v)
 {
     p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
 }
 
 /* Builds an IDX buffer: magic 0x08 type, ndim dims, then data (may be NULL:
  * zeros).  Returns malloc'd buffer and its size in *len. */
-static uint8_t *tu_idx(size_t *len, int ndim, const uint32_t *dims, const uint8_t *data)
+static inline uint8_t *tu_idx(size_t *len, int ndim, const uint32_t *dims, const uint8_t *data)
 {
     size_t n = 1;
     for (int i = 0; i < ndim; i++)
@@ -76,7 +76,7 @@ static uint8_t *tu_idx(size_t *len, int ndim, const uint32_t *dims, const uint8_
 
 /* A learnable synthetic data set: class c lights up row/column patterns.
  * Writes <split>-images-idx3-ubyte[.gz] and labels into dir. */
-static void tu_make_dataset(const char *dir, const char *split, uint32_t n, uint32_t rows, uint32_t cols,
+static inline void tu_make_dataset(const char *dir, const char *split, uint32_t n, uint32_t rows, uint32_t cols,
                             int classes, unsigned seed, int gz)
 {
     uint8_t *img = calloc((size_t)n * rows * cols, 1), *lbl = malloc(n);
