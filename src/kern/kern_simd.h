@@ -352,6 +352,22 @@ static void KSFX(sparse_bias)(float *beff, const float *wt, const float *b, int 
     }
 }
 
+/* acc[0..nv) += x * row[0..(nv-1)*VW + nlast): the inner step of both sparse
+ * kernels; the last vector is partial when nlast < VW (a masked load). */
+KERN_INLINE void axpy_acc(vf *acc, vf x, const float *row, int nv, int nlast)
+{
+    if (nlast == VW) {
+#pragma GCC unroll 8
+        for (int v = 0; v < nv; v++)
+            acc[v] = V_FMA(x, V_LOAD(row + v * VW), acc[v]);
+    } else {
+#pragma GCC unroll 8
+        for (int v = 0; v < nv - 1; v++)
+            acc[v] = V_FMA(x, V_LOAD(row + v * VW), acc[v]);
+        acc[nv - 1] = V_FMA(x, V_LOADN(row + (nv - 1) * VW, nlast), acc[nv - 1]);
+    }
+}
+
 /* Up to SP_NV vectors of one output row y (already holding beff plus the
  * earlier pixel blocks) += the non-zero pixels of one 64-pixel block (bits of
  * m), in ascending c.  nv is a compile-time constant after inlining. */
@@ -368,17 +384,7 @@ KERN_INLINE void sparse_row(float *y, const uint8_t *p, uint64_t m, const float 
         int c = __builtin_ctzll(m);
         m &= m - 1;
         vf x = V_SET1(lut[p[c]]);
-        const float *wr = w0 + (ptrdiff_t)c * OC;
-        if (nlast == VW) {
-#pragma GCC unroll 8
-            for (int v = 0; v < nv; v++)
-                acc[v] = V_FMA(x, V_LOAD(wr + v * VW), acc[v]);
-        } else {
-#pragma GCC unroll 8
-            for (int v = 0; v < nv - 1; v++)
-                acc[v] = V_FMA(x, V_LOAD(wr + v * VW), acc[v]);
-            acc[nv - 1] = V_FMA(x, V_LOADN(wr + (nv - 1) * VW, nlast), acc[nv - 1]);
-        }
+        axpy_acc(acc, x, w0 + (ptrdiff_t)c * OC, nv, nlast);
     }
 #pragma GCC unroll 8
     for (int v = 0; v < nv; v++) {
@@ -503,17 +509,7 @@ KERN_INLINE void sparse_col(float *dst, const sp_ent *e, int n, const float *dou
         acc[v] = V_ZERO();
     for (int k = 0; k < n; k++) {
         vf x = V_SET1(e[k].v);
-        const float *dr = dout + (ptrdiff_t)e[k].i * OC + o0;
-        if (nlast == VW) {
-#pragma GCC unroll 8
-            for (int v = 0; v < nv; v++)
-                acc[v] = V_FMA(x, V_LOAD(dr + v * VW), acc[v]);
-        } else {
-#pragma GCC unroll 8
-            for (int v = 0; v < nv - 1; v++)
-                acc[v] = V_FMA(x, V_LOAD(dr + v * VW), acc[v]);
-            acc[nv - 1] = V_FMA(x, V_LOADN(dr + (nv - 1) * VW, nlast), acc[nv - 1]);
-        }
+        axpy_acc(acc, x, dout + (ptrdiff_t)e[k].i * OC + o0, nv, nlast);
     }
 #pragma GCC unroll 8
     for (int v = 0; v < nv; v++)
