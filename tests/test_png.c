@@ -24,14 +24,7 @@
 
 static char g_dir[64];
 
-static const char *tpath(const char *name)
-{
-    static char buf[4][256];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", g_dir, name);
-    return buf[k];
-}
+static const char *tpath(const char *name) { return tu_in(g_dir, name); }
 
 static int setup(void **state)
 {

@@ -30,6 +30,16 @@ static inline void tu_rmrf(const char *dir)
         fprintf(stderr, "warning: could not remove %s\n", dir);
 }
 
+/* dir/name in one of 4 rotating static buffers, so a call can take a few. */
+static inline const char *tu_in(const char *dir, const char *name)
+{
+    static char buf[4][320];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
+    return buf[k];
+}
+
 static inline void tu_path(char *out, size_t cap, const char *dir, const char *name)
 {
     snprintf(out, cap, "%s/%s", dir, name);
