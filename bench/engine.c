@@ -56,7 +56,7 @@ int main(int argc, char **argv)
     mt_optim o = { 0 };
     mt_engine *e = NULL;
     if (mt_mlp_init(&m, dims, 3, &r, &err) || mt_optim_init(&o, MT_OPT_ADAM, m.n_params, &err)
-        || mt_engine_create(&e, &m, k, T, path, 1000, &err)) {
+        || mt_engine_create(&e, &m, k, T, path, 64, &err)) {
         fprintf(stderr, "%s\n", err.msg);
         return 1;
     }
@@ -77,9 +77,8 @@ int main(int argc, char **argv)
         for (int s = 0; s < CH; s++) {
             if (pos + 2 * B > tr.n)
                 pos = 0;
-            mt_engine_forward_backward(e, tr.images, tr.labels, perm + pos, B, scale, shift, NULL);
             mt_engine_prefetch(e, tr.images, perm + pos + B, B);
-            mt_engine_update(e, &o);
+            mt_engine_step(e, &o, tr.images, tr.labels, perm + pos, B, scale, shift, NULL);
             pos += B;
         }
         ct[c] = now() - t0;
@@ -88,11 +87,12 @@ int main(int argc, char **argv)
     printf("train T=%d %s: best %.0f samples/s, median %.0f (%.1f us/step best)\n", T,
            mt_path_name(path), CH * B / ct[0], CH * B / ct[NCH / 2], ct[0] / CH * 1e6);
 
+    static float logits[1000 * 10];
     double ev[7];
     for (int rep = 0; rep < 7; rep++) {
         double t0 = now();
         for (uint32_t i0 = 0; i0 < te.n; i0 += 1000)
-            mt_engine_forward(e, te.images + (size_t)i0 * 784, 1000, scale, shift);
+            mt_engine_forward(e, te.images + (size_t)i0 * 784, 1000, scale, shift, logits);
         ev[rep] = now() - t0;
     }
     qsort(ev, 7, sizeof *ev, cmp_d);

@@ -3,29 +3,27 @@
  * the mt_kern table.
  *
  * The first layer (100k of the seed's 109k parameters) is model-parallel:
- * thread t owns a fixed 16-aligned block [o0,o1) of its output features and
- * computes that block's outputs for the whole batch (dense on normalised
- * floats, or sparse on the raw pixels, see mt_kern.sparse_fwd), its weight
- * gradient, its optimizer update and its own slice of W1^T, so the first
- * layer's weights, moments and gradients stay in one core's cache.  A step is
- * two mt_pool runs.
- *   1. mt_engine_forward_backward: gather (rows split between the threads),
- *      barrier, first-layer blocks, barrier, the small layers' forward,
- *      softmax + cross-entropy and input gradients (rows split), barrier;
- *      each thread writes its block of dW1 (sparse: from column lists the
- *      threads built together), the last thread the small layers' weight
- *      gradients.
- *   2. mt_engine_update: optional clipping by the global gradient norm, then
- *      each thread updates its block of the first layer (and refreshes its
- *      W1^T slice), the last thread the small layers.
+ * thread t owns a fixed 16-aligned block [o0,o1) of its output features:
+ * that block's W1^T (the master copy while training), its optimizer moments
+ * and its gradient, so they stay in one core's cache and are never
+ * transposed per step.  A step (mt_engine_step) is one mt_pool run:
+ * gather and per-row non-zero lists (rows split between the threads),
+ * barrier, the first layer's blocks (dense on normalised floats, or sparse
+ * on the raw pixels from the row lists, see mt_kern.sparse_fwd_rows) and the
+ * shared column lists, barrier, the small layers' forward, softmax +
+ * cross-entropy and input gradients (rows split), barrier; then each thread
+ * makes its block's weight gradient GT_CHUNK pixel rows at a time and
+ * applies the optimizer to them at once, the last thread the small layers'.
+ * With gradient clipping the gradient is made whole and a second run
+ * applies it after the global norm is known.
  * Every float is produced by one fixed chain of operations whatever the
  * split (tests/test_kern.c checks the kernels' split invariance), and the
  * loss is summed in row order, so the same seed gives bit-identical losses
  * and weights for any --threads and on every run.  The dense and sparse
  * first-layer paths, and different ISAs, may differ in the last bits.
  *
- * The engine keeps W^T copies of the weights: after changing m->params any
- * other way (checkpoint load, another optimizer step), call mt_engine_sync. */
+ * The engine keeps W^T copies of the weights and owns the first layer's
+ * while training: see mt_engine_sync / mt_engine_export. */
 #ifndef MT_ENGINE_H
 #define MT_ENGINE_H
 
@@ -53,25 +51,33 @@ mt_status mt_engine_create(mt_engine **out, mt_mlp *m, const mt_kern *k, int nth
                            mt_path path, int max_B, mt_err *err);
 void mt_engine_free(mt_engine *e);
 
-/* Re-reads m->params into the engine's transposed copies. */
-void mt_engine_sync(mt_engine *e);
+/* While training, the engine holds the first layer's weights and their
+ * optimizer moments itself, transposed ((C0, OC1) blocks, one per thread):
+ * m->params' first-layer weights and o->m / o->v's matching part are stale
+ * between mt_engine_sync and mt_engine_export.
+ * mt_engine_sync: re-reads m->params (all W^T copies) and, when o is not
+ * NULL, o's first-layer moments.  Call it after changing them any other way
+ * (checkpoint load, another optimizer) and before the first mt_engine_step.
+ * mt_engine_export: writes the first layer's weights back to m->params, its
+ * moments to o (when not NULL), and, after a clipped step, its clipped
+ * gradient to m->grads (the other layers' gradients are always there). */
+void mt_engine_sync(mt_engine *e, mt_optim *o);
+void mt_engine_export(mt_engine *e, mt_optim *o);
 
-/* Step part 1 for the B (<= max_B) samples idx[0..B) of images (n, C) and
- * labels (n): forward, loss (mean: dlogits scaled by 1/B) and input
- * gradients.  Copies the batch's labels to labels_out (B) when not NULL.
- * Returns the SUM of the per-sample losses, added in row order. */
-double mt_engine_forward_backward(mt_engine *e, const uint8_t *images, const uint8_t *labels,
-                                  const uint32_t *idx, int B, float scale, float shift,
-                                  uint8_t *labels_out);
+/* One training step on the B (<= max_B) samples idx[0..B) of images (n, C)
+ * and labels (n): forward, loss (mean: dlogits scaled by 1/B), gradients and
+ * one step of o (o->step advances).  Without clipping the first layer's
+ * gradient is made and applied in row chunks in the same pass (one pool run);
+ * with clipping, whole, then scaled and applied in a second run.  Copies the
+ * batch's labels to labels_out (B) when not NULL.  Returns the SUM of the
+ * per-sample losses, added in row order; when it is not finite nothing is
+ * updated and o->step stays. */
+double mt_engine_step(mt_engine *e, mt_optim *o, const uint8_t *images, const uint8_t *labels,
+                      const uint32_t *idx, int B, float scale, float shift, uint8_t *labels_out);
 
 /* Hints the rows of the next batch into the cache (they are random rows of
- * a 47 MB array): call it between part 1 and part 2. */
+ * a 47 MB array): call it before the step that trains on the current one. */
 void mt_engine_prefetch(const mt_engine *e, const uint8_t *images, const uint32_t *idx, int B);
-
-/* Step part 2: grads = this batch's gradients (scaled when clipping is on),
- * then one optimizer step (o->step advances once) and the refresh of the W^T
- * copies. */
-void mt_engine_update(mt_engine *e, mt_optim *o);
 
 /* Gradient clipping by the global L2 norm of all gradients, as
  * torch.nn.utils.clip_grad_norm_ (and mt_clip_grad_norm): before each
@@ -95,10 +101,10 @@ mt_status mt_engine_set_augment(mt_engine *e, const mt_augment *a, int rows, int
                                 mt_err *err);
 void mt_engine_set_augment_step(mt_engine *e, uint64_t step);
 
-/* Forward only, for evaluation, on the B (<= max_B) consecutive samples
- * starting at images (B, C).  Returns the logits (B, K), valid until the next
- * engine call. */
-const float *mt_engine_forward(mt_engine *e, const uint8_t *images, int B, float scale, float shift);
+/* Forward only, for evaluation, on the B consecutive samples starting at
+ * images (B, C): logits (B, K).  Any B (runs of max_B rows). */
+void mt_engine_forward(mt_engine *e, const uint8_t *images, int B, float scale, float shift,
+                       float *logits);
 
 /* "dense", "sparse" or "auto" (the requested path), and how many batches
  * took each path so far. */

@@ -14,6 +14,16 @@
 
 #include "mt_err.h"
 
+/* Row lists of a batch's non-zero pixels (sparse_row_list): row i's entries
+ * are idx[i*ld + 0 .. cnt[i]) (columns ascending) and val[i*ld + ...] =
+ * px[i,c] * scale.  ld >= C + 16 (the SIMD writers store whole vectors). */
+typedef struct {
+    int *cnt;       /* (B) */
+    int *idx;       /* (B, ld) */
+    float *val;     /* (B, ld) */
+    int ld;
+} mt_sp_rows;
+
 /* Column lists of a batch's non-zero pixels (sparse_lists): column c's
  * entries are ent[(c-c_base)*B + 0 .. cnt[c-c_base]), rows i ascending,
  * v = px[i,c] * scale.  cnt (ncols) and ent (ncols*B) belong to the caller
@@ -106,6 +116,32 @@ typedef struct mt_kern {
                          int c0, int c1);
     void (*sparse_bwd_w_lists)(float *dw, float *db, const float *dout, const mt_sp_lists *lists,
                                int B, int C, int OC, float shift, int c0, int c1, void *scratch);
+
+    /* ---- The engine's transposed first layer (mt_engine keeps W1^T, its
+     * moments and its gradient as (C, OC) blocks). ---- */
+
+    /* Row i's non-zero pixels of px (C): writes idx/val (see mt_sp_rows; room
+     * for C + 16 entries) and returns their count. */
+    int (*sparse_row_list)(int *idx, float *val, const uint8_t *px, int C, float scale);
+    /* sparse_fwd from row lists: out (B,OC) = beff + sum over row i's entries
+     * of val * wt[idx,:], then ReLU when relu.  Same bits as sparse_fwd. */
+    void (*sparse_fwd_rows)(float *out, const mt_sp_rows *rows, const float *wt, const float *beff,
+                            int B, int OC, int relu);
+    /* Column lists of columns [c0,c1) from row lists (same lists as
+     * sparse_lists on the same pixels). */
+    void (*sparse_lists_rows)(mt_sp_lists *lists, const mt_sp_rows *rows, int B, int c0, int c1);
+    /* Rows [c0,c1) of the transposed weight gradient, gt ((c1-c0), OC):
+     *   gt[c-c0, o] = sum over column c's entries of v * dout[i,o] + shift * cs[o]
+     * with cs (OC) the column sums of dout (colsum_acc).  The values of
+     * sparse_bwd_w_lists, transposed. */
+    void (*sparse_bwd_wt)(float *gt, const float *dout, const float *cs, const mt_sp_lists *lists,
+                          int B, int OC, float shift, int c0, int c1);
+    /* Dense: gt ((c1-c0), OC) = inp[:, c0:c1]^T @ dout; the values of
+     * linear_bwd_w_cols, transposed. */
+    void (*linear_bwd_wt)(float *gt, const float *dout, const float *inp, int B, int C, int OC,
+                          int c0, int c1);
+    /* s[j] += x[r*n + j] for r = 0..rows-1 in order (each s[j] one chain). */
+    void (*colsum_acc)(float *s, const float *x, int rows, int n);
 } mt_kern;
 
 /* Bytes of scratch sparse_bwd_w needs for a batch of B rows, ncols columns, OC outputs. */

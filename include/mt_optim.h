@@ -44,6 +44,14 @@ void mt_optim_begin_step(mt_optim *o);
 void mt_optim_step_range(const mt_optim *o, float *params, const float *grads, const mt_kern *k,
                          size_t lo, size_t hi);
 
+/* The same step on separate buffers: n parameters p with gradients g and
+ * their state m (and v for Adam/AdamW; NULL for SGD) held elsewhere than
+ * o->m / o->v (mt_engine keeps the first layer's transposed).  Elementwise
+ * and the same operations as mt_optim_step_range.  Call after
+ * mt_optim_begin_step. */
+void mt_optim_step_buf(const mt_optim *o, float *p, const float *g, float *m, float *v, size_t n,
+                       const mt_kern *k);
+
 /* Scales grads (n) so their global L2 norm is at most max_norm, as
  * torch.nn.utils.clip_grad_norm_ (factor max_norm / (norm + 1e-6), applied
  * only when that is below 1).  Returns the norm before clipping; a

@@ -235,9 +235,7 @@ int app_cmd_train(int argc, char **argv)
                      tr.in_epoch ? " and part of the next" : "", opt.step);
     threads = cfg->threads > 0 ? (int)cfg->threads : mt_pool_online_cpus();
     if ((st = mt_engine_create(&eng, &model, k, threads, (mt_path)mt_path_parse(cfg->first_layer),
-                               (int)(cfg->batch_size > cfg->test_batch_size ? cfg->batch_size
-                                                                            : cfg->test_batch_size),
-                               &err)))
+                               (int)cfg->batch_size, &err)))
         goto fail;
     tr.engine = eng;
     mt_engine_set_clip(eng, (float)cfg->clip_grad);

@@ -17,14 +17,23 @@
 
 typedef struct {
     int o0, o1;                      /* its block of first-layer outputs */
-    float *wt1;                      /* (C0, o1-o0) = W1[o0:o1, :]^T */
-    float *beff;                     /* (o1-o0) b1 + shift * rowsum(W1) of the block */
-    float *h1;                       /* (max_B, o1-o0) first-layer output block */
-    float *d1;                       /* (max_B, o1-o0) its gradient */
+    float *wt1;                      /* (C0, ow) W1[o0:o1, :]^T, the master copy (mt_engine_sync/export) */
+    float *mt1, *vt1;                /* (C0, ow) the optimizer's moments of that block, transposed */
+    float *gt1;                      /* (C0, ow) its gradient, transposed: whole when clipping,
+                                        else one GT_CHUNK of rows at a time */
+    float *wsum;                     /* (ow) column sums of wt1 (for beff), valid when wsum_ok */
+    int wsum_ok;
+    float *beff;                     /* (ow) b1 + shift * wsum of the block */
+    float *cs;                       /* (ow) column sums of d1: the bias gradient */
+    float *h1;                       /* (max_B, ow) first-layer output block */
+    float *d1;                       /* (max_B, ow) its gradient */
     float *a0;                       /* (max_B, C0) normalised input (dense path) */
-    void *scratch;                   /* sparse_bwd_w scratch */
     char pad[64];
 } thr;
+
+/* Rows of the first layer's gradient made and applied at a time in the fused
+ * update (a multiple of the GEMM tile height; 48 x 128 floats stay in L1). */
+#define GT_CHUNK 48
 
 struct mt_engine {
     mt_mlp *m;                       /* borrowed */
@@ -39,6 +48,7 @@ struct mt_engine {
     const uint8_t *pxp;              /* the batch's pixels: px, or the caller's
                                         contiguous images (forward only) */
     uint8_t *labels;                 /* (max_B) */
+    mt_sp_rows rows;                 /* the batch's row lists (sparse path), rows split between threads */
     mt_sp_lists lists;               /* the batch's column lists (sparse path), each
                                         thread filling a 16-aligned column range */
     float *act[MT_MAX_LAYERS + 1];   /* act[1] (max_B, dims[1]) assembled first-layer output;
@@ -50,6 +60,7 @@ struct mt_engine {
     long long n_dense, n_sparse;
     float clip;                      /* max global L2 norm of the gradients; 0 = off */
     double gnorm;                    /* global norm of the last step's gradients (when clip) */
+    int have_gt;                     /* gt1 holds the last step's whole (clipped) gradient */
     mt_augment aug;                  /* augmentation; active when aug_on */
     int aug_on, aug_rows, aug_cols;
     uint64_t aug_seed;
@@ -58,10 +69,11 @@ struct mt_engine {
     /* the current job */
     const uint8_t *src_images, *src_labels;
     const uint32_t *idx;
-    int B, sparse, backward;
+    int B, sparse, backward, fused, finite;
     float scale, shift;
     double clip_f;                   /* gradient factor of this update (1: none) */
-    mt_optim *opt;
+    mt_optim ostep;                  /* the optimizer as of this step (after begin_step) */
+    mt_optim *opt;                   /* for sync and export */
 };
 
 /* ---- splits ------------------------------------------------------------- */
@@ -99,16 +111,18 @@ static double sumsq(const float *x, size_t n)
 
 /* ---- one step (or one evaluation batch) ---------------------------------- */
 
-/* Gathers rows [r0,r1) of the batch (training) and counts their non-zero
- * pixels; after the barrier every thread takes the same dense/sparse decision
- * (integer sum in thread order). */
+/* Gathers rows [r0,r1) of the batch (training), makes their non-zero lists
+ * (unless the path is dense) and counts their non-zero pixels; after the
+ * barrier every thread takes the same dense/sparse decision (integer sum in
+ * thread order). */
 static int gather_and_decide(mt_engine *e, int t, int T)
 {
     const int C0 = e->m->dims[0];
     int r0, r1;
     row_split(e->B, t, T, &r0, &r1);
-    if (e->idx) {
-        for (int i = r0; i < r1; i++) {
+    long long nz = 0;
+    for (int i = r0; i < r1; i++) {
+        if (e->idx) {
             const uint8_t *src = e->src_images + (size_t)e->idx[i] * C0;
             uint8_t *dst = e->px + (size_t)i * C0;
             if (e->aug_on) {
@@ -121,8 +135,14 @@ static int gather_and_decide(mt_engine *e, int t, int T)
             if (e->src_labels)
                 e->labels[i] = e->src_labels[e->idx[i]];
         }
+        if (e->path != MT_PATH_DENSE) {
+            size_t off = (size_t)i * e->rows.ld;
+            e->rows.cnt[i] = e->k->sparse_row_list(e->rows.idx + off, e->rows.val + off,
+                                                   e->pxp + (size_t)i * C0, C0, e->scale);
+            nz += e->rows.cnt[i];
+        }
     }
-    e->nz[t] = (long long)mt_kern_count_nz(e->pxp + (size_t)r0 * C0, (size_t)(r1 - r0) * C0);
+    e->nz[t] = nz;
     mt_pool_barrier(e->pool);
     long long total = 0;
     for (int u = 0; u < T; u++)
@@ -142,14 +162,77 @@ static void first_layer(mt_engine *e, thr *th, int sparse)
     if (ow == 0 || B == 0)
         return;
     if (sparse) {
-        k->sparse_bias(th->beff, th->wt1, m->b[0] + o0, C0, ow, e->shift, 0, ow);
-        k->sparse_fwd(th->h1, e->pxp, th->wt1, th->beff, B, C0, ow, e->scale, L > 1);
+        if (!th->wsum_ok) {
+            memset(th->wsum, 0, (size_t)ow * sizeof(float));
+            k->colsum_acc(th->wsum, th->wt1, C0, ow);
+            th->wsum_ok = 1;
+        }
+        /* b + shift * sum_c wt[c,:], as mt_kern.sparse_bias */
+        const float *b = m->b[0] + o0;
+        for (int o = 0; o < ow; o++) {
+            float t = e->shift * th->wsum[o];
+            th->beff[o] = b[o] + t;
+        }
+        k->sparse_fwd_rows(th->h1, &e->rows, th->wt1, th->beff, B, ow, L > 1);
     } else {
         k->u8_to_f32(th->a0, e->pxp, (size_t)B * C0, e->scale, e->shift);
         k->linear_fwd_t(th->h1, th->a0, th->wt1, m->b[0] + o0, B, C0, ow, L > 1);
     }
-    for (int i = 0; i < B; i++)
-        memcpy(e->act[1] + (size_t)i * OC1 + o0, th->h1 + (size_t)i * ow, (size_t)ow * sizeof(float));
+    if (th->h1 != e->act[1])
+        for (int i = 0; i < B; i++)
+            memcpy(e->act[1] + (size_t)i * OC1 + o0, th->h1 + (size_t)i * ow, (size_t)ow * sizeof(float));
+}
+
+/* Rows [c0,c1) of this thread's transposed first-layer gradient into g. */
+static void first_layer_grad(const mt_engine *e, const thr *th, float *g, int c0, int c1)
+{
+    const int C0 = e->m->dims[0], ow = th->o1 - th->o0;
+    if (e->sparse)
+        e->k->sparse_bwd_wt(g, th->d1, th->cs, &e->lists, e->B, ow, e->shift, c0, c1);
+    else
+        e->k->linear_bwd_wt(g, th->d1, th->a0, e->B, C0, ow, c0, c1);
+}
+
+/* The small layers' weight gradients (m->dw, m->db), on one thread. */
+static void small_layer_grads(mt_engine *e)
+{
+    mt_mlp *m = e->m;
+    for (int l = 1; l < m->n_layers; l++) {
+        int C = m->dims[l], OC = m->dims[l + 1];
+        memset(m->dw[l], 0, (size_t)OC * C * sizeof(float));
+        memset(m->db[l], 0, (size_t)OC * sizeof(float));
+        e->k->linear_bwd_w_cols(m->dw[l], m->db[l], e->dact[l + 1], e->act[l], e->B, C, OC, 0, C);
+    }
+}
+
+/* The small layers' update and W^T refresh, on one thread. */
+static void small_layer_update(mt_engine *e)
+{
+    mt_mlp *m = e->m;
+    for (int l = 1; l < m->n_layers; l++) {
+        int C = m->dims[l], OC = m->dims[l + 1];
+        size_t w = (size_t)(m->w[l] - m->params), b = (size_t)(m->b[l] - m->params);
+        if (e->clip_f < 1.0)
+            for (size_t i = w; i < w + (size_t)OC * C; i++)
+                m->grads[i] = (float)(m->grads[i] * e->clip_f);
+        if (e->clip_f < 1.0)
+            for (size_t i = b; i < b + (size_t)OC; i++)
+                m->grads[i] = (float)(m->grads[i] * e->clip_f);
+        mt_optim_step_range(&e->ostep, m->params, m->grads, e->k, w, w + (size_t)OC * C);
+        mt_optim_step_range(&e->ostep, m->params, m->grads, e->k, b, b + (size_t)OC);
+        e->k->transpose(e->wt[l], m->w[l], C, OC, 0, C);
+    }
+}
+
+/* This thread's first-layer bias update (gradient th->cs, in m->db[0]). */
+static void first_layer_bias_update(mt_engine *e, const thr *th)
+{
+    mt_mlp *m = e->m;
+    size_t b0 = (size_t)(m->b[0] - m->params);
+    if (e->clip_f < 1.0)
+        for (int o = th->o0; o < th->o1; o++)
+            m->db[0][o] = (float)(m->db[0][o] * e->clip_f);
+    mt_optim_step_range(&e->ostep, m->params, m->grads, e->k, b0 + (size_t)th->o0, b0 + (size_t)th->o1);
 }
 
 static void step_thread(mt_engine *e, int t, int T)
@@ -167,7 +250,7 @@ static void step_thread(mt_engine *e, int t, int T)
         /* the weight gradient's column lists, shared: ready after the barrier below */
         int c0, c1;
         col_split(C0, t, T, &c0, &c1);
-        k->sparse_lists(&e->lists, e->pxp, B, C0, e->scale, c0, c1);
+        k->sparse_lists_rows(&e->lists, &e->rows, B, c0, c1);
     }
     first_layer(e, th, sparse);
     mt_pool_barrier(e->pool); /* act[1] complete */
@@ -204,85 +287,138 @@ static void step_thread(mt_engine *e, int t, int T)
                             e->act[l] + (size_t)r0 * C, nb, C, OC);
         }
     }
-    mt_pool_barrier(e->pool); /* dact complete */
+    mt_pool_barrier(e->pool); /* dact and losses complete */
 
-    /* the first layer's weight gradient: rows [o0,o1) of dW1 */
-    if (ow > 0) {
-        for (int i = 0; i < B; i++)
-            memcpy(th->d1 + (size_t)i * ow, e->dact[1] + (size_t)i * OC1 + o0, (size_t)ow * sizeof(float));
-        float *dw = m->dw[0] + (size_t)o0 * C0, *db = m->db[0] + o0;
-        memset(dw, 0, (size_t)ow * C0 * sizeof *dw);
-        memset(db, 0, (size_t)ow * sizeof *db);
-        if (sparse)
-            k->sparse_bwd_w_lists(dw, db, th->d1, &e->lists, B, C0, ow, e->shift, 0, C0, th->scratch);
-        else
-            k->linear_bwd_w_cols(dw, db, th->d1, th->a0, B, C0, ow, 0, C0);
-        if (e->clip > 0.f)
-            for (int o = 0; o < ow; o++)
-                e->gsq[o0 + o] = sumsq(dw + (size_t)o * C0, (size_t)C0) + (double)db[o] * db[o];
+    /* A non-finite loss stops training (mt_train): no gradient, no update. */
+    double lsum = 0.0;
+    for (int i = 0; i < B; i++)
+        lsum += e->losses[i];
+    if (!isfinite(lsum)) {
+        if (t == 0)
+            e->finite = 0;
+        return;
     }
-    /* ... and the small layers' on the last thread (thread 0 also builds
-     * more of the shared column lists and runs the caller's code) */
-    if (t == T - 1)
-        for (int l = 1; l < L; l++) {
-            int C = m->dims[l], OC = m->dims[l + 1];
-            memset(m->dw[l], 0, (size_t)OC * C * sizeof(float));
-            memset(m->db[l], 0, (size_t)OC * sizeof(float));
-            k->linear_bwd_w_cols(m->dw[l], m->db[l], e->dact[l + 1], e->act[l], B, C, OC, 0, C);
-            if (e->clip > 0.f)
-                e->gsq[OC1 + l] = sumsq(m->dw[l], (size_t)OC * C) + sumsq(m->db[l], (size_t)OC);
+
+    /* the first layer's block: bias gradient, then the weight gradient made
+     * GT_CHUNK rows at a time and applied at once (fused), or whole (clipping) */
+    if (ow > 0) {
+        if (th->d1 != e->dact[1])
+            for (int i = 0; i < B; i++)
+                memcpy(th->d1 + (size_t)i * ow, e->dact[1] + (size_t)i * OC1 + o0, (size_t)ow * sizeof(float));
+        memset(th->cs, 0, (size_t)ow * sizeof(float));
+        k->colsum_acc(th->cs, th->d1, B, ow);
+        memcpy(m->db[0] + o0, th->cs, (size_t)ow * sizeof(float));
+        if (e->fused) {
+            memset(th->wsum, 0, (size_t)ow * sizeof(float));
+            for (int c = 0; c < C0; c += GT_CHUNK) {
+                int c1 = C0 - c < GT_CHUNK ? C0 : c + GT_CHUNK;
+                size_t off = (size_t)c * ow, n = (size_t)(c1 - c) * ow;
+                first_layer_grad(e, th, th->gt1, c, c1);
+                mt_optim_step_buf(&e->ostep, th->wt1 + off, th->gt1, th->mt1 + off,
+                                  th->vt1 ? th->vt1 + off : NULL, n, k);
+                k->colsum_acc(th->wsum, th->wt1 + off, c1 - c, ow);
+            }
+            th->wsum_ok = 1;
+            first_layer_bias_update(e, th);
+        } else {
+            first_layer_grad(e, th, th->gt1, 0, C0);
+            /* per-output sums in ascending c, as the rows of dW1 */
+            for (int o = 0; o < ow; o++)
+                e->gsq[o0 + o] = 0.0;
+            for (int c = 0; c < C0; c++) {
+                const float *g = th->gt1 + (size_t)c * ow;
+                for (int o = 0; o < ow; o++)
+                    e->gsq[o0 + o] += (double)g[o] * g[o];
+            }
+            for (int o = 0; o < ow; o++)
+                e->gsq[o0 + o] += (double)th->cs[o] * th->cs[o];
         }
+    }
+    /* ... and the small layers' on the last thread (thread 0 builds more of
+     * the shared column lists) */
+    if (t == T - 1) {
+        small_layer_grads(e);
+        if (e->fused)
+            small_layer_update(e);
+        else
+            for (int l = 1; l < L; l++) {
+                int C = m->dims[l], OC = m->dims[l + 1];
+                e->gsq[OC1 + l] = sumsq(m->dw[l], (size_t)OC * C) + sumsq(m->db[l], (size_t)OC);
+            }
+    }
 }
 
 static void step_job(void *arg, int t, int T) { step_thread(arg, t, T); }
 
-/* ---- update: each thread the parameters whose gradients it wrote --------- */
-
-static void update_range(mt_engine *e, size_t lo, size_t hi)
-{
-    mt_mlp *m = e->m;
-    if (e->clip_f < 1.0)
-        for (size_t i = lo; i < hi; i++)
-            m->grads[i] = (float)(m->grads[i] * e->clip_f);
-    mt_optim_step_range(e->opt, m->params, m->grads, e->k, lo, hi);
-}
+/* ---- the update after clipping: each thread the parameters whose gradients it wrote */
 
 static void update_thread(mt_engine *e, int t, int T)
 {
-    mt_mlp *m = e->m;
+    const mt_kern *k = e->k;
     thr *th = &e->th[t];
-    const int L = m->n_layers, C0 = m->dims[0];
-    if (th->o1 > th->o0) {
-        size_t w0 = (size_t)(m->w[0] - m->params), b0 = (size_t)(m->b[0] - m->params);
-        update_range(e, w0 + (size_t)th->o0 * C0, w0 + (size_t)th->o1 * C0);
-        update_range(e, b0 + (size_t)th->o0, b0 + (size_t)th->o1);
-        e->k->transpose(th->wt1, m->w[0] + (size_t)th->o0 * C0, C0, th->o1 - th->o0, 0, C0);
+    const int C0 = e->m->dims[0], ow = th->o1 - th->o0;
+    if (ow > 0) {
+        size_t n = (size_t)C0 * ow;
+        if (e->clip_f < 1.0)
+            for (size_t i = 0; i < n; i++)
+                th->gt1[i] = (float)(th->gt1[i] * e->clip_f);
+        mt_optim_step_buf(&e->ostep, th->wt1, th->gt1, th->mt1, th->vt1, n, k);
+        memset(th->wsum, 0, (size_t)ow * sizeof(float));
+        k->colsum_acc(th->wsum, th->wt1, C0, ow);
+        th->wsum_ok = 1;
+        first_layer_bias_update(e, th);
     }
     if (t == T - 1)
-        for (int l = 1; l < L; l++) {
-            int C = m->dims[l], OC = m->dims[l + 1];
-            size_t w = (size_t)(m->w[l] - m->params), b = (size_t)(m->b[l] - m->params);
-            update_range(e, w, w + (size_t)OC * C);
-            update_range(e, b, b + (size_t)OC);
-            e->k->transpose(e->wt[l], m->w[l], C, OC, 0, C);
-        }
+        small_layer_update(e);
 }
 
 static void update_job(void *arg, int t, int T) { update_thread(arg, t, T); }
+
+/* ---- the first layer's master copy <-> m->params and the optimizer -------- */
 
 static void sync_thread(mt_engine *e, int t, int T)
 {
     mt_mlp *m = e->m;
     thr *th = &e->th[t];
-    const int C0 = m->dims[0];
-    if (th->o1 > th->o0)
-        e->k->transpose(th->wt1, m->w[0] + (size_t)th->o0 * C0, C0, th->o1 - th->o0, 0, C0);
+    const int C0 = m->dims[0], ow = th->o1 - th->o0;
+    const size_t w0 = (size_t)(m->w[0] - m->params) + (size_t)th->o0 * C0;
+    if (ow > 0) {
+        e->k->transpose(th->wt1, m->params + w0, C0, ow, 0, C0);
+        th->wsum_ok = 0;
+        if (e->opt) {
+            e->k->transpose(th->mt1, e->opt->m + w0, C0, ow, 0, C0);
+            if (e->opt->v)
+                e->k->transpose(th->vt1, e->opt->v + w0, C0, ow, 0, C0);
+        }
+    }
     if (t == T - 1)
         for (int l = 1; l < m->n_layers; l++)
             e->k->transpose(e->wt[l], m->w[l], m->dims[l], m->dims[l + 1], 0, m->dims[l]);
 }
 
 static void sync_job(void *arg, int t, int T) { sync_thread(arg, t, T); }
+
+static void export_thread(mt_engine *e, int t, int T)
+{
+    (void)T;
+    mt_mlp *m = e->m;
+    thr *th = &e->th[t];
+    const int C0 = m->dims[0], ow = th->o1 - th->o0;
+    const size_t w0 = (size_t)(m->w[0] - m->params) + (size_t)th->o0 * C0;
+    if (ow == 0)
+        return;
+    /* (C0, ow) -> (ow, C0): transpose's "C" is ow, its "OC" C0 */
+    e->k->transpose(m->params + w0, th->wt1, ow, C0, 0, ow);
+    if (e->opt) {
+        e->k->transpose(e->opt->m + w0, th->mt1, ow, C0, 0, ow);
+        if (e->opt->v)
+            e->k->transpose(e->opt->v + w0, th->vt1, ow, C0, 0, ow);
+    }
+    if (e->have_gt)
+        e->k->transpose(m->grads + w0, th->gt1, ow, C0, 0, ow);
+}
+
+static void export_job(void *arg, int t, int T) { export_thread(arg, t, T); }
 
 /* ---- public --------------------------------------------------------------- */
 
@@ -312,24 +448,33 @@ void mt_engine_free(mt_engine *e)
     if (!e)
         return;
     mt_pool_free(e->pool);
+    if (e->th)
+        for (int t = 0; t < e->T; t++) {
+            thr *th = &e->th[t];
+            free(th->wt1);
+            free(th->mt1);
+            free(th->vt1);
+            free(th->gt1);
+            free(th->wsum);
+            free(th->beff);
+            free(th->cs);
+            if (th->h1 != e->act[1])
+                free(th->h1);
+            if (th->d1 != e->dact[1])
+                free(th->d1);
+            free(th->a0);
+        }
     for (int l = 0; l <= MT_MAX_LAYERS; l++) {
         if (l < MT_MAX_LAYERS)
             free(e->wt[l]);
         free(e->act[l]);
         free(e->dact[l]);
     }
-    if (e->th)
-        for (int t = 0; t < e->T; t++) {
-            thr *th = &e->th[t];
-            free(th->wt1);
-            free(th->beff);
-            free(th->h1);
-            free(th->d1);
-            free(th->a0);
-            free(th->scratch);
-        }
     free(e->th);
     free(e->px);
+    free(e->rows.cnt);
+    free(e->rows.idx);
+    free(e->rows.val);
     free(e->lists.cnt);
     free(e->lists.ent);
     free(e->labels);
@@ -364,7 +509,11 @@ mt_status mt_engine_create(mt_engine **out, mt_mlp *m, const mt_kern *k, int nth
         ok &= (e->act[l] = mt_alloc_aligned((size_t)max_B * m->dims[l] * fs)) != NULL;
         ok &= (e->dact[l] = mt_alloc_aligned((size_t)max_B * m->dims[l] * fs)) != NULL;
     }
+    e->rows.ld = (C0 + 16 + 15) / 16 * 16;
     ok &= (e->px = mt_alloc_aligned((size_t)max_B * C0)) != NULL;
+    ok &= (e->rows.cnt = mt_alloc_aligned((size_t)max_B * sizeof(int))) != NULL;
+    ok &= (e->rows.idx = mt_alloc_aligned((size_t)max_B * e->rows.ld * sizeof(int))) != NULL;
+    ok &= (e->rows.val = mt_alloc_aligned((size_t)max_B * e->rows.ld * fs)) != NULL;
     ok &= (e->lists.cnt = mt_alloc_aligned(mt_kern_sparse_lists_cnt_size(C0))) != NULL;
     ok &= (e->lists.ent = mt_alloc_aligned(mt_kern_sparse_lists_ent_size(max_B, C0))) != NULL;
     ok &= (e->labels = malloc((size_t)max_B)) != NULL;
@@ -375,20 +524,31 @@ mt_status mt_engine_create(mt_engine **out, mt_mlp *m, const mt_kern *k, int nth
         thr *th = &e->th[t];
         col_split(OC1, t, nthreads, &th->o0, &th->o1);
         size_t ow = (size_t)(th->o1 - th->o0) + (th->o1 == th->o0); /* >= 1 */
-        ok &= (th->wt1 = mt_alloc_aligned((size_t)C0 * ow * fs)) != NULL;
+        size_t blk = (size_t)C0 * ow * fs;
+        ok &= (th->wt1 = mt_alloc_aligned(blk)) != NULL;
+        ok &= (th->mt1 = mt_calloc_aligned(blk)) != NULL;
+        ok &= (th->vt1 = mt_calloc_aligned(blk)) != NULL;
+        ok &= (th->gt1 = mt_alloc_aligned(blk)) != NULL;
+        ok &= (th->wsum = mt_alloc_aligned(ow * fs)) != NULL;
         ok &= (th->beff = mt_alloc_aligned(ow * fs)) != NULL;
-        ok &= (th->h1 = mt_alloc_aligned((size_t)max_B * ow * fs)) != NULL;
-        ok &= (th->d1 = mt_alloc_aligned((size_t)max_B * ow * fs)) != NULL;
+        ok &= (th->cs = mt_alloc_aligned(ow * fs)) != NULL;
+        if ((int)ow == OC1) { /* the whole layer: work in place */
+            th->h1 = e->act[1];
+            th->d1 = e->dact[1];
+        } else {
+            ok &= (th->h1 = mt_alloc_aligned((size_t)max_B * ow * fs)) != NULL;
+            ok &= (th->d1 = mt_alloc_aligned((size_t)max_B * ow * fs)) != NULL;
+        }
         ok &= (th->a0 = mt_alloc_aligned((size_t)max_B * C0 * fs)) != NULL;
-        ok &= (th->scratch = mt_alloc_aligned(mt_kern_sparse_scratch(max_B, 0, (int)ow))) != NULL;
     }
     if (!ok) {
         st = mt_errf(err, MT_ENOMEM, "engine: out of memory for batches of %d", max_B);
         goto fail;
     }
+    e->lists.c_base = 0;
     if ((st = mt_pool_create(&e->pool, nthreads, err)))
         goto fail;
-    mt_engine_sync(e);
+    mt_engine_sync(e, NULL);
     *out = e;
     return MT_OK;
 fail:
@@ -396,9 +556,19 @@ fail:
     return st;
 }
 
-void mt_engine_sync(mt_engine *e)
+void mt_engine_sync(mt_engine *e, mt_optim *o)
 {
+    e->opt = o;
     mt_pool_run(e->pool, sync_job, e);
+    e->opt = NULL;
+    e->have_gt = 0;
+}
+
+void mt_engine_export(mt_engine *e, mt_optim *o)
+{
+    e->opt = o;
+    mt_pool_run(e->pool, export_job, e);
+    e->opt = NULL;
 }
 
 void mt_engine_set_clip(mt_engine *e, float max_norm)
@@ -428,9 +598,8 @@ mt_status mt_engine_set_augment(mt_engine *e, const mt_augment *a, int rows, int
 
 void mt_engine_set_augment_step(mt_engine *e, uint64_t step) { e->aug_step = step; }
 
-double mt_engine_forward_backward(mt_engine *e, const uint8_t *images, const uint8_t *labels,
-                                  const uint32_t *idx, int B, float scale, float shift,
-                                  uint8_t *labels_out)
+double mt_engine_step(mt_engine *e, mt_optim *o, const uint8_t *images, const uint8_t *labels,
+                      const uint32_t *idx, int B, float scale, float shift, uint8_t *labels_out)
 {
     e->src_images = images;
     e->src_labels = labels;
@@ -440,6 +609,12 @@ double mt_engine_forward_backward(mt_engine *e, const uint8_t *images, const uin
     e->shift = shift;
     e->backward = 1;
     e->pxp = e->px;
+    e->finite = 1;
+    e->clip_f = 1.0;
+    e->fused = !(e->clip > 0.f);
+    e->have_gt = !e->fused;
+    e->ostep = *o;
+    mt_optim_begin_step(&e->ostep); /* o itself advances only if the step is taken */
     mt_pool_run(e->pool, step_job, e);
     if (e->aug_on)
         e->aug_step++;
@@ -452,6 +627,24 @@ double mt_engine_forward_backward(mt_engine *e, const uint8_t *images, const uin
     double sum = 0.0;
     for (int i = 0; i < B; i++)
         sum += e->losses[i];
+    if (!e->finite || B == 0)
+        return sum;
+    if (!e->fused) {
+        /* the global norm, summed in a fixed block order (first-layer rows,
+         * then the small layers) whatever the thread split */
+        const mt_mlp *m = e->m;
+        double ss = 0.0;
+        for (int i = 0; i < m->dims[1] + m->n_layers; i++)
+            ss += i < m->dims[1] || i > m->dims[1] ? e->gsq[i] : 0.0;
+        e->gnorm = sqrt(ss);
+        double f = (double)e->clip / (e->gnorm + 1e-6);
+        if (isfinite(e->gnorm) && f < 1.0)
+            e->clip_f = f;
+        mt_pool_run(e->pool, update_job, e);
+    }
+    o->step = e->ostep.step;
+    o->bc1 = e->ostep.bc1;
+    o->bc2 = e->ostep.bc2;
     return sum;
 }
 
@@ -465,37 +658,21 @@ void mt_engine_prefetch(const mt_engine *e, const uint8_t *images, const uint32_
     }
 }
 
-void mt_engine_update(mt_engine *e, mt_optim *o)
+void mt_engine_forward(mt_engine *e, const uint8_t *images, int B, float scale, float shift,
+                       float *logits)
 {
-    e->clip_f = 1.0;
-    if (e->clip > 0.f) {
-        /* the global norm, summed in a fixed block order (first-layer rows,
-         * then the small layers) whatever the thread split */
-        const mt_mlp *m = e->m;
-        double ss = 0.0;
-        for (int i = 0; i < m->dims[1] + m->n_layers; i++)
-            ss += i < m->dims[1] || i > m->dims[1] ? e->gsq[i] : 0.0;
-        e->gnorm = sqrt(ss);
-        double f = (double)e->clip / (e->gnorm + 1e-6);
-        if (isfinite(e->gnorm) && f < 1.0)
-            e->clip_f = f;
+    const int C0 = e->m->dims[0], K = e->m->dims[e->m->n_layers];
+    for (int r = 0; r < B; r += e->max_B) {
+        int n = B - r < e->max_B ? B - r : e->max_B;
+        e->src_images = images;
+        e->src_labels = NULL;
+        e->idx = NULL;
+        e->B = n;
+        e->scale = scale;
+        e->shift = shift;
+        e->backward = 0;
+        e->pxp = images + (size_t)r * C0;
+        mt_pool_run(e->pool, step_job, e);
+        memcpy(logits + (size_t)r * K, e->act[e->m->n_layers], (size_t)n * K * sizeof *logits);
     }
-    mt_optim_begin_step(o);
-    e->opt = o;
-    mt_pool_run(e->pool, update_job, e);
-    e->opt = NULL;
-}
-
-const float *mt_engine_forward(mt_engine *e, const uint8_t *images, int B, float scale, float shift)
-{
-    e->src_images = images;
-    e->src_labels = NULL;
-    e->idx = NULL;
-    e->B = B;
-    e->scale = scale;
-    e->shift = shift;
-    e->backward = 0;
-    e->pxp = images;
-    mt_pool_run(e->pool, step_job, e);
-    return e->act[e->m->n_layers];
 }

@@ -30,6 +30,12 @@ static const mt_kern kern_ref = {
     .sparse_bwd_w = mt_sparse_bwd_w_ref,
     .sparse_lists = mt_sparse_lists_ref,
     .sparse_bwd_w_lists = mt_sparse_bwd_w_lists_ref,
+    .sparse_row_list = mt_sparse_row_list_ref,
+    .sparse_fwd_rows = mt_sparse_fwd_rows_ref,
+    .sparse_lists_rows = mt_sparse_lists_rows_ref,
+    .sparse_bwd_wt = mt_sparse_bwd_wt_ref,
+    .linear_bwd_wt = mt_linear_bwd_wt_ref,
+    .colsum_acc = mt_colsum_acc_ref,
 };
 
 static const char *const isa_names[] = { "auto", "scalar", "avx2", "avx512", "neon" };

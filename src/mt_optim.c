@@ -61,24 +61,28 @@ void mt_optim_begin_step(mt_optim *o)
 void mt_optim_step_range(const mt_optim *o, float *params, const float *grads, const mt_kern *k,
                          size_t lo, size_t hi)
 {
+    mt_optim_step_buf(o, params + lo, grads + lo, o->m + lo, o->v ? o->v + lo : NULL, hi - lo, k);
+}
+
+void mt_optim_step_buf(const mt_optim *o, float *p, const float *g, float *m, float *v, size_t n,
+                       const mt_kern *k)
+{
     if (o->kind == MT_OPT_SGD) {
         /* torch.optim.SGD: g += wd p; buf = mu buf + g (buf = g on the first
          * step); p -= lr buf */
-        for (size_t i = lo; i < hi; i++) {
-            float g = grads[i] + o->weight_decay * params[i];
+        for (size_t i = 0; i < n; i++) {
+            float gi = g[i] + o->weight_decay * p[i];
             if (o->momentum != 0.f) {
-                o->m[i] = o->step == 1 ? g : o->momentum * o->m[i] + g;
-                g = o->m[i];
+                m[i] = o->step == 1 ? gi : o->momentum * m[i] + gi;
+                gi = m[i];
             }
-            params[i] -= o->lr * g;
+            p[i] -= o->lr * gi;
         }
         return;
     }
-    float bc1 = o->bc1, bc2 = o->bc2;
     float l2 = o->kind == MT_OPT_ADAM ? o->weight_decay : 0.f;
     float dec = o->kind == MT_OPT_ADAMW ? o->weight_decay : 0.f;
-    k->adam(params + lo, grads + lo, o->m + lo, o->v + lo, hi - lo, o->lr, o->beta1, o->beta2, o->eps,
-            bc1, bc2, l2, dec);
+    k->adam(p, g, m, v, n, o->lr, o->beta1, o->beta2, o->eps, o->bc1, o->bc2, l2, dec);
 }
 
 double mt_clip_grad_norm(float *grads, size_t n, double max_norm)

@@ -75,6 +75,8 @@ mt_status mt_train_epoch(mt_trainer *t, const mt_dataset *ds, int epoch, mt_batc
     t->in_epoch = 1;
     t->next_batch = b0;
     t->running = running;
+    if (t->engine) /* the engine holds the first layer while it trains */
+        mt_engine_sync(t->engine, t->opt);
     for (int b = b0; b < n_batches; b++) {
         if (stop && *stop) {
             st = mt_errf(err, MT_EINTR, "interrupted at epoch %d, batch %d/%d", epoch, b, n_batches);
@@ -84,11 +86,16 @@ mt_status mt_train_epoch(mt_trainer *t, const mt_dataset *ds, int epoch, mt_batc
             break;
         uint32_t i0 = (uint32_t)b * (uint32_t)bs;
         int B = (int)(n - i0 < (uint32_t)bs ? n - i0 : (uint32_t)bs);
-        /* forward and loss: the threaded engine, or the plain reference path */
+        /* the threaded engine's whole step, or the plain reference path */
         double sum;
         if (t->engine) {
-            sum = mt_engine_forward_backward(t->engine, ds->images, ds->labels, t->perm + i0, B, t->scale,
-                                             t->shift, t->labels);
+            if (b + 1 < n_batches) { /* the next batch's random rows, while this one trains */
+                uint32_t j0 = i0 + (uint32_t)bs;
+                mt_engine_prefetch(t->engine, ds->images, t->perm + j0,
+                                   (int)(n - j0 < (uint32_t)bs ? n - j0 : (uint32_t)bs));
+            }
+            sum = mt_engine_step(t->engine, t->opt, ds->images, ds->labels, t->perm + i0, B, t->scale,
+                                 t->shift, t->labels);
         } else {
             mt_dataset_gather(t->work.act[0], t->labels, ds, t->perm + i0, B, t->scale, t->shift, t->k);
             mt_mlp_forward(t->model, &t->work, B, t->k);
@@ -100,15 +107,7 @@ mt_status mt_train_epoch(mt_trainer *t, const mt_dataset *ds, int epoch, mt_batc
                          "(try a lower --lr)", epoch, b, isnan(loss) ? "nan" : "inf");
             break;
         }
-        /* backward and update */
-        if (t->engine) {
-            if (b + 1 < n_batches) { /* the next batch's random rows, while this one updates */
-                uint32_t j0 = i0 + (uint32_t)bs;
-                mt_engine_prefetch(t->engine, ds->images, t->perm + j0,
-                                   (int)(n - j0 < (uint32_t)bs ? n - j0 : (uint32_t)bs));
-            }
-            mt_engine_update(t->engine, t->opt);
-        } else {
+        if (!t->engine) { /* backward and update */
             mt_mlp_zero_grad(t->model);
             mt_mlp_backward(t->model, &t->work, B, t->k);
             mt_optim_step(t->opt, t->model->params, t->model->grads, t->k);
@@ -122,6 +121,8 @@ mt_status mt_train_epoch(mt_trainer *t, const mt_dataset *ds, int epoch, mt_batc
             on_batch(user, &info);
         }
     }
+    if (t->engine)
+        mt_engine_export(t->engine, t->opt);
     if (done == n_batches) {
         t->in_epoch = 0;
         t->next_batch = 0;
@@ -146,9 +147,10 @@ static mt_status evaluate(const mt_mlp *m, const mt_kern *k, struct mt_engine *e
     uint32_t *idx = malloc((size_t)batch_size * sizeof *idx);
     uint8_t *y = malloc((size_t)batch_size);
     float *dlogits = e ? malloc((size_t)batch_size * K * sizeof *dlogits) : NULL;
+    float *elogits = e ? malloc((size_t)batch_size * K * sizeof *elogits) : NULL;
     double loss_sum = 0.0;
     uint32_t correct = 0;
-    if (!idx || !y || (e && !dlogits)) {
+    if (!idx || !y || (e && (!dlogits || !elogits))) {
         st = mt_errf(err, MT_ENOMEM, "evaluate: out of memory");
         goto fail;
     }
@@ -158,7 +160,8 @@ static mt_status evaluate(const mt_mlp *m, const mt_kern *k, struct mt_engine *e
         int B = (int)(ds->n - i0 < (uint32_t)batch_size ? ds->n - i0 : (uint32_t)batch_size);
         const float *logits;
         if (e) {
-            logits = mt_engine_forward(e, ds->images + (size_t)i0 * ds->rows * ds->cols, B, scale, shift);
+            mt_engine_forward(e, ds->images + (size_t)i0 * ds->rows * ds->cols, B, scale, shift, elogits);
+            logits = elogits;
             memcpy(y, ds->labels + i0, (size_t)B);
         } else {
             for (int i = 0; i < B; i++)
@@ -200,6 +203,7 @@ fail:
     free(idx);
     free(y);
     free(dlogits);
+    free(elogits);
     return st;
 }
 

@@ -35,6 +35,16 @@ void mt_sparse_lists_ref(mt_sp_lists *lists, const uint8_t *px, int B, int C, fl
 void mt_sparse_bwd_w_lists_ref(float *dw, float *db, const float *dout, const mt_sp_lists *lists,
                                int B, int C, int OC, float shift, int c0, int c1, void *scratch);
 
+int mt_sparse_row_list_ref(int *idx, float *val, const uint8_t *px, int C, float scale);
+void mt_sparse_fwd_rows_ref(float *out, const mt_sp_rows *rows, const float *wt, const float *beff,
+                            int B, int OC, int relu);
+void mt_sparse_lists_rows_ref(mt_sp_lists *lists, const mt_sp_rows *rows, int B, int c0, int c1);
+void mt_sparse_bwd_wt_ref(float *gt, const float *dout, const float *cs, const mt_sp_lists *lists,
+                          int B, int OC, float shift, int c0, int c1);
+void mt_linear_bwd_wt_ref(float *gt, const float *dout, const float *inp, int B, int C, int OC,
+                          int c0, int c1);
+void mt_colsum_acc_ref(float *s, const float *x, int rows, int n);
+
 /* The SIMD tables (each defined in its kern_<isa>.c, compiled only where the
  * architecture matches). */
 extern const mt_kern mt_kern_avx2;

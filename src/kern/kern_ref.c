@@ -268,3 +268,90 @@ void mt_sparse_bwd_w_lists_ref(float *dw, float *db, const float *dout, const mt
             db[o] += cs;
     }
 }
+
+/* ---- the engine's transposed first layer ---- */
+
+int mt_sparse_row_list_ref(int *idx, float *val, const uint8_t *px, int C, float scale)
+{
+    int n = 0;
+    for (int c = 0; c < C; c++)
+        if (px[c]) {
+            idx[n] = c;
+            val[n] = (float)px[c] * scale;
+            n++;
+        }
+    return n;
+}
+
+void mt_sparse_fwd_rows_ref(float *out, const mt_sp_rows *rows, const float *wt, const float *beff,
+                            int B, int OC, int relu)
+{
+    for (int i = 0; i < B; i++) {
+        const int *ix = rows->idx + (size_t)i * rows->ld;
+        const float *vl = rows->val + (size_t)i * rows->ld;
+        float *y = out + (size_t)i * OC;
+        for (int o = 0; o < OC; o++)
+            y[o] = beff[o];
+        for (int k = 0; k < rows->cnt[i]; k++)
+            for (int o = 0; o < OC; o++)
+                y[o] += vl[k] * wt[(size_t)ix[k] * OC + o];
+        if (relu)
+            for (int o = 0; o < OC; o++)
+                y[o] = y[o] < 0.f ? 0.f : y[o];
+    }
+}
+
+void mt_sparse_lists_rows_ref(mt_sp_lists *lists, const mt_sp_rows *rows, int B, int c0, int c1)
+{
+    assert(lists->c_base <= c0 && c0 <= c1);
+    for (int c = c0; c < c1; c++)
+        lists->cnt[c - lists->c_base] = 0;
+    for (int i = 0; i < B; i++) {
+        const int *ix = rows->idx + (size_t)i * rows->ld;
+        const float *vl = rows->val + (size_t)i * rows->ld;
+        for (int k = 0; k < rows->cnt[i]; k++)
+            if (ix[k] >= c0 && ix[k] < c1) {
+                int j = ix[k] - lists->c_base;
+                mt_sp_ent *e = lists->ent + (size_t)j * B + lists->cnt[j]++;
+                e->i = i;
+                e->v = vl[k];
+            }
+    }
+}
+
+void mt_sparse_bwd_wt_ref(float *gt, const float *dout, const float *cs, const mt_sp_lists *lists,
+                          int B, int OC, float shift, int c0, int c1)
+{
+    assert(lists->c_base <= c0 && c0 <= c1);
+    for (int c = c0; c < c1; c++) {
+        const mt_sp_ent *e = lists->ent + (size_t)(c - lists->c_base) * B;
+        int n = lists->cnt[c - lists->c_base];
+        float *g = gt + (size_t)(c - c0) * OC;
+        for (int o = 0; o < OC; o++) {
+            float s = 0.f;
+            for (int j = 0; j < n; j++)
+                s += dout[(size_t)e[j].i * OC + o] * e[j].v;
+            g[o] = s + shift * cs[o];
+        }
+    }
+}
+
+void mt_linear_bwd_wt_ref(float *gt, const float *dout, const float *inp, int B, int C, int OC,
+                          int c0, int c1)
+{
+    assert(0 <= c0 && c0 <= c1 && c1 <= C);
+    for (int c = c0; c < c1; c++)
+        for (int o = 0; o < OC; o++) {
+            float s = 0.f;
+            for (int i = 0; i < B; i++)
+                s += inp[(size_t)i * C + c] * dout[(size_t)i * OC + o];
+            gt[(size_t)(c - c0) * OC + o] = s;
+        }
+}
+
+void mt_colsum_acc_ref(float *s, const float *x, int rows, int n)
+{
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < n; j++)
+            s[j] += x[(size_t)r * n + j];
+}

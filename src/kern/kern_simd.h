@@ -711,6 +711,322 @@ static void KSFX(sparse_bwd_w)(float *dw, float *db, const float *dout, const ui
 }
 
 /* ======================================================================== */
+/* The engine's transposed first layer: row lists, gradient rows            */
+/* ======================================================================== */
+
+/* A row's non-zero pixels.  An ISA file may provide row_list_vec (AVX-512
+ * compresses 16 pixels at a time); otherwise the 64-pixel bit masks. */
+static int KSFX(sparse_row_list)(int *idx, float *val, const uint8_t *px, int C, float scale)
+{
+#ifdef KERN_ROW_LIST_VEC
+    return row_list_vec(idx, val, px, C, scale);
+#else
+    int n = 0;
+    for (int c0 = 0; c0 < C; c0 += 64) {
+        uint64_t m = nzmask(px + c0, C - c0 < 64 ? C - c0 : 64);
+        while (m) {
+            int c = c0 + __builtin_ctzll(m);
+            m &= m - 1;
+            idx[n] = c;
+            val[n] = (float)px[c] * scale;
+            n++;
+        }
+    }
+    return n;
+#endif
+}
+
+/* One row (or two interleaved, for narrow outputs) of sparse_fwd_rows:
+ * acc = beff, += val * wt[idx] in list order, ReLU, store. */
+KERN_INLINE void rl_load(vf *acc, const float *src, int nv, int nlast)
+{
+#pragma GCC unroll 8
+    for (int v = 0; v < nv; v++)
+        acc[v] = v == nv - 1 && nlast < VW ? V_LOADN(src + v * VW, nlast) : V_LOAD(src + v * VW);
+}
+
+KERN_INLINE void rl_store(float *dst, vf *acc, int nv, int nlast, int relu)
+{
+#pragma GCC unroll 8
+    for (int v = 0; v < nv; v++) {
+        vf y = relu ? V_MAX(acc[v], V_ZERO()) : acc[v];
+        if (v == nv - 1 && nlast < VW)
+            V_STOREN(dst + v * VW, y, nlast);
+        else
+            V_STORE(dst + v * VW, y);
+    }
+}
+
+/* Row y's accumulators (from init) += its entries from *pos while their
+ * column is below cend; *pos advances past them. */
+KERN_INLINE void rl_fwd1(float *y, const int *ix, const float *vl, int *pos, int n, int cend,
+                         const float *wt, int OC, const float *init, int nv, int nlast)
+{
+    vf acc[SP_NV];
+    rl_load(acc, init, nv, nlast);
+    int k = *pos;
+    for (; k < n && ix[k] < cend; k++)
+        axpy_acc(acc, V_SET1(vl[k]), wt + (ptrdiff_t)ix[k] * OC, nv, nlast);
+    *pos = k;
+    rl_store(y, acc, nv, nlast, 0);
+}
+
+KERN_INLINE void rl_fwd2(float *y0, const int *ix0, const float *vl0, int *pos0, int n0, float *y1,
+                         const int *ix1, const float *vl1, int *pos1, int n1, int cend,
+                         const float *wt, int OC, int nv, int nlast)
+{
+    vf a0[SP_PAIR_NV], a1[SP_PAIR_NV];
+    rl_load(a0, y0, nv, nlast);
+    rl_load(a1, y1, nv, nlast);
+    int k0 = *pos0, k1 = *pos1;
+    for (; k0 < n0 && ix0[k0] < cend && k1 < n1 && ix1[k1] < cend; k0++, k1++) {
+        axpy_acc(a0, V_SET1(vl0[k0]), wt + (ptrdiff_t)ix0[k0] * OC, nv, nlast);
+        axpy_acc(a1, V_SET1(vl1[k1]), wt + (ptrdiff_t)ix1[k1] * OC, nv, nlast);
+    }
+    for (; k0 < n0 && ix0[k0] < cend; k0++)
+        axpy_acc(a0, V_SET1(vl0[k0]), wt + (ptrdiff_t)ix0[k0] * OC, nv, nlast);
+    for (; k1 < n1 && ix1[k1] < cend; k1++)
+        axpy_acc(a1, V_SET1(vl1[k1]), wt + (ptrdiff_t)ix1[k1] * OC, nv, nlast);
+    *pos0 = k0;
+    *pos1 = k1;
+    rl_store(y0, a0, nv, nlast, 0);
+    rl_store(y1, a1, nv, nlast, 0);
+}
+
+/* One transposed gradient row (or two, for narrow outputs) of sparse_bwd_wt. */
+KERN_INLINE void gt_row1(float *g, const sp_ent *e, int n, const float *dout, int OC, const float *cs,
+                         vf sh, int nv, int nlast)
+{
+    vf acc[SP_NV];
+#pragma GCC unroll 8
+    for (int v = 0; v < nv; v++)
+        acc[v] = V_ZERO();
+    for (int k = 0; k < n; k++)
+        axpy_acc(acc, V_SET1(e[k].v), dout + (ptrdiff_t)e[k].i * OC, nv, nlast);
+    vf c[SP_NV];
+    rl_load(c, cs, nv, nlast);
+#pragma GCC unroll 8
+    for (int v = 0; v < nv; v++)
+        acc[v] = V_ADD(acc[v], V_MUL(sh, c[v]));
+    rl_store(g, acc, nv, nlast, 0);
+}
+
+KERN_INLINE void gt_row2(float *g0, const sp_ent *e0, int n0, float *g1, const sp_ent *e1, int n1,
+                         const float *dout, int OC, const float *cs, vf sh, int nv, int nlast)
+{
+    vf a0[SP_PAIR_NV], a1[SP_PAIR_NV], c[SP_PAIR_NV];
+#pragma GCC unroll 8
+    for (int v = 0; v < nv; v++)
+        a0[v] = a1[v] = V_ZERO();
+    int n = n0 < n1 ? n0 : n1, k = 0;
+    for (; k < n; k++) {
+        axpy_acc(a0, V_SET1(e0[k].v), dout + (ptrdiff_t)e0[k].i * OC, nv, nlast);
+        axpy_acc(a1, V_SET1(e1[k].v), dout + (ptrdiff_t)e1[k].i * OC, nv, nlast);
+    }
+    for (int k0 = k; k0 < n0; k0++)
+        axpy_acc(a0, V_SET1(e0[k0].v), dout + (ptrdiff_t)e0[k0].i * OC, nv, nlast);
+    for (int k1 = k; k1 < n1; k1++)
+        axpy_acc(a1, V_SET1(e1[k1].v), dout + (ptrdiff_t)e1[k1].i * OC, nv, nlast);
+    rl_load(c, cs, nv, nlast);
+#pragma GCC unroll 8
+    for (int v = 0; v < nv; v++) {
+        a0[v] = V_ADD(a0[v], V_MUL(sh, c[v]));
+        a1[v] = V_ADD(a1[v], V_MUL(sh, c[v]));
+    }
+    rl_store(g0, a0, nv, nlast, 0);
+    rl_store(g1, a1, nv, nlast, 0);
+}
+
+#define RL_FN(n) \
+    static void rl_fwd1_##n(float *y, const int *ix, const float *vl, int *pos, int cnt, int cend, \
+                            const float *wt, int OC, const float *init, int nlast) \
+    { rl_fwd1(y, ix, vl, pos, cnt, cend, wt, OC, init, n, nlast); } \
+    static void gt_row1_##n(float *g, const sp_ent *e, int cnt, const float *dout, int OC, \
+                            const float *cs, vf sh, int nlast) \
+    { gt_row1(g, e, cnt, dout, OC, cs, sh, n, nlast); }
+#define RL2_FN(n) \
+    static void rl_fwd2_##n(float *y0, const int *ix0, const float *vl0, int *pos0, int n0, float *y1, \
+                            const int *ix1, const float *vl1, int *pos1, int n1, int cend, \
+                            const float *wt, int OC, int nlast) \
+    { rl_fwd2(y0, ix0, vl0, pos0, n0, y1, ix1, vl1, pos1, n1, cend, wt, OC, n, nlast); } \
+    static void gt_row2_##n(float *g0, const sp_ent *e0, int n0, float *g1, const sp_ent *e1, \
+                            int n1, const float *dout, int OC, const float *cs, vf sh, int nlast) \
+    { gt_row2(g0, e0, n0, g1, e1, n1, dout, OC, cs, sh, n, nlast); }
+SP_LIST(RL_FN)
+SP2_LIST(RL2_FN)
+#undef RL_FN
+#undef RL2_FN
+
+/* Blocked by RL_PB pixel columns, as sparse_fwd, so the block of wt stays in
+ * L1 while every row visits it (rows in groups of RL_GROUP for the cursors);
+ * a row's outputs go back to memory between blocks, which does not change
+ * the chain beff + entries in list order. */
+#define RL_PB 64
+#define RL_GROUP 256
+static void KSFX(sparse_fwd_rows)(float *out, const mt_sp_rows *rows, const float *wt, const float *beff,
+                                  int B, int OC, int relu)
+{
+    const int ld = rows->ld;
+    const int nvt = (OC + VW - 1) / VW, nlast_t = OC - (nvt - 1) * VW;
+    int pos[RL_GROUP];
+    for (int g0 = 0; g0 < B; g0 += RL_GROUP) {
+        const int g1 = B - g0 < RL_GROUP ? B : g0 + RL_GROUP;
+        int cmax = 0;
+        for (int i = g0; i < g1; i++) {
+            pos[i - g0] = 0;
+            memcpy(out + (ptrdiff_t)i * OC, beff, (size_t)OC * sizeof *out);
+            int n = rows->cnt[i];
+            if (n > 0 && rows->idx[(ptrdiff_t)i * ld + n - 1] + 1 > cmax)
+                cmax = rows->idx[(ptrdiff_t)i * ld + n - 1] + 1;
+        }
+        for (int cend = RL_PB; cend - RL_PB < cmax; cend += RL_PB) {
+            int i = g0;
+            if (nvt <= SP_PAIR_NV) /* narrow: two rows at once (latency-bound otherwise) */
+                for (; i + 1 < g1; i += 2) {
+                    const int *ix = rows->idx + (ptrdiff_t)i * ld;
+                    const float *vl = rows->val + (ptrdiff_t)i * ld;
+                    float *y = out + (ptrdiff_t)i * OC;
+                    int *p = pos + (i - g0);
+                    switch (nvt) {
+#define RL2_CASE(k) case k: rl_fwd2_##k(y, ix, vl, p, rows->cnt[i], y + OC, ix + ld, vl + ld, p + 1, \
+                                        rows->cnt[i + 1], cend, wt, OC, nlast_t); break;
+                        SP2_LIST(RL2_CASE)
+#undef RL2_CASE
+                    default: assert(0);
+                    }
+                }
+            for (; i < g1; i++) {
+                const int *ix = rows->idx + (ptrdiff_t)i * ld;
+                const float *vl = rows->val + (ptrdiff_t)i * ld;
+                float *y = out + (ptrdiff_t)i * OC;
+                int p0 = pos[i - g0], p = p0;
+                if (p0 >= rows->cnt[i] || ix[p0] >= cend)
+                    continue;
+                for (int o0 = 0; o0 < OC; o0 += SP_NV * VW) {
+                    int ow = OC - o0 < SP_NV * VW ? OC - o0 : SP_NV * VW;
+                    int nv = (ow + VW - 1) / VW, nlast = ow - (nv - 1) * VW;
+                    p = p0;
+                    switch (nv) {
+#define RL_CASE(k) case k: rl_fwd1_##k(y + o0, ix, vl, &p, rows->cnt[i], cend, wt + o0, OC, y + o0, nlast); break;
+                        SP_LIST(RL_CASE)
+#undef RL_CASE
+                    default: assert(0);
+                    }
+                }
+                pos[i - g0] = p;
+            }
+        }
+    }
+    if (relu) {
+        size_t N = (size_t)B * OC, j = 0;
+        for (; j + VW <= N; j += VW)
+            V_STORE(out + j, V_MAX(V_LOAD(out + j), V_ZERO()));
+        for (; j < N; j++)
+            out[j] = out[j] < 0.f ? 0.f : out[j];
+    }
+}
+
+/* Entries in ascending c per row, so each column's list comes out with rows
+ * ascending; a row's entries outside [c0,c1) are skipped from its ends. */
+static void KSFX(sparse_lists_rows)(mt_sp_lists *lists, const mt_sp_rows *rows, int B, int c0, int c1)
+{
+    assert(lists->c_base <= c0 && c0 <= c1);
+    int *cnt = lists->cnt - lists->c_base;
+    sp_ent *ent = (sp_ent *)lists->ent - (ptrdiff_t)lists->c_base * B;
+    memset(cnt + c0, 0, (size_t)(c1 - c0) * sizeof *cnt);
+    for (int i = 0; i < B; i++) {
+        const int *ix = rows->idx + (ptrdiff_t)i * rows->ld;
+        const float *vl = rows->val + (ptrdiff_t)i * rows->ld;
+        int k = 0, n = rows->cnt[i];
+        while (k < n && ix[k] < c0)
+            k++;
+        for (; k < n && ix[k] < c1; k++) {
+            int c = ix[k];
+            sp_ent *e = &ent[(ptrdiff_t)c * B + cnt[c]++];
+            e->i = i;
+            e->v = vl[k];
+        }
+    }
+}
+
+static void KSFX(sparse_bwd_wt)(float *gt, const float *dout, const float *cs, const mt_sp_lists *lists,
+                                int B, int OC, float shift, int c0, int c1)
+{
+    assert(lists->c_base <= c0 && c0 <= c1);
+    const int *cnt = lists->cnt - lists->c_base;
+    const sp_ent *ent = (const sp_ent *)lists->ent - (ptrdiff_t)lists->c_base * B;
+    const int nvt = (OC + VW - 1) / VW;
+    vf sh = V_SET1(shift);
+    int c = c0;
+    if (nvt <= SP_PAIR_NV) { /* narrow: two columns at once */
+        int nlast = OC - (nvt - 1) * VW;
+        for (; c + 1 < c1; c += 2) {
+            float *g = gt + (ptrdiff_t)(c - c0) * OC;
+            const sp_ent *e = ent + (ptrdiff_t)c * B;
+            switch (nvt) {
+#define GT2_CASE(k) case k: gt_row2_##k(g, e, cnt[c], g + OC, e + B, cnt[c + 1], dout, OC, cs, sh, \
+                                        nlast); break;
+                SP2_LIST(GT2_CASE)
+#undef GT2_CASE
+            default: assert(0);
+            }
+        }
+    }
+    for (; c < c1; c++) {
+        float *g = gt + (ptrdiff_t)(c - c0) * OC;
+        const sp_ent *e = ent + (ptrdiff_t)c * B;
+        for (int o0 = 0; o0 < OC; o0 += SP_NV * VW) {
+            int ow = OC - o0 < SP_NV * VW ? OC - o0 : SP_NV * VW;
+            int nv = (ow + VW - 1) / VW, nlast = ow - (nv - 1) * VW;
+            switch (nv) {
+#define GT_CASE(k) case k: gt_row1_##k(g + o0, e, cnt[c], dout + o0, OC, cs + o0, sh, nlast); break;
+                SP_LIST(GT_CASE)
+#undef GT_CASE
+            default: assert(0);
+            }
+        }
+    }
+}
+
+static void KSFX(linear_bwd_wt)(float *gt, const float *dout, const float *inp, int B, int C, int OC,
+                                int c0, int c1)
+{
+    assert(0 <= c0 && c0 <= c1 && c1 <= C);
+    gemm_args g = { .a = inp + c0, .rsa = 1, .csa = C, .b = dout, .ldb = OC,
+                    .c = gt, .ldc = OC, .M = c1 - c0, .N = OC, .K = B };
+    gemm(&g);
+}
+
+static void KSFX(colsum_acc)(float *s, const float *x, int rows, int n)
+{
+    int j = 0;
+    for (; j + 4 * VW <= n; j += 4 * VW) {
+        vf a0 = V_LOAD(s + j), a1 = V_LOAD(s + j + VW), a2 = V_LOAD(s + j + 2 * VW), a3 = V_LOAD(s + j + 3 * VW);
+        for (int r = 0; r < rows; r++) {
+            const float *xr = x + (ptrdiff_t)r * n + j;
+            a0 = V_ADD(a0, V_LOAD(xr));
+            a1 = V_ADD(a1, V_LOAD(xr + VW));
+            a2 = V_ADD(a2, V_LOAD(xr + 2 * VW));
+            a3 = V_ADD(a3, V_LOAD(xr + 3 * VW));
+        }
+        V_STORE(s + j, a0);
+        V_STORE(s + j + VW, a1);
+        V_STORE(s + j + 2 * VW, a2);
+        V_STORE(s + j + 3 * VW, a3);
+    }
+    for (; j < n; j += VW) {
+        int w = n - j < VW ? n - j : VW;
+        vf a = w == VW ? V_LOAD(s + j) : V_LOADN(s + j, w);
+        for (int r = 0; r < rows; r++)
+            a = V_ADD(a, w == VW ? V_LOAD(x + (ptrdiff_t)r * n + j) : V_LOADN(x + (ptrdiff_t)r * n + j, w));
+        if (w == VW)
+            V_STORE(s + j, a);
+        else
+            V_STOREN(s + j, a, w);
+    }
+}
+
+/* ======================================================================== */
 /* Softmax + cross-entropy, conversion, Adam                                 */
 /* ======================================================================== */
 
@@ -818,4 +1134,10 @@ const mt_kern KSFX(mt_kern) = {
     .sparse_bwd_w = KSFX(sparse_bwd_w),
     .sparse_lists = KSFX(sparse_lists),
     .sparse_bwd_w_lists = KSFX(sparse_bwd_w_lists),
+    .sparse_row_list = KSFX(sparse_row_list),
+    .sparse_fwd_rows = KSFX(sparse_fwd_rows),
+    .sparse_lists_rows = KSFX(sparse_lists_rows),
+    .sparse_bwd_wt = KSFX(sparse_bwd_wt),
+    .linear_bwd_wt = KSFX(linear_bwd_wt),
+    .colsum_acc = KSFX(colsum_acc),
 };
