@@ -1,8 +1,9 @@
 /* test_kern: every kernel variant compiled in (mt_kern_variants) against the
  * scalar reference on random data and ragged shapes, the sparse first layer
- * against the dense reference, the thread-split invariance the training step
- * relies on, and the dispatcher's refusals.  A variant this CPU cannot run is
- * reported as SKIPPED by cmocka, never counted as passed. */
+ * against the dense reference, the engine's row-list kernels bit for bit
+ * against the kernels they stand in for, the thread-split invariance the
+ * training step relies on, and the dispatcher's refusals.  A variant this
+ * CPU cannot run is reported as SKIPPED by cmocka, never counted as passed. */
 #include <float.h>
 #include <math.h>
 #include <setjmp.h>
@@ -309,6 +310,322 @@ static void test_sparse_layer_matches_dense_ref(void **state)
             check_sparse(k, MODEL_B[bi], 784, 128, ZERO_FRAC[z]);
 }
 
+/* ---- the engine's transposed first layer -------------------------------- */
+
+static float *zerov(size_t n)
+{
+    float *p = calloc(n ? n : 1, sizeof *p);
+    assert_non_null(p);
+    return p;
+}
+
+/* Bit-for-bit equality (memcmp per element); prints the first difference. */
+static int same_bits(const char *what, const float *x, const float *r, size_t n, int M, int N, int K,
+                     double zf)
+{
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(&x[i], &r[i], sizeof *x)) {
+            uint32_t bx, br;
+            memcpy(&bx, &x[i], sizeof bx);
+            memcpy(&br, &r[i], sizeof br);
+            print_error("%s M=%d N=%d K=%d zeros=%.2f: [%zu] got %.9g (0x%08x) want %.9g (0x%08x)\n",
+                        what, M, N, K, zf, i, x[i], (unsigned)bx, r[i], (unsigned)br);
+            return 0;
+        }
+    return 1;
+}
+
+/* gt ((c1-c0),OC) equals dw[:, c0:c1]^T, dw (OC,C), compared with == (so +0
+ * and -0 are equal: "dw += y" turns a -0 into +0). */
+static int is_transpose_of(const char *what, const float *gt, const float *dw, int B, int C, int OC,
+                           int c0, int c1, double zf)
+{
+    for (int c = c0; c < c1; c++)
+        for (int o = 0; o < OC; o++) {
+            float g = gt[(size_t)(c - c0) * OC + o], d = dw[(size_t)o * C + c];
+            if (!(g == d)) {
+                print_error("%s B=%d C=%d OC=%d cols [%d,%d) zeros=%.2f: gt[c=%d, o=%d] = %.9g, "
+                            "dw[o, c] = %.9g\n", what, B, C, OC, c0, c1, zf, c, o, g, d);
+                return 0;
+            }
+        }
+    return 1;
+}
+
+/* Row lists of px (B,C) from k's sparse_row_list, ld = C + 16 (the minimum). */
+static mt_sp_rows row_lists(const mt_kern *k, const uint8_t *px, int B, int C)
+{
+    int ld = C + 16;
+    mt_sp_rows rows = { malloc((size_t)B * sizeof(int)), malloc((size_t)B * ld * sizeof(int)),
+                        malloc((size_t)B * ld * sizeof(float)), ld };
+    assert_non_null(rows.cnt);
+    assert_non_null(rows.idx);
+    assert_non_null(rows.val);
+    memset(rows.idx, 0xa5, (size_t)B * ld * sizeof(int));
+    memset(rows.val, 0xa5, (size_t)B * ld * sizeof(float));
+    for (int i = 0; i < B; i++)
+        rows.cnt[i] = k->sparse_row_list(rows.idx + (size_t)i * ld, rows.val + (size_t)i * ld,
+                                         px + (size_t)i * C, C, SCALE);
+    return rows;
+}
+
+static void free_rows(mt_sp_rows *rows)
+{
+    free(rows->cnt), free(rows->idx), free(rows->val);
+}
+
+/* Column lists of ncols columns from c_base, filled with a byte pattern so an
+ * entry a kernel forgot to write cannot match by accident. */
+static mt_sp_lists alloc_lists(int B, int ncols, int c_base, int fill)
+{
+    size_t nc = mt_kern_sparse_lists_cnt_size(ncols), ne = mt_kern_sparse_lists_ent_size(B, ncols);
+    mt_sp_lists l = { malloc(nc + 1), malloc(ne + 1), c_base };
+    assert_non_null(l.cnt);
+    assert_non_null(l.ent);
+    memset(l.cnt, fill, nc);
+    memset(l.ent, fill, ne);
+    return l;
+}
+
+/* Counts and entries (row and value bits) of columns [c0,c1) equal. */
+static int lists_equal(const char *what, const mt_sp_lists *a, const mt_sp_lists *b, int B, int C,
+                       int c0, int c1, double zf)
+{
+    for (int c = c0; c < c1; c++) {
+        int na = a->cnt[c - a->c_base], nb = b->cnt[c - b->c_base];
+        if (na != nb) {
+            print_error("%s B=%d C=%d cols [%d,%d) zeros=%.2f: column %d has %d entries, want %d\n",
+                        what, B, C, c0, c1, zf, c, na, nb);
+            return 0;
+        }
+        const mt_sp_ent *ea = a->ent + (size_t)(c - a->c_base) * B, *eb = b->ent + (size_t)(c - b->c_base) * B;
+        for (int j = 0; j < na; j++)
+            if (ea[j].i != eb[j].i || memcmp(&ea[j].v, &eb[j].v, sizeof ea[j].v)) {
+                print_error("%s B=%d C=%d cols [%d,%d) zeros=%.2f: column %d entry %d is (i=%d, v=%.9g), "
+                            "want (i=%d, v=%.9g)\n", what, B, C, c0, c1, zf, c, j, ea[j].i, ea[j].v,
+                            eb[j].i, eb[j].v);
+                return 0;
+            }
+    }
+    return 1;
+}
+
+/* Column ranges tried on C columns: all of them, an interior one, and one
+ * from an odd start to the end (empty when C == 1). */
+static void col_ranges(int r[3][2], int C)
+{
+    int a = C / 3, b = 2 * C / 3 + 1, o = (C / 2) | 1;
+    r[0][0] = 0, r[0][1] = C;
+    r[1][0] = a, r[1][1] = b < C ? b : C;
+    r[2][0] = o < C ? o : C, r[2][1] = C;
+}
+
+static void test_sparse_row_list_matches_ref(void **state)
+{
+    const mt_kern *k = variant_or_skip(state);
+    static const int Cs[] = { 1, 3, 15, 16, 17, 63, 64, 65, 784 };
+    for (int ci = 0; ci < (int)(sizeof Cs / sizeof *Cs); ci++)
+        for (int z = 0; z < 4; z++)
+            for (int off = 0; off < 4; off++) { /* px at every alignment mod 4 */
+                int C = Cs[ci];
+                float scale = off & 1 ? 1.f : SCALE;
+                /* px ends where its allocation does, so ASan sees an overread */
+                uint8_t *buf = randpx((size_t)C + off, ZERO_FRAC[z]), *px = buf + off;
+                if (off == 3 && z == 3) /* only the first and the last pixel */
+                    px[0] = 255, px[C - 1] = 1;
+                /* exactly C + 16 entries of room: ASan sees a write past it */
+                int *idx = malloc((size_t)(C + 16) * sizeof *idx), *idr = malloc((size_t)(C + 16) * sizeof *idr);
+                float *val = malloc((size_t)(C + 16) * sizeof *val), *vr = malloc((size_t)(C + 16) * sizeof *vr);
+                assert_true(idx && idr && val && vr);
+                memset(idx, 0xa5, (size_t)(C + 16) * sizeof *idx);
+                memset(val, 0xa5, (size_t)(C + 16) * sizeof *val);
+                int n = k->sparse_row_list(idx, val, px, C, scale);
+                int nr = mt_kern_ref()->sparse_row_list(idr, vr, px, C, scale);
+                if (n != nr)
+                    fail_msg("sparse_row_list C=%d zeros=%.2f offset=%d: count %d, want %d", C, ZERO_FRAC[z],
+                             off, n, nr);
+                for (int j = 0; j < n; j++)
+                    if (idx[j] != idr[j] || memcmp(&val[j], &vr[j], sizeof *val))
+                        fail_msg("sparse_row_list C=%d zeros=%.2f offset=%d: entry %d is (%d, %.9g), "
+                                 "want (%d, %.9g)", C, ZERO_FRAC[z], off, j, idx[j], val[j], idr[j], vr[j]);
+                free(buf), free(idx), free(idr), free(val), free(vr);
+            }
+}
+
+/* sparse_fwd_rows, sparse_lists_rows and sparse_bwd_wt on the row lists of
+ * one batch, against the same variant's sparse_fwd, sparse_lists and
+ * sparse_bwd_w_lists (bit for bit) and against the references. */
+static void check_sparse_rows(const mt_kern *k, int B, int C, int OC, double zf)
+{
+    const mt_kern *R = mt_kern_ref();
+    uint8_t *px = randpx((size_t)B * C, zf);
+    float *x = zerov((size_t)B * C);
+    for (size_t i = 0; i < (size_t)B * C; i++)
+        x[i] = (float)px[i] * SCALE + SHIFT;
+    float *w = randv((size_t)OC * C, 0.0), *b = randv(OC, 0.0), *wt = zerov((size_t)C * OC);
+    float *beff = randv(OC, 0.0), *r = zerov((size_t)B * OC), *rr = zerov((size_t)B * OC);
+    float *y = randv((size_t)B * OC, 0.0), *y2 = randv((size_t)B * OC, 0.0), *y3 = randv((size_t)B * OC, 0.0);
+    R->transpose(wt, w, C, OC, 0, C);
+    k->sparse_bias(beff, wt, b, C, OC, SHIFT, 0, OC);
+    mt_sp_rows rows = row_lists(k, px, B, C);
+    const float xmax = 1.f / 0.3081f;
+
+    /* forward */
+    R->linear_fwd(r, x, w, b, B, C, OC, 0);
+    int i1 = (B / 3) | 1; /* odd: splits a pair of rows */
+    i1 = i1 < B ? i1 : B;
+    mt_sp_rows tail = { rows.cnt + i1, rows.idx + (size_t)i1 * rows.ld, rows.val + (size_t)i1 * rows.ld,
+                        rows.ld };
+    double atol = red_atol(2 * C, xmax, 1.f);
+    for (int relu = 0; relu < 2; relu++) {
+        k->sparse_fwd(y, px, wt, beff, B, C, OC, SCALE, relu);
+        k->sparse_fwd_rows(y2, &rows, wt, beff, B, OC, relu);
+        assert_true(same_bits(relu ? "sparse_fwd_rows relu vs sparse_fwd" : "sparse_fwd_rows vs sparse_fwd",
+                              y2, y, (size_t)B * OC, B, OC, C, zf));
+        k->sparse_fwd_rows(y3, &rows, wt, beff, i1, OC, relu);
+        k->sparse_fwd_rows(y3 + (size_t)i1 * OC, &tail, wt, beff, B - i1, OC, relu);
+        assert_true(same_bits("sparse_fwd_rows row split", y3, y2, (size_t)B * OC, B, OC, C, zf));
+        for (size_t j = 0; j < (size_t)B * OC; j++)
+            rr[j] = relu && r[j] < 0.f ? 0.f : r[j];
+        assert_true(close_enough(relu ? "sparse_fwd_rows relu vs dense ref" : "sparse_fwd_rows vs dense ref",
+                                 y2, rr, (size_t)B * OC, atol, B, OC, C, zf));
+    }
+
+    /* column lists and the transposed weight gradient, per column range
+     * (the first is all columns: the others must give the same rows) */
+    float *dout = randv((size_t)B * OC, 0.0), *cs = zerov(OC), *csr = zerov(OC);
+    float *gfull = zerov((size_t)C * OC);
+    k->colsum_acc(cs, dout, B, OC);
+    R->colsum_acc(csr, dout, B, OC);
+    assert_true(same_bits("colsum_acc from zeros", cs, csr, OC, B, OC, 0, zf));
+    void *scratch = malloc(mt_kern_sparse_scratch(B, 0, OC));
+    assert_non_null(scratch);
+    atol = red_atol(2 * B + 2, xmax, 1.f) + 2 * FLT_EPSILON;
+    int cr[3][2];
+    col_ranges(cr, C);
+    for (int q = 0; q < 3; q++) {
+        int c0 = cr[q][0], c1 = cr[q][1], nc = c1 - c0;
+        mt_sp_lists la = alloc_lists(B, nc, c0, 0xa5), lb = alloc_lists(B, nc, c0, 0x5a);
+        k->sparse_lists(&la, px, B, C, SCALE, c0, c1);
+        k->sparse_lists_rows(&lb, &rows, B, c0, c1);
+        assert_true(lists_equal("sparse_lists_rows vs sparse_lists", &lb, &la, B, C, c0, c1, zf));
+        if (c0 == 0 && c1 == C) { /* one set of lists filled by two "threads" */
+            int ca = C / 3;
+            mt_sp_lists lf = alloc_lists(B, C, 0, 0x3c);
+            k->sparse_lists_rows(&lf, &rows, B, ca, C);
+            k->sparse_lists_rows(&lf, &rows, B, 0, ca);
+            assert_true(lists_equal("sparse_lists_rows in two ranges", &lf, &la, B, C, 0, C, zf));
+            free(lf.cnt), free(lf.ent);
+        }
+
+        float *gt = randv((size_t)nc * OC, 0.0), *gt2 = randv((size_t)nc * OC, 0.0);
+        float *dw = zerov((size_t)OC * C);
+        k->sparse_bwd_wt(gt, dout, cs, &lb, B, OC, SHIFT, c0, c1);
+        k->sparse_bwd_w_lists(dw, NULL, dout, &la, B, C, OC, SHIFT, c0, c1, scratch);
+        assert_true(is_transpose_of("sparse_bwd_wt vs sparse_bwd_w_lists", gt, dw, B, C, OC, c0, c1, zf));
+        int cm = c0 + ((nc / 2) | 1); /* odd: splits a pair of columns */
+        cm = cm < c1 ? cm : c1;
+        k->sparse_bwd_wt(gt2, dout, cs, &lb, B, OC, SHIFT, c0, cm);
+        k->sparse_bwd_wt(gt2 + (size_t)(cm - c0) * OC, dout, cs, &lb, B, OC, SHIFT, cm, c1);
+        assert_true(same_bits("sparse_bwd_wt column split", gt2, gt, (size_t)nc * OC, nc, OC, B, zf));
+        if (q == 0) {
+            memcpy(gfull, gt, (size_t)C * OC * sizeof *gt);
+            float *gtr = randv((size_t)nc * OC, 0.0);
+            R->sparse_bwd_wt(gtr, dout, csr, &la, B, OC, SHIFT, c0, c1);
+            assert_true(close_enough("sparse_bwd_wt vs ref", gt, gtr, (size_t)nc * OC, atol, nc, OC, B, zf));
+            free(gtr);
+        } else {
+            assert_true(same_bits("sparse_bwd_wt range vs all columns", gt, gfull + (size_t)c0 * OC,
+                                  (size_t)nc * OC, nc, OC, B, zf));
+        }
+        free(la.cnt), free(la.ent), free(lb.cnt), free(lb.ent);
+        free(gt), free(gt2), free(dw);
+    }
+
+    free_rows(&rows);
+    free(px), free(x), free(w), free(b), free(wt), free(beff), free(r), free(rr), free(y), free(y2), free(y3);
+    free(dout), free(cs), free(csr), free(gfull), free(scratch);
+}
+
+static void test_sparse_rows_match_sparse_fwd_and_lists(void **state)
+{
+    const mt_kern *k = variant_or_skip(state);
+    FOR_CUBE(B, C, OC, idx)
+        check_sparse_rows(k, B, C, OC, ZERO_FRAC[idx % 4]);
+    for (int bi = 0; bi < 3; bi++)
+        for (int z = 0; z < 4; z++)
+            if (MODEL_B[bi] < 1000 || ZERO_FRAC[z] == 0.81) /* the big batch: MNIST's density only */
+                check_sparse_rows(k, MODEL_B[bi], 784, 128, ZERO_FRAC[z]);
+}
+
+/* linear_bwd_wt = the transpose of linear_bwd_w_cols from zero, bit for bit. */
+static void check_bwd_wt(const mt_kern *k, int B, int C, int OC, double zf)
+{
+    const mt_kern *R = mt_kern_ref();
+    float *dout = randv((size_t)B * OC, 0.0), *x = randv((size_t)B * C, zf);
+    float *gfull = randv((size_t)C * OC, 0.0), *gtr = randv((size_t)C * OC, 0.0);
+    /* all columns against the reference, then each range against them */
+    k->linear_bwd_wt(gfull, dout, x, B, C, OC, 0, C);
+    R->linear_bwd_wt(gtr, dout, x, B, C, OC, 0, C);
+    double atol = red_atol(B + 1, maxabs(x, (size_t)B * C), 1.f) + 2 * FLT_EPSILON;
+    assert_true(close_enough("linear_bwd_wt vs ref", gfull, gtr, (size_t)C * OC, atol, C, OC, B, zf));
+    int cr[3][2];
+    col_ranges(cr, C);
+    for (int q = 0; q < 3; q++) {
+        int c0 = cr[q][0], c1 = cr[q][1], nc = c1 - c0;
+        float *gt = randv((size_t)nc * OC, 0.0), *dw = zerov((size_t)OC * C);
+        k->linear_bwd_wt(gt, dout, x, B, C, OC, c0, c1);
+        k->linear_bwd_w_cols(dw, NULL, dout, x, B, C, OC, c0, c1);
+        assert_true(is_transpose_of("linear_bwd_wt vs linear_bwd_w_cols", gt, dw, B, C, OC, c0, c1, zf));
+        assert_true(same_bits("linear_bwd_wt range vs all columns", gt, gfull + (size_t)c0 * OC,
+                              (size_t)nc * OC, nc, OC, B, zf));
+        free(gt), free(dw);
+    }
+    free(dout), free(x), free(gfull), free(gtr);
+}
+
+static void test_linear_bwd_wt_is_bwd_w_cols_transposed(void **state)
+{
+    const mt_kern *k = variant_or_skip(state);
+    FOR_CUBE(B, C, OC, idx)
+        check_bwd_wt(k, B, C, OC, ZERO_FRAC[idx % 4]);
+    for (int l = 0; l < 3; l++)
+        for (int z = 0; z < 4; z++)
+            check_bwd_wt(k, 64, MODEL_C[l], MODEL_OC[l], ZERO_FRAC[z]);
+}
+
+/* colsum_acc adds to s, each s[j] one chain over the rows in order: equal to
+ * the scalar chain, and to two calls over a split of the rows, bit for bit. */
+static void test_colsum_acc_matches_ref(void **state)
+{
+    const mt_kern *k = variant_or_skip(state);
+    static const int Rows[] = { 0, 1, 2, 3, 17, 64, 65, 1000 };
+    for (int ni = 0; ni < N_SHAPES; ni++)
+        for (int ri = 0; ri < (int)(sizeof Rows / sizeof *Rows); ri++) {
+            int n = SHAPES[ni], rows = Rows[ri];
+            double zf = ZERO_FRAC[(ni + ri) % 4];
+            float *x = randv((size_t)rows * n, zf), *s0 = randv((size_t)n + 1, 0.0);
+            for (int j = 0; j < n; j++)
+                s0[j] = s0[j] == 0.f ? 0.5f : s0[j] * 4.f; /* non-zero start */
+            s0[n] = 42.f; /* no write past the end */
+            float *s = copyv(s0, (size_t)n + 1), *sr = copyv(s0, (size_t)n + 1);
+            float *s2 = copyv(s0, (size_t)n + 1), *want = copyv(s0, (size_t)n + 1);
+            k->colsum_acc(s, x, rows, n);
+            mt_kern_ref()->colsum_acc(sr, x, rows, n);
+            assert_true(close_enough("colsum_acc vs ref", s, sr, (size_t)n + 1, red_atol(rows + 4, 4.f, 1.f),
+                                     rows, n, 0, zf));
+            for (int j = 0; j < n; j++)
+                for (int r = 0; r < rows; r++)
+                    want[j] += x[(size_t)r * n + j];
+            assert_true(same_bits("colsum_acc chain", s, want, (size_t)n + 1, rows, n, 0, zf));
+            int r1 = rows / 3;
+            k->colsum_acc(s2, x, r1, n);
+            k->colsum_acc(s2, x + (size_t)r1 * n, rows - r1, n);
+            assert_true(same_bits("colsum_acc row split", s2, s, (size_t)n + 1, rows, n, 0, zf));
+            free(x), free(s0), free(s), free(sr), free(s2), free(want);
+        }
+}
+
 /* ---- softmax, conversion, Adam ------------------------------------------ */
 
 static void test_softmax_xent_matches_ref(void **state)
@@ -450,6 +767,10 @@ int main(void)
         { test_linear_bwd_x_matches_ref, "linear_bwd_x_matches_ref" },
         { test_row_split_is_bit_identical, "row_split_is_bit_identical" },
         { test_sparse_layer_matches_dense_ref, "sparse_layer_matches_dense_ref" },
+        { test_sparse_row_list_matches_ref, "sparse_row_list_matches_ref" },
+        { test_sparse_rows_match_sparse_fwd_and_lists, "sparse_rows_match_sparse_fwd_and_lists" },
+        { test_linear_bwd_wt_is_bwd_w_cols_transposed, "linear_bwd_wt_is_bwd_w_cols_transposed" },
+        { test_colsum_acc_matches_ref, "colsum_acc_matches_ref" },
         { test_softmax_xent_matches_ref, "softmax_xent_matches_ref" },
         { test_u8_to_f32_matches_ref, "u8_to_f32_matches_ref" },
         { test_adam_matches_ref, "adam_matches_ref" },
