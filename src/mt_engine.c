@@ -193,34 +193,49 @@ static void first_layer_grad(const mt_engine *e, const thr *th, float *g, int c0
         e->k->linear_bwd_wt(g, th->d1, th->a0, e->B, C0, ow, c0, c1);
 }
 
-/* The small layers' weight gradients (m->dw, m->db), on one thread. */
-static void small_layer_grads(mt_engine *e)
+/* The small layers' weight gradients, columns [c0,c1) of each dW (16-aligned
+ * col_split of its inputs) on thread t; thread 0 also the bias gradients.
+ * Every element is one chain whatever the split. */
+static void small_layer_grads(mt_engine *e, int t, int T)
 {
     mt_mlp *m = e->m;
     for (int l = 1; l < m->n_layers; l++) {
-        int C = m->dims[l], OC = m->dims[l + 1];
-        memset(m->dw[l], 0, (size_t)OC * C * sizeof(float));
-        memset(m->db[l], 0, (size_t)OC * sizeof(float));
-        e->k->linear_bwd_w_cols(m->dw[l], m->db[l], e->dact[l + 1], e->act[l], e->B, C, OC, 0, C);
+        int C = m->dims[l], OC = m->dims[l + 1], c0, c1;
+        col_split(C, t, T, &c0, &c1);
+        for (int o = 0; o < OC; o++)
+            memset(m->dw[l] + (size_t)o * C + c0, 0, (size_t)(c1 - c0) * sizeof(float));
+        if (t == 0)
+            memset(m->db[l], 0, (size_t)OC * sizeof(float));
+        if (c0 < c1 || t == 0)
+            e->k->linear_bwd_w_cols(m->dw[l], t == 0 ? m->db[l] : NULL, e->dact[l + 1], e->act[l], e->B, C,
+                                    OC, c0, c1);
     }
 }
 
-/* The small layers' update and W^T refresh, on one thread. */
-static void small_layer_update(mt_engine *e)
+/* The small layers' update of the same columns (and bias on thread 0), and
+ * the refresh of those rows of W^T. */
+static void small_layer_update(mt_engine *e, int t, int T)
 {
     mt_mlp *m = e->m;
+    const double f = e->clip_f;
     for (int l = 1; l < m->n_layers; l++) {
-        int C = m->dims[l], OC = m->dims[l + 1];
+        int C = m->dims[l], OC = m->dims[l + 1], c0, c1;
+        col_split(C, t, T, &c0, &c1);
         size_t w = (size_t)(m->w[l] - m->params), b = (size_t)(m->b[l] - m->params);
-        if (e->clip_f < 1.0)
-            for (size_t i = w; i < w + (size_t)OC * C; i++)
-                m->grads[i] = (float)(m->grads[i] * e->clip_f);
-        if (e->clip_f < 1.0)
-            for (size_t i = b; i < b + (size_t)OC; i++)
-                m->grads[i] = (float)(m->grads[i] * e->clip_f);
-        mt_optim_step_range(&e->ostep, m->params, m->grads, e->k, w, w + (size_t)OC * C);
-        mt_optim_step_range(&e->ostep, m->params, m->grads, e->k, b, b + (size_t)OC);
-        e->k->transpose(e->wt[l], m->w[l], C, OC, 0, C);
+        for (int o = 0; c0 < c1 && o < OC; o++) {
+            size_t lo = w + (size_t)o * C + c0, hi = w + (size_t)o * C + c1;
+            if (f < 1.0)
+                for (size_t i = lo; i < hi; i++)
+                    m->grads[i] = (float)(m->grads[i] * f);
+            mt_optim_step_range(&e->ostep, m->params, m->grads, e->k, lo, hi);
+        }
+        if (t == 0) {
+            if (f < 1.0)
+                for (size_t i = b; i < b + (size_t)OC; i++)
+                    m->grads[i] = (float)(m->grads[i] * f);
+            mt_optim_step_range(&e->ostep, m->params, m->grads, e->k, b, b + (size_t)OC);
+        }
+        e->k->transpose(e->wt[l], m->w[l], C, OC, c0, c1);
     }
 }
 
@@ -334,18 +349,11 @@ static void step_thread(mt_engine *e, int t, int T)
                 e->gsq[o0 + o] += (double)th->cs[o] * th->cs[o];
         }
     }
-    /* ... and the small layers' on the last thread (thread 0 builds more of
-     * the shared column lists) */
-    if (t == T - 1) {
-        small_layer_grads(e);
-        if (e->fused)
-            small_layer_update(e);
-        else
-            for (int l = 1; l < L; l++) {
-                int C = m->dims[l], OC = m->dims[l + 1];
-                e->gsq[OC1 + l] = sumsq(m->dw[l], (size_t)OC * C) + sumsq(m->db[l], (size_t)OC);
-            }
-    }
+    /* ... and every thread a share of the small layers' (their squared norms,
+     * when clipping, are summed by mt_engine_step) */
+    small_layer_grads(e, t, T);
+    if (e->fused)
+        small_layer_update(e, t, T);
 }
 
 static void step_job(void *arg, int t, int T) { step_thread(arg, t, T); }
@@ -368,8 +376,7 @@ static void update_thread(mt_engine *e, int t, int T)
         th->wsum_ok = 1;
         first_layer_bias_update(e, th);
     }
-    if (t == T - 1)
-        small_layer_update(e);
+    small_layer_update(e, t, T);
 }
 
 static void update_job(void *arg, int t, int T) { update_thread(arg, t, T); }
@@ -633,6 +640,9 @@ double mt_engine_step(mt_engine *e, mt_optim *o, const uint8_t *images, const ui
         /* the global norm, summed in a fixed block order (first-layer rows,
          * then the small layers) whatever the thread split */
         const mt_mlp *m = e->m;
+        for (int l = 1; l < m->n_layers; l++)
+            e->gsq[m->dims[1] + l] = sumsq(m->dw[l], (size_t)m->dims[l] * m->dims[l + 1])
+                                   + sumsq(m->db[l], (size_t)m->dims[l + 1]);
         double ss = 0.0;
         for (int i = 0; i < m->dims[1] + m->n_layers; i++)
             ss += i < m->dims[1] || i > m->dims[1] ? e->gsq[i] : 0.0;
