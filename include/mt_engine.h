@@ -75,9 +75,10 @@ void mt_engine_export(mt_engine *e, mt_optim *o);
 double mt_engine_step(mt_engine *e, mt_optim *o, const uint8_t *images, const uint8_t *labels,
                       const uint32_t *idx, int B, float scale, float shift, uint8_t *labels_out);
 
-/* Hints the rows of the next batch into the cache (they are random rows of
- * a 47 MB array): call it before the step that trains on the current one. */
-void mt_engine_prefetch(const mt_engine *e, const uint8_t *images, const uint32_t *idx, int B);
+/* The rows of the next batch (random rows of a large array): the next
+ * mt_engine_step prefetches them, each thread the rows it will gather.  The
+ * pointers must stay valid until that step returns. */
+void mt_engine_prefetch(mt_engine *e, const uint8_t *images, const uint32_t *idx, int B);
 
 /* Gradient clipping by the global L2 norm of all gradients, as
  * torch.nn.utils.clip_grad_norm_ (and mt_clip_grad_norm): before each

@@ -16,12 +16,16 @@
 
 /* Row lists of a batch's non-zero pixels (sparse_row_list): row i's entries
  * are idx[i*ld + 0 .. cnt[i]) (columns ascending) and val[i*ld + ...] =
- * px[i,c] * scale.  ld >= C + 16 (the SIMD writers store whole vectors). */
+ * px[i,c] * scale; ld >= C + 16 (the SIMD writers store whole vectors).
+ * blk[i*nblk + j] counts row i's entries in columns below MT_SP_CHUNK*(j+1)
+ * (nblk = ceil(C / MT_SP_CHUNK)), so a chunk's entries are found at once. */
+#define MT_SP_CHUNK 48
 typedef struct {
     int *cnt;       /* (B) */
     int *idx;       /* (B, ld) */
     float *val;     /* (B, ld) */
-    int ld;
+    int *blk;       /* (B, nblk) */
+    int ld, nblk;
 } mt_sp_rows;
 
 /* Column lists of a batch's non-zero pixels (sparse_lists): column c's
@@ -121,8 +125,9 @@ typedef struct mt_kern {
      * moments and its gradient as (C, OC) blocks). ---- */
 
     /* Row i's non-zero pixels of px (C): writes idx/val (see mt_sp_rows; room
-     * for C + 16 entries) and returns their count. */
-    int (*sparse_row_list)(int *idx, float *val, const uint8_t *px, int C, float scale);
+     * for C + 16 entries) and the chunk counts blk (ceil(C/MT_SP_CHUNK)), and
+     * returns the count. */
+    int (*sparse_row_list)(int *idx, float *val, int *blk, const uint8_t *px, int C, float scale);
     /* sparse_fwd from row lists: out (B,OC) = beff + sum over row i's entries
      * of val * wt[idx,:], then ReLU when relu.  Same bits as sparse_fwd. */
     void (*sparse_fwd_rows)(float *out, const mt_sp_rows *rows, const float *wt, const float *beff,

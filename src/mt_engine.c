@@ -1,12 +1,15 @@
 /* mt_engine: the threaded training step and evaluation forward (issue 3).
- * The first layer (most of the parameters) is MODEL-parallel: thread t owns
- * a fixed 16-aligned block [o0,o1) of its output features, i.e. rows of W1,
- * its moments, its gradient and its own W1^T slice, so these never move
- * between cores.  The small layers' forward and input gradients are split
- * by rows; the last thread writes their weight gradients and updates them.
- * Every float is one fixed chain of operations whatever the split, so
- * results do not depend on the thread count.  Does not print, does not
- * allocate after create. */
+ * Rows of the batch are split between the threads for everything that is
+ * per sample (gather, non-zero lists, every layer's forward, the loss, the
+ * input gradients); after the step's one barrier, the first layer's weight
+ * gradient and update are split by PIXEL chunks (MT_SP_CHUNK rows of the
+ * transposed weights, a fixed range per thread, so its moments stay in that
+ * core's cache), the small layers' by input columns.  The transposed first
+ * layer W1^T (C0, OC1) is the master copy while training, with its moments.
+ * Every float is one fixed chain of operations whatever the split (sums
+ * that cross chunks are kept per chunk and added in chunk order), so results
+ * do not depend on the thread count.  Does not print, does not allocate
+ * after create. */
 #include "mt_engine.h"
 #include "mt_mem.h"
 #include "mt_augment.h"
@@ -15,25 +18,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A thread's private buffers. */
 typedef struct {
-    int o0, o1;                      /* its block of first-layer outputs */
-    float *wt1;                      /* (C0, ow) W1[o0:o1, :]^T, the master copy (mt_engine_sync/export) */
-    float *mt1, *vt1;                /* (C0, ow) the optimizer's moments of that block, transposed */
-    float *gt1;                      /* (C0, ow) its gradient, transposed: whole when clipping,
-                                        else one GT_CHUNK of rows at a time */
-    float *wsum;                     /* (ow) column sums of wt1 (for beff), valid when wsum_ok */
-    int wsum_ok;
-    float *beff;                     /* (ow) b1 + shift * wsum of the block */
-    float *cs;                       /* (ow) column sums of d1: the bias gradient */
-    float *h1;                       /* (max_B, ow) first-layer output block */
-    float *d1;                       /* (max_B, ow) its gradient */
-    float *a0;                       /* (max_B, C0) normalised input (dense path) */
+    float *beff;                     /* (OC1) b1 + shift * colsum(W1^T) */
+    float *cs;                       /* (OC1) column sums of dact[1]: the bias gradient */
+    float *gt;                       /* (MT_SP_CHUNK, OC1) one chunk of the W1^T gradient (fused) */
+    mt_sp_lists lists;               /* one chunk's column lists (c_base = the chunk's first
+                                        column): small enough to stay in L1 */
     char pad[64];
 } thr;
-
-/* Rows of the first layer's gradient made and applied at a time in the fused
- * update (a multiple of the GEMM tile height; 48 x 128 floats stay in L1). */
-#define GT_CHUNK 48
 
 struct mt_engine {
     mt_mlp *m;                       /* borrowed */
@@ -42,20 +35,23 @@ struct mt_engine {
     int T;                           /* threads */
     mt_path path;
     int max_B;
+    int nch;                         /* first-layer pixel chunks: ceil(C0 / MT_SP_CHUNK) */
     thr *th;                         /* (T) */
+    float *wt1, *mt1, *vt1;          /* (C0, OC1) W1^T (master while training) and its moments */
+    float *gt1;                      /* (C0, OC1) its whole gradient (clipping only) */
+    float *psum;                     /* (nch, OC1) column sums of each chunk of wt1 */
+    int psum_ok;
+    double *gsq;                     /* (nch + 1) squared gradient sums per chunk, then b1 (clipping) */
     float *wt[MT_MAX_LAYERS];        /* (dims[l], dims[l+1]) = w[l]^T for l >= 1 (wt[0] unused) */
-    uint8_t *px;                     /* (max_B, dims[0]) raw pixels of the batch */
+    uint8_t *px;                     /* (max_B, C0) raw pixels of the batch */
     const uint8_t *pxp;              /* the batch's pixels: px, or the caller's
                                         contiguous images (forward only) */
+    float *a0;                       /* (max_B, C0) normalised input (dense path) */
     uint8_t *labels;                 /* (max_B) */
-    mt_sp_rows rows;                 /* the batch's row lists (sparse path), rows split between threads */
-    mt_sp_lists lists;               /* the batch's column lists (sparse path), each
-                                        thread filling a 16-aligned column range */
-    float *act[MT_MAX_LAYERS + 1];   /* act[1] (max_B, dims[1]) assembled first-layer output;
-                                        act[l] l >= 2 (split by rows) */
+    mt_sp_rows rows;                 /* the batch's row lists (sparse path), filled per row */
+    float *act[MT_MAX_LAYERS + 1];   /* (max_B, dims[l]) outputs of layer l, l >= 1 */
     float *dact[MT_MAX_LAYERS + 1];  /* (max_B, dims[l]) gradients w.r.t. act[l], l >= 1 */
     float *losses;                   /* (max_B) */
-    double *gsq;                     /* (dims[1] + n_layers) squared-gradient partial sums */
     long long nz[256];               /* per-thread non-zero counts of the batch */
     long long n_dense, n_sparse;
     float clip;                      /* max global L2 norm of the gradients; 0 = off */
@@ -65,6 +61,11 @@ struct mt_engine {
     int aug_on, aug_rows, aug_cols;
     uint64_t aug_seed;
     uint64_t aug_step;               /* batches augmented so far */
+
+    /* the next batch's rows, prefetched by each thread at the end of a step */
+    const uint8_t *pf_images;
+    const uint32_t *pf_idx;
+    int pf_B;
 
     /* the current job */
     const uint8_t *src_images, *src_labels;
@@ -92,6 +93,19 @@ static void col_split(int C, int t, int T, int *c0, int *c1)
     *c1 = (t + 1) * chunk < C ? (t + 1) * chunk : C;
 }
 
+/* Thread t's first-layer chunks [j0, j1). */
+static void chunk_split(const mt_engine *e, int t, int T, int *j0, int *j1)
+{
+    row_split(e->nch, t, T, j0, j1);
+}
+
+static void chunk_rows(const mt_engine *e, int j, int *c0, int *c1)
+{
+    const int C0 = e->m->dims[0];
+    *c0 = j * MT_SP_CHUNK;
+    *c1 = C0 - *c0 < MT_SP_CHUNK ? C0 : *c0 + MT_SP_CHUNK;
+}
+
 /* splitmix64 finaliser: per-sample augmentation seeds from (seed, step, row) */
 static uint64_t mix64(uint64_t x)
 {
@@ -109,17 +123,24 @@ static double sumsq(const float *x, size_t n)
     return s;
 }
 
+/* psum[j] = column sums of chunk j of wt1, rows ascending. */
+static void chunk_colsum(mt_engine *e, int j)
+{
+    const int OC1 = e->m->dims[1];
+    int c0, c1;
+    chunk_rows(e, j, &c0, &c1);
+    float *ps = e->psum + (size_t)j * OC1;
+    memset(ps, 0, (size_t)OC1 * sizeof *ps);
+    e->k->colsum_acc(ps, e->wt1 + (size_t)c0 * OC1, c1 - c0, OC1);
+}
+
 /* ---- one step (or one evaluation batch) ---------------------------------- */
 
-/* Gathers rows [r0,r1) of the batch (training), makes their non-zero lists
- * (unless the path is dense) and counts their non-zero pixels; after the
- * barrier every thread takes the same dense/sparse decision (integer sum in
- * thread order). */
-static int gather_and_decide(mt_engine *e, int t, int T)
+/* Gathers rows [r0,r1) of the batch (training) and makes their non-zero lists
+ * (unless the path is dense); returns their non-zero count. */
+static long long gather_rows(mt_engine *e, int r0, int r1)
 {
     const int C0 = e->m->dims[0];
-    int r0, r1;
-    row_split(e->B, t, T, &r0, &r1);
     long long nz = 0;
     for (int i = r0; i < r1; i++) {
         if (e->idx) {
@@ -138,59 +159,74 @@ static int gather_and_decide(mt_engine *e, int t, int T)
         if (e->path != MT_PATH_DENSE) {
             size_t off = (size_t)i * e->rows.ld;
             e->rows.cnt[i] = e->k->sparse_row_list(e->rows.idx + off, e->rows.val + off,
+                                                   e->rows.blk + (size_t)i * e->rows.nblk,
                                                    e->pxp + (size_t)i * C0, C0, e->scale);
             nz += e->rows.cnt[i];
         }
     }
+    return nz;
+}
+
+/* Whether the batch takes the sparse first layer: the same answer on every
+ * thread (under auto, after a barrier: integer sum in thread order). */
+static int decide(mt_engine *e, int t, int T, long long nz)
+{
+    if (e->path != MT_PATH_AUTO)
+        return e->path == MT_PATH_SPARSE;
     e->nz[t] = nz;
     mt_pool_barrier(e->pool);
     long long total = 0;
     for (int u = 0; u < T; u++)
         total += e->nz[u];
-    return e->path == MT_PATH_SPARSE
-        || (e->path == MT_PATH_AUTO && (double)total <= MT_SPARSE_MAX_DENSITY * (double)e->B * C0);
+    return (double)total <= MT_SPARSE_MAX_DENSITY * (double)e->B * e->m->dims[0];
 }
 
-/* This thread's block of the first layer for all B rows, into th->h1 and
- * columns [o0,o1) of e->act[1]. */
-static void first_layer(mt_engine *e, thr *th, int sparse)
+/* Every layer's forward for rows [r0,r1) into act[]. */
+static void forward_rows(mt_engine *e, thr *th, int sparse, int r0, int r1)
 {
     const mt_mlp *m = e->m;
     const mt_kern *k = e->k;
-    const int L = m->n_layers, C0 = m->dims[0], OC1 = m->dims[1], B = e->B;
-    const int o0 = th->o0, ow = th->o1 - th->o0;
-    if (ow == 0 || B == 0)
+    const int L = m->n_layers, C0 = m->dims[0], OC1 = m->dims[1], nb = r1 - r0;
+    if (nb <= 0)
         return;
     if (sparse) {
-        if (!th->wsum_ok) {
-            memset(th->wsum, 0, (size_t)ow * sizeof(float));
-            k->colsum_acc(th->wsum, th->wt1, C0, ow);
-            th->wsum_ok = 1;
+        /* b + shift * sum_c W1^T[c,:], the chunks' sums added in chunk order */
+        float *s = th->cs; /* scratch here */
+        memset(s, 0, (size_t)OC1 * sizeof *s);
+        k->colsum_acc(s, e->psum, e->nch, OC1);
+        for (int o = 0; o < OC1; o++) {
+            float t = e->shift * s[o];
+            th->beff[o] = m->b[0][o] + t;
         }
-        /* b + shift * sum_c wt[c,:], as mt_kern.sparse_bias */
-        const float *b = m->b[0] + o0;
-        for (int o = 0; o < ow; o++) {
-            float t = e->shift * th->wsum[o];
-            th->beff[o] = b[o] + t;
-        }
-        k->sparse_fwd_rows(th->h1, &e->rows, th->wt1, th->beff, B, ow, L > 1);
+        mt_sp_rows v = e->rows;
+        v.cnt += r0;
+        v.idx += (size_t)r0 * v.ld;
+        v.val += (size_t)r0 * v.ld;
+        v.blk += (size_t)r0 * v.nblk;
+        k->sparse_fwd_rows(e->act[1] + (size_t)r0 * OC1, &v, e->wt1, th->beff, nb, OC1, L > 1);
     } else {
-        k->u8_to_f32(th->a0, e->pxp, (size_t)B * C0, e->scale, e->shift);
-        k->linear_fwd_t(th->h1, th->a0, th->wt1, m->b[0] + o0, B, C0, ow, L > 1);
+        k->u8_to_f32(e->a0 + (size_t)r0 * C0, e->pxp + (size_t)r0 * C0, (size_t)nb * C0, e->scale, e->shift);
+        k->linear_fwd_t(e->act[1] + (size_t)r0 * OC1, e->a0 + (size_t)r0 * C0, e->wt1, m->b[0], nb, C0, OC1,
+                        L > 1);
     }
-    if (th->h1 != e->act[1])
-        for (int i = 0; i < B; i++)
-            memcpy(e->act[1] + (size_t)i * OC1 + o0, th->h1 + (size_t)i * ow, (size_t)ow * sizeof(float));
+    for (int l = 1; l < L; l++) {
+        int C = m->dims[l], OC = m->dims[l + 1];
+        k->linear_fwd_t(e->act[l + 1] + (size_t)r0 * OC, e->act[l] + (size_t)r0 * C, e->wt[l], m->b[l], nb, C,
+                        OC, l + 1 < L);
+    }
 }
 
-/* Rows [c0,c1) of this thread's transposed first-layer gradient into g. */
-static void first_layer_grad(const mt_engine *e, const thr *th, float *g, int c0, int c1)
+/* Chunk j's gradient (rows [c0,c1) of W1^T's) into g. */
+static void chunk_grad(mt_engine *e, thr *th, float *g, int c0, int c1)
 {
-    const int C0 = e->m->dims[0], ow = th->o1 - th->o0;
-    if (e->sparse)
-        e->k->sparse_bwd_wt(g, th->d1, th->cs, &e->lists, e->B, ow, e->shift, c0, c1);
-    else
-        e->k->linear_bwd_wt(g, th->d1, th->a0, e->B, C0, ow, c0, c1);
+    const int C0 = e->m->dims[0], OC1 = e->m->dims[1];
+    if (e->sparse) {
+        th->lists.c_base = c0;
+        e->k->sparse_lists_rows(&th->lists, &e->rows, e->B, c0, c1);
+        e->k->sparse_bwd_wt(g, e->dact[1], th->cs, &th->lists, e->B, OC1, e->shift, c0, c1);
+    } else {
+        e->k->linear_bwd_wt(g, e->dact[1], e->a0, e->B, C0, OC1, c0, c1);
+    }
 }
 
 /* The small layers' weight gradients, columns [c0,c1) of each dW (16-aligned
@@ -212,42 +248,55 @@ static void small_layer_grads(mt_engine *e, int t, int T)
     }
 }
 
-/* The small layers' update of the same columns (and bias on thread 0), and
- * the refresh of those rows of W^T. */
+static void scale_grads(float *g, size_t n, double f)
+{
+    if (f < 1.0)
+        for (size_t i = 0; i < n; i++)
+            g[i] = (float)(g[i] * f);
+}
+
+/* The small layers' update of the same columns (and biases on thread 0, with
+ * b1's), and the refresh of those rows of W^T. */
 static void small_layer_update(mt_engine *e, int t, int T)
 {
     mt_mlp *m = e->m;
-    const double f = e->clip_f;
+    if (t == 0) {
+        size_t b0 = (size_t)(m->b[0] - m->params);
+        scale_grads(m->db[0], (size_t)m->dims[1], e->clip_f);
+        mt_optim_step_range(&e->ostep, m->params, m->grads, e->k, b0, b0 + (size_t)m->dims[1]);
+    }
     for (int l = 1; l < m->n_layers; l++) {
         int C = m->dims[l], OC = m->dims[l + 1], c0, c1;
         col_split(C, t, T, &c0, &c1);
         size_t w = (size_t)(m->w[l] - m->params), b = (size_t)(m->b[l] - m->params);
         for (int o = 0; c0 < c1 && o < OC; o++) {
-            size_t lo = w + (size_t)o * C + c0, hi = w + (size_t)o * C + c1;
-            if (f < 1.0)
-                for (size_t i = lo; i < hi; i++)
-                    m->grads[i] = (float)(m->grads[i] * f);
-            mt_optim_step_range(&e->ostep, m->params, m->grads, e->k, lo, hi);
+            size_t lo = w + (size_t)o * C + c0;
+            scale_grads(m->grads + lo, (size_t)(c1 - c0), e->clip_f);
+            mt_optim_step_range(&e->ostep, m->params, m->grads, e->k, lo, lo + (size_t)(c1 - c0));
         }
         if (t == 0) {
-            if (f < 1.0)
-                for (size_t i = b; i < b + (size_t)OC; i++)
-                    m->grads[i] = (float)(m->grads[i] * f);
+            scale_grads(m->db[l], (size_t)OC, e->clip_f);
             mt_optim_step_range(&e->ostep, m->params, m->grads, e->k, b, b + (size_t)OC);
         }
         e->k->transpose(e->wt[l], m->w[l], C, OC, c0, c1);
     }
 }
 
-/* This thread's first-layer bias update (gradient th->cs, in m->db[0]). */
-static void first_layer_bias_update(mt_engine *e, const thr *th)
+/* This thread's rows of the next batch (mt_engine_prefetch) towards its
+ * cache, early in this step: they are random rows of a large array, gathered
+ * by the same thread next step. */
+static void prefetch_next(mt_engine *e, int t, int T)
 {
-    mt_mlp *m = e->m;
-    size_t b0 = (size_t)(m->b[0] - m->params);
-    if (e->clip_f < 1.0)
-        for (int o = th->o0; o < th->o1; o++)
-            m->db[0][o] = (float)(m->db[0][o] * e->clip_f);
-    mt_optim_step_range(&e->ostep, m->params, m->grads, e->k, b0 + (size_t)th->o0, b0 + (size_t)th->o1);
+    const size_t C0 = (size_t)e->m->dims[0];
+    int r0, r1;
+    if (!e->pf_idx)
+        return;
+    row_split(e->pf_B, t, T, &r0, &r1);
+    for (int i = r0; i < r1; i++) {
+        const uint8_t *p = e->pf_images + (size_t)e->pf_idx[i] * C0;
+        for (size_t off = 0; off < C0; off += 64)
+            __builtin_prefetch(p + off, 0, 1);
+    }
 }
 
 static void step_thread(mt_engine *e, int t, int T)
@@ -255,45 +304,24 @@ static void step_thread(mt_engine *e, int t, int T)
     mt_mlp *m = e->m;
     const mt_kern *k = e->k;
     thr *th = &e->th[t];
-    const int L = m->n_layers, C0 = m->dims[0], OC1 = m->dims[1], B = e->B, K = m->dims[L];
-    const int o0 = th->o0, ow = th->o1 - th->o0;
+    const int L = m->n_layers, OC1 = m->dims[1], B = e->B, K = m->dims[L];
+    int r0, r1;
+    row_split(B, t, T, &r0, &r1);
 
-    int sparse = gather_and_decide(e, t, T);
+    long long nz = gather_rows(e, r0, r1);
+    prefetch_next(e, t, T);
+    int sparse = decide(e, t, T, nz);
     if (t == 0)
         e->sparse = sparse;
-    if (sparse && e->backward) {
-        /* the weight gradient's column lists, shared: ready after the barrier below */
-        int c0, c1;
-        col_split(C0, t, T, &c0, &c1);
-        k->sparse_lists_rows(&e->lists, &e->rows, B, c0, c1);
-    }
-    first_layer(e, th, sparse);
-    mt_pool_barrier(e->pool); /* act[1] complete */
-
-    if (!e->backward) {
-        /* evaluation: the small layers split by rows */
-        int r0, r1;
-        row_split(B, t, T, &r0, &r1);
-        for (int l = 1; l < L && r0 < r1; l++) {
-            int C = m->dims[l], OC = m->dims[l + 1];
-            k->linear_fwd_t(e->act[l + 1] + (size_t)r0 * OC, e->act[l] + (size_t)r0 * C, e->wt[l],
-                            m->b[l], r1 - r0, C, OC, l + 1 < L);
-        }
-        return;
-    }
+    forward_rows(e, th, sparse, r0, r1);
+    if (!e->backward)
+        return; /* evaluation: no barrier at all */
     if (B == 0)
         return;
 
-    /* the small layers' forward and input gradients, split by rows */
-    int r0, r1;
-    row_split(B, t, T, &r0, &r1);
+    /* the loss and the input gradients of the same rows */
     if (r0 < r1) {
         const int nb = r1 - r0;
-        for (int l = 1; l < L; l++) {
-            int C = m->dims[l], OC = m->dims[l + 1];
-            k->linear_fwd_t(e->act[l + 1] + (size_t)r0 * OC, e->act[l] + (size_t)r0 * C, e->wt[l],
-                            m->b[l], nb, C, OC, l + 1 < L);
-        }
         k->softmax_xent(e->dact[L] + (size_t)r0 * K, e->losses + r0, e->act[L] + (size_t)r0 * K,
                         e->labels + r0, nb, K, 1.f / (float)B);
         for (int l = L - 1; l >= 1; l--) {
@@ -302,7 +330,7 @@ static void step_thread(mt_engine *e, int t, int T)
                             e->act[l] + (size_t)r0 * C, nb, C, OC);
         }
     }
-    mt_pool_barrier(e->pool); /* dact and losses complete */
+    mt_pool_barrier(e->pool); /* every row's lists, activations, gradients and loss */
 
     /* A non-finite loss stops training (mt_train): no gradient, no update. */
     double lsum = 0.0;
@@ -314,43 +342,31 @@ static void step_thread(mt_engine *e, int t, int T)
         return;
     }
 
-    /* the first layer's block: bias gradient, then the weight gradient made
-     * GT_CHUNK rows at a time and applied at once (fused), or whole (clipping) */
-    if (ow > 0) {
-        if (th->d1 != e->dact[1])
-            for (int i = 0; i < B; i++)
-                memcpy(th->d1 + (size_t)i * ow, e->dact[1] + (size_t)i * OC1 + o0, (size_t)ow * sizeof(float));
-        memset(th->cs, 0, (size_t)ow * sizeof(float));
-        k->colsum_acc(th->cs, th->d1, B, ow);
-        memcpy(m->db[0] + o0, th->cs, (size_t)ow * sizeof(float));
+    /* b1's gradient (every thread needs it for the sparse rank-1 term) */
+    memset(th->cs, 0, (size_t)OC1 * sizeof(float));
+    k->colsum_acc(th->cs, e->dact[1], B, OC1);
+    if (t == 0)
+        memcpy(m->db[0], th->cs, (size_t)OC1 * sizeof(float));
+
+    /* this thread's chunks of W1^T: gradient, then (fused) the update at once */
+    int j0, j1;
+    chunk_split(e, t, T, &j0, &j1);
+    for (int j = j0; j < j1; j++) {
+        int c0, c1;
+        chunk_rows(e, j, &c0, &c1);
+        size_t off = (size_t)c0 * OC1, n = (size_t)(c1 - c0) * OC1;
         if (e->fused) {
-            memset(th->wsum, 0, (size_t)ow * sizeof(float));
-            for (int c = 0; c < C0; c += GT_CHUNK) {
-                int c1 = C0 - c < GT_CHUNK ? C0 : c + GT_CHUNK;
-                size_t off = (size_t)c * ow, n = (size_t)(c1 - c) * ow;
-                first_layer_grad(e, th, th->gt1, c, c1);
-                mt_optim_step_buf(&e->ostep, th->wt1 + off, th->gt1, th->mt1 + off,
-                                  th->vt1 ? th->vt1 + off : NULL, n, k);
-                k->colsum_acc(th->wsum, th->wt1 + off, c1 - c, ow);
-            }
-            th->wsum_ok = 1;
-            first_layer_bias_update(e, th);
+            chunk_grad(e, th, th->gt, c0, c1);
+            mt_optim_step_buf(&e->ostep, e->wt1 + off, th->gt, e->mt1 + off, e->vt1 ? e->vt1 + off : NULL, n,
+                              k);
+            chunk_colsum(e, j);
         } else {
-            first_layer_grad(e, th, th->gt1, 0, C0);
-            /* per-output sums in ascending c, as the rows of dW1 */
-            for (int o = 0; o < ow; o++)
-                e->gsq[o0 + o] = 0.0;
-            for (int c = 0; c < C0; c++) {
-                const float *g = th->gt1 + (size_t)c * ow;
-                for (int o = 0; o < ow; o++)
-                    e->gsq[o0 + o] += (double)g[o] * g[o];
-            }
-            for (int o = 0; o < ow; o++)
-                e->gsq[o0 + o] += (double)th->cs[o] * th->cs[o];
+            chunk_grad(e, th, e->gt1 + off, c0, c1);
+            e->gsq[j] = sumsq(e->gt1 + off, n);
         }
     }
-    /* ... and every thread a share of the small layers' (their squared norms,
-     * when clipping, are summed by mt_engine_step) */
+    if (!e->fused && t == 0)
+        e->gsq[e->nch] = sumsq(th->cs, (size_t)OC1);
     small_layer_grads(e, t, T);
     if (e->fused)
         small_layer_update(e, t, T);
@@ -358,23 +374,21 @@ static void step_thread(mt_engine *e, int t, int T)
 
 static void step_job(void *arg, int t, int T) { step_thread(arg, t, T); }
 
-/* ---- the update after clipping: each thread the parameters whose gradients it wrote */
+/* ---- the update after clipping: each thread what it made ----------------- */
 
 static void update_thread(mt_engine *e, int t, int T)
 {
-    const mt_kern *k = e->k;
-    thr *th = &e->th[t];
-    const int C0 = e->m->dims[0], ow = th->o1 - th->o0;
-    if (ow > 0) {
-        size_t n = (size_t)C0 * ow;
-        if (e->clip_f < 1.0)
-            for (size_t i = 0; i < n; i++)
-                th->gt1[i] = (float)(th->gt1[i] * e->clip_f);
-        mt_optim_step_buf(&e->ostep, th->wt1, th->gt1, th->mt1, th->vt1, n, k);
-        memset(th->wsum, 0, (size_t)ow * sizeof(float));
-        k->colsum_acc(th->wsum, th->wt1, C0, ow);
-        th->wsum_ok = 1;
-        first_layer_bias_update(e, th);
+    const int OC1 = e->m->dims[1];
+    int j0, j1;
+    chunk_split(e, t, T, &j0, &j1);
+    for (int j = j0; j < j1; j++) {
+        int c0, c1;
+        chunk_rows(e, j, &c0, &c1);
+        size_t off = (size_t)c0 * OC1, n = (size_t)(c1 - c0) * OC1;
+        scale_grads(e->gt1 + off, n, e->clip_f);
+        mt_optim_step_buf(&e->ostep, e->wt1 + off, e->gt1 + off, e->mt1 + off, e->vt1 ? e->vt1 + off : NULL,
+                          n, e->k);
+        chunk_colsum(e, j);
     }
     small_layer_update(e, t, T);
 }
@@ -386,43 +400,46 @@ static void update_job(void *arg, int t, int T) { update_thread(arg, t, T); }
 static void sync_thread(mt_engine *e, int t, int T)
 {
     mt_mlp *m = e->m;
-    thr *th = &e->th[t];
-    const int C0 = m->dims[0], ow = th->o1 - th->o0;
-    const size_t w0 = (size_t)(m->w[0] - m->params) + (size_t)th->o0 * C0;
-    if (ow > 0) {
-        e->k->transpose(th->wt1, m->params + w0, C0, ow, 0, C0);
-        th->wsum_ok = 0;
+    const int C0 = m->dims[0], OC1 = m->dims[1];
+    const size_t w0 = (size_t)(m->w[0] - m->params);
+    int j0, j1;
+    chunk_split(e, t, T, &j0, &j1);
+    for (int j = j0; j < j1; j++) {
+        int c0, c1;
+        chunk_rows(e, j, &c0, &c1);
+        e->k->transpose(e->wt1, m->params + w0, C0, OC1, c0, c1);
         if (e->opt) {
-            e->k->transpose(th->mt1, e->opt->m + w0, C0, ow, 0, C0);
+            e->k->transpose(e->mt1, e->opt->m + w0, C0, OC1, c0, c1);
             if (e->opt->v)
-                e->k->transpose(th->vt1, e->opt->v + w0, C0, ow, 0, C0);
+                e->k->transpose(e->vt1, e->opt->v + w0, C0, OC1, c0, c1);
         }
+        chunk_colsum(e, j);
     }
-    if (t == T - 1)
-        for (int l = 1; l < m->n_layers; l++)
-            e->k->transpose(e->wt[l], m->w[l], m->dims[l], m->dims[l + 1], 0, m->dims[l]);
+    for (int l = 1; l < m->n_layers; l++) {
+        int c0, c1;
+        col_split(m->dims[l], t, T, &c0, &c1);
+        e->k->transpose(e->wt[l], m->w[l], m->dims[l], m->dims[l + 1], c0, c1);
+    }
 }
 
 static void sync_job(void *arg, int t, int T) { sync_thread(arg, t, T); }
 
+/* W1 (OC1, C0) rows [o0,o1) from W1^T: transpose's "C" is OC1, its "OC" C0. */
 static void export_thread(mt_engine *e, int t, int T)
 {
-    (void)T;
     mt_mlp *m = e->m;
-    thr *th = &e->th[t];
-    const int C0 = m->dims[0], ow = th->o1 - th->o0;
-    const size_t w0 = (size_t)(m->w[0] - m->params) + (size_t)th->o0 * C0;
-    if (ow == 0)
-        return;
-    /* (C0, ow) -> (ow, C0): transpose's "C" is ow, its "OC" C0 */
-    e->k->transpose(m->params + w0, th->wt1, ow, C0, 0, ow);
+    const int C0 = m->dims[0], OC1 = m->dims[1];
+    const size_t w0 = (size_t)(m->w[0] - m->params);
+    int o0, o1;
+    col_split(OC1, t, T, &o0, &o1);
+    e->k->transpose(m->params + w0, e->wt1, OC1, C0, o0, o1);
     if (e->opt) {
-        e->k->transpose(e->opt->m + w0, th->mt1, ow, C0, 0, ow);
+        e->k->transpose(e->opt->m + w0, e->mt1, OC1, C0, o0, o1);
         if (e->opt->v)
-            e->k->transpose(e->opt->v + w0, th->vt1, ow, C0, 0, ow);
+            e->k->transpose(e->opt->v + w0, e->vt1, OC1, C0, o0, o1);
     }
     if (e->have_gt)
-        e->k->transpose(m->grads + w0, th->gt1, ow, C0, 0, ow);
+        e->k->transpose(m->grads + w0, e->gt1, OC1, C0, o0, o1);
 }
 
 static void export_job(void *arg, int t, int T) { export_thread(arg, t, T); }
@@ -457,19 +474,11 @@ void mt_engine_free(mt_engine *e)
     mt_pool_free(e->pool);
     if (e->th)
         for (int t = 0; t < e->T; t++) {
-            thr *th = &e->th[t];
-            free(th->wt1);
-            free(th->mt1);
-            free(th->vt1);
-            free(th->gt1);
-            free(th->wsum);
-            free(th->beff);
-            free(th->cs);
-            if (th->h1 != e->act[1])
-                free(th->h1);
-            if (th->d1 != e->dact[1])
-                free(th->d1);
-            free(th->a0);
+            free(e->th[t].beff);
+            free(e->th[t].cs);
+            free(e->th[t].gt);
+            free(e->th[t].lists.cnt);
+            free(e->th[t].lists.ent);
         }
     for (int l = 0; l <= MT_MAX_LAYERS; l++) {
         if (l < MT_MAX_LAYERS)
@@ -478,15 +487,20 @@ void mt_engine_free(mt_engine *e)
         free(e->dact[l]);
     }
     free(e->th);
+    free(e->wt1);
+    free(e->mt1);
+    free(e->vt1);
+    free(e->gt1);
+    free(e->psum);
+    free(e->gsq);
     free(e->px);
+    free(e->a0);
     free(e->rows.cnt);
     free(e->rows.idx);
     free(e->rows.val);
-    free(e->lists.cnt);
-    free(e->lists.ent);
+    free(e->rows.blk);
     free(e->labels);
     free(e->losses);
-    free(e->gsq);
     free(e);
 }
 
@@ -508,7 +522,8 @@ mt_status mt_engine_create(mt_engine **out, mt_mlp *m, const mt_kern *k, int nth
     e->T = nthreads;
     e->clip_f = 1.0;
     const int L = m->n_layers, C0 = m->dims[0], OC1 = m->dims[1];
-    const size_t fs = sizeof(float);
+    const size_t fs = sizeof(float), w1 = (size_t)C0 * OC1 * fs;
+    e->nch = (C0 + MT_SP_CHUNK - 1) / MT_SP_CHUNK;
     int ok = 1;
     for (int l = 1; l < L; l++)
         ok &= (e->wt[l] = mt_alloc_aligned((size_t)m->dims[l] * m->dims[l + 1] * fs)) != NULL;
@@ -516,43 +531,34 @@ mt_status mt_engine_create(mt_engine **out, mt_mlp *m, const mt_kern *k, int nth
         ok &= (e->act[l] = mt_alloc_aligned((size_t)max_B * m->dims[l] * fs)) != NULL;
         ok &= (e->dact[l] = mt_alloc_aligned((size_t)max_B * m->dims[l] * fs)) != NULL;
     }
+    ok &= (e->wt1 = mt_alloc_aligned(w1)) != NULL;
+    ok &= (e->mt1 = mt_calloc_aligned(w1)) != NULL;
+    ok &= (e->vt1 = mt_calloc_aligned(w1)) != NULL;
+    ok &= (e->gt1 = mt_alloc_aligned(w1)) != NULL;
+    ok &= (e->psum = mt_alloc_aligned((size_t)e->nch * OC1 * fs)) != NULL;
+    ok &= (e->gsq = calloc((size_t)e->nch + 1, sizeof *e->gsq)) != NULL;
     e->rows.ld = (C0 + 16 + 15) / 16 * 16;
+    e->rows.nblk = e->nch;
     ok &= (e->px = mt_alloc_aligned((size_t)max_B * C0)) != NULL;
+    ok &= (e->a0 = mt_alloc_aligned((size_t)max_B * C0 * fs)) != NULL;
     ok &= (e->rows.cnt = mt_alloc_aligned((size_t)max_B * sizeof(int))) != NULL;
     ok &= (e->rows.idx = mt_alloc_aligned((size_t)max_B * e->rows.ld * sizeof(int))) != NULL;
     ok &= (e->rows.val = mt_alloc_aligned((size_t)max_B * e->rows.ld * fs)) != NULL;
-    ok &= (e->lists.cnt = mt_alloc_aligned(mt_kern_sparse_lists_cnt_size(C0))) != NULL;
-    ok &= (e->lists.ent = mt_alloc_aligned(mt_kern_sparse_lists_ent_size(max_B, C0))) != NULL;
+    ok &= (e->rows.blk = mt_alloc_aligned((size_t)max_B * e->rows.nblk * sizeof(int))) != NULL;
     ok &= (e->labels = malloc((size_t)max_B)) != NULL;
     ok &= (e->losses = mt_alloc_aligned((size_t)max_B * fs)) != NULL;
-    ok &= (e->gsq = calloc((size_t)OC1 + L, sizeof *e->gsq)) != NULL;
     ok &= (e->th = calloc((size_t)nthreads, sizeof *e->th)) != NULL;
     for (int t = 0; ok && t < nthreads; t++) {
-        thr *th = &e->th[t];
-        col_split(OC1, t, nthreads, &th->o0, &th->o1);
-        size_t ow = (size_t)(th->o1 - th->o0) + (th->o1 == th->o0); /* >= 1 */
-        size_t blk = (size_t)C0 * ow * fs;
-        ok &= (th->wt1 = mt_alloc_aligned(blk)) != NULL;
-        ok &= (th->mt1 = mt_calloc_aligned(blk)) != NULL;
-        ok &= (th->vt1 = mt_calloc_aligned(blk)) != NULL;
-        ok &= (th->gt1 = mt_alloc_aligned(blk)) != NULL;
-        ok &= (th->wsum = mt_alloc_aligned(ow * fs)) != NULL;
-        ok &= (th->beff = mt_alloc_aligned(ow * fs)) != NULL;
-        ok &= (th->cs = mt_alloc_aligned(ow * fs)) != NULL;
-        if ((int)ow == OC1) { /* the whole layer: work in place */
-            th->h1 = e->act[1];
-            th->d1 = e->dact[1];
-        } else {
-            ok &= (th->h1 = mt_alloc_aligned((size_t)max_B * ow * fs)) != NULL;
-            ok &= (th->d1 = mt_alloc_aligned((size_t)max_B * ow * fs)) != NULL;
-        }
-        ok &= (th->a0 = mt_alloc_aligned((size_t)max_B * C0 * fs)) != NULL;
+        ok &= (e->th[t].beff = mt_alloc_aligned((size_t)OC1 * fs)) != NULL;
+        ok &= (e->th[t].cs = mt_alloc_aligned((size_t)OC1 * fs)) != NULL;
+        ok &= (e->th[t].gt = mt_alloc_aligned((size_t)MT_SP_CHUNK * OC1 * fs)) != NULL;
+        ok &= (e->th[t].lists.cnt = mt_alloc_aligned(mt_kern_sparse_lists_cnt_size(MT_SP_CHUNK))) != NULL;
+        ok &= (e->th[t].lists.ent = mt_alloc_aligned(mt_kern_sparse_lists_ent_size(max_B, MT_SP_CHUNK))) != NULL;
     }
     if (!ok) {
         st = mt_errf(err, MT_ENOMEM, "engine: out of memory for batches of %d", max_B);
         goto fail;
     }
-    e->lists.c_base = 0;
     if ((st = mt_pool_create(&e->pool, nthreads, err)))
         goto fail;
     mt_engine_sync(e, NULL);
@@ -623,6 +629,7 @@ double mt_engine_step(mt_engine *e, mt_optim *o, const uint8_t *images, const ui
     e->ostep = *o;
     mt_optim_begin_step(&e->ostep); /* o itself advances only if the step is taken */
     mt_pool_run(e->pool, step_job, e);
+    e->pf_idx = NULL;
     if (e->aug_on)
         e->aug_step++;
     if (e->sparse)
@@ -637,15 +644,14 @@ double mt_engine_step(mt_engine *e, mt_optim *o, const uint8_t *images, const ui
     if (!e->finite || B == 0)
         return sum;
     if (!e->fused) {
-        /* the global norm, summed in a fixed block order (first-layer rows,
-         * then the small layers) whatever the thread split */
+        /* the global norm, summed in a fixed order (W1's chunks, b1, then
+         * the small layers) whatever the thread split */
         const mt_mlp *m = e->m;
-        for (int l = 1; l < m->n_layers; l++)
-            e->gsq[m->dims[1] + l] = sumsq(m->dw[l], (size_t)m->dims[l] * m->dims[l + 1])
-                                   + sumsq(m->db[l], (size_t)m->dims[l + 1]);
         double ss = 0.0;
-        for (int i = 0; i < m->dims[1] + m->n_layers; i++)
-            ss += i < m->dims[1] || i > m->dims[1] ? e->gsq[i] : 0.0;
+        for (int j = 0; j <= e->nch; j++)
+            ss += e->gsq[j];
+        for (int l = 1; l < m->n_layers; l++)
+            ss += sumsq(m->dw[l], (size_t)m->dims[l] * m->dims[l + 1]) + sumsq(m->db[l], (size_t)m->dims[l + 1]);
         e->gnorm = sqrt(ss);
         double f = (double)e->clip / (e->gnorm + 1e-6);
         if (isfinite(e->gnorm) && f < 1.0)
@@ -658,14 +664,11 @@ double mt_engine_step(mt_engine *e, mt_optim *o, const uint8_t *images, const ui
     return sum;
 }
 
-void mt_engine_prefetch(const mt_engine *e, const uint8_t *images, const uint32_t *idx, int B)
+void mt_engine_prefetch(mt_engine *e, const uint8_t *images, const uint32_t *idx, int B)
 {
-    const size_t C0 = (size_t)e->m->dims[0];
-    for (int i = 0; i < B; i++) {
-        const uint8_t *p = images + (size_t)idx[i] * C0;
-        for (size_t off = 0; off < C0; off += 64)
-            __builtin_prefetch(p + off, 0, 1);
-    }
+    e->pf_images = images;
+    e->pf_idx = idx;
+    e->pf_B = B;
 }
 
 void mt_engine_forward(mt_engine *e, const uint8_t *images, int B, float scale, float shift,

@@ -355,23 +355,24 @@ static int is_transpose_of(const char *what, const float *gt, const float *dw, i
 /* Row lists of px (B,C) from k's sparse_row_list, ld = C + 16 (the minimum). */
 static mt_sp_rows row_lists(const mt_kern *k, const uint8_t *px, int B, int C)
 {
-    int ld = C + 16;
+    int ld = C + 16, nb = (C + MT_SP_CHUNK - 1) / MT_SP_CHUNK;
     mt_sp_rows rows = { malloc((size_t)B * sizeof(int)), malloc((size_t)B * ld * sizeof(int)),
-                        malloc((size_t)B * ld * sizeof(float)), ld };
+                        malloc((size_t)B * ld * sizeof(float)), malloc((size_t)B * nb * sizeof(int)), ld, nb };
     assert_non_null(rows.cnt);
     assert_non_null(rows.idx);
     assert_non_null(rows.val);
+    assert_non_null(rows.blk);
     memset(rows.idx, 0xa5, (size_t)B * ld * sizeof(int));
     memset(rows.val, 0xa5, (size_t)B * ld * sizeof(float));
     for (int i = 0; i < B; i++)
         rows.cnt[i] = k->sparse_row_list(rows.idx + (size_t)i * ld, rows.val + (size_t)i * ld,
-                                         px + (size_t)i * C, C, SCALE);
+                                         rows.blk + (size_t)i * nb, px + (size_t)i * C, C, SCALE);
     return rows;
 }
 
 static void free_rows(mt_sp_rows *rows)
 {
-    free(rows->cnt), free(rows->idx), free(rows->val);
+    free(rows->cnt), free(rows->idx), free(rows->val), free(rows->blk);
 }
 
 /* Column lists of ncols columns from c_base, filled with a byte pattern so an
@@ -439,11 +440,24 @@ static void test_sparse_row_list_matches_ref(void **state)
                 assert_true(idx && idr && val && vr);
                 memset(idx, 0xa5, (size_t)(C + 16) * sizeof *idx);
                 memset(val, 0xa5, (size_t)(C + 16) * sizeof *val);
-                int n = k->sparse_row_list(idx, val, px, C, scale);
-                int nr = mt_kern_ref()->sparse_row_list(idr, vr, px, C, scale);
+                /* exactly ceil(C / MT_SP_CHUNK) chunk counts */
+                int nb = (C + MT_SP_CHUNK - 1) / MT_SP_CHUNK;
+                int *blk = malloc((size_t)nb * sizeof *blk), *blr = malloc((size_t)nb * sizeof *blr);
+                assert_true(blk && blr);
+                int n = k->sparse_row_list(idx, val, blk, px, C, scale);
+                int nr = mt_kern_ref()->sparse_row_list(idr, vr, blr, px, C, scale);
                 if (n != nr)
                     fail_msg("sparse_row_list C=%d zeros=%.2f offset=%d: count %d, want %d", C, ZERO_FRAC[z],
                              off, n, nr);
+                for (int j = 0; j < nb; j++) {
+                    int want = 0; /* independent of both: entries of columns below the chunk's end */
+                    for (int c = 0; c < C && c < (j + 1) * MT_SP_CHUNK; c++)
+                        want += px[c] != 0;
+                    if (blk[j] != want || blr[j] != want)
+                        fail_msg("sparse_row_list C=%d zeros=%.2f offset=%d: chunk %d count %d (ref %d), want %d",
+                                 C, ZERO_FRAC[z], off, j, blk[j], blr[j], want);
+                }
+                free(blk), free(blr);
                 for (int j = 0; j < n; j++)
                     if (idx[j] != idr[j] || memcmp(&val[j], &vr[j], sizeof *val))
                         fail_msg("sparse_row_list C=%d zeros=%.2f offset=%d: entry %d is (%d, %.9g), "
@@ -475,7 +489,7 @@ static void check_sparse_rows(const mt_kern *k, int B, int C, int OC, double zf)
     int i1 = (B / 3) | 1; /* odd: splits a pair of rows */
     i1 = i1 < B ? i1 : B;
     mt_sp_rows tail = { rows.cnt + i1, rows.idx + (size_t)i1 * rows.ld, rows.val + (size_t)i1 * rows.ld,
-                        rows.ld };
+                        rows.blk + (size_t)i1 * rows.nblk, rows.ld, rows.nblk };
     double atol = red_atol(2 * C, xmax, 1.f);
     for (int relu = 0; relu < 2; relu++) {
         k->sparse_fwd(y, px, wt, beff, B, C, OC, SCALE, relu);

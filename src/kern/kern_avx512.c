@@ -94,10 +94,11 @@ static inline vf v_exp(vf x)
  * scaled values compressed to the front (whole vectors stored: the lists
  * have 16 entries of slack). */
 #define KERN_ROW_LIST_VEC
-static int row_list_vec(int *idx, float *val, const uint8_t *px, int C, float scale)
+static int row_list_vec(int *idx, float *val, int *blk, const uint8_t *px, int C, float scale)
 {
     const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     const __m512 vs = _mm512_set1_ps(scale);
+    _Static_assert(MT_SP_CHUNK % 16 == 0, "chunks are whole vectors");
     int n = 0;
     for (int c = 0; c < C; c += 16) {
         int w = C - c < 16 ? C - c : 16;
@@ -107,6 +108,8 @@ static int row_list_vec(int *idx, float *val, const uint8_t *px, int C, float sc
         _mm512_storeu_si512(idx + n, _mm512_maskz_compress_epi32(k, ci));
         _mm512_storeu_ps(val + n, _mm512_maskz_compress_ps(k, _mm512_mul_ps(_mm512_cvtepi32_ps(x), vs)));
         n += __builtin_popcount((unsigned)k);
+        if ((c + 16) % MT_SP_CHUNK == 0 || c + 16 >= C)
+            blk[c / MT_SP_CHUNK] = n;
     }
     return n;
 }

@@ -35,7 +35,7 @@ void mt_sparse_lists_ref(mt_sp_lists *lists, const uint8_t *px, int B, int C, fl
 void mt_sparse_bwd_w_lists_ref(float *dw, float *db, const float *dout, const mt_sp_lists *lists,
                                int B, int C, int OC, float shift, int c0, int c1, void *scratch);
 
-int mt_sparse_row_list_ref(int *idx, float *val, const uint8_t *px, int C, float scale);
+int mt_sparse_row_list_ref(int *idx, float *val, int *blk, const uint8_t *px, int C, float scale);
 void mt_sparse_fwd_rows_ref(float *out, const mt_sp_rows *rows, const float *wt, const float *beff,
                             int B, int OC, int relu);
 void mt_sparse_lists_rows_ref(mt_sp_lists *lists, const mt_sp_rows *rows, int B, int c0, int c1);

@@ -271,15 +271,18 @@ void mt_sparse_bwd_w_lists_ref(float *dw, float *db, const float *dout, const mt
 
 /* ---- the engine's transposed first layer ---- */
 
-int mt_sparse_row_list_ref(int *idx, float *val, const uint8_t *px, int C, float scale)
+int mt_sparse_row_list_ref(int *idx, float *val, int *blk, const uint8_t *px, int C, float scale)
 {
     int n = 0;
-    for (int c = 0; c < C; c++)
+    for (int c = 0; c < C; c++) {
         if (px[c]) {
             idx[n] = c;
             val[n] = (float)px[c] * scale;
             n++;
         }
+        if ((c + 1) % MT_SP_CHUNK == 0 || c + 1 == C)
+            blk[c / MT_SP_CHUNK] = n;
+    }
     return n;
 }
 

@@ -716,14 +716,14 @@ static void KSFX(sparse_bwd_w)(float *dw, float *db, const float *dout, const ui
 
 /* A row's non-zero pixels.  An ISA file may provide row_list_vec (AVX-512
  * compresses 16 pixels at a time); otherwise the 64-pixel bit masks. */
-static int KSFX(sparse_row_list)(int *idx, float *val, const uint8_t *px, int C, float scale)
+static int KSFX(sparse_row_list)(int *idx, float *val, int *blk, const uint8_t *px, int C, float scale)
 {
 #ifdef KERN_ROW_LIST_VEC
-    return row_list_vec(idx, val, px, C, scale);
+    return row_list_vec(idx, val, blk, px, C, scale);
 #else
     int n = 0;
-    for (int c0 = 0; c0 < C; c0 += 64) {
-        uint64_t m = nzmask(px + c0, C - c0 < 64 ? C - c0 : 64);
+    for (int c0 = 0; c0 < C; c0 += MT_SP_CHUNK) {
+        uint64_t m = nzmask(px + c0, C - c0 < MT_SP_CHUNK ? C - c0 : MT_SP_CHUNK);
         while (m) {
             int c = c0 + __builtin_ctzll(m);
             m &= m - 1;
@@ -731,6 +731,7 @@ static int KSFX(sparse_row_list)(int *idx, float *val, const uint8_t *px, int C,
             val[n] = (float)px[c] * scale;
             n++;
         }
+        blk[c0 / MT_SP_CHUNK] = n;
     }
     return n;
 #endif
@@ -757,40 +758,35 @@ KERN_INLINE void rl_store(float *dst, vf *acc, int nv, int nlast, int relu)
     }
 }
 
-/* Row y's accumulators (from init) += its entries from *pos while their
- * column is below cend; *pos advances past them. */
-KERN_INLINE void rl_fwd1(float *y, const int *ix, const float *vl, int *pos, int n, int cend,
-                         const float *wt, int OC, const float *init, int nv, int nlast)
+/* Row y's accumulators (from init) += its entries [k0,k1). */
+KERN_INLINE void rl_fwd1(float *y, const int *ix, const float *vl, int k0, int k1, const float *wt,
+                         int OC, const float *init, int nv, int nlast)
 {
     vf acc[SP_NV];
     rl_load(acc, init, nv, nlast);
-    int k = *pos;
-    for (; k < n && ix[k] < cend; k++)
+    for (int k = k0; k < k1; k++)
         axpy_acc(acc, V_SET1(vl[k]), wt + (ptrdiff_t)ix[k] * OC, nv, nlast);
-    *pos = k;
     rl_store(y, acc, nv, nlast, 0);
 }
 
-KERN_INLINE void rl_fwd2(float *y0, const int *ix0, const float *vl0, int *pos0, int n0, float *y1,
-                         const int *ix1, const float *vl1, int *pos1, int n1, int cend,
-                         const float *wt, int OC, int nv, int nlast)
+KERN_INLINE void rl_fwd2(float *y0, const int *ix0, const float *vl0, int a0, int a1, float *y1,
+                         const int *ix1, const float *vl1, int b0, int b1, const float *wt, int OC,
+                         int nv, int nlast)
 {
-    vf a0[SP_PAIR_NV], a1[SP_PAIR_NV];
-    rl_load(a0, y0, nv, nlast);
-    rl_load(a1, y1, nv, nlast);
-    int k0 = *pos0, k1 = *pos1;
-    for (; k0 < n0 && ix0[k0] < cend && k1 < n1 && ix1[k1] < cend; k0++, k1++) {
-        axpy_acc(a0, V_SET1(vl0[k0]), wt + (ptrdiff_t)ix0[k0] * OC, nv, nlast);
-        axpy_acc(a1, V_SET1(vl1[k1]), wt + (ptrdiff_t)ix1[k1] * OC, nv, nlast);
+    vf s0[SP_PAIR_NV], s1[SP_PAIR_NV];
+    rl_load(s0, y0, nv, nlast);
+    rl_load(s1, y1, nv, nlast);
+    int n = a1 - a0 < b1 - b0 ? a1 - a0 : b1 - b0;
+    for (int k = 0; k < n; k++) {
+        axpy_acc(s0, V_SET1(vl0[a0 + k]), wt + (ptrdiff_t)ix0[a0 + k] * OC, nv, nlast);
+        axpy_acc(s1, V_SET1(vl1[b0 + k]), wt + (ptrdiff_t)ix1[b0 + k] * OC, nv, nlast);
     }
-    for (; k0 < n0 && ix0[k0] < cend; k0++)
-        axpy_acc(a0, V_SET1(vl0[k0]), wt + (ptrdiff_t)ix0[k0] * OC, nv, nlast);
-    for (; k1 < n1 && ix1[k1] < cend; k1++)
-        axpy_acc(a1, V_SET1(vl1[k1]), wt + (ptrdiff_t)ix1[k1] * OC, nv, nlast);
-    *pos0 = k0;
-    *pos1 = k1;
-    rl_store(y0, a0, nv, nlast, 0);
-    rl_store(y1, a1, nv, nlast, 0);
+    for (int k = a0 + n; k < a1; k++)
+        axpy_acc(s0, V_SET1(vl0[k]), wt + (ptrdiff_t)ix0[k] * OC, nv, nlast);
+    for (int k = b0 + n; k < b1; k++)
+        axpy_acc(s1, V_SET1(vl1[k]), wt + (ptrdiff_t)ix1[k] * OC, nv, nlast);
+    rl_store(y0, s0, nv, nlast, 0);
+    rl_store(y1, s1, nv, nlast, 0);
 }
 
 /* One transposed gradient row (or two, for narrow outputs) of sparse_bwd_wt. */
@@ -838,17 +834,17 @@ KERN_INLINE void gt_row2(float *g0, const sp_ent *e0, int n0, float *g1, const s
 }
 
 #define RL_FN(n) \
-    static void rl_fwd1_##n(float *y, const int *ix, const float *vl, int *pos, int cnt, int cend, \
-                            const float *wt, int OC, const float *init, int nlast) \
-    { rl_fwd1(y, ix, vl, pos, cnt, cend, wt, OC, init, n, nlast); } \
+    static void rl_fwd1_##n(float *y, const int *ix, const float *vl, int k0, int k1, const float *wt, \
+                            int OC, const float *init, int nlast) \
+    { rl_fwd1(y, ix, vl, k0, k1, wt, OC, init, n, nlast); } \
     static void gt_row1_##n(float *g, const sp_ent *e, int cnt, const float *dout, int OC, \
                             const float *cs, vf sh, int nlast) \
     { gt_row1(g, e, cnt, dout, OC, cs, sh, n, nlast); }
 #define RL2_FN(n) \
-    static void rl_fwd2_##n(float *y0, const int *ix0, const float *vl0, int *pos0, int n0, float *y1, \
-                            const int *ix1, const float *vl1, int *pos1, int n1, int cend, \
-                            const float *wt, int OC, int nlast) \
-    { rl_fwd2(y0, ix0, vl0, pos0, n0, y1, ix1, vl1, pos1, n1, cend, wt, OC, n, nlast); } \
+    static void rl_fwd2_##n(float *y0, const int *ix0, const float *vl0, int a0, int a1, float *y1, \
+                            const int *ix1, const float *vl1, int b0, int b1, const float *wt, int OC, \
+                            int nlast) \
+    { rl_fwd2(y0, ix0, vl0, a0, a1, y1, ix1, vl1, b0, b1, wt, OC, n, nlast); } \
     static void gt_row2_##n(float *g0, const sp_ent *e0, int n0, float *g1, const sp_ent *e1, \
                             int n1, const float *dout, int OC, const float *cs, vf sh, int nlast) \
     { gt_row2(g0, e0, n0, g1, e1, n1, dout, OC, cs, sh, n, nlast); }
@@ -857,63 +853,53 @@ SP2_LIST(RL2_FN)
 #undef RL_FN
 #undef RL2_FN
 
-/* Blocked by RL_PB pixel columns, as sparse_fwd, so the block of wt stays in
- * L1 while every row visits it (rows in groups of RL_GROUP for the cursors);
- * a row's outputs go back to memory between blocks, which does not change
- * the chain beff + entries in list order. */
-#define RL_PB 64
-#define RL_GROUP 256
+/* Blocked by MT_SP_CHUNK pixel columns (the row lists' chunks), as
+ * sparse_fwd, so the block of wt stays in L1 while every row visits it; a
+ * row's outputs go back to memory between blocks, which does not change the
+ * chain beff + entries in list order. */
 static void KSFX(sparse_fwd_rows)(float *out, const mt_sp_rows *rows, const float *wt, const float *beff,
                                   int B, int OC, int relu)
 {
-    const int ld = rows->ld;
+    const int ld = rows->ld, nb = rows->nblk;
     const int nvt = (OC + VW - 1) / VW, nlast_t = OC - (nvt - 1) * VW;
-    int pos[RL_GROUP];
-    for (int g0 = 0; g0 < B; g0 += RL_GROUP) {
-        const int g1 = B - g0 < RL_GROUP ? B : g0 + RL_GROUP;
-        int cmax = 0;
-        for (int i = g0; i < g1; i++) {
-            pos[i - g0] = 0;
-            memcpy(out + (ptrdiff_t)i * OC, beff, (size_t)OC * sizeof *out);
-            int n = rows->cnt[i];
-            if (n > 0 && rows->idx[(ptrdiff_t)i * ld + n - 1] + 1 > cmax)
-                cmax = rows->idx[(ptrdiff_t)i * ld + n - 1] + 1;
-        }
-        for (int cend = RL_PB; cend - RL_PB < cmax; cend += RL_PB) {
-            int i = g0;
-            if (nvt <= SP_PAIR_NV) /* narrow: two rows at once (latency-bound otherwise) */
-                for (; i + 1 < g1; i += 2) {
-                    const int *ix = rows->idx + (ptrdiff_t)i * ld;
-                    const float *vl = rows->val + (ptrdiff_t)i * ld;
-                    float *y = out + (ptrdiff_t)i * OC;
-                    int *p = pos + (i - g0);
-                    switch (nvt) {
-#define RL2_CASE(k) case k: rl_fwd2_##k(y, ix, vl, p, rows->cnt[i], y + OC, ix + ld, vl + ld, p + 1, \
-                                        rows->cnt[i + 1], cend, wt, OC, nlast_t); break;
-                        SP2_LIST(RL2_CASE)
-#undef RL2_CASE
-                    default: assert(0);
-                    }
-                }
-            for (; i < g1; i++) {
+    for (int i = 0; i < B; i++)
+        memcpy(out + (ptrdiff_t)i * OC, beff, (size_t)OC * sizeof *out);
+    for (int j = 0; j < nb; j++) {
+        int i = 0;
+        if (nvt <= SP_PAIR_NV) /* narrow: two rows at once (latency-bound otherwise) */
+            for (; i + 1 < B; i += 2) {
                 const int *ix = rows->idx + (ptrdiff_t)i * ld;
                 const float *vl = rows->val + (ptrdiff_t)i * ld;
-                float *y = out + (ptrdiff_t)i * OC;
-                int p0 = pos[i - g0], p = p0;
-                if (p0 >= rows->cnt[i] || ix[p0] >= cend)
+                const int *bk = rows->blk + (ptrdiff_t)i * nb;
+                int a0 = j ? bk[j - 1] : 0, a1 = bk[j], b0 = j ? bk[nb + j - 1] : 0, b1 = bk[nb + j];
+                if (a0 == a1 && b0 == b1)
                     continue;
-                for (int o0 = 0; o0 < OC; o0 += SP_NV * VW) {
-                    int ow = OC - o0 < SP_NV * VW ? OC - o0 : SP_NV * VW;
-                    int nv = (ow + VW - 1) / VW, nlast = ow - (nv - 1) * VW;
-                    p = p0;
-                    switch (nv) {
-#define RL_CASE(k) case k: rl_fwd1_##k(y + o0, ix, vl, &p, rows->cnt[i], cend, wt + o0, OC, y + o0, nlast); break;
-                        SP_LIST(RL_CASE)
-#undef RL_CASE
-                    default: assert(0);
-                    }
+                float *y = out + (ptrdiff_t)i * OC;
+                switch (nvt) {
+#define RL2_CASE(k) case k: rl_fwd2_##k(y, ix, vl, a0, a1, y + OC, ix + ld, vl + ld, b0, b1, \
+                                        wt, OC, nlast_t); break;
+                    SP2_LIST(RL2_CASE)
+#undef RL2_CASE
+                default: assert(0);
                 }
-                pos[i - g0] = p;
+            }
+        for (; i < B; i++) {
+            const int *ix = rows->idx + (ptrdiff_t)i * ld;
+            const float *vl = rows->val + (ptrdiff_t)i * ld;
+            const int *bk = rows->blk + (ptrdiff_t)i * nb;
+            int k0 = j ? bk[j - 1] : 0, k1 = bk[j];
+            if (k0 == k1)
+                continue;
+            float *y = out + (ptrdiff_t)i * OC;
+            for (int o0 = 0; o0 < OC; o0 += SP_NV * VW) {
+                int ow = OC - o0 < SP_NV * VW ? OC - o0 : SP_NV * VW;
+                int nv = (ow + VW - 1) / VW, nlast = ow - (nv - 1) * VW;
+                switch (nv) {
+#define RL_CASE(k) case k: rl_fwd1_##k(y + o0, ix, vl, k0, k1, wt + o0, OC, y + o0, nlast); break;
+                    SP_LIST(RL_CASE)
+#undef RL_CASE
+                default: assert(0);
+                }
             }
         }
     }
@@ -937,7 +923,8 @@ static void KSFX(sparse_lists_rows)(mt_sp_lists *lists, const mt_sp_rows *rows, 
     for (int i = 0; i < B; i++) {
         const int *ix = rows->idx + (ptrdiff_t)i * rows->ld;
         const float *vl = rows->val + (ptrdiff_t)i * rows->ld;
-        int k = 0, n = rows->cnt[i];
+        int j = c0 / MT_SP_CHUNK, n = rows->cnt[i];
+        int k = j > 0 && j <= rows->nblk ? rows->blk[(ptrdiff_t)i * rows->nblk + j - 1] : 0;
         while (k < n && ix[k] < c0)
             k++;
         for (; k < n && ix[k] < c1; k++) {
