@@ -2,20 +2,21 @@
  * evaluation forward pass (issue 3), on top of mt_mlp's parameter block and
  * the mt_kern table.
  *
- * The first layer (100k of the seed's 109k parameters) is model-parallel:
- * thread t owns a fixed 16-aligned block [o0,o1) of its output features:
- * that block's W1^T (the master copy while training), its optimizer moments
- * and its gradient, so they stay in one core's cache and are never
- * transposed per step.  A step (mt_engine_step) is one mt_pool run:
- * gather and per-row non-zero lists (rows split between the threads),
- * barrier, the first layer's blocks (dense on normalised floats, or sparse
- * on the raw pixels from the row lists, see mt_kern.sparse_fwd_rows) and the
- * shared column lists, barrier, the small layers' forward, softmax +
- * cross-entropy and input gradients (rows split), barrier; then each thread
- * makes its block's weight gradient GT_CHUNK pixel rows at a time and
- * applies the optimizer to them at once, the last thread the small layers'.
- * With gradient clipping the gradient is made whole and a second run
- * applies it after the global norm is known.
+ * A step (mt_engine_step) is one mt_pool run with one barrier.  Before it,
+ * each thread works on its own rows of the batch: gather (and augment),
+ * per-row non-zero lists, every layer's forward (the first layer sparse on
+ * the raw pixels from the row lists, see mt_kern.sparse_fwd_rows, or dense on
+ * normalised floats), softmax + cross-entropy and the input gradients.
+ * After it, the first layer's weight gradient and update (100k of the seed's
+ * 109k parameters) are split by pixel: thread t owns a fixed range of
+ * MT_SP_CHUNK-row chunks of W1^T (the master copy while training) and of its
+ * optimizer moments, so those stay in one core's cache and are never
+ * transposed per step; per chunk it builds column lists small enough for L1,
+ * makes the chunk's gradient and applies the optimizer to it at once.  The
+ * small layers' gradients and updates are split by input columns.  With
+ * gradient clipping the gradient is made whole and a second run applies it
+ * once the global norm is known.  Evaluation needs no barrier at all (only
+ * --first-layer auto adds one, for the batch's density).
  * Every float is produced by one fixed chain of operations whatever the
  * split (tests/test_kern.c checks the kernels' split invariance), and the
  * loss is summed in row order, so the same seed gives bit-identical losses

@@ -1,9 +1,11 @@
 /* mt_idx: IDX reader.  zlib's gz* functions read gzip and plain files alike,
  * so one path serves both.  It validates but does not interpret (images vs
  * labels pairing is mt_data's job). */
+#define _DEFAULT_SOURCE /* madvise's MADV_HUGEPAGE */
 #include "mt_idx.h"
 
 #include <errno.h>
+#include <sys/mman.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -29,6 +31,24 @@ static long long read_full(gzFile f, void *buf, size_t n)
     return (long long)got;
 }
 
+/* The data block.  A large one is 2 MiB aligned and asks for transparent
+ * huge pages: the 47 MB training set then costs ~25 page faults instead of
+ * ~11000 (a third of the load time). */
+static void *alloc_data(size_t n)
+{
+#ifdef MADV_HUGEPAGE
+    const size_t huge = (size_t)2 << 20;
+    if (n >= huge) {
+        size_t len = (n + huge - 1) / huge * huge;
+        void *p = aligned_alloc(huge, len);
+        if (p)
+            madvise(p, len, MADV_HUGEPAGE); /* a hint: failure changes nothing */
+        return p;
+    }
+#endif
+    return malloc(n);
+}
+
 static const char *gz_msg(gzFile f)
 {
     int code;
@@ -46,6 +66,7 @@ mt_status mt_idx_load(mt_idx *out, const char *path, int expect_ndim, mt_err *er
         st = mt_errf(err, MT_EDATA, "%s: cannot open: %s", path, errno ? strerror(errno) : "out of memory");
         goto fail;
     }
+    gzbuffer(f, 1u << 18); /* fewer, larger reads (the default is 8 KiB) */
     long long n = read_full(f, hdr, 4);
     if (n < 0) {
         st = mt_errf(err, MT_EDATA, "%s: corrupt gzip data: %s", path, gz_msg(f));
@@ -88,7 +109,7 @@ mt_status mt_idx_load(mt_idx *out, const char *path, int expect_ndim, mt_err *er
      * MT_IDX_MAX_BYTES): the kernel commits pages only as data arrives, so a
      * lying header on a short file costs address space, not memory, and the
      * 47 MB training set is not copied by a growing buffer. */
-    r.data = malloc(total);
+    r.data = alloc_data(total);
     if (!r.data) {
         st = mt_errf(err, MT_ENOMEM, "%s: out of memory for %zu bytes", path, total);
         goto fail;
