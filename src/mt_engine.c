@@ -15,6 +15,7 @@
 #include "mt_augment.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +26,7 @@ typedef struct {
     float *gt;                       /* (MT_SP_CHUNK, OC1) one chunk of the W1^T gradient (fused) */
     mt_sp_lists lists;               /* one chunk's column lists (c_base = the chunk's first
                                         column): small enough to stay in L1 */
+    int sparse;                      /* this step's path (the same on every thread) */
     char pad[64];
 } thr;
 
@@ -52,7 +54,9 @@ struct mt_engine {
     float *act[MT_MAX_LAYERS + 1];   /* (max_B, dims[l]) outputs of layer l, l >= 1 */
     float *dact[MT_MAX_LAYERS + 1];  /* (max_B, dims[l]) gradients w.r.t. act[l], l >= 1 */
     float *losses;                   /* (max_B) */
-    long long nz[256];               /* per-thread non-zero counts of the batch */
+    long long *nzu;                  /* (max units) non-zero count of each row unit */
+    atomic_uint *claim;              /* (max units) work-stealing claims, see run_units */
+    unsigned gen;                    /* claim generation: 4 per pool run */
     long long n_dense, n_sparse;
     float clip;                      /* max global L2 norm of the gradients; 0 = off */
     double gnorm;                    /* global norm of the last step's gradients (when clip) */
@@ -167,21 +171,59 @@ static long long gather_rows(mt_engine *e, int r0, int r1)
     return nz;
 }
 
-/* Whether the batch takes the sparse first layer: the same answer on every
- * thread (under auto, after a barrier: integer sum in thread order). */
-static int decide(mt_engine *e, int t, int T, long long nz)
+/* ---- work units ----------------------------------------------------------
+ * Each phase is a set of units (ROW_UNIT rows of the batch, or one chunk of
+ * W1^T).  Thread t first does its own static share in ascending order, then
+ * takes what is left of the other threads' shares from their far ends, so a
+ * thread slowed down by the machine does not hold the step up.  Who computes
+ * a unit never changes its result. */
+#define ROW_UNIT 8
+
+static int claim(atomic_uint *c, unsigned gen)
 {
-    if (e->path != MT_PATH_AUTO)
-        return e->path == MT_PATH_SPARSE;
-    e->nz[t] = nz;
-    mt_pool_barrier(e->pool);
-    long long total = 0;
-    for (int u = 0; u < T; u++)
-        total += e->nz[u];
-    return (double)total <= MT_SPARSE_MAX_DENSITY * (double)e->B * e->m->dims[0];
+    return atomic_exchange_explicit(c, gen, memory_order_acq_rel) != gen;
 }
 
-/* Every layer's forward for rows [r0,r1) into act[]. */
+typedef void (*unit_fn)(mt_engine *e, thr *th, int u);
+
+static void run_units(mt_engine *e, thr *th, int n, unsigned gen, int t, int T, unit_fn fn)
+{
+    int a, b;
+    row_split(n, t, T, &a, &b);
+    for (int u = a; u < b; u++)
+        if (claim(&e->claim[u], gen))
+            fn(e, th, u);
+    for (int d = 1; d < T; d++) {
+        row_split(n, (t + d) % T, T, &a, &b);
+        for (int u = b - 1; u >= a; u--)
+            if (claim(&e->claim[u], gen))
+                fn(e, th, u);
+    }
+}
+
+static int n_row_units(const mt_engine *e) { return (e->B + ROW_UNIT - 1) / ROW_UNIT; }
+
+static void unit_rows(const mt_engine *e, int u, int *r0, int *r1)
+{
+    *r0 = u * ROW_UNIT;
+    *r1 = e->B - *r0 < ROW_UNIT ? e->B : *r0 + ROW_UNIT;
+}
+
+/* th->beff = b1 + shift * sum_c W1^T[c,:], the chunks' sums added in chunk
+ * order (the sparse forward's bias). */
+static void make_beff(mt_engine *e, thr *th)
+{
+    const int OC1 = e->m->dims[1];
+    float *s = th->cs; /* scratch here */
+    memset(s, 0, (size_t)OC1 * sizeof *s);
+    e->k->colsum_acc(s, e->psum, e->nch, OC1);
+    for (int o = 0; o < OC1; o++) {
+        float t = e->shift * s[o];
+        th->beff[o] = e->m->b[0][o] + t;
+    }
+}
+
+/* Every layer's forward for rows [r0,r1) into act[] (sparse: th->beff made). */
 static void forward_rows(mt_engine *e, thr *th, int sparse, int r0, int r1)
 {
     const mt_mlp *m = e->m;
@@ -190,14 +232,6 @@ static void forward_rows(mt_engine *e, thr *th, int sparse, int r0, int r1)
     if (nb <= 0)
         return;
     if (sparse) {
-        /* b + shift * sum_c W1^T[c,:], the chunks' sums added in chunk order */
-        float *s = th->cs; /* scratch here */
-        memset(s, 0, (size_t)OC1 * sizeof *s);
-        k->colsum_acc(s, e->psum, e->nch, OC1);
-        for (int o = 0; o < OC1; o++) {
-            float t = e->shift * s[o];
-            th->beff[o] = m->b[0][o] + t;
-        }
         mt_sp_rows v = e->rows;
         v.cnt += r0;
         v.idx += (size_t)r0 * v.ld;
@@ -299,37 +333,90 @@ static void prefetch_next(mt_engine *e, int t, int T)
     }
 }
 
+static void unit_gather(mt_engine *e, thr *th, int u)
+{
+    (void)th;
+    int r0, r1;
+    unit_rows(e, u, &r0, &r1);
+    e->nzu[u] = gather_rows(e, r0, r1);
+}
+
+/* Forward, loss and input gradients of one row unit. */
+static void unit_forward(mt_engine *e, thr *th, int u)
+{
+    mt_mlp *m = e->m;
+    const mt_kern *k = e->k;
+    const int L = m->n_layers, K = m->dims[L];
+    int r0, r1;
+    unit_rows(e, u, &r0, &r1);
+    forward_rows(e, th, th->sparse, r0, r1);
+    if (!e->backward || r0 >= r1)
+        return;
+    const int nb = r1 - r0;
+    k->softmax_xent(e->dact[L] + (size_t)r0 * K, e->losses + r0, e->act[L] + (size_t)r0 * K, e->labels + r0,
+                    nb, K, 1.f / (float)e->B);
+    for (int l = L - 1; l >= 1; l--) {
+        int C = m->dims[l], OC = m->dims[l + 1];
+        k->linear_bwd_x(e->dact[l] + (size_t)r0 * C, e->dact[l + 1] + (size_t)r0 * OC, m->w[l],
+                        e->act[l] + (size_t)r0 * C, nb, C, OC);
+    }
+}
+
+static void unit_gather_forward(mt_engine *e, thr *th, int u)
+{
+    unit_gather(e, th, u);
+    unit_forward(e, th, u);
+}
+
+/* Chunk j of W1^T: its gradient, then (fused) the update at once. */
+static void unit_chunk(mt_engine *e, thr *th, int j)
+{
+    const int OC1 = e->m->dims[1];
+    int c0, c1;
+    chunk_rows(e, j, &c0, &c1);
+    size_t off = (size_t)c0 * OC1, n = (size_t)(c1 - c0) * OC1;
+    if (e->fused) {
+        chunk_grad(e, th, th->gt, c0, c1);
+        mt_optim_step_buf(&e->ostep, e->wt1 + off, th->gt, e->mt1 + off, e->vt1 ? e->vt1 + off : NULL, n, e->k);
+        chunk_colsum(e, j);
+    } else {
+        chunk_grad(e, th, e->gt1 + off, c0, c1);
+        e->gsq[j] = sumsq(e->gt1 + off, n);
+    }
+}
+
 static void step_thread(mt_engine *e, int t, int T)
 {
     mt_mlp *m = e->m;
     const mt_kern *k = e->k;
     thr *th = &e->th[t];
-    const int L = m->n_layers, OC1 = m->dims[1], B = e->B, K = m->dims[L];
-    int r0, r1;
-    row_split(B, t, T, &r0, &r1);
+    const int OC1 = m->dims[1], B = e->B, nu = n_row_units(e);
 
-    long long nz = gather_rows(e, r0, r1);
-    prefetch_next(e, t, T);
-    int sparse = decide(e, t, T, nz);
-    if (t == 0)
-        e->sparse = sparse;
-    forward_rows(e, th, sparse, r0, r1);
-    if (!e->backward)
-        return; /* evaluation: no barrier at all */
-    if (B == 0)
-        return;
-
-    /* the loss and the input gradients of the same rows */
-    if (r0 < r1) {
-        const int nb = r1 - r0;
-        k->softmax_xent(e->dact[L] + (size_t)r0 * K, e->losses + r0, e->act[L] + (size_t)r0 * K,
-                        e->labels + r0, nb, K, 1.f / (float)B);
-        for (int l = L - 1; l >= 1; l--) {
-            int C = m->dims[l], OC = m->dims[l + 1];
-            k->linear_bwd_x(e->dact[l] + (size_t)r0 * C, e->dact[l + 1] + (size_t)r0 * OC, m->w[l],
-                            e->act[l] + (size_t)r0 * C, nb, C, OC);
-        }
+    /* before the barrier: every row unit's gather, lists, forward, loss and
+     * input gradients (under auto, a barrier first decides the path from the
+     * batch's density, summed in unit order) */
+    if (e->path == MT_PATH_AUTO) {
+        run_units(e, th, nu, e->gen, t, T, unit_gather);
+        prefetch_next(e, t, T);
+        mt_pool_barrier(e->pool);
+        long long total = 0;
+        for (int u = 0; u < nu; u++)
+            total += e->nzu[u];
+        th->sparse = (double)total <= MT_SPARSE_MAX_DENSITY * (double)B * m->dims[0];
+        if (th->sparse)
+            make_beff(e, th);
+        run_units(e, th, nu, e->gen + 1, t, T, unit_forward);
+    } else {
+        th->sparse = e->path == MT_PATH_SPARSE;
+        if (th->sparse)
+            make_beff(e, th);
+        prefetch_next(e, t, T);
+        run_units(e, th, nu, e->gen, t, T, unit_gather_forward);
     }
+    if (t == 0)
+        e->sparse = th->sparse; /* read by others only after the barrier below */
+    if (!e->backward || B == 0)
+        return; /* evaluation: no further barrier */
     mt_pool_barrier(e->pool); /* every row's lists, activations, gradients and loss */
 
     /* A non-finite loss stops training (mt_train): no gradient, no update. */
@@ -348,23 +435,9 @@ static void step_thread(mt_engine *e, int t, int T)
     if (t == 0)
         memcpy(m->db[0], th->cs, (size_t)OC1 * sizeof(float));
 
-    /* this thread's chunks of W1^T: gradient, then (fused) the update at once */
-    int j0, j1;
-    chunk_split(e, t, T, &j0, &j1);
-    for (int j = j0; j < j1; j++) {
-        int c0, c1;
-        chunk_rows(e, j, &c0, &c1);
-        size_t off = (size_t)c0 * OC1, n = (size_t)(c1 - c0) * OC1;
-        if (e->fused) {
-            chunk_grad(e, th, th->gt, c0, c1);
-            mt_optim_step_buf(&e->ostep, e->wt1 + off, th->gt, e->mt1 + off, e->vt1 ? e->vt1 + off : NULL, n,
-                              k);
-            chunk_colsum(e, j);
-        } else {
-            chunk_grad(e, th, e->gt1 + off, c0, c1);
-            e->gsq[j] = sumsq(e->gt1 + off, n);
-        }
-    }
+    /* W1^T's chunks (each thread its own range first, so their weights and
+     * moments mostly stay in its cache), then the small layers' columns */
+    run_units(e, th, e->nch, e->gen + 2, t, T, unit_chunk);
     if (!e->fused && t == 0)
         e->gsq[e->nch] = sumsq(th->cs, (size_t)OC1);
     small_layer_grads(e, t, T);
@@ -487,6 +560,8 @@ void mt_engine_free(mt_engine *e)
         free(e->dact[l]);
     }
     free(e->th);
+    free(e->nzu);
+    free((void *)e->claim);
     free(e->wt1);
     free(e->mt1);
     free(e->vt1);
@@ -548,6 +623,10 @@ mt_status mt_engine_create(mt_engine **out, mt_mlp *m, const mt_kern *k, int nth
     ok &= (e->labels = malloc((size_t)max_B)) != NULL;
     ok &= (e->losses = mt_alloc_aligned((size_t)max_B * fs)) != NULL;
     ok &= (e->th = calloc((size_t)nthreads, sizeof *e->th)) != NULL;
+    size_t units = (size_t)(max_B + ROW_UNIT - 1) / ROW_UNIT > (size_t)e->nch
+                 ? (size_t)(max_B + ROW_UNIT - 1) / ROW_UNIT : (size_t)e->nch;
+    ok &= (e->nzu = calloc(units, sizeof *e->nzu)) != NULL;
+    ok &= (e->claim = calloc(units, sizeof *e->claim)) != NULL;
     for (int t = 0; ok && t < nthreads; t++) {
         ok &= (e->th[t].beff = mt_alloc_aligned((size_t)OC1 * fs)) != NULL;
         ok &= (e->th[t].cs = mt_alloc_aligned((size_t)OC1 * fs)) != NULL;
@@ -628,6 +707,7 @@ double mt_engine_step(mt_engine *e, mt_optim *o, const uint8_t *images, const ui
     e->have_gt = !e->fused;
     e->ostep = *o;
     mt_optim_begin_step(&e->ostep); /* o itself advances only if the step is taken */
+    e->gen += 4;
     mt_pool_run(e->pool, step_job, e);
     e->pf_idx = NULL;
     if (e->aug_on)
@@ -685,6 +765,7 @@ void mt_engine_forward(mt_engine *e, const uint8_t *images, int B, float scale, 
         e->shift = shift;
         e->backward = 0;
         e->pxp = images + (size_t)r * C0;
+        e->gen += 4;
         mt_pool_run(e->pool, step_job, e);
         memcpy(logits + (size_t)r * K, e->act[e->m->n_layers], (size_t)n * K * sizeof *logits);
     }
