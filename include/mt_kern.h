@@ -28,10 +28,10 @@ typedef struct {
     int ld, nblk;
 } mt_sp_rows;
 
-/* Column lists of a batch's non-zero pixels (sparse_lists): column c's
+/* Column lists of a batch's non-zero pixels (sparse_lists_rows): column c's
  * entries are ent[(c-c_base)*B + 0 .. cnt[c-c_base]), rows i ascending,
  * v = px[i,c] * scale.  cnt (ncols) and ent (ncols*B) belong to the caller
- * (mt_kern_sparse_lists_size). */
+ * (mt_kern_sparse_lists_cnt_size, mt_kern_sparse_lists_ent_size). */
 typedef struct { int i; float v; } mt_sp_ent;
 typedef struct {
     int *cnt;       /* (ncols) */
@@ -90,55 +90,32 @@ typedef struct mt_kern {
     /* Rows [c0,c1) of wt (C,OC) = w^T, w (OC,C).  Exact (a copy). */
     void (*transpose)(float *wt, const float *w, int C, int OC, int c0, int c1);
 
-    /* Sparse first layer on raw pixels px (B,C) with inp = px*scale + shift.
-     * Because the normalisation is affine,
-     *   inp @ w^T + b = (px*scale) @ w^T + (b + shift * rowsum(w)),
-     * and the first term only needs the non-zero pixels (81 % of MNIST is 0).
-     * sparse_bias: beff[o] = b[o] + shift * sum_c wt[c,o] for o in [o0,o1)
-     * (wt (C,OC); b may be NULL; sums in ascending c). */
-    void (*sparse_bias)(float *beff, const float *wt, const float *b, int C, int OC, float shift,
-                        int o0, int o1);
-    /* out (B,OC) = sum over px[i,c] != 0 of (px*scale) * wt[c,:] + beff, then
-     * ReLU when relu != 0.  Equals linear_fwd on inp up to rounding. */
-    void (*sparse_fwd)(float *out, const uint8_t *px, const float *wt, const float *beff,
-                       int B, int C, int OC, float scale, int relu);
-    /* Columns [c0,c1) of linear_bwd_w on inp = px*scale + shift:
-     *   dw[o,c] += scale * sum_{i: px[i,c] != 0} dout[i,o] px[i,c] + shift * sum_i dout[i,o]
-     * (the second term is the rank-1 correction for the zero pixels);
-     * db (OC) += column sums of dout when db != NULL.  scratch: at least
-     * mt_kern_sparse_scratch(B, c1-c0, OC) bytes, private to the caller (thread). */
-    void (*sparse_bwd_w)(float *dw, float *db, const float *dout, const uint8_t *px,
-                         int B, int C, int OC, float scale, float shift, int c0, int c1,
-                         void *scratch);
-    /* sparse_bwd_w in two parts, so threads can share one set of lists:
-     * sparse_lists fills the lists of columns [c0,c1) from px (B,C) (threads
-     * may fill disjoint ranges of one mt_sp_lists in parallel);
-     * sparse_bwd_w_lists is sparse_bwd_w for columns [c0,c1) from lists that
-     * hold them, with scratch of mt_kern_sparse_scratch(B, 0, OC) bytes.
-     * Same results as sparse_bwd_w, bit for bit. */
-    void (*sparse_lists)(mt_sp_lists *lists, const uint8_t *px, int B, int C, float scale,
-                         int c0, int c1);
-    void (*sparse_bwd_w_lists)(float *dw, float *db, const float *dout, const mt_sp_lists *lists,
-                               int B, int C, int OC, float shift, int c0, int c1, void *scratch);
-
     /* ---- The engine's transposed first layer (mt_engine keeps W1^T, its
-     * moments and its gradient as (C, OC) blocks). ---- */
+     * moments and its gradient as (C, OC) blocks). ----
+     * Sparse form on raw pixels px (B,C) with inp = px*scale + shift.
+     * Because the normalisation is affine,
+     *   inp @ w^T + b = (px*scale) @ w^T + (b + shift * colsum(w^T)),
+     * and the first term only needs the non-zero pixels (81 % of MNIST is 0);
+     * the caller makes beff = b + shift * colsum(wt) with colsum_acc. */
 
     /* Row i's non-zero pixels of px (C): writes idx/val (see mt_sp_rows; room
      * for C + 16 entries) and the chunk counts blk (ceil(C/MT_SP_CHUNK)), and
      * returns the count. */
     int (*sparse_row_list)(int *idx, float *val, int *blk, const uint8_t *px, int C, float scale);
-    /* sparse_fwd from row lists: out (B,OC) = beff + sum over row i's entries
-     * of val * wt[idx,:], then ReLU when relu.  Same bits as sparse_fwd. */
+    /* out (B,OC) = beff + sum over row i's entries of val * wt[idx,:], then
+     * ReLU when relu; each output is the chain beff + entries in list order,
+     * so splitting the rows never changes a bit.  Equals linear_fwd on inp up
+     * to rounding.  wt (C,OC), beff (OC). */
     void (*sparse_fwd_rows)(float *out, const mt_sp_rows *rows, const float *wt, const float *beff,
                             int B, int OC, int relu);
-    /* Column lists of columns [c0,c1) from row lists (same lists as
-     * sparse_lists on the same pixels). */
+    /* Column lists of columns [c0,c1) from row lists (see mt_sp_lists); the
+     * lists hold columns from lists->c_base on.  Exact (copies). */
     void (*sparse_lists_rows)(mt_sp_lists *lists, const mt_sp_rows *rows, int B, int c0, int c1);
     /* Rows [c0,c1) of the transposed weight gradient, gt ((c1-c0), OC):
      *   gt[c-c0, o] = sum over column c's entries of v * dout[i,o] + shift * cs[o]
-     * with cs (OC) the column sums of dout (colsum_acc).  The values of
-     * sparse_bwd_w_lists, transposed. */
+     * with cs (OC) the column sums of dout (colsum_acc); the second term is
+     * the rank-1 correction for the zero pixels.  Equals linear_bwd_wt on inp
+     * up to rounding; each element is one chain whatever [c0,c1). */
     void (*sparse_bwd_wt)(float *gt, const float *dout, const float *cs, const mt_sp_lists *lists,
                           int B, int OC, float shift, int c0, int c1);
     /* Dense: gt ((c1-c0), OC) = inp[:, c0:c1]^T @ dout; the values of
@@ -149,14 +126,9 @@ typedef struct mt_kern {
     void (*colsum_acc)(float *s, const float *x, int rows, int n);
 } mt_kern;
 
-/* Bytes of scratch sparse_bwd_w needs for a batch of B rows, ncols columns, OC outputs. */
-size_t mt_kern_sparse_scratch(int B, int ncols, int OC);
 /* Bytes of cnt and of ent for lists of ncols columns of a B-row batch. */
 size_t mt_kern_sparse_lists_cnt_size(int ncols);
 size_t mt_kern_sparse_lists_ent_size(int B, int ncols);
-
-/* Number of non-zero bytes in px (N): a batch's density decides dense vs sparse. */
-size_t mt_kern_count_nz(const uint8_t *px, size_t N);
 
 typedef enum { MT_ISA_AUTO = 0, MT_ISA_SCALAR, MT_ISA_AVX2, MT_ISA_AVX512, MT_ISA_NEON } mt_isa;
 

@@ -25,11 +25,6 @@ static const mt_kern kern_ref = {
     .linear_fwd_t = mt_linear_fwd_t_ref,
     .linear_bwd_w_cols = mt_linear_bwd_w_cols_ref,
     .transpose = mt_transpose_ref,
-    .sparse_bias = mt_sparse_bias_ref,
-    .sparse_fwd = mt_sparse_fwd_ref,
-    .sparse_bwd_w = mt_sparse_bwd_w_ref,
-    .sparse_lists = mt_sparse_lists_ref,
-    .sparse_bwd_w_lists = mt_sparse_bwd_w_lists_ref,
     .sparse_row_list = mt_sparse_row_list_ref,
     .sparse_fwd_rows = mt_sparse_fwd_rows_ref,
     .sparse_lists_rows = mt_sparse_lists_rows_ref,
@@ -124,30 +119,4 @@ size_t mt_kern_sparse_lists_cnt_size(int ncols) { return (size_t)ncols * sizeof(
 size_t mt_kern_sparse_lists_ent_size(int B, int ncols)
 {
     return (size_t)ncols * (size_t)B * sizeof(mt_sp_ent);
-}
-
-size_t mt_kern_sparse_scratch(int B, int ncols, int OC)
-{
-    size_t ocp = ((size_t)OC + 15) / 16 * 16;
-    return (size_t)ncols * sizeof(int) + ocp * sizeof(float) + 16 * ocp * sizeof(float)
-         + (size_t)ncols * (size_t)B * (sizeof(int) + sizeof(float)) + 64;
-}
-
-/* Eight bytes at a time: the high bit of each byte of z is set iff that byte
- * of w is zero (the classic "haszero" trick, exact per byte). */
-size_t mt_kern_count_nz(const uint8_t *px, size_t N)
-{
-    const uint64_t lo7 = 0x7f7f7f7f7f7f7f7full;
-    size_t n = 0, i = 0;
-    for (; i + 8 <= N; i += 8) {
-        uint64_t w;
-        memcpy(&w, px + i, 8);
-        uint64_t z = ~(((w & lo7) + lo7) | w | lo7);
-        uint64_t c = z >> 7; /* one bit per zero byte, at bit 0 of each byte */
-        c = (c * 0x0101010101010101ull) >> 56; /* sum of the 8 byte flags */
-        n += 8 - (size_t)c;
-    }
-    for (; i < N; i++)
-        n += px[i] != 0;
-    return n;
 }

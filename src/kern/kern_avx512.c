@@ -35,13 +35,6 @@ typedef __m512 vf;
 #define V_MASKLE0(v, m) _mm512_maskz_mov_ps(_mm512_cmp_ps_mask((m), _mm512_setzero_ps(), _CMP_GT_OQ), (v))
 #define V_LOADU8(p) _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(p))))
 
-static inline uint64_t nzmask(const uint8_t *p, int n)
-{
-    __mmask64 lm = n >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << n) - 1);
-    __m512i v = _mm512_maskz_loadu_epi8(lm, p);
-    return _mm512_test_epi8_mask(v, v);
-}
-
 /* 16x16 transpose in registers: 4 stages of 16 shuffles. */
 static inline __attribute__((always_inline)) void vtranspose(vf r[16])
 {

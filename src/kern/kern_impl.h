@@ -22,18 +22,6 @@ void mt_linear_fwd_t_ref(float *out, const float *inp, const float *wt, const fl
 void mt_linear_bwd_w_cols_ref(float *dw, float *db, const float *dout, const float *inp,
                               int B, int C, int OC, int c0, int c1);
 void mt_transpose_ref(float *wt, const float *w, int C, int OC, int c0, int c1);
-void mt_sparse_bias_ref(float *beff, const float *wt, const float *b, int C, int OC, float shift,
-                        int o0, int o1);
-void mt_sparse_fwd_ref(float *out, const uint8_t *px, const float *wt, const float *beff,
-                       int B, int C, int OC, float scale, int relu);
-void mt_sparse_bwd_w_ref(float *dw, float *db, const float *dout, const uint8_t *px,
-                         int B, int C, int OC, float scale, float shift, int c0, int c1,
-                         void *scratch);
-
-void mt_sparse_lists_ref(mt_sp_lists *lists, const uint8_t *px, int B, int C, float scale,
-                         int c0, int c1);
-void mt_sparse_bwd_w_lists_ref(float *dw, float *db, const float *dout, const mt_sp_lists *lists,
-                               int B, int C, int OC, float shift, int c0, int c1, void *scratch);
 
 int mt_sparse_row_list_ref(int *idx, float *val, int *blk, const uint8_t *px, int C, float scale);
 void mt_sparse_fwd_rows_ref(float *out, const mt_sp_rows *rows, const float *wt, const float *beff,

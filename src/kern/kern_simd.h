@@ -19,7 +19,9 @@
  *   (n < VW lanes; LOADN zero-fills) V_FMA(a,b,c)=a*b+c V_ADD V_SUB V_MUL V_DIV
  *   V_MAX V_SQRT V_MASKLE0(v,m) (v with lanes where m <= 0 zeroed)
  *   V_LOADU8(p) (VW bytes -> floats)  v_exp(vf)  vtranspose(vf r[VW])
- *   nzmask(p, n) (bit j set when p[j] != 0, n <= 64)  KSFX(name) (name suffix) */
+ *   KSFX(name) (name suffix), and either nzmask(p, n) (bit j set when
+ *   p[j] != 0, n <= 64) or KERN_ROW_LIST_VEC with row_list_vec (see
+ *   sparse_row_list) */
 
 #include <assert.h>
 #include <math.h>
@@ -308,51 +310,12 @@ static void KSFX(linear_bwd_x)(float *dinp, const float *dout, const float *w,
 }
 
 /* ======================================================================== */
-/* Sparse first layer                                                        */
+/* The engine's transposed first layer: row lists, gradient rows            */
 /* ======================================================================== */
 
-/* Column sums of wt with whole vectors in the inner loop, so independent
- * chains overlap; each element is still summed in ascending c. */
-static void KSFX(sparse_bias)(float *beff, const float *wt, const float *b, int C, int OC, float shift,
-                              int o0, int o1)
-{
-    assert(0 <= o0 && o0 <= o1 && o1 <= OC);
-    vf sh = V_SET1(shift);
-    int o = o0;
-    for (; o + 4 * VW <= o1; o += 4 * VW) {
-        vf s0 = V_ZERO(), s1 = V_ZERO(), s2 = V_ZERO(), s3 = V_ZERO();
-        for (int c = 0; c < C; c++) {
-            const float *r = wt + (ptrdiff_t)c * OC + o;
-            s0 = V_ADD(s0, V_LOAD(r));
-            s1 = V_ADD(s1, V_LOAD(r + VW));
-            s2 = V_ADD(s2, V_LOAD(r + 2 * VW));
-            s3 = V_ADD(s3, V_LOAD(r + 3 * VW));
-        }
-        vf bb[4] = { V_ZERO(), V_ZERO(), V_ZERO(), V_ZERO() };
-        if (b)
-            for (int v = 0; v < 4; v++)
-                bb[v] = V_LOAD(b + o + v * VW);
-        V_STORE(beff + o, V_ADD(bb[0], V_MUL(sh, s0)));
-        V_STORE(beff + o + VW, V_ADD(bb[1], V_MUL(sh, s1)));
-        V_STORE(beff + o + 2 * VW, V_ADD(bb[2], V_MUL(sh, s2)));
-        V_STORE(beff + o + 3 * VW, V_ADD(bb[3], V_MUL(sh, s3)));
-    }
-    for (; o < o1; o += VW) {
-        int n = o1 - o < VW ? o1 - o : VW;
-        vf s = V_ZERO();
-        for (int c = 0; c < C; c++)
-            s = V_ADD(s, n == VW ? V_LOAD(wt + (ptrdiff_t)c * OC + o)
-                                 : V_LOADN(wt + (ptrdiff_t)c * OC + o, n));
-        vf bb = b ? (n == VW ? V_LOAD(b + o) : V_LOADN(b + o, n)) : V_ZERO();
-        vf y = V_ADD(bb, V_MUL(sh, s));
-        if (n == VW)
-            V_STORE(beff + o, y);
-        else
-            V_STOREN(beff + o, y, n);
-    }
-}
+typedef mt_sp_ent sp_ent;
 
-/* acc[0..nv) += x * row[0..(nv-1)*VW + nlast): the inner step of both sparse
+/* acc[0..nv) += x * row[0..(nv-1)*VW + nlast): the inner step of the sparse
  * kernels; the last vector is partial when nlast < VW (a masked load). */
 KERN_INLINE void axpy_acc(vf *acc, vf x, const float *row, int nv, int nlast)
 {
@@ -368,354 +331,17 @@ KERN_INLINE void axpy_acc(vf *acc, vf x, const float *row, int nv, int nlast)
     }
 }
 
-/* Up to SP_NV vectors of one output row y (already holding beff plus the
- * earlier pixel blocks) += the non-zero pixels of one 64-pixel block (bits of
- * m), in ascending c.  nv is a compile-time constant after inlining. */
+/* A sparse row is done SP_NV vectors of outputs at a time (nv a compile-time
+ * constant per instance of SP_LIST).  For narrow outputs (nv <= SP_PAIR_NV)
+ * one row's FMA chains leave the FMA units idle (latency-bound), so two
+ * rows' (or columns') entries are interleaved; each chain is unchanged. */
 #define SP_NV 8
-KERN_INLINE void sparse_row(float *y, const uint8_t *p, uint64_t m, const float *wt, int OC,
-                            int o0, int nv, int nlast, const float *lut)
-{
-    vf acc[SP_NV];
-#pragma GCC unroll 8
-    for (int v = 0; v < nv; v++)
-        acc[v] = v == nv - 1 && nlast < VW ? V_LOADN(y + o0 + v * VW, nlast) : V_LOAD(y + o0 + v * VW);
-    const float *w0 = wt + o0;
-    while (m) {
-        int c = __builtin_ctzll(m);
-        m &= m - 1;
-        vf x = V_SET1(lut[p[c]]);
-        axpy_acc(acc, x, w0 + (ptrdiff_t)c * OC, nv, nlast);
-    }
-#pragma GCC unroll 8
-    for (int v = 0; v < nv; v++) {
-        if (v == nv - 1 && nlast < VW)
-            V_STOREN(y + o0 + v * VW, acc[v], nlast);
-        else
-            V_STORE(y + o0 + v * VW, acc[v]);
-    }
-}
-
-/* Scratch layout of sparse_bwd_w (see mt_kern_sparse_scratch):
- *   cnt  int   [ncols]          non-zeros per column
- *   cs   float [OCP]            column sums of dout
- *   tmp  float [VW_MAX * OCP]   one column block's results, column-major
- *   ent  {int i; float v} [ncols * B]  column c's non-zeros, rows ascending */
-typedef mt_sp_ent sp_ent;
-
-/* Two rows at once, for narrow outputs (nv <= SP_PAIR_NV): with few vectors
- * per row the FMA chains of one row leave the FMA units idle (latency-bound),
- * so two rows' non-zeros are interleaved.  Each row's chain is unchanged
- * (beff + its non-zeros in ascending c), so results equal sparse_row's. */
 #define SP_PAIR_NV 4
-KERN_INLINE void sp_step(vf *acc, const uint8_t *p, uint64_t *m, const float *w0, int OC, int nv,
-                         int nlast, const float *lut)
-{
-    int c = __builtin_ctzll(*m);
-    *m &= *m - 1;
-    vf x = V_SET1(lut[p[c]]);
-    const float *wr = w0 + (ptrdiff_t)c * OC;
-#pragma GCC unroll 8
-    for (int v = 0; v < nv; v++)
-        acc[v] = V_FMA(x, v == nv - 1 && nlast < VW ? V_LOADN(wr + v * VW, nlast) : V_LOAD(wr + v * VW),
-                       acc[v]);
-}
-
-KERN_INLINE void sparse_row2(float *y0, const uint8_t *p0, uint64_t m0, float *y1, const uint8_t *p1,
-                             uint64_t m1, const float *wt, int OC, int o0, int nv, int nlast,
-                             const float *lut)
-{
-    vf a0[SP_PAIR_NV], a1[SP_PAIR_NV];
-#pragma GCC unroll 8
-    for (int v = 0; v < nv; v++) {
-        int last = v == nv - 1 && nlast < VW;
-        a0[v] = last ? V_LOADN(y0 + o0 + v * VW, nlast) : V_LOAD(y0 + o0 + v * VW);
-        a1[v] = last ? V_LOADN(y1 + o0 + v * VW, nlast) : V_LOAD(y1 + o0 + v * VW);
-    }
-    const float *w0 = wt + o0;
-    while (m0 && m1) {
-        sp_step(a0, p0, &m0, w0, OC, nv, nlast, lut);
-        sp_step(a1, p1, &m1, w0, OC, nv, nlast, lut);
-    }
-    while (m0)
-        sp_step(a0, p0, &m0, w0, OC, nv, nlast, lut);
-    while (m1)
-        sp_step(a1, p1, &m1, w0, OC, nv, nlast, lut);
-#pragma GCC unroll 8
-    for (int v = 0; v < nv; v++) {
-        if (v == nv - 1 && nlast < VW) {
-            V_STOREN(y0 + o0 + v * VW, a0[v], nlast);
-            V_STOREN(y1 + o0 + v * VW, a1[v], nlast);
-        } else {
-            V_STORE(y0 + o0 + v * VW, a0[v]);
-            V_STORE(y1 + o0 + v * VW, a1[v]);
-        }
-    }
-}
-
-/* Two columns' entry lists at once (see sparse_row2); each column's chain is
- * sparse_col's. */
-KERN_INLINE void sc_step(vf *acc, const sp_ent *e, const float *dout, int OC, int o0, int nv, int nlast)
-{
-    vf x = V_SET1(e->v);
-    const float *dr = dout + (ptrdiff_t)e->i * OC + o0;
-#pragma GCC unroll 8
-    for (int v = 0; v < nv; v++)
-        acc[v] = V_FMA(x, v == nv - 1 && nlast < VW ? V_LOADN(dr + v * VW, nlast) : V_LOAD(dr + v * VW),
-                       acc[v]);
-}
-
-KERN_INLINE void sparse_col2(float *dst0, const sp_ent *e0, int n0, float *dst1, const sp_ent *e1, int n1,
-                             const float *dout, int OC, int o0, int nv, int nlast)
-{
-    vf a0[SP_PAIR_NV], a1[SP_PAIR_NV];
-#pragma GCC unroll 8
-    for (int v = 0; v < nv; v++)
-        a0[v] = a1[v] = V_ZERO();
-    int n = n0 < n1 ? n0 : n1, k = 0;
-    for (; k < n; k++) {
-        sc_step(a0, e0 + k, dout, OC, o0, nv, nlast);
-        sc_step(a1, e1 + k, dout, OC, o0, nv, nlast);
-    }
-    for (int k0 = k; k0 < n0; k0++)
-        sc_step(a0, e0 + k0, dout, OC, o0, nv, nlast);
-    for (int k1 = k; k1 < n1; k1++)
-        sc_step(a1, e1 + k1, dout, OC, o0, nv, nlast);
-#pragma GCC unroll 8
-    for (int v = 0; v < nv; v++) {
-        V_STORE(dst0 + o0 + v * VW, a0[v]); /* dst is padded to whole vectors */
-        V_STORE(dst1 + o0 + v * VW, a1[v]);
-    }
-}
-
-#define SP2_FN(n) \
-    static void sparse_row2_##n(float *y0, const uint8_t *p0, uint64_t m0, float *y1, \
-                                const uint8_t *p1, uint64_t m1, const float *wt, int OC, int o0, \
-                                int nlast, const float *lut) \
-    { sparse_row2(y0, p0, m0, y1, p1, m1, wt, OC, o0, n, nlast, lut); } \
-    static void sparse_col2_##n(float *dst0, const sp_ent *e0, int n0, float *dst1, \
-                                const sp_ent *e1, int n1, const float *dout, int OC, int o0, \
-                                int nlast) \
-    { sparse_col2(dst0, e0, n0, dst1, e1, n1, dout, OC, o0, n, nlast); }
+#define SP_LIST(X) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8)
 #define SP2_LIST(X) X(1) X(2) X(3) X(4)
 
-
-/* acc (nv vectors starting at dout column o0) = sum over the column's entries. */
-KERN_INLINE void sparse_col(float *dst, const sp_ent *e, int n, const float *dout, int OC,
-                            int o0, int nv, int nlast)
-{
-    vf acc[SP_NV];
-#pragma GCC unroll 8
-    for (int v = 0; v < nv; v++)
-        acc[v] = V_ZERO();
-    for (int k = 0; k < n; k++) {
-        vf x = V_SET1(e[k].v);
-        axpy_acc(acc, x, dout + (ptrdiff_t)e[k].i * OC + o0, nv, nlast);
-    }
-#pragma GCC unroll 8
-    for (int v = 0; v < nv; v++)
-        V_STORE(dst + o0 + v * VW, acc[v]); /* dst is padded to whole vectors */
-}
-
-#define SP_FN(n) \
-    static void sparse_row_##n(float *y, const uint8_t *p, uint64_t m, const float *wt, int OC, \
-                               int o0, int nlast, const float *lut) \
-    { sparse_row(y, p, m, wt, OC, o0, n, nlast, lut); } \
-    static void sparse_col_##n(float *dst, const sp_ent *e, int cnt, const float *dout, int OC, \
-                               int o0, int nlast) \
-    { sparse_col(dst, e, cnt, dout, OC, o0, n, nlast); }
-#define SP_LIST(X) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8)
-
-SP_LIST(SP_FN)
-#undef SP_FN
-SP2_LIST(SP2_FN)
-#undef SP2_FN
-
-static void sparse_row_any(float *y, const uint8_t *p, uint64_t m, const float *wt, int OC,
-                           int o0, int nv, int nlast, const float *lut)
-{
-    switch (nv) {
-#define SP_CASE(n) case n: sparse_row_##n(y, p, m, wt, OC, o0, nlast, lut); break;
-        SP_LIST(SP_CASE)
-#undef SP_CASE
-    default: assert(0);
-    }
-}
-
-static void sparse_col_any(float *dst, const sp_ent *e, int n, const float *dout, int OC,
-                           int o0, int nv, int nlast)
-{
-    switch (nv) {
-#define SP_CASE(k) case k: sparse_col_##k(dst, e, n, dout, OC, o0, nlast); break;
-        SP_LIST(SP_CASE)
-#undef SP_CASE
-    default: assert(0);
-    }
-}
-
-/* Blocked by 64 pixel columns so the block of wt (64 x OC) stays in L1
- * while every row of the batch visits it; a row's outputs go back to memory
- * between blocks, which does not change the chain beff + ascending c. */
-static void KSFX(sparse_fwd)(float *out, const uint8_t *px, const float *wt, const float *beff,
-                             int B, int C, int OC, float scale, int relu)
-{
-    /* px*scale from a table: a scalar int->float conversion in the loop would
-     * merge into (and wait for) an accumulator register (false dependency). */
-    float lut[256];
-    for (int v = 0; v < 256; v++)
-        lut[v] = (float)v * scale;
-    for (int i = 0; i < B; i++)
-        memcpy(out + (ptrdiff_t)i * OC, beff, (size_t)OC * sizeof *out);
-    for (int c0 = 0; c0 < C; c0 += 64) {
-        int n = C - c0 < 64 ? C - c0 : 64;
-        const float *wb = wt + (ptrdiff_t)c0 * OC;
-        int i = 0;
-        if ((OC + VW - 1) / VW <= SP_PAIR_NV) /* narrow: two rows at once */
-            for (; i + 1 < B; i += 2) {
-                const uint8_t *p0 = px + (ptrdiff_t)i * C + c0, *p1 = p0 + C;
-                uint64_t m0 = nzmask(p0, n), m1 = nzmask(p1, n);
-                if (!m0 && !m1)
-                    continue;
-                float *y0 = out + (ptrdiff_t)i * OC;
-                int nv = (OC + VW - 1) / VW, nlast = OC - (nv - 1) * VW;
-                switch (nv) {
-#define SP2_CASE(k) case k: sparse_row2_##k(y0, p0, m0, y0 + OC, p1, m1, wb, OC, 0, nlast, lut); break;
-                    SP2_LIST(SP2_CASE)
-#undef SP2_CASE
-                default: assert(0);
-                }
-            }
-        for (; i < B; i++) {
-            const uint8_t *p = px + (ptrdiff_t)i * C + c0;
-            uint64_t m = nzmask(p, n);
-            if (!m)
-                continue;
-            float *y = out + (ptrdiff_t)i * OC;
-            for (int o0 = 0; o0 < OC; o0 += SP_NV * VW) {
-                int ow = OC - o0 < SP_NV * VW ? OC - o0 : SP_NV * VW;
-                int nv = (ow + VW - 1) / VW, nlast = ow - (nv - 1) * VW;
-                sparse_row_any(y, p, m, wb, OC, o0, nv, nlast, lut);
-            }
-        }
-    }
-    if (relu) {
-        size_t N = (size_t)B * OC, j = 0;
-        for (; j + VW <= N; j += VW)
-            V_STORE(out + j, V_MAX(V_LOAD(out + j), V_ZERO()));
-        for (; j < N; j++)
-            out[j] = out[j] < 0.f ? 0.f : out[j];
-    }
-}
-
-/* Column lists of columns [c0,c1), built row by row so each list is in
- * ascending i. */
-static void KSFX(sparse_lists)(mt_sp_lists *lists, const uint8_t *px, int B, int C, float scale,
-                               int c0, int c1)
-{
-    assert(lists->c_base <= c0 && c0 <= c1 && c1 <= C);
-    const int ncols = c1 - c0;
-    int *cnt = lists->cnt + (c0 - lists->c_base);
-    sp_ent *ent = (sp_ent *)lists->ent + (ptrdiff_t)(c0 - lists->c_base) * B;
-    float lut[256];
-    for (int v = 0; v < 256; v++)
-        lut[v] = (float)v * scale;
-    memset(cnt, 0, (size_t)ncols * sizeof *cnt);
-    for (int i = 0; i < B; i++) {
-        const uint8_t *p = px + (ptrdiff_t)i * C + c0;
-        for (int j0 = 0; j0 < ncols; j0 += 64) {
-            uint64_t m = nzmask(p + j0, ncols - j0 < 64 ? ncols - j0 : 64);
-            while (m) {
-                int j = j0 + __builtin_ctzll(m);
-                m &= m - 1;
-                sp_ent *e = &ent[(ptrdiff_t)j * B + cnt[j]++];
-                e->i = i;
-                e->v = lut[p[j]];
-            }
-        }
-    }
-}
-
-static void KSFX(sparse_bwd_w_lists)(float *dw, float *db, const float *dout, const mt_sp_lists *lists,
-                                     int B, int C, int OC, float shift, int c0, int c1, void *scratch)
-{
-    assert(lists->c_base <= c0 && 0 <= c0 && c0 <= c1 && c1 <= C);
-    const int ncols = c1 - c0, OCP = (OC + 15) / 16 * 16;
-    const int *cnt = lists->cnt + (c0 - lists->c_base);
-    const sp_ent *ent = (const sp_ent *)lists->ent + (ptrdiff_t)(c0 - lists->c_base) * B;
-    float *cs = scratch;
-    float *tmp = cs + OCP;
-    memset(cs, 0, (size_t)OCP * sizeof *cs);
-    colsum_add(cs, dout, B, OC);
-    if (db)
-        for (int o = 0; o < OC; o++)
-            db[o] += cs[o];
-
-    vf sh = V_SET1(shift);
-    for (int j0 = 0; j0 < ncols; j0 += VW) {
-        int nc = ncols - j0 < VW ? ncols - j0 : VW;
-        /* tmp[jj*OCP + o] = sum over column j0+jj's entries of v * dout[i,o] */
-        int jj = 0;
-        if ((OC + VW - 1) / VW <= SP_PAIR_NV) /* narrow: two columns at once */
-            for (; jj + 1 < nc; jj += 2) {
-                float *d0 = tmp + (ptrdiff_t)jj * OCP;
-                const sp_ent *e0 = ent + (ptrdiff_t)(j0 + jj) * B;
-                int nv = (OC + VW - 1) / VW, nlast = OC - (nv - 1) * VW;
-                switch (nv) {
-#define SC2_CASE(k) case k: sparse_col2_##k(d0, e0, cnt[j0 + jj], d0 + OCP, e0 + B, cnt[j0 + jj + 1], \
-                                            dout, OC, 0, nlast); break;
-                    SP2_LIST(SC2_CASE)
-#undef SC2_CASE
-                default: assert(0);
-                }
-            }
-        for (; jj < nc; jj++) {
-            float *dst = tmp + (ptrdiff_t)jj * OCP;
-            const sp_ent *e = ent + (ptrdiff_t)(j0 + jj) * B;
-            for (int o0 = 0; o0 < OC; o0 += SP_NV * VW) {
-                int ow = OC - o0 < SP_NV * VW ? OC - o0 : SP_NV * VW;
-                int nv = (ow + VW - 1) / VW, nlast = ow - (nv - 1) * VW;
-                sparse_col_any(dst, e, cnt[j0 + jj], dout, OC, o0, nv, nlast);
-            }
-        }
-        /* Transpose VW x VW blocks of tmp into dw rows, adding the rank-1 term. */
-        for (int o0 = 0; o0 < OC; o0 += VW) {
-            int no = OC - o0 < VW ? OC - o0 : VW;
-            vf t[VW];
-            for (int q = 0; q < VW; q++)
-                t[q] = q < nc ? V_LOAD(tmp + (ptrdiff_t)q * OCP + o0) : V_ZERO();
-            vtranspose(t);
-            for (int r = 0; r < no; r++) {
-                float *d = dw + (ptrdiff_t)(o0 + r) * C + c0 + j0;
-                vf y = V_ADD(t[r], V_MUL(sh, V_SET1(cs[o0 + r])));
-                if (nc == VW)
-                    V_STORE(d, V_ADD(V_LOAD(d), y));
-                else
-                    V_STOREN(d, V_ADD(V_LOADN(d, nc), y), nc);
-            }
-        }
-    }
-}
-
-
-static void KSFX(sparse_bwd_w)(float *dw, float *db, const float *dout, const uint8_t *px,
-                               int B, int C, int OC, float scale, float shift, int c0, int c1,
-                               void *scratch)
-{
-    assert(0 <= c0 && c0 <= c1 && c1 <= C);
-    const int ncols = c1 - c0, OCP = (OC + 15) / 16 * 16;
-    /* scratch: the accumulation's (cs, tmp), then the lists (see mt_kern_sparse_scratch) */
-    float *acc = scratch;
-    mt_sp_lists lists = { (int *)(acc + 17 * OCP), NULL, c0 };
-    lists.ent = (mt_sp_ent *)(lists.cnt + ncols);
-    KSFX(sparse_lists)(&lists, px, B, C, scale, c0, c1);
-    KSFX(sparse_bwd_w_lists)(dw, db, dout, &lists, B, C, OC, shift, c0, c1, acc);
-}
-
-/* ======================================================================== */
-/* The engine's transposed first layer: row lists, gradient rows            */
-/* ======================================================================== */
-
 /* A row's non-zero pixels.  An ISA file may provide row_list_vec (AVX-512
- * compresses 16 pixels at a time); otherwise the 64-pixel bit masks. */
+ * compresses 16 pixels at a time); otherwise the bit mask of each chunk. */
 static int KSFX(sparse_row_list)(int *idx, float *val, int *blk, const uint8_t *px, int C, float scale)
 {
 #ifdef KERN_ROW_LIST_VEC
@@ -853,10 +479,10 @@ SP2_LIST(RL2_FN)
 #undef RL_FN
 #undef RL2_FN
 
-/* Blocked by MT_SP_CHUNK pixel columns (the row lists' chunks), as
- * sparse_fwd, so the block of wt stays in L1 while every row visits it; a
- * row's outputs go back to memory between blocks, which does not change the
- * chain beff + entries in list order. */
+/* Blocked by MT_SP_CHUNK pixel columns (the row lists' chunks), so the
+ * block of wt stays in L1 while every row visits it; a row's outputs go back
+ * to memory between blocks, which does not change the chain beff + entries
+ * in list order. */
 static void KSFX(sparse_fwd_rows)(float *out, const mt_sp_rows *rows, const float *wt, const float *beff,
                                   int B, int OC, int relu)
 {
@@ -1116,11 +742,6 @@ const mt_kern KSFX(mt_kern) = {
     .linear_fwd_t = KSFX(linear_fwd_t),
     .linear_bwd_w_cols = KSFX(linear_bwd_w_cols),
     .transpose = KSFX(transpose),
-    .sparse_bias = KSFX(sparse_bias),
-    .sparse_fwd = KSFX(sparse_fwd),
-    .sparse_bwd_w = KSFX(sparse_bwd_w),
-    .sparse_lists = KSFX(sparse_lists),
-    .sparse_bwd_w_lists = KSFX(sparse_bwd_w_lists),
     .sparse_row_list = KSFX(sparse_row_list),
     .sparse_fwd_rows = KSFX(sparse_fwd_rows),
     .sparse_lists_rows = KSFX(sparse_lists_rows),

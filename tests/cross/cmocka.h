@@ -47,6 +47,7 @@ static void shim_fail(const char *what, const char *file, int line)
     longjmp(shim_jb, 1);
 }
 #define skip() do { shim_result = 2; longjmp(shim_jb, 1); } while (0)
+#define fail_msg(...) do { print_error(__VA_ARGS__); print_error("\n"); shim_fail("fail_msg", __FILE__, __LINE__); } while (0)
 #define assert_true(c) do { if (!(c)) shim_fail(#c, __FILE__, __LINE__); } while (0)
 #define assert_non_null(p) assert_true((p) != NULL)
 #define assert_null(p) assert_true((p) == NULL)
