@@ -3,7 +3,7 @@
 # machine, printed as a Markdown report (copy it into the README).
 #   bash bench/run.sh BIN BENCHDIR
 # Env: MNIST_DATA (default /work/shared/data/mnist, else data/mnist),
-#      REPS (default 3), BENCH_TORCH=0 to skip PyTorch, TORCH_STEPS (batches
+#      REPS (default 3), TRAIN_REPS (default 5), BENCH_TORCH=0 to skip PyTorch, TORCH_STEPS (batches
 #      per PyTorch run, default 500), BENCH_QUICK=1 for a short smoke run.
 # Not a test: it never fails on a missed target, it reports it.
 set -euo pipefail
@@ -77,25 +77,37 @@ print()
 PY
 
 # ---------------------------------------------------------------- training
-echo "## Training throughput (full MNIST, batch 64, Adam; samples/s of epoch 1, median of $REPS)"
+TREPS=${TRAIN_REPS:-5}; [ "$QUICK" = 1 ] && TREPS=1
+echo "## Training throughput (full MNIST, batch 64, Adam; samples/s of epoch 1, median of $TREPS)"
+echo
+echo "The configurations take turns (repetition r of every configuration, then r+1),"
+echo "so a change in the shared machine's speed hits them alike."
 echo
 isas=$("$BIN" --version | sed -n 's/^kernels: [a-z0-9]* (compiled: \(.*\))/\1/p' | tr ' ' '\n' | grep -v unsupported || true)
-echo "| ISA | first layer | threads | samples/s | epoch s |"
-echo "|---|---|---|---|---|"
+for r in $(seq "$TREPS"); do
+    for isa in $isas; do
+        for path in dense sparse; do
+            for th in 1 2; do
+                extra=()
+                [ "$isa" = scalar ] && extra=(--max-steps 150)   # the reference is ~100x slower
+                [ "$QUICK" = 1 ] && extra=(--max-steps 150)
+                "$BIN" --data "$DATA" --epochs 1 --isa "$isa" --first-layer "$path" --threads "$th" \
+                    --json --log-interval 0 "${extra[@]}" 2>/dev/null > "$T/tr.json"
+                jget "$T/tr.json" epoch samples_per_sec >> "$T/sps.$isa.$path.$th"
+            done
+        done
+    done
+done
+echo "| ISA | first layer | threads | samples/s (median) | min | max | epoch s |"
+echo "|---|---|---|---|---|---|---|"
 best=0; best_cfg=""
 for isa in $isas; do
     for path in dense sparse; do
         for th in 1 2; do
-            extra=()
-            [ "$isa" = scalar ] && extra=(--max-steps 150)   # the reference is ~100x slower
-            [ "$QUICK" = 1 ] && extra=(--max-steps 150)
-            for r in $(seq "$REPS"); do
-                "$BIN" --data "$DATA" --epochs 1 --isa "$isa" --first-layer "$path" --threads "$th" \
-                    --json --log-interval 0 "${extra[@]}" 2>/dev/null > "$T/tr.json"
-                jget "$T/tr.json" epoch samples_per_sec
-            done > "$T/sps"
-            sps=$(median < "$T/sps")
-            echo "| $isa | $path | $th | $(printf %.0f "$sps") | $(awk -v s="$sps" 'BEGIN{printf "%.3f", 60000/s}') |"
+            f="$T/sps.$isa.$path.$th"
+            sps=$(median < "$f")
+            lo=$(sort -g "$f" | head -1); hi=$(sort -g "$f" | tail -1)
+            echo "| $isa | $path | $th | $(printf %.0f "$sps") | $(printf %.0f "$lo") | $(printf %.0f "$hi") | $(awk -v s="$sps" 'BEGIN{printf "%.3f", 60000/s}') |"
             echo "$isa $path $th $sps" >> "$T/train_table"
             if awk -v a="$sps" -v b="$best" 'BEGIN{exit !(a>b)}'; then best=$sps; best_cfg="$isa/$path/$th threads"; fi
         done
