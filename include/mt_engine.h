@@ -96,7 +96,7 @@ double mt_engine_grad_norm(const mt_engine *e);
  * = the model's inputs) is warped by mt_augment_random before the forward
  * pass, with an rng seeded from (seed, the augmentation step, the row in the
  * batch): results do not depend on the thread count.  The step counts the
- * mt_engine_forward_backward calls made with augmentation on; a resumed run
+ * mt_engine_step calls made with augmentation on; a resumed run
  * sets it with mt_engine_set_augment_step.  a NULL or inactive turns augmentation
  * off.  MT_EARG when rows*cols does not match.  Evaluation never augments. */
 mt_status mt_engine_set_augment(mt_engine *e, const mt_augment *a, int rows, int cols, uint64_t seed,
