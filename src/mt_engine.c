@@ -470,22 +470,32 @@ static void update_job(void *arg, int t, int T) { update_thread(arg, t, T); }
 
 /* ---- the first layer's master copy <-> m->params and the optimizer -------- */
 
+/* Rows [a,b) of dst (C, OC) = src (OC, C)^T for the weights, and for the
+ * optimizer's moments when the engine has an optimizer at hand. */
+static void move_w1(const mt_engine *e, float *dw, float *dm, float *dv, const float *sw, const float *sm,
+                    const float *sv, int C, int OC, int a, int b)
+{
+    e->k->transpose(dw, sw, C, OC, a, b);
+    if (e->opt) {
+        e->k->transpose(dm, sm, C, OC, a, b);
+        if (e->opt->v)
+            e->k->transpose(dv, sv, C, OC, a, b);
+    }
+}
+
 static void sync_thread(mt_engine *e, int t, int T)
 {
     mt_mlp *m = e->m;
     const int C0 = m->dims[0], OC1 = m->dims[1];
     const size_t w0 = (size_t)(m->w[0] - m->params);
+    const mt_optim *o = e->opt;
     int j0, j1;
     chunk_split(e, t, T, &j0, &j1);
     for (int j = j0; j < j1; j++) {
         int c0, c1;
         chunk_rows(e, j, &c0, &c1);
-        e->k->transpose(e->wt1, m->params + w0, C0, OC1, c0, c1);
-        if (e->opt) {
-            e->k->transpose(e->mt1, e->opt->m + w0, C0, OC1, c0, c1);
-            if (e->opt->v)
-                e->k->transpose(e->vt1, e->opt->v + w0, C0, OC1, c0, c1);
-        }
+        move_w1(e, e->wt1, e->mt1, e->vt1, m->params + w0, o ? o->m + w0 : NULL, o && o->v ? o->v + w0 : NULL,
+                C0, OC1, c0, c1);
         chunk_colsum(e, j);
     }
     for (int l = 1; l < m->n_layers; l++) {
@@ -503,14 +513,11 @@ static void export_thread(mt_engine *e, int t, int T)
     mt_mlp *m = e->m;
     const int C0 = m->dims[0], OC1 = m->dims[1];
     const size_t w0 = (size_t)(m->w[0] - m->params);
+    mt_optim *o = e->opt;
     int o0, o1;
     col_split(OC1, t, T, &o0, &o1);
-    e->k->transpose(m->params + w0, e->wt1, OC1, C0, o0, o1);
-    if (e->opt) {
-        e->k->transpose(e->opt->m + w0, e->mt1, OC1, C0, o0, o1);
-        if (e->opt->v)
-            e->k->transpose(e->opt->v + w0, e->vt1, OC1, C0, o0, o1);
-    }
+    move_w1(e, m->params + w0, o ? o->m + w0 : NULL, o && o->v ? o->v + w0 : NULL, e->wt1, e->mt1, e->vt1, OC1,
+            C0, o0, o1);
     if (e->have_gt)
         e->k->transpose(m->grads + w0, e->gt1, OC1, C0, o0, o1);
 }
