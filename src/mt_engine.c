@@ -697,8 +697,10 @@ mt_status mt_engine_set_augment(mt_engine *e, const mt_augment *a, int rows, int
 
 void mt_engine_set_augment_step(mt_engine *e, uint64_t step) { e->aug_step = step; }
 
-double mt_engine_step(mt_engine *e, mt_optim *o, const uint8_t *images, const uint8_t *labels,
-                      const uint32_t *idx, int B, float scale, float shift, uint8_t *labels_out)
+/* The batch of the next pool run: B rows idx of images (and labels), or,
+ * without idx, the B consecutive images at px. */
+static void set_job(mt_engine *e, const uint8_t *images, const uint8_t *labels, const uint32_t *idx, int B,
+                    float scale, float shift, const uint8_t *px)
 {
     e->src_images = images;
     e->src_labels = labels;
@@ -706,8 +708,14 @@ double mt_engine_step(mt_engine *e, mt_optim *o, const uint8_t *images, const ui
     e->B = B;
     e->scale = scale;
     e->shift = shift;
+    e->pxp = px;
+}
+
+double mt_engine_step(mt_engine *e, mt_optim *o, const uint8_t *images, const uint8_t *labels,
+                      const uint32_t *idx, int B, float scale, float shift, uint8_t *labels_out)
+{
+    set_job(e, images, labels, idx, B, scale, shift, e->px);
     e->backward = 1;
-    e->pxp = e->px;
     e->finite = 1;
     e->clip_f = 1.0;
     e->fused = !(e->clip > 0.f);
@@ -764,14 +772,8 @@ void mt_engine_forward(mt_engine *e, const uint8_t *images, int B, float scale, 
     const int C0 = e->m->dims[0], K = e->m->dims[e->m->n_layers];
     for (int r = 0; r < B; r += e->max_B) {
         int n = B - r < e->max_B ? B - r : e->max_B;
-        e->src_images = images;
-        e->src_labels = NULL;
-        e->idx = NULL;
-        e->B = n;
-        e->scale = scale;
-        e->shift = shift;
+        set_job(e, images, NULL, NULL, n, scale, shift, images + (size_t)r * C0);
         e->backward = 0;
-        e->pxp = images + (size_t)r * C0;
         e->gen += 4;
         mt_pool_run(e->pool, step_job, e);
         memcpy(logits + (size_t)r * K, e->act[e->m->n_layers], (size_t)n * K * sizeof *logits);
