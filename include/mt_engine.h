@@ -9,7 +9,7 @@
  * normalised floats), softmax + cross-entropy and the input gradients.
  * After it, the first layer's weight gradient and update (100k of the seed's
  * 109k parameters) are split by pixel: thread t owns a fixed range of
- * MT_SP_CHUNK-row chunks of W1^T (the master copy while training) and of its
+ * 96-row chunks of W1^T (the master copy while training) and of its
  * optimizer moments, so those stay in one core's cache and are never
  * transposed per step; per chunk it builds column lists small enough for L1,
  * makes the chunk's gradient and applies the optimizer to it at once.  The

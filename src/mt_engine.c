@@ -2,7 +2,7 @@
  * Rows of the batch are split between the threads for everything that is
  * per sample (gather, non-zero lists, every layer's forward, the loss, the
  * input gradients); after the step's one barrier, the first layer's weight
- * gradient and update are split by PIXEL chunks (MT_SP_CHUNK rows of the
+ * gradient and update are split by PIXEL chunks (W1_CHUNK rows of the
  * transposed weights, a fixed range per thread, so its moments stay in that
  * core's cache), the small layers' by input columns.  The transposed first
  * layer W1^T (C0, OC1) is the master copy while training, with its moments.
@@ -23,7 +23,7 @@
 typedef struct {
     float *beff;                     /* (OC1) b1 + shift * colsum(W1^T) */
     float *cs;                       /* (OC1) column sums of dact[1]: the bias gradient */
-    float *gt;                       /* (MT_SP_CHUNK, OC1) one chunk of the W1^T gradient (fused) */
+    float *gt;                       /* (W1_CHUNK, OC1) one chunk of the W1^T gradient (fused) */
     mt_sp_lists lists;               /* one chunk's column lists (c_base = the chunk's first
                                         column): small enough to stay in L1 */
     int sparse;                      /* this step's path (the same on every thread) */
@@ -37,7 +37,7 @@ struct mt_engine {
     int T;                           /* threads */
     mt_path path;
     int max_B;
-    int nch;                         /* first-layer pixel chunks: ceil(C0 / MT_SP_CHUNK) */
+    int nch;                         /* first-layer pixel chunks: ceil(C0 / W1_CHUNK) */
     thr *th;                         /* (T) */
     float *wt1, *mt1, *vt1;          /* (C0, OC1) W1^T (master while training) and its moments */
     float *gt1;                      /* (C0, OC1) its whole gradient (clipping only) */
@@ -97,6 +97,12 @@ static void col_split(int C, int t, int T, int *c0, int *c1)
     *c1 = (t + 1) * chunk < C ? (t + 1) * chunk : C;
 }
 
+/* W1^T's rows are made, applied and shared out between threads in chunks
+ * of W1_CHUNK (whole row-list chunks, so a chunk's entries are found at once). */
+#ifndef W1_CHUNK
+#define W1_CHUNK (2 * MT_SP_CHUNK)
+#endif
+
 /* Thread t's first-layer chunks [j0, j1). */
 static void chunk_split(const mt_engine *e, int t, int T, int *j0, int *j1)
 {
@@ -106,8 +112,8 @@ static void chunk_split(const mt_engine *e, int t, int T, int *j0, int *j1)
 static void chunk_rows(const mt_engine *e, int j, int *c0, int *c1)
 {
     const int C0 = e->m->dims[0];
-    *c0 = j * MT_SP_CHUNK;
-    *c1 = C0 - *c0 < MT_SP_CHUNK ? C0 : *c0 + MT_SP_CHUNK;
+    *c0 = j * W1_CHUNK;
+    *c1 = C0 - *c0 < W1_CHUNK ? C0 : *c0 + W1_CHUNK;
 }
 
 /* splitmix64 finaliser: per-sample augmentation seeds from (seed, step, row) */
@@ -605,7 +611,7 @@ mt_status mt_engine_create(mt_engine **out, mt_mlp *m, const mt_kern *k, int nth
     e->clip_f = 1.0;
     const int L = m->n_layers, C0 = m->dims[0], OC1 = m->dims[1];
     const size_t fs = sizeof(float), w1 = (size_t)C0 * OC1 * fs;
-    e->nch = (C0 + MT_SP_CHUNK - 1) / MT_SP_CHUNK;
+    e->nch = (C0 + W1_CHUNK - 1) / W1_CHUNK;
     int ok = 1;
     for (int l = 1; l < L; l++)
         ok &= (e->wt[l] = mt_alloc_aligned((size_t)m->dims[l] * m->dims[l + 1] * fs)) != NULL;
@@ -620,7 +626,7 @@ mt_status mt_engine_create(mt_engine **out, mt_mlp *m, const mt_kern *k, int nth
     ok &= (e->psum = mt_alloc_aligned((size_t)e->nch * OC1 * fs)) != NULL;
     ok &= (e->gsq = calloc((size_t)e->nch + 1, sizeof *e->gsq)) != NULL;
     e->rows.ld = (C0 + 16 + 15) / 16 * 16;
-    e->rows.nblk = e->nch;
+    e->rows.nblk = (C0 + MT_SP_CHUNK - 1) / MT_SP_CHUNK;
     ok &= (e->px = mt_alloc_aligned((size_t)max_B * C0)) != NULL;
     ok &= (e->a0 = mt_alloc_aligned((size_t)max_B * C0 * fs)) != NULL;
     ok &= (e->rows.cnt = mt_alloc_aligned((size_t)max_B * sizeof(int))) != NULL;
@@ -637,9 +643,9 @@ mt_status mt_engine_create(mt_engine **out, mt_mlp *m, const mt_kern *k, int nth
     for (int t = 0; ok && t < nthreads; t++) {
         ok &= (e->th[t].beff = mt_alloc_aligned((size_t)OC1 * fs)) != NULL;
         ok &= (e->th[t].cs = mt_alloc_aligned((size_t)OC1 * fs)) != NULL;
-        ok &= (e->th[t].gt = mt_alloc_aligned((size_t)MT_SP_CHUNK * OC1 * fs)) != NULL;
-        ok &= (e->th[t].lists.cnt = mt_alloc_aligned(mt_kern_sparse_lists_cnt_size(MT_SP_CHUNK))) != NULL;
-        ok &= (e->th[t].lists.ent = mt_alloc_aligned(mt_kern_sparse_lists_ent_size(max_B, MT_SP_CHUNK))) != NULL;
+        ok &= (e->th[t].gt = mt_alloc_aligned((size_t)W1_CHUNK * OC1 * fs)) != NULL;
+        ok &= (e->th[t].lists.cnt = mt_alloc_aligned(mt_kern_sparse_lists_cnt_size(W1_CHUNK))) != NULL;
+        ok &= (e->th[t].lists.ent = mt_alloc_aligned(mt_kern_sparse_lists_ent_size(max_B, W1_CHUNK))) != NULL;
     }
     if (!ok) {
         st = mt_errf(err, MT_ENOMEM, "engine: out of memory for batches of %d", max_B);
