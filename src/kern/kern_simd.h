@@ -557,7 +557,16 @@ static void KSFX(sparse_lists_rows)(mt_sp_lists *lists, const mt_sp_rows *rows, 
         int k = j > 0 && j <= rows->nblk ? rows->blk[(ptrdiff_t)i * rows->nblk + j - 1] : 0;
         while (k < n && ix[k] < c0)
             k++;
-        for (; k < n && ix[k] < c1; k++) {
+        /* the end from the chunk counts when c1 ends a chunk: no compare per entry */
+        int je = c1 / MT_SP_CHUNK;
+        int kend = c1 % MT_SP_CHUNK == 0 && je >= 1 && je <= rows->nblk
+                 ? rows->blk[(ptrdiff_t)i * rows->nblk + je - 1] : -1;
+        if (kend < 0) {
+            kend = k;
+            while (kend < n && ix[kend] < c1)
+                kend++;
+        }
+        for (; k < kend; k++) {
             int c = ix[k];
             sp_ent *e = &ent[(ptrdiff_t)c * B + cnt[c]++];
             e->i = i;
