@@ -183,7 +183,7 @@ static long long gather_rows(mt_engine *e, int r0, int r1)
  * takes what is left of the other threads' shares from their far ends, so a
  * thread slowed down by the machine does not hold the step up.  Who computes
  * a unit never changes its result. */
-#define ROW_UNIT 8
+#define ROW_UNIT 16
 
 static int claim(atomic_uint *c, unsigned gen)
 {
