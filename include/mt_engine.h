@@ -115,5 +115,10 @@ int mt_path_parse(const char *s); /* -1 if unknown */
 mt_path mt_engine_path(const mt_engine *e);
 void mt_engine_path_counts(const mt_engine *e, long long *dense, long long *sparse);
 int mt_engine_threads(const mt_engine *e);
+/* Training steps so far that ran on the caller's thread alone: with more
+ * than one thread the engine times short probes every 512 steps and runs
+ * each stretch on one thread or on all, whichever was faster (the results
+ * are the same either way). */
+long long mt_engine_single_steps(const mt_engine *e);
 
 #endif

@@ -334,6 +334,7 @@ int app_cmd_train(int argc, char **argv)
         mt_engine_path_counts(eng, &n_dense, &n_sparse);
         app_ev_int(e, "dense_batches", n_dense);
         app_ev_int(e, "sparse_batches", n_sparse);
+        app_ev_int(e, "single_thread_steps", mt_engine_single_steps(eng));
         if (have_tev) {
             app_ev_num(e, "test_loss", tev.loss);
             app_ev_num(e, "test_accuracy", tev.total ? (double)tev.correct / tev.total : 0.0);

@@ -18,6 +18,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* A thread's private buffers. */
 typedef struct {
@@ -57,6 +58,11 @@ struct mt_engine {
     long long *nzu;                  /* (max units) non-zero count of each row unit */
     atomic_uint *claim;              /* (max units) work-stealing claims, see run_units */
     unsigned gen;                    /* claim generation: 4 per pool run */
+    /* adaptive thread count (run_step): steps are timed in short probes on
+     * one thread and on all, and the faster runs until the next probe */
+    int use_all;                     /* the current choice: all threads (1) or one (0) */
+    long long n_steps, n_single;     /* steps taken, and how many on one thread */
+    double probe_s[2];               /* probe time on one thread [0] and on all [1] */
     long long n_dense, n_sparse;
     float clip;                      /* max global L2 norm of the gradients; 0 = off */
     double gnorm;                    /* global norm of the last step's gradients (when clip) */
@@ -205,6 +211,13 @@ static void run_units(mt_engine *e, thr *th, int n, unsigned gen, int t, int T, 
             if (claim(&e->claim[u], gen))
                 fn(e, th, u);
     }
+}
+
+/* A run on one thread (see run_step) has no partner to wait for. */
+static void barrier(mt_engine *e, int T)
+{
+    if (T > 1)
+        mt_pool_barrier(e->pool);
 }
 
 static int n_row_units(const mt_engine *e) { return (e->B + ROW_UNIT - 1) / ROW_UNIT; }
@@ -404,7 +417,7 @@ static void step_thread(mt_engine *e, int t, int T)
     if (e->path == MT_PATH_AUTO) {
         run_units(e, th, nu, e->gen, t, T, unit_gather);
         prefetch_next(e, t, T);
-        mt_pool_barrier(e->pool);
+        barrier(e, T);
         long long total = 0;
         for (int u = 0; u < nu; u++)
             total += e->nzu[u];
@@ -423,7 +436,7 @@ static void step_thread(mt_engine *e, int t, int T)
         e->sparse = th->sparse; /* read by others only after the barrier below */
     if (!e->backward || B == 0)
         return; /* evaluation: no further barrier */
-    mt_pool_barrier(e->pool); /* every row's lists, activations, gradients and loss */
+    barrier(e, T); /* every row's lists, activations, gradients and loss */
 
     /* A non-finite loss stops training (mt_train): no gradient, no update. */
     double lsum = 0.0;
@@ -547,6 +560,8 @@ int mt_path_parse(const char *s)
 mt_path mt_engine_path(const mt_engine *e) { return e->path; }
 int mt_engine_threads(const mt_engine *e) { return e->T; }
 
+long long mt_engine_single_steps(const mt_engine *e) { return e->n_single; }
+
 void mt_engine_path_counts(const mt_engine *e, long long *dense, long long *sparse)
 {
     *dense = e->n_dense;
@@ -609,6 +624,7 @@ mt_status mt_engine_create(mt_engine **out, mt_mlp *m, const mt_kern *k, int nth
     e->max_B = max_B;
     e->T = nthreads;
     e->clip_f = 1.0;
+    e->use_all = 1;
     const int L = m->n_layers, C0 = m->dims[0], OC1 = m->dims[1];
     const size_t fs = sizeof(float), w1 = (size_t)C0 * OC1 * fs;
     e->nch = (C0 + W1_CHUNK - 1) / W1_CHUNK;
@@ -717,6 +733,45 @@ static void set_job(mt_engine *e, const uint8_t *images, const uint8_t *labels, 
     e->pxp = px;
 }
 
+/* Results do not depend on the thread count, so each step may run on all
+ * threads or on the caller's alone, whichever is faster now: on a shared
+ * machine a second vCPU can be slower than none (the host runs something
+ * else on it).  Every PROBE_EVERY steps, PROBE_LEN steps are timed on one
+ * thread, then PROBE_LEN on all; the faster choice runs until the next probe. */
+#define PROBE_EVERY 512
+#define PROBE_LEN 16
+
+static double wall_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void run_step(mt_engine *e, mt_pool_fn job)
+{
+    if (e->T == 1) {
+        mt_pool_run(e->pool, job, e);
+        return;
+    }
+    long long ph = e->n_steps % PROBE_EVERY;
+    int all = ph < PROBE_LEN ? 0 : ph < 2 * PROBE_LEN ? 1 : e->use_all;
+    double t0 = ph < 2 * PROBE_LEN ? wall_s() : 0.0;
+    if (all)
+        mt_pool_run(e->pool, job, e);
+    else
+        job(e, 0, 1);
+    if (ph < 2 * PROBE_LEN) {
+        if (ph == 0)
+            e->probe_s[0] = e->probe_s[1] = 0.0;
+        e->probe_s[all] += wall_s() - t0;
+        if (ph == 2 * PROBE_LEN - 1)
+            e->use_all = e->probe_s[1] < e->probe_s[0];
+    }
+    e->n_single += !all;
+    e->n_steps++;
+}
+
 double mt_engine_step(mt_engine *e, mt_optim *o, const uint8_t *images, const uint8_t *labels,
                       const uint32_t *idx, int B, float scale, float shift, uint8_t *labels_out)
 {
@@ -729,7 +784,7 @@ double mt_engine_step(mt_engine *e, mt_optim *o, const uint8_t *images, const ui
     e->ostep = *o;
     mt_optim_begin_step(&e->ostep); /* o itself advances only if the step is taken */
     e->gen += 4;
-    mt_pool_run(e->pool, step_job, e);
+    run_step(e, step_job);
     e->pf_idx = NULL;
     if (e->aug_on)
         e->aug_step++;
@@ -757,7 +812,7 @@ double mt_engine_step(mt_engine *e, mt_optim *o, const uint8_t *images, const ui
         double f = (double)e->clip / (e->gnorm + 1e-6);
         if (isfinite(e->gnorm) && f < 1.0)
             e->clip_f = f;
-        mt_pool_run(e->pool, update_job, e);
+        mt_pool_run(e->pool, update_job, e); /* rare (clipping): always on all threads */
     }
     o->step = e->ostep.step;
     o->bc1 = e->ostep.bc1;
