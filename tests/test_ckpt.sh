@@ -4,29 +4,9 @@
 # eval / info / predict, reading our files with NumPy (and PyTorch), the man
 # page against --help, and `make install PREFIX=...`.
 # Usage: MT_BIN=/path/to/mnist-train [MNIST_DATA=...] bash tests/test_ckpt.sh
-set -u
-BIN=${MT_BIN:-./mnist-train}
-HERE=$(cd "$(dirname "$0")" && pwd)
+. "$(dirname "$0")/lib.sh" ckpt
 ROOT=$(cd "$HERE/.." && pwd)
-T=$(mktemp -d /tmp/mt_ckpt.XXXXXX)
-trap 'rm -rf "$T"' EXIT
-case "$BIN" in /*) ;; *) BIN="$PWD/$BIN" ;; esac
 cd "$T" || exit 1 # training and eval write predictions.png into the current directory
-fails=0 n=0
-ok()   { n=$((n+1)); echo "ok   - $1"; }
-bad()  { n=$((n+1)); fails=$((fails+1)); echo "FAIL - $1"; }
-expect() {
-    local code=$1 desc=$2; shift 2
-    "$@" >"$T/out" 2>"$T/err"; local rc=$?
-    if [ "$rc" = "$code" ]; then ok "$desc (exit $rc)"; else bad "$desc: exit $rc, wanted $code; stderr: $(head -3 "$T/err")"; fi
-}
-err_has() {
-    if grep '^mnist-train: ' "$T/err" | grep -qF -- "$1"; then ok "  message has '$1'"; else bad "  message lacks '$1': $(head -2 "$T/err")"; fi
-}
-err_lines() {
-    local lines; lines=$(grep -vc '^Try ' "$T/err")
-    if [ "$lines" = 1 ]; then ok "  one-line error"; else bad "  $lines error lines: $(cat "$T/err")"; fi
-}
 PY=/usr/bin/python3
 have_numpy() { [ -x $PY ] && $PY -c 'import numpy' 2>/dev/null; }
 # tensors NAME-PREFIX A B: the tensors (all, or those starting with PREFIX) are byte-identical.
@@ -247,5 +227,4 @@ else
     bad "make install failed: $(tail -3 "$T/inst.log")"
 fi
 
-echo "$((n - fails))/$n passed"
-[ $fails = 0 ]
+finish

@@ -2,33 +2,9 @@
 # CLI contract: exit codes, one-line errors naming the option or file,
 # JSON Lines on stdout, config precedence, signals, and a smoke run.
 # Usage: MT_BIN=/path/to/mnist-train bash tests/test_cli.sh
-set -u
-BIN=${MT_BIN:-./mnist-train}
-case $BIN in /*) ;; */*) BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN") ;; esac
-HERE=$(cd "$(dirname "$0")" && pwd)
-T=$(mktemp -d /tmp/mt_cli.XXXXXX)
-trap 'rm -rf "$T"' EXIT
+. "$(dirname "$0")/lib.sh" cli
 cd "$T" || exit 1 # training writes predictions.png into the current directory
-fails=0 n=0
-
-ok()   { n=$((n+1)); echo "ok   - $1"; }
-bad()  { n=$((n+1)); fails=$((fails+1)); echo "FAIL - $1"; }
 # expect CODE "description" cmd...   (stderr saved in $T/err, stdout in $T/out)
-expect() {
-    local code=$1 desc=$2; shift 2
-    "$@" >"$T/out" 2>"$T/err"; local rc=$?
-    if [ "$rc" = "$code" ]; then ok "$desc (exit $rc)"; else bad "$desc: exit $rc, wanted $code; stderr: $(head -3 "$T/err")"; fi
-}
-# err_has "text": an error line ("mnist-train: ...") on stderr contains text
-err_has() {
-    if grep '^mnist-train: ' "$T/err" | grep -qF -- "$1"; then ok "  message has '$1'"; else bad "  message lacks '$1': $(head -2 "$T/err")"; fi
-}
-# the error is one line (plus at most the usage hint) and no sanitizer report
-err_lines() {
-    local lines; lines=$(grep -vc '^Try ' "$T/err")
-    if [ "$lines" = 1 ]; then ok "  one-line error"; else bad "  $lines error lines: $(cat "$T/err")"; fi
-}
-
 python3 "$HERE/make_fixture.py" "$T/d" 2>/dev/null || { mkdir -p "$T/d"; python3 "$HERE/make_fixture.py" "$T/d"; }
 D="$T/d"
 
@@ -134,5 +110,4 @@ else
     echo "skip - real MNIST smoke: MNIST_DATA is not set"
 fi
 
-echo "$((n - fails))/$n passed"
-[ $fails = 0 ]
+finish

@@ -6,29 +6,14 @@
 # is set, the real MNIST files are also served and checked against the real
 # known values, and Debian's Fashion-MNIST copy is verified when installed.
 # Usage: MT_BIN=/path/to/mnist-train bash tests/test_fetch_cli.sh
-set -u
-BIN=${MT_BIN:-./mnist-train}
-case $BIN in /*) ;; *) BIN=$PWD/$BIN ;; esac
-HERE=$(cd "$(dirname "$0")" && pwd)
-T=$(mktemp -d /tmp/mt_fetch_cli.XXXXXX)
+. "$(dirname "$0")/lib.sh" fetch_cli
 SRV_PID=
 cleanup() { [ -n "$SRV_PID" ] && kill "$SRV_PID" 2>/dev/null; rm -rf "$T"; }
 trap cleanup EXIT
-fails=0 n=0
 unset MNIST_MIRROR
 REAL_MNIST=${MNIST_DATA:-}
 unset MNIST_DATA
 
-ok()   { n=$((n+1)); echo "ok   - $1"; }
-bad()  { n=$((n+1)); fails=$((fails+1)); echo "FAIL - $1"; }
-expect() {
-    local code=$1 desc=$2; shift 2
-    "$@" >"$T/out" 2>"$T/err"; local rc=$?
-    if [ "$rc" = "$code" ]; then ok "$desc (exit $rc)"; else bad "$desc: exit $rc, wanted $code; stderr: $(tail -3 "$T/err")"; fi
-}
-err_has() {
-    if grep '^mnist-train: ' "$T/err" | grep -qF -- "$1"; then ok "  message has '$1'"; else bad "  message lacks '$1': $(grep '^mnist-train: ' "$T/err" | head -2)"; fi
-}
 one_error() {
     local k; k=$(grep -c '^mnist-train: ' "$T/err")
     [ "$k" = 1 ] && ok "  one error line" || bad "  $k error lines"
@@ -190,5 +175,4 @@ else
     echo "skip - Fashion-MNIST: $FS is not installed (Debian package dataset-fashion-mnist)"
 fi
 
-echo "$((n - fails))/$n passed"
-[ $fails = 0 ]
+finish

@@ -3,16 +3,8 @@
 # rate schedules (step, cosine, plateau), early stopping, and their exact
 # resume from a training-state checkpoint.
 # Usage: MT_BIN=/path/to/mnist-train bash tests/test_recipe.sh
-set -u
-BIN=${MT_BIN:-./mnist-train}
-case "$BIN" in /*) ;; *) BIN="$PWD/$BIN" ;; esac
-HERE=$(cd "$(dirname "$0")" && pwd)
-T=$(mktemp -d /tmp/mt_recipe.XXXXXX)
-trap 'rm -rf "$T"' EXIT
+. "$(dirname "$0")/lib.sh" recipe
 cd "$T" || exit 1
-fails=0 n=0
-ok()  { n=$((n+1)); echo "ok   - $1"; }
-bad() { n=$((n+1)); fails=$((fails+1)); echo "FAIL - $1"; }
 run() { "$BIN" --data "$T/d" --no-grid --log-interval 0 --json "$@" >"$T/out" 2>"$T/err"; }
 py()  { python3 - "$T/out" "$@"; }
 
@@ -115,5 +107,4 @@ for c in "$HERE"/../configs/*.json; do
         || bad "configs/$(basename "$c"): $(head -1 "$T/err")"
 done
 
-echo "$((n - fails))/$n passed"
-[ $fails = 0 ]
+finish

@@ -4,14 +4,7 @@
 # compares losses and weights bit for bit), for both first-layer paths; --isa refuses an
 # ISA the CPU or build lacks (exit 2); --version names the kernels and path.
 # Usage: MT_BIN=/path/to/mnist-train bash tests/test_threads.sh
-set -u
-BIN=${MT_BIN:-./mnist-train}
-HERE=$(cd "$(dirname "$0")" && pwd)
-T=$(mktemp -d /tmp/mt_thr.XXXXXX)
-trap 'rm -rf "$T"' EXIT
-fails=0 n=0
-ok()  { n=$((n+1)); echo "ok   - $1"; }
-bad() { n=$((n+1)); fails=$((fails+1)); echo "FAIL - $1"; }
+. "$(dirname "$0")/lib.sh" thr
 
 python3 "$HERE/make_fixture.py" "$T/d" 600 200 28 28 10 >/dev/null 2>&1 \
     || { echo "FAIL - make_fixture.py"; exit 1; }
@@ -44,5 +37,4 @@ esac
 "$BIN" --data "$T/d" --epochs 1 --threads 0 --first-layer fast >/dev/null 2>"$T/err"; rc=$?
 [ "$rc" = 2 ] && ok "--first-layer fast refused (exit 2)" || bad "--first-layer fast: exit $rc"
 
-echo "$((n-fails))/$n passed"
-[ "$fails" = 0 ]
+finish

@@ -5,15 +5,7 @@
 # unwritable path (exit 4 after the results).  Runs inside a temp dir, so the
 # default predictions.png never lands in the repository.
 # Usage: MT_BIN=/path/to/mnist-train bash tests/test_viz_cli.sh
-set -u
-BIN=${MT_BIN:-./mnist-train}
-case $BIN in /*) ;; */*) BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN") ;; esac
-HERE=$(cd "$(dirname "$0")" && pwd)
-T=$(mktemp -d /tmp/mt_viz.XXXXXX)
-trap 'rm -rf "$T"' EXIT
-fails=0 n=0
-ok()  { n=$((n+1)); echo "ok   - $1"; }
-bad() { n=$((n+1)); fails=$((fails+1)); echo "FAIL - $1"; }
+. "$(dirname "$0")/lib.sh" viz
 # run CODE "description" DIR args...: runs the binary in DIR (stdout $T/out, stderr $T/err)
 run() {
     local code=$1 desc=$2 dir=$3; shift 3
@@ -179,5 +171,4 @@ else
     echo "skip - Fashion-MNIST names: no $FASHION (set FASHION_MNIST_DATA)"
 fi
 
-echo "$((n - fails))/$n passed"
-[ $fails = 0 ]
+finish
