@@ -12,20 +12,11 @@
 #include "mt_data.h"
 #include "test_util.h"
 
-static char dir[256];
-
+/* the group's folder holds a small data set */
 static int setup(void **state)
 {
-    (void)state;
-    snprintf(dir, sizeof dir, "%s", tu_mkdtemp());
-    tu_make_dataset(dir, "train", 300, 6, 6, 4, 3, 0);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    tu_rmrf(dir);
+    tu_group_setup(state);
+    tu_make_dataset(tu_group_dir, "train", 300, 6, 6, 4, 3, 0);
     return 0;
 }
 
@@ -41,7 +32,7 @@ static void fx_init(fx *f, mt_opt_kind kind, int steps_epochs)
 {
     mt_err err = { 0 };
     memset(f, 0, sizeof *f);
-    assert_int_equal(mt_dataset_load(&f->ds, dir, "train", 4, 0, &err), MT_OK);
+    assert_int_equal(mt_dataset_load(&f->ds, tu_group_dir, "train", 4, 0, &err), MT_OK);
     int dims[4] = { 36, 16, 8, 4 };
     mt_rng r;
     mt_rng_seed(&r, 5);
@@ -62,7 +53,7 @@ static void fx_free(fx *f)
     mt_dataset_free(&f->ds);
 }
 
-static void path_of(char *p, size_t cap, const char *name) { tu_path(p, cap, dir, name); }
+static void path_of(char *p, size_t cap, const char *name) { tu_path(p, cap, tu_group_dir, name); }
 
 static void test_ckpt_model_round_trip_and_architecture(void **state)
 {
@@ -357,5 +348,5 @@ int main(void)
         cmocka_unit_test(test_ckpt_rejects_inconsistent_state),
         cmocka_unit_test(test_ckpt_weights_checks_the_model_shape),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, tu_group_teardown);
 }

@@ -22,24 +22,6 @@
 #include "mt_png.h"
 #include "test_util.h"
 
-static char g_dir[64];
-
-static const char *tpath(const char *name) { return tu_in(g_dir, name); }
-
-static int setup(void **state)
-{
-    (void)state;
-    snprintf(g_dir, sizeof g_dir, "%.63s", tu_mkdtemp()); /* "/tmp/mt_test_XXXXXX" */
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    tu_rmrf(g_dir);
-    return 0;
-}
-
 /* Whole file into memory; *n its size. Caller frees. */
 static uint8_t *slurp(const char *path, size_t *n)
 {
@@ -182,7 +164,7 @@ static void test_png_write_then_read_rgb_is_identical(void **state)
     const int w = 13, h = 7;
     uint8_t *rgb = pattern_rgb(w, h);
     mt_err err = {0};
-    const char *p = tpath("round.png");
+    const char *p = tu_tmp("round.png");
     assert_int_equal(mt_png_write_rgb(p, rgb, w, h, &err), MT_OK);
 
     uint8_t *back = NULL;
@@ -191,7 +173,7 @@ static void test_png_write_then_read_rgb_is_identical(void **state)
     assert_int_equal(bw, w);
     assert_int_equal(bh, h);
     assert_memory_equal(back, rgb, (size_t)w * h * 3);
-    assert_int_equal(count_hidden(g_dir), 0);
+    assert_int_equal(count_hidden(tu_group_dir), 0);
     free(back);
     free(rgb);
 }
@@ -201,7 +183,7 @@ static void test_png_written_file_passes_pngcheck(void **state)
     (void)state;
     uint8_t *rgb = pattern_rgb(40, 30);
     mt_err err = {0};
-    const char *p = tpath("check.png");
+    const char *p = tu_tmp("check.png");
     assert_int_equal(mt_png_write_rgb(p, rgb, 40, 30, &err), MT_OK);
     free(rgb);
     run_pngcheck(p);
@@ -213,11 +195,11 @@ static void test_png_written_file_mode_follows_umask(void **state)
     uint8_t rgb[3] = {1, 2, 3};
     mt_err err = {0};
     mode_t old = umask(027);
-    mt_status st = mt_png_write_rgb(tpath("mode.png"), rgb, 1, 1, &err);
+    mt_status st = mt_png_write_rgb(tu_tmp("mode.png"), rgb, 1, 1, &err);
     umask(old);
     assert_int_equal(st, MT_OK);
     struct stat sb;
-    assert_int_equal(stat(tpath("mode.png"), &sb), 0);
+    assert_int_equal(stat(tu_tmp("mode.png"), &sb), 0);
     assert_int_equal(sb.st_mode & 0777, 0640);
 }
 
@@ -226,7 +208,7 @@ static void test_png_write_to_missing_dir_is_eio_naming_path(void **state)
     (void)state;
     uint8_t rgb[12] = {0};
     mt_err err = {0};
-    const char *p = tpath("no/such/dir/x.png");
+    const char *p = tu_tmp("no/such/dir/x.png");
     assert_int_equal(mt_png_write_rgb(p, rgb, 2, 2, &err), MT_EIO);
     assert_int_equal(err.code, MT_EIO);
     assert_non_null(strstr(err.msg, p));
@@ -238,10 +220,10 @@ static void test_png_write_to_missing_dir_is_eio_naming_path(void **state)
 static void test_png_write_under_regular_file_is_eio(void **state)
 {
     (void)state;
-    spit(tpath("plainfile"), "x", 1);
+    spit(tu_tmp("plainfile"), "x", 1);
     uint8_t rgb[12] = {0};
     mt_err err = {0};
-    const char *p = tpath("plainfile/x.png");
+    const char *p = tu_tmp("plainfile/x.png");
     assert_int_equal(mt_png_write_rgb(p, rgb, 2, 2, &err), MT_EIO);
     assert_non_null(strstr(err.msg, p));
     assert_non_null(strstr(err.msg, "Not a directory"));
@@ -251,7 +233,7 @@ static void test_png_write_over_directory_fails_and_cleans_up(void **state)
 {
     (void)state;
     char sub[256];
-    snprintf(sub, sizeof sub, "%s/sub", g_dir);
+    snprintf(sub, sizeof sub, "%s/sub", tu_group_dir);
     assert_int_equal(mkdir(sub, 0755), 0);
     char target[300];
     snprintf(target, sizeof target, "%s/adir", sub);
@@ -267,7 +249,7 @@ static void test_png_write_over_directory_fails_and_cleans_up(void **state)
 static void test_png_write_bad_size_is_earg_and_keeps_old_file(void **state)
 {
     (void)state;
-    const char *p = tpath("keep1.png");
+    const char *p = tu_tmp("keep1.png");
     uint8_t *rgb = pattern_rgb(8, 8);
     mt_err err = {0};
     assert_int_equal(mt_png_write_rgb(p, rgb, 8, 8, &err), MT_OK);
@@ -295,7 +277,7 @@ static void test_png_write_failing_midway_keeps_old_file(void **state)
 {
     (void)state;
     char sub[256];
-    snprintf(sub, sizeof sub, "%s/midway", g_dir);
+    snprintf(sub, sizeof sub, "%s/midway", tu_group_dir);
     assert_int_equal(mkdir(sub, 0755), 0);
     char p[300];
     snprintf(p, sizeof p, "%s/model.png", sub);
@@ -378,8 +360,8 @@ static void test_png_read_gray8_exact(void **state)
     (void)state;
     const uint8_t px[6] = {0, 17, 128, 255, 1, 254};
     fixture fx = {.w = 3, .h = 2, .color_type = PNG_COLOR_TYPE_GRAY, .bit_depth = 8, .rows = px};
-    write_fixture(tpath("g8.png"), &fx);
-    expect_gray(tpath("g8.png"), px, 3, 2, 0);
+    write_fixture(tu_tmp("g8.png"), &fx);
+    expect_gray(tu_tmp("g8.png"), px, 3, 2, 0);
 }
 
 static void test_png_read_gray16_scales_with_rounding(void **state)
@@ -389,8 +371,8 @@ static void test_png_read_gray16_scales_with_rounding(void **state)
     const uint8_t px[8] = {0x00, 0x00, 0x80, 0x80, 0xFF, 0xFF, 0x12, 0x34};
     const uint8_t want[4] = {0, 128, 255, 18}; /* 0x1234*255/65535 = 18.13 */
     fixture fx = {.w = 4, .h = 1, .color_type = PNG_COLOR_TYPE_GRAY, .bit_depth = 16, .rows = px};
-    write_fixture(tpath("g16.png"), &fx);
-    expect_gray(tpath("g16.png"), want, 4, 1, 0);
+    write_fixture(tu_tmp("g16.png"), &fx);
+    expect_gray(tu_tmp("g16.png"), want, 4, 1, 0);
 }
 
 static void test_png_read_gray_low_bit_depths(void **state)
@@ -399,20 +381,20 @@ static void test_png_read_gray_low_bit_depths(void **state)
     const uint8_t px1[2] = {0xB0, 0x80}; /* 1-bit, w=4, h=2: 1011 / 1000 */
     const uint8_t want1[8] = {255, 0, 255, 255, 255, 0, 0, 0};
     fixture f1 = {.w = 4, .h = 2, .color_type = PNG_COLOR_TYPE_GRAY, .bit_depth = 1, .rows = px1};
-    write_fixture(tpath("g1.png"), &f1);
-    expect_gray(tpath("g1.png"), want1, 4, 2, 0);
+    write_fixture(tu_tmp("g1.png"), &f1);
+    expect_gray(tu_tmp("g1.png"), want1, 4, 2, 0);
 
     const uint8_t px2[1] = {0x1B}; /* 2-bit: 0 1 2 3 */
     const uint8_t want2[4] = {0, 85, 170, 255};
     fixture f2 = {.w = 4, .h = 1, .color_type = PNG_COLOR_TYPE_GRAY, .bit_depth = 2, .rows = px2};
-    write_fixture(tpath("g2.png"), &f2);
-    expect_gray(tpath("g2.png"), want2, 4, 1, 0);
+    write_fixture(tu_tmp("g2.png"), &f2);
+    expect_gray(tu_tmp("g2.png"), want2, 4, 1, 0);
 
     const uint8_t px4[2] = {0x0F, 0x7A}; /* 4-bit: 0 15 7 10 */
     const uint8_t want4[4] = {0, 255, 119, 170};
     fixture f4 = {.w = 4, .h = 1, .color_type = PNG_COLOR_TYPE_GRAY, .bit_depth = 4, .rows = px4};
-    write_fixture(tpath("g4.png"), &f4);
-    expect_gray(tpath("g4.png"), want4, 4, 1, 0);
+    write_fixture(tu_tmp("g4.png"), &f4);
+    expect_gray(tu_tmp("g4.png"), want4, 4, 1, 0);
 }
 
 static void test_png_read_gray_alpha_composites_over_white(void **state)
@@ -422,8 +404,8 @@ static void test_png_read_gray_alpha_composites_over_white(void **state)
     /* (100*128 + 255*127 + 127) / 255 = 177 */
     const uint8_t want[4] = {0, 255, 177, 200};
     fixture fx = {.w = 4, .h = 1, .color_type = PNG_COLOR_TYPE_GRAY_ALPHA, .bit_depth = 8, .rows = px};
-    write_fixture(tpath("ga.png"), &fx);
-    expect_gray(tpath("ga.png"), want, 4, 1, 0);
+    write_fixture(tu_tmp("ga.png"), &fx);
+    expect_gray(tu_tmp("ga.png"), want, 4, 1, 0);
 }
 
 static void test_png_read_gray_trns_color_is_transparent(void **state)
@@ -434,8 +416,8 @@ static void test_png_read_gray_trns_color_is_transparent(void **state)
     const uint8_t want[3] = {255, 51, 0};
     fixture fx = {.w = 3, .h = 1, .color_type = PNG_COLOR_TYPE_GRAY, .bit_depth = 8, .rows = px,
                   .trans_color = &key};
-    write_fixture(tpath("gt.png"), &fx);
-    expect_gray(tpath("gt.png"), want, 3, 1, 0);
+    write_fixture(tu_tmp("gt.png"), &fx);
+    expect_gray(tu_tmp("gt.png"), want, 3, 1, 0);
 }
 
 static void test_png_read_rgb_uses_rec709_weights(void **state)
@@ -444,14 +426,14 @@ static void test_png_read_rgb_uses_rec709_weights(void **state)
     const uint8_t px[15] = {255, 0, 0, 0, 255, 0, 0, 0, 255, 10, 10, 10, 255, 255, 255};
     const uint8_t want[5] = {54, 182, 18, 10, 255};
     fixture fx = {.w = 5, .h = 1, .color_type = PNG_COLOR_TYPE_RGB, .bit_depth = 8, .rows = px};
-    write_fixture(tpath("rgb8.png"), &fx);
-    expect_gray(tpath("rgb8.png"), want, 5, 1, 0);
+    write_fixture(tu_tmp("rgb8.png"), &fx);
+    expect_gray(tu_tmp("rgb8.png"), want, 5, 1, 0);
 
     const uint8_t px16[6] = {0xFF, 0xFF, 0, 0, 0, 0}; /* RGB16 pure red */
     const uint8_t want16[1] = {54};
     fixture f16 = {.w = 1, .h = 1, .color_type = PNG_COLOR_TYPE_RGB, .bit_depth = 16, .rows = px16};
-    write_fixture(tpath("rgb16.png"), &f16);
-    expect_gray(tpath("rgb16.png"), want16, 1, 1, 0);
+    write_fixture(tu_tmp("rgb16.png"), &f16);
+    expect_gray(tu_tmp("rgb16.png"), want16, 1, 1, 0);
 }
 
 static void test_png_read_rgba_composites_over_white(void **state)
@@ -460,17 +442,17 @@ static void test_png_read_rgba_composites_over_white(void **state)
     const uint8_t px[12] = {0, 0, 0, 0, 0, 0, 0, 255, 255, 0, 0, 255};
     const uint8_t want[3] = {255, 0, 54};
     fixture fx = {.w = 3, .h = 1, .color_type = PNG_COLOR_TYPE_RGBA, .bit_depth = 8, .rows = px};
-    write_fixture(tpath("rgba.png"), &fx);
-    expect_gray(tpath("rgba.png"), want, 3, 1, 0);
+    write_fixture(tu_tmp("rgba.png"), &fx);
+    expect_gray(tu_tmp("rgba.png"), want, 3, 1, 0);
 
     /* read_rgb composites per channel: half-transparent black -> mid gray */
     const uint8_t half[4] = {0, 0, 0, 128};
     fixture fh = {.w = 1, .h = 1, .color_type = PNG_COLOR_TYPE_RGBA, .bit_depth = 8, .rows = half};
-    write_fixture(tpath("half.png"), &fh);
+    write_fixture(tu_tmp("half.png"), &fh);
     mt_err err = {0};
     uint8_t *rgb = NULL;
     int w = 0, h = 0;
-    assert_int_equal(mt_png_read_rgb(tpath("half.png"), &rgb, &w, &h, &err), MT_OK);
+    assert_int_equal(mt_png_read_rgb(tu_tmp("half.png"), &rgb, &w, &h, &err), MT_OK);
     assert_int_equal(rgb[0], 127); /* (255*127 + 127)/255 */
     assert_int_equal(rgb[1], 127);
     assert_int_equal(rgb[2], 127);
@@ -485,16 +467,16 @@ static void test_png_read_palette_with_and_without_trns(void **state)
     const uint8_t want[4] = {0, 255, 54, 60};
     fixture f8 = {.w = 4, .h = 1, .color_type = PNG_COLOR_TYPE_PALETTE, .bit_depth = 8, .rows = px8,
                   .palette = pal, .n_palette = 4};
-    write_fixture(tpath("p8.png"), &f8);
-    expect_gray(tpath("p8.png"), want, 4, 1, 0);
+    write_fixture(tu_tmp("p8.png"), &f8);
+    expect_gray(tu_tmp("p8.png"), want, 4, 1, 0);
 
     const uint8_t px2[1] = {0x1B}; /* 2-bit indices 0 1 2 3 */
     const uint8_t trans[3] = {255, 255, 0}; /* index 2 (red) fully transparent */
     const uint8_t want_t[4] = {0, 255, 255, 60};
     fixture f2 = {.w = 4, .h = 1, .color_type = PNG_COLOR_TYPE_PALETTE, .bit_depth = 2, .rows = px2,
                   .palette = pal, .n_palette = 4, .trans = trans, .n_trans = 3};
-    write_fixture(tpath("p2t.png"), &f2);
-    expect_gray(tpath("p2t.png"), want_t, 4, 1, 0);
+    write_fixture(tu_tmp("p2t.png"), &f2);
+    expect_gray(tu_tmp("p2t.png"), want_t, 4, 1, 0);
 }
 
 static void test_png_read_interlaced(void **state)
@@ -506,16 +488,16 @@ static void test_png_read_interlaced(void **state)
         px[i] = (uint8_t)(i * 7 + 3);
     fixture fx = {.w = W, .h = H, .color_type = PNG_COLOR_TYPE_GRAY, .bit_depth = 8, .rows = px,
                   .interlace = PNG_INTERLACE_ADAM7};
-    write_fixture(tpath("adam7.png"), &fx);
-    expect_gray(tpath("adam7.png"), px, W, H, 0);
+    write_fixture(tu_tmp("adam7.png"), &fx);
+    expect_gray(tu_tmp("adam7.png"), px, W, H, 0);
 
     uint8_t rgb[W * H * 3];
     for (int i = 0; i < W * H; i++)
         rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = px[i];
     fixture fc = {.w = W, .h = H, .color_type = PNG_COLOR_TYPE_RGB, .bit_depth = 8, .rows = rgb,
                   .interlace = PNG_INTERLACE_ADAM7};
-    write_fixture(tpath("adam7rgb.png"), &fc);
-    expect_gray(tpath("adam7rgb.png"), px, W, H, 0);
+    write_fixture(tu_tmp("adam7rgb.png"), &fc);
+    expect_gray(tu_tmp("adam7rgb.png"), px, W, H, 0);
 }
 
 /* ------------------------------------------------------------------------- */
@@ -541,13 +523,13 @@ static void expect_edata(const char *path, const char *needle)
 static void test_png_read_missing_empty_garbage_are_edata(void **state)
 {
     (void)state;
-    expect_edata(tpath("does-not-exist.png"), "cannot open");
-    spit(tpath("empty.png"), "", 0);
-    expect_edata(tpath("empty.png"), "not a PNG");
-    spit(tpath("garbage.png"), "GIF89a this is not a png at all", 31);
-    expect_edata(tpath("garbage.png"), "not a PNG");
-    spit(tpath("short.png"), "\x89PNG", 4);
-    expect_edata(tpath("short.png"), "not a PNG");
+    expect_edata(tu_tmp("does-not-exist.png"), "cannot open");
+    spit(tu_tmp("empty.png"), "", 0);
+    expect_edata(tu_tmp("empty.png"), "not a PNG");
+    spit(tu_tmp("garbage.png"), "GIF89a this is not a png at all", 31);
+    expect_edata(tu_tmp("garbage.png"), "not a PNG");
+    spit(tu_tmp("short.png"), "\x89PNG", 4);
+    expect_edata(tu_tmp("short.png"), "not a PNG");
 }
 
 static void test_png_read_every_truncation_is_edata(void **state)
@@ -555,15 +537,15 @@ static void test_png_read_every_truncation_is_edata(void **state)
     (void)state;
     uint8_t *rgb = pattern_rgb(16, 16);
     mt_err err = {0};
-    assert_int_equal(mt_png_write_rgb(tpath("full.png"), rgb, 16, 16, &err), MT_OK);
+    assert_int_equal(mt_png_write_rgb(tu_tmp("full.png"), rgb, 16, 16, &err), MT_OK);
     free(rgb);
     size_t n = 0;
-    uint8_t *data = slurp(tpath("full.png"), &n);
+    uint8_t *data = slurp(tu_tmp("full.png"), &n);
     assert_non_null(data);
     assert_true(n > 60);
     for (size_t len = 0; len < n; len++) {
-        spit(tpath("trunc.png"), data, len);
-        expect_edata(tpath("trunc.png"), NULL);
+        spit(tu_tmp("trunc.png"), data, len);
+        expect_edata(tu_tmp("trunc.png"), NULL);
     }
     free(data);
 }
@@ -573,14 +555,14 @@ static void test_png_read_corrupt_data_is_edata(void **state)
     (void)state;
     uint8_t *rgb = pattern_rgb(16, 16);
     mt_err err = {0};
-    assert_int_equal(mt_png_write_rgb(tpath("full2.png"), rgb, 16, 16, &err), MT_OK);
+    assert_int_equal(mt_png_write_rgb(tu_tmp("full2.png"), rgb, 16, 16, &err), MT_OK);
     free(rgb);
     size_t n = 0;
-    uint8_t *data = slurp(tpath("full2.png"), &n);
+    uint8_t *data = slurp(tu_tmp("full2.png"), &n);
     assert_non_null(data);
     data[n / 2] ^= 0x55; /* inside IDAT: its CRC no longer matches */
-    spit(tpath("corrupt.png"), data, n);
-    expect_edata(tpath("corrupt.png"), "bad PNG");
+    spit(tu_tmp("corrupt.png"), data, n);
+    expect_edata(tu_tmp("corrupt.png"), "bad PNG");
     free(data);
 }
 
@@ -618,12 +600,12 @@ static void write_header_only(const char *path, uint32_t w, uint32_t h)
 static void test_png_read_refuses_huge_dimensions(void **state)
 {
     (void)state;
-    write_header_only(tpath("wide.png"), 20000, 1);
-    expect_edata(tpath("wide.png"), "limit");
-    write_header_only(tpath("many.png"), 10000, 10000); /* sides ok, 100 Mpixel too many */
-    expect_edata(tpath("many.png"), "limit");
-    write_header_only(tpath("absurd.png"), 0x7fffffff, 0x7fffffff);
-    expect_edata(tpath("absurd.png"), NULL);
+    write_header_only(tu_tmp("wide.png"), 20000, 1);
+    expect_edata(tu_tmp("wide.png"), "limit");
+    write_header_only(tu_tmp("many.png"), 10000, 10000); /* sides ok, 100 Mpixel too many */
+    expect_edata(tu_tmp("many.png"), "limit");
+    write_header_only(tu_tmp("absurd.png"), 0x7fffffff, 0x7fffffff);
+    expect_edata(tu_tmp("absurd.png"), NULL);
 }
 
 int main(void)
@@ -651,5 +633,5 @@ int main(void)
         cmocka_unit_test(test_png_read_corrupt_data_is_edata),
         cmocka_unit_test(test_png_read_refuses_huge_dimensions),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, tu_group_setup, tu_group_teardown);
 }

@@ -40,6 +40,27 @@ static inline const char *tu_in(const char *dir, const char *name)
     return buf[k];
 }
 
+/* One temp folder for a whole cmocka group: pass tu_group_setup and
+ * tu_group_teardown to cmocka_run_group_tests; tu_tmp(name) is a path in it
+ * (tu_in's rotating buffers). */
+static char tu_group_dir[64];
+
+static inline int tu_group_setup(void **state)
+{
+    (void)state;
+    snprintf(tu_group_dir, sizeof tu_group_dir, "%.63s", tu_mkdtemp()); /* "/tmp/mt_test_XXXXXX" */
+    return 0;
+}
+
+static inline int tu_group_teardown(void **state)
+{
+    (void)state;
+    tu_rmrf(tu_group_dir);
+    return 0;
+}
+
+static inline const char *tu_tmp(const char *name) { return tu_in(tu_group_dir, name); }
+
 static inline void tu_path(char *out, size_t cap, const char *dir, const char *name)
 {
     snprintf(out, cap, "%s/%s", dir, name);

@@ -20,24 +20,6 @@
 #include "test_util.h"
 #include "mt_viz.h"
 
-static char g_dir[64];
-
-static const char *tpath(const char *name) { return tu_in(g_dir, name); }
-
-static int setup(void **state)
-{
-    (void)state;
-    snprintf(g_dir, sizeof g_dir, "%.63s", tu_mkdtemp()); /* "/tmp/mt_test_XXXXXX" */
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    tu_rmrf(g_dir);
-    return 0;
-}
-
 static const mt_rgb RIGHT = {MT_VIZ_RIGHT_RGB}, WRONG = {MT_VIZ_WRONG_RGB}, INK = {MT_VIZ_INK_RGB};
 static const mt_rgb TRAIN = {MT_VIZ_TRAIN_RGB}, TEST = {MT_VIZ_TEST_RGB};
 
@@ -133,7 +115,7 @@ static void test_viz_grid_frames_captions_and_pixels(void **state)
     mt_viz_grid_opts opt = {.n_cols = 5, .title = "Test accuracy 83.33% (10/12)"};
     mt_viz_info info = {0};
     mt_err err = {0};
-    const char *p = tpath("grid.png");
+    const char *p = tu_tmp("grid.png");
     assert_int_equal(mt_viz_grid(p, img, labels, preds, N, 28, 28, &opt, &info, &err), MT_OK);
     assert_int_equal(info.scale, 4);
     assert_int_equal(info.n_cells, N);
@@ -186,7 +168,7 @@ static void test_viz_grid_long_class_names_fit_inside_cells(void **state)
         mt_viz_grid_opts opt = {.n_cols = 5, .scale = scale, .class_names = FASHION, .n_classes = 10};
         mt_viz_info info = {0};
         mt_err err = {0};
-        const char *p = tpath("fashion.png");
+        const char *p = tu_tmp("fashion.png");
         assert_int_equal(mt_viz_grid(p, img, labels, preds, N, 28, 28, &opt, &info, &err), MT_OK);
         assert_int_equal(info.scale, scale);
         assert_true(info.cell_w >= 28 * scale);
@@ -220,7 +202,7 @@ static void test_viz_grid_10000_cells_lowers_scale_to_fit(void **state)
     mt_viz_grid_opts opt = {.n_cols = 100, .scale = 4, .title = "Test accuracy 97.30% (9730/10000)"};
     mt_viz_info info = {0};
     mt_err err = {0};
-    const char *p = tpath("grid10k.png");
+    const char *p = tu_tmp("grid10k.png");
     mt_status st = mt_viz_grid(p, img, labels, preds, N, 28, 28, &opt, &info, &err);
     if (st != MT_OK)
         fail_msg("%s", err.msg);
@@ -252,12 +234,12 @@ static void test_viz_grid_that_cannot_fit_is_earg(void **state)
     assert_non_null(labels);
     mt_viz_grid_opts opt = {.n_cols = 1000};
     mt_err err = {0};
-    mt_status st = mt_viz_grid(tpath("huge.png"), img, labels, labels, N, 1, 1, &opt, NULL, &err);
+    mt_status st = mt_viz_grid(tu_tmp("huge.png"), img, labels, labels, N, 1, 1, &opt, NULL, &err);
     assert_int_equal(st, MT_EARG);
     assert_non_null(strstr(err.msg, "huge.png"));
     assert_non_null(strstr(err.msg, "do not fit"));
     struct stat sb;
-    assert_int_not_equal(stat(tpath("huge.png"), &sb), 0);
+    assert_int_not_equal(stat(tu_tmp("huge.png"), &sb), 0);
     free(img);
     free(labels);
 }
@@ -271,7 +253,7 @@ static void test_viz_grid_max_cells_and_default_columns(void **state)
     mt_viz_grid_opts opt = {.max_cells = 16};
     mt_viz_info info = {0};
     mt_err err = {0};
-    assert_int_equal(mt_viz_grid(tpath("g16.png"), img, labels, labels, N, 28, 28, &opt, &info, &err), MT_OK);
+    assert_int_equal(mt_viz_grid(tu_tmp("g16.png"), img, labels, labels, N, 28, 28, &opt, &info, &err), MT_OK);
     assert_int_equal(info.n_cells, 16);
     assert_int_equal(info.n_cols, 4);
     assert_int_equal(info.n_rows, 4);
@@ -285,7 +267,7 @@ static void test_viz_grid_write_failure_is_eio(void **state)
     uint8_t *img = fake_digits(labels, 1);
     mt_viz_grid_opts opt = {0};
     mt_err err = {0};
-    const char *p = tpath("missing-dir/grid.png");
+    const char *p = tu_tmp("missing-dir/grid.png");
     assert_int_equal(mt_viz_grid(p, img, labels, labels, 1, 28, 28, &opt, NULL, &err), MT_EIO);
     assert_non_null(strstr(err.msg, p));
     free(img);
@@ -316,7 +298,7 @@ static void test_viz_mistakes_sorted_most_confident_first(void **state)
     mt_viz_grid_opts opt = {.n_cols = 5, .scale = 8, .title = "Most confident mistakes"};
     mt_viz_info info = {0};
     mt_err err = {0};
-    const char *p = tpath("mistakes.png");
+    const char *p = tu_tmp("mistakes.png");
     assert_int_equal(mt_viz_mistakes(p, img, labels, preds, conf, N, 4, 4, &opt, &info, &err), MT_OK);
     assert_int_equal(info.n_cells, 5);
     pic g = load(p);
@@ -342,7 +324,7 @@ static void test_viz_mistakes_none_still_writes_picture(void **state)
     mt_viz_grid_opts opt = {.title = "Most confident mistakes"};
     mt_viz_info info = {0};
     mt_err err = {0};
-    const char *p = tpath("nomistakes.png");
+    const char *p = tu_tmp("nomistakes.png");
     assert_int_equal(mt_viz_mistakes(p, img, labels, labels, conf, 3, 2, 2, &opt, &info, &err), MT_OK);
     assert_int_equal(info.n_cells, 0);
     pic g = load(p);
@@ -370,7 +352,7 @@ static void test_viz_confusion_shades_follow_counts(void **state)
     const char *const names[K] = {"cat", "dog", "Ankle boot", "bird"};
     mt_viz_info info = {0};
     mt_err err = {0};
-    const char *p = tpath("confusion.png");
+    const char *p = tu_tmp("confusion.png");
     assert_int_equal(mt_viz_confusion(p, counts, K, names, "Confusion (test)", &info, &err), MT_OK);
     pic g = load(p);
     assert_int_equal(g.w, info.w);
@@ -407,13 +389,13 @@ static void test_viz_confusion_rejects_bad_input(void **state)
     (void)state;
     const int neg[4] = {1, -1, 0, 2};
     mt_err err = {0};
-    assert_int_equal(mt_viz_confusion(tpath("c.png"), neg, 2, NULL, NULL, NULL, &err), MT_EARG);
+    assert_int_equal(mt_viz_confusion(tu_tmp("c.png"), neg, 2, NULL, NULL, NULL, &err), MT_EARG);
     assert_non_null(strstr(err.msg, "negative"));
-    assert_int_equal(mt_viz_confusion(tpath("c.png"), neg, 0, NULL, NULL, NULL, &err), MT_EARG);
+    assert_int_equal(mt_viz_confusion(tu_tmp("c.png"), neg, 0, NULL, NULL, NULL, &err), MT_EARG);
     static int big[101 * 101];
-    assert_int_equal(mt_viz_confusion(tpath("c.png"), big, 101, NULL, NULL, NULL, &err), MT_EARG);
+    assert_int_equal(mt_viz_confusion(tu_tmp("c.png"), big, 101, NULL, NULL, NULL, &err), MT_EARG);
     /* 100 classes, no names: still fits */
-    assert_int_equal(mt_viz_confusion(tpath("c100.png"), big, 100, NULL, "100 classes", NULL, &err), MT_OK);
+    assert_int_equal(mt_viz_confusion(tu_tmp("c100.png"), big, 100, NULL, "100 classes", NULL, &err), MT_OK);
 }
 
 /* ------------------------------------------------------------------------- */
@@ -435,7 +417,7 @@ static void test_viz_curves_draw_both_sets_in_both_panels(void **state)
     mt_viz_curves_in in = {.n_epochs = E, .train_loss = trl, .test_loss = tel, .train_acc = tra, .test_acc = tea};
     mt_viz_info info = {0};
     mt_err err = {0};
-    const char *p = tpath("curves.png");
+    const char *p = tu_tmp("curves.png");
     assert_int_equal(mt_viz_curves(p, &in, &info, &err), MT_OK);
     assert_int_equal(info.n_rows, 2);
     pic g = load(p);
@@ -462,7 +444,7 @@ static void test_viz_curves_single_epoch_shows_markers(void **state)
     mt_viz_curves_in in = {.n_epochs = 1, .train_loss = l, .test_acc = a, .held_out_name = "val"};
     mt_viz_info info = {0};
     mt_err err = {0};
-    const char *p = tpath("curves1.png");
+    const char *p = tu_tmp("curves1.png");
     assert_int_equal(mt_viz_curves(p, &in, &info, &err), MT_OK);
     pic g = load(p);
     assert_true(count_col(&g, info.x0, info.y0, info.cell_w, info.cell_h, TRAIN) >= 49);
@@ -484,10 +466,10 @@ static void test_viz_curves_rejects_no_series(void **state)
     (void)state;
     mt_viz_curves_in in = {.n_epochs = 3};
     mt_err err = {0};
-    assert_int_equal(mt_viz_curves(tpath("x.png"), &in, NULL, &err), MT_EARG);
+    assert_int_equal(mt_viz_curves(tu_tmp("x.png"), &in, NULL, &err), MT_EARG);
     float l[1] = {1.f};
     mt_viz_curves_in zero = {.n_epochs = 0, .train_loss = l};
-    assert_int_equal(mt_viz_curves(tpath("x.png"), &zero, NULL, &err), MT_EARG);
+    assert_int_equal(mt_viz_curves(tu_tmp("x.png"), &zero, NULL, &err), MT_EARG);
 }
 
 /* ------------------------------------------------------------------------- */
@@ -612,5 +594,5 @@ int main(void)
         cmocka_unit_test(test_viz_curves_rejects_no_series),
         cmocka_unit_test(test_viz_write_samples),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, tu_group_setup, tu_group_teardown);
 }
