@@ -83,6 +83,12 @@ typedef struct mt_kern {
      * (see transpose).  out (B,OC); b (OC) or NULL; out must not alias inp. */
     void (*linear_fwd_t)(float *out, const float *inp, const float *wt, const float *b,
                          int B, int C, int OC, int relu);
+    /* linear_fwd_t in parts of the input: out = (acc ? out : 0) + inp @ wt,
+     * then, when last, + b (b may be NULL) and ReLU when relu.  The parts'
+     * calls continue one chain per output (stored and reloaded exactly), so
+     * linear_fwd_t over C columns equals its calls over consecutive parts. */
+    void (*linear_fwd_t_acc)(float *out, const float *inp, const float *wt, const float *b,
+                             int B, int C, int OC, int relu, int acc, int last);
     /* Columns [c0,c1) of linear_bwd_w: dw[:, c0:c1] += dout^T @ inp[:, c0:c1];
      * db (OC) += column sums of dout when db != NULL (pass it to one caller). */
     void (*linear_bwd_w_cols)(float *dw, float *db, const float *dout, const float *inp,
@@ -118,6 +124,12 @@ typedef struct mt_kern {
      * up to rounding; each element is one chain whatever [c0,c1). */
     void (*sparse_bwd_wt)(float *gt, const float *dout, const float *cs, const mt_sp_lists *lists,
                           int B, int OC, float shift, int c0, int c1);
+    /* The same gradient rows straight from the row lists (no column lists):
+     * each row's entries in [c0,c1) are added to their gradient rows, rows i
+     * ascending, so every element is the same chain as sparse_bwd_wt's (the
+     * same bits).  c0 a multiple of MT_SP_CHUNK; c1 one too, or C. */
+    void (*sparse_bwd_rows)(float *gt, const float *dout, const float *cs, const mt_sp_rows *rows,
+                            int B, int OC, float shift, int c0, int c1);
     /* Dense: gt ((c1-c0), OC) = inp[:, c0:c1]^T @ dout; the values of
      * linear_bwd_w_cols, transposed. */
     void (*linear_bwd_wt)(float *gt, const float *dout, const float *inp, int B, int C, int OC,

@@ -124,6 +124,9 @@ static const mt_kern *variant_or_skip(void **state)
 
 /* ---- dense GEMM shapes -------------------------------------------------- */
 
+static int same_bits(const char *what, const float *x, const float *r, size_t n, int M, int N, int K,
+                     double zf);
+
 static void check_fwd(const mt_kern *k, int B, int C, int OC, double zf, int relu, int bias)
 {
     const mt_kern *R = mt_kern_ref();
@@ -137,6 +140,27 @@ static void check_fwd(const mt_kern *k, int B, int C, int OC, double zf, int rel
     double atol = red_atol(C, maxabs(x, (size_t)B * C), 1.f);
     assert_true(close_enough("linear_fwd", y, r, (size_t)B * OC, atol, B, OC, C, zf));
     assert_true(close_enough("linear_fwd_t", y2, r, (size_t)B * OC, atol, B, OC, C, zf));
+    /* linear_fwd_t_acc over two parts of the inputs (separate matrices, as
+     * the engine's segments): the same chains, bit for bit, here and in the
+     * reference */
+    int cp = C / 2;
+    float *x0 = randv((size_t)B * cp + 1, 0.0), *x1 = randv((size_t)B * (C - cp) + 1, 0.0);
+    float *y3 = randv((size_t)B * OC, 0.0), *yr = randv((size_t)B * OC, 0.0), *yr3 = randv((size_t)B * OC, 0.0);
+    for (int i = 0; i < B; i++) {
+        memcpy(x0 + (size_t)i * cp, x + (size_t)i * C, (size_t)cp * sizeof *x);
+        memcpy(x1 + (size_t)i * (C - cp), x + (size_t)i * C + cp, (size_t)(C - cp) * sizeof *x);
+    }
+    for (int v = 0; v < 2; v++) {
+        const mt_kern *kk = v ? R : k;
+        float *whole = v ? yr : y2, *parts = v ? yr3 : y3;
+        if (v)
+            R->linear_fwd_t(yr, x, wt, bias ? b : NULL, B, C, OC, relu);
+        kk->linear_fwd_t_acc(parts, x0, wt, bias ? b : NULL, B, cp, OC, relu, 0, 0);
+        kk->linear_fwd_t_acc(parts, x1, wt + (size_t)cp * OC, bias ? b : NULL, B, C - cp, OC, relu, 1, 1);
+        assert_true(same_bits(v ? "ref linear_fwd_t_acc parts" : "linear_fwd_t_acc parts", parts, whole,
+                              (size_t)B * OC, B, OC, C, zf));
+    }
+    free(x0), free(x1), free(y3), free(yr), free(yr3);
     free(x), free(w), free(b), free(wt), free(y), free(y2), free(r);
 }
 
@@ -597,6 +621,27 @@ static void check_sparse_rows(const mt_kern *k, int B, int C, int OC, double zf)
         assert_true(same_bits("sparse_bwd_wt column split", gt2, gt, (size_t)nc * OC, nc, OC, B, zf));
         free(lo.cnt), free(lo.ent), free(la.cnt), free(la.ent);
         free(gt), free(gt2);
+    }
+
+    /* the same gradient rows straight from the row lists, over ranges of
+     * whole chunks: the same bits as from the column lists (here and in the
+     * reference) */
+    for (int q = 0; q < 3; q++) {
+        int c0 = q == 0 ? 0 : q == 1 ? MT_SP_CHUNK : 2 * MT_SP_CHUNK;
+        int c1 = q == 1 ? 3 * MT_SP_CHUNK : C;
+        c0 = c0 < C ? c0 : C / MT_SP_CHUNK * MT_SP_CHUNK;
+        c1 = c1 < C ? c1 : C;
+        int nc = c1 - c0;
+        float *gt = randv((size_t)nc * OC + 1, 0.0), *gtr = randv((size_t)nc * OC + 1, 0.0);
+        float *gtl = randv((size_t)nc * OC + 1, 0.0);
+        mt_sp_lists lo = lists_from_px(px, B, C, c0, c1);
+        k->sparse_bwd_rows(gt, dout, cs, &rows, B, OC, SHIFT, c0, c1);
+        assert_true(same_bits("sparse_bwd_rows vs sparse_bwd_wt", gt, gfull + (size_t)c0 * OC, (size_t)nc * OC,
+                              nc, OC, B, zf));
+        R->sparse_bwd_rows(gtr, dout, csr, &rrows, B, OC, SHIFT, c0, c1);
+        R->sparse_bwd_wt(gtl, dout, csr, &lo, B, OC, SHIFT, c0, c1);
+        assert_true(same_bits("ref sparse_bwd_rows vs ref sparse_bwd_wt", gtr, gtl, (size_t)nc * OC, nc, OC, B, zf));
+        free(lo.cnt), free(lo.ent), free(gt), free(gtr), free(gtl);
     }
 
     free_rows(&rows), free_rows(&rrows);

@@ -32,6 +32,10 @@ void mt_sparse_bwd_wt_ref(float *gt, const float *dout, const float *cs, const m
 void mt_linear_bwd_wt_ref(float *gt, const float *dout, const float *inp, int B, int C, int OC,
                           int c0, int c1);
 void mt_colsum_acc_ref(float *s, const float *x, int rows, int n);
+void mt_sparse_bwd_rows_ref(float *gt, const float *dout, const float *cs, const mt_sp_rows *rows,
+                            int B, int OC, float shift, int c0, int c1);
+void mt_linear_fwd_t_acc_ref(float *out, const float *inp, const float *wt, const float *b,
+                             int B, int C, int OC, int relu, int acc, int last);
 
 /* The SIMD tables (each defined in its kern_<isa>.c, compiled only where the
  * architecture matches). */

@@ -3,6 +3,7 @@
  * is in float in the obvious order except where noted. */
 #include <assert.h>
 #include <math.h>
+#include <string.h>
 
 #include "kern_impl.h"
 
@@ -124,20 +125,29 @@ void mt_adam_ref(float *p, const float *g, float *m, float *v, size_t N,
 
 /* ---- Issue 3 extensions: the same maths in the forms the SIMD variants use. ---- */
 
-void mt_linear_fwd_t_ref(float *out, const float *inp, const float *wt, const float *b,
-                         int B, int C, int OC, int relu)
+void mt_linear_fwd_t_acc_ref(float *out, const float *inp, const float *wt, const float *b,
+                             int B, int C, int OC, int relu, int acc, int last)
 {
     assert(out != inp);
     for (int i = 0; i < B; i++) {
         const float *x = inp + (size_t)i * C;
         for (int o = 0; o < OC; o++) {
-            float s = 0.f;
+            float s = acc ? out[(size_t)i * OC + o] : 0.f;
             for (int c = 0; c < C; c++)
                 s += x[c] * wt[(size_t)c * OC + o];
-            s += b ? b[o] : 0.f;
-            out[(size_t)i * OC + o] = (relu && s < 0.f) ? 0.f : s;
+            if (last) {
+                s += b ? b[o] : 0.f;
+                s = (relu && s < 0.f) ? 0.f : s;
+            }
+            out[(size_t)i * OC + o] = s;
         }
     }
+}
+
+void mt_linear_fwd_t_ref(float *out, const float *inp, const float *wt, const float *b,
+                         int B, int C, int OC, int relu)
+{
+    mt_linear_fwd_t_acc_ref(out, inp, wt, b, B, C, OC, relu, 0, 1);
 }
 
 void mt_linear_bwd_w_cols_ref(float *dw, float *db, const float *dout, const float *inp,
@@ -236,6 +246,35 @@ void mt_sparse_bwd_wt_ref(float *gt, const float *dout, const float *cs, const m
             g[o] = s + shift * cs[o];
         }
     }
+}
+
+/* The entries of row i in columns [c0,c1) are [*k0, *k1) (chunk counts). */
+static void row_range(const mt_sp_rows *rows, int i, int c0, int c1, int *k0, int *k1)
+{
+    const int *bk = rows->blk + (size_t)i * rows->nblk;
+    int j0 = c0 / MT_SP_CHUNK, j1 = (c1 + MT_SP_CHUNK - 1) / MT_SP_CHUNK;
+    *k0 = j0 > 0 ? bk[j0 - 1] : 0;
+    *k1 = j1 > 0 ? bk[j1 - 1] : 0;
+}
+
+void mt_sparse_bwd_rows_ref(float *gt, const float *dout, const float *cs, const mt_sp_rows *rows,
+                            int B, int OC, float shift, int c0, int c1)
+{
+    assert(c0 % MT_SP_CHUNK == 0 && c0 <= c1);
+    memset(gt, 0, (size_t)(c1 - c0) * OC * sizeof *gt);
+    for (int i = 0; i < B; i++) {
+        int k0, k1;
+        row_range(rows, i, c0, c1, &k0, &k1);
+        for (int k = k0; k < k1; k++) {
+            float *g = gt + (size_t)(rows->idx[(size_t)i * rows->ld + k] - c0) * OC;
+            float v = rows->val[(size_t)i * rows->ld + k];
+            for (int o = 0; o < OC; o++)
+                g[o] += dout[(size_t)i * OC + o] * v;
+        }
+    }
+    for (int c = c0; c < c1; c++)
+        for (int o = 0; o < OC; o++)
+            gt[(size_t)(c - c0) * OC + o] += shift * cs[o];
 }
 
 void mt_linear_bwd_wt_ref(float *gt, const float *dout, const float *inp, int B, int C, int OC,

@@ -214,13 +214,20 @@ static void KSFX(transpose)(float *wt, const float *w, int C, int OC, int c0, in
 /* Dense layers                                                              */
 /* ======================================================================== */
 
-static void KSFX(linear_fwd_t)(float *out, const float *inp, const float *wt, const float *b,
-                               int B, int C, int OC, int relu)
+static void KSFX(linear_fwd_t_acc)(float *out, const float *inp, const float *wt, const float *b,
+                                   int B, int C, int OC, int relu, int acc, int last)
 {
     assert(out != inp);
     gemm_args g = { .a = inp, .rsa = C, .csa = 1, .b = wt, .ldb = OC, .c = out, .ldc = OC,
-                    .M = B, .N = OC, .K = C, .bias = b, .relu = relu };
+                    .M = B, .N = OC, .K = C, .load_c = acc, .bias = last ? b : NULL,
+                    .relu = last && relu };
     gemm(&g);
+}
+
+static void KSFX(linear_fwd_t)(float *out, const float *inp, const float *wt, const float *b,
+                               int B, int C, int OC, int relu)
+{
+    KSFX(linear_fwd_t_acc)(out, inp, wt, b, B, C, OC, relu, 0, 1);
 }
 
 /* The untransposed entry packs W^T panel by panel into a stack buffer. */
@@ -614,6 +621,69 @@ static void KSFX(sparse_bwd_wt)(float *gt, const float *dout, const float *cs, c
     }
 }
 
+/* One row's entries [k0,k1) added to their gradient rows: g[idx-c0] += v * d,
+ * with the row's dout vectors d held in registers. */
+KERN_INLINE void sc_row(float *gt, const int *ix, const float *vl, int k0, int k1, const float *dout, int OC,
+                        int c0, int nv, int nlast)
+{
+    vf d[SP_NV];
+    rl_load(d, dout, nv, nlast);
+    for (int k = k0; k < k1; k++) {
+        float *g = gt + (ptrdiff_t)(ix[k] - c0) * OC;
+        vf x = V_SET1(vl[k]);
+#pragma GCC unroll 8
+        for (int v = 0; v < nv; v++) {
+            if (v == nv - 1 && nlast < VW)
+                V_STOREN(g + v * VW, V_FMA(x, d[v], V_LOADN(g + v * VW, nlast)), nlast);
+            else
+                V_STORE(g + v * VW, V_FMA(x, d[v], V_LOAD(g + v * VW)));
+        }
+    }
+}
+
+#define SC_FN(n) \
+    static void sc_row_##n(float *gt, const int *ix, const float *vl, int k0, int k1, const float *dout, \
+                           int OC, int c0, int nlast) \
+    { sc_row(gt, ix, vl, k0, k1, dout, OC, c0, n, nlast); }
+SP_LIST(SC_FN)
+#undef SC_FN
+
+static void KSFX(sparse_bwd_rows)(float *gt, const float *dout, const float *cs, const mt_sp_rows *rows,
+                                  int B, int OC, float shift, int c0, int c1)
+{
+    assert(c0 % MT_SP_CHUNK == 0 && c0 <= c1);
+    const int j0 = c0 / MT_SP_CHUNK, j1 = (c1 + MT_SP_CHUNK - 1) / MT_SP_CHUNK;
+    memset(gt, 0, (size_t)(c1 - c0) * OC * sizeof *gt);
+    for (int i = 0; i < B; i++) {
+        const int *bk = rows->blk + (ptrdiff_t)i * rows->nblk;
+        int k0 = j0 > 0 ? bk[j0 - 1] : 0, k1 = j1 > 0 ? bk[j1 - 1] : 0;
+        if (k0 == k1)
+            continue;
+        const int *ix = rows->idx + (ptrdiff_t)i * rows->ld;
+        const float *vl = rows->val + (ptrdiff_t)i * rows->ld;
+        for (int o0 = 0; o0 < OC; o0 += SP_NV * VW) {
+            int ow = OC - o0 < SP_NV * VW ? OC - o0 : SP_NV * VW;
+            int nv = (ow + VW - 1) / VW, nlast = ow - (nv - 1) * VW;
+            switch (nv) {
+#define SC_CASE(k) case k: sc_row_##k(gt + o0, ix, vl, k0, k1, dout + (ptrdiff_t)i * OC + o0, OC, c0, nlast); break;
+                SP_LIST(SC_CASE)
+#undef SC_CASE
+            default: assert(0);
+            }
+        }
+    }
+    vf sh = V_SET1(shift);
+    for (int c = 0; c < c1 - c0; c++)
+        for (int o = 0; o < OC; o += VW) {
+            int w = OC - o < VW ? OC - o : VW;
+            float *g = gt + (ptrdiff_t)c * OC + o;
+            if (w == VW)
+                V_STORE(g, V_ADD(V_LOAD(g), V_MUL(sh, V_LOAD(cs + o))));
+            else
+                V_STOREN(g, V_ADD(V_LOADN(g, w), V_MUL(sh, V_LOADN(cs + o, w))), w);
+        }
+}
+
 static void KSFX(linear_bwd_wt)(float *gt, const float *dout, const float *inp, int B, int C, int OC,
                                 int c0, int c1)
 {
@@ -753,12 +823,14 @@ const mt_kern KSFX(mt_kern) = {
     .u8_to_f32 = KSFX(u8_to_f32),
     .adam = KSFX(adam),
     .linear_fwd_t = KSFX(linear_fwd_t),
+    .linear_fwd_t_acc = KSFX(linear_fwd_t_acc),
     .linear_bwd_w_cols = KSFX(linear_bwd_w_cols),
     .transpose = KSFX(transpose),
     .sparse_row_list = KSFX(sparse_row_list),
     .sparse_fwd_rows = KSFX(sparse_fwd_rows),
     .sparse_lists_rows = KSFX(sparse_lists_rows),
     .sparse_bwd_wt = KSFX(sparse_bwd_wt),
+    .sparse_bwd_rows = KSFX(sparse_bwd_rows),
     .linear_bwd_wt = KSFX(linear_bwd_wt),
     .colsum_acc = KSFX(colsum_acc),
 };
