@@ -2,21 +2,26 @@
  * evaluation forward pass (issue 3), on top of mt_mlp's parameter block and
  * the mt_kern table.
  *
- * A step (mt_engine_step) is one mt_pool run with one barrier.  Before it,
- * each thread works on its own rows of the batch: gather (and augment),
- * per-row non-zero lists, every layer's forward (the first layer sparse on
- * the raw pixels from the row lists, see mt_kern.sparse_fwd_rows, or dense on
- * normalised floats), softmax + cross-entropy and the input gradients.
- * After it, the first layer's weight gradient and update (100k of the seed's
- * 109k parameters) are split by pixel: thread t owns a fixed range of
- * 96-row chunks of W1^T (the master copy while training) and of its
- * optimizer moments, so those stay in one core's cache and are never
- * transposed per step; per chunk it builds column lists small enough for L1,
- * makes the chunk's gradient and applies the optimizer to it at once.  The
- * small layers' gradients and updates are split by input columns.  With
- * gradient clipping the gradient is made whole and a second run applies it
- * once the global norm is known.  Evaluation needs no barrier at all (only
- * --first-layer auto adds one, for the batch's density).
+ * The first layer's outputs are split into segments, one per thread (two
+ * for the seed's 128 units; min(threads, ceil(units / 64))): a segment's
+ * thread owns, for the whole run, its block of W1^T (the master copy while
+ * training, never transposed per step), its b1 and its rows of W2^T, with
+ * their optimizer moments, gradients and activations, each in its own
+ * page-aligned allocation.  Cores then share almost nothing: on a machine
+ * whose cores sit far apart (this project's VM: ~0.24 us per cache line
+ * moved between its two vCPUs) every line one core writes and another
+ * reads costs more than the arithmetic on it.  A step (mt_engine_step) is
+ * one mt_pool run with two barriers: every thread reads the whole batch
+ * itself (gather, augmentation, per-row non-zero lists) and makes its
+ * segments' first-layer outputs (sparse on the raw pixels from the row
+ * lists, see mt_kern.sparse_fwd_rows, or dense on normalised floats) |
+ * thread 0 runs layer 2 (one chain over the segments' inputs) and up,
+ * softmax + cross-entropy and the gradients down to layer 2's input |
+ * each thread its segments' gradients and updates: W1^T by chunks of 96
+ * pixels, each chunk's gradient applied while in L1 (from per-chunk column
+ * lists with one segment, straight from the row lists with several), then
+ * b1 and W2^T.  With gradient clipping the gradient is made whole and a
+ * second run applies it once the global norm is known.
  * Every float is produced by one fixed chain of operations whatever the
  * split (tests/test_kern.c checks the kernels' split invariance), and the
  * loss is summed in row order, so the same seed gives bit-identical losses
@@ -24,7 +29,7 @@
  * first-layer paths, and different ISAs, may differ in the last bits.
  *
  * The engine keeps W^T copies of the weights and owns the first layer's
- * while training: see mt_engine_sync / mt_engine_export. */
+ * and W2's while training: see mt_engine_sync / mt_engine_export. */
 #ifndef MT_ENGINE_H
 #define MT_ENGINE_H
 
@@ -52,16 +57,18 @@ mt_status mt_engine_create(mt_engine **out, mt_mlp *m, const mt_kern *k, int nth
                            mt_path path, int max_B, mt_err *err);
 void mt_engine_free(mt_engine *e);
 
-/* While training, the engine holds the first layer's weights and their
- * optimizer moments itself, transposed ((C0, OC1) blocks, one per thread):
- * m->params' first-layer weights and o->m / o->v's matching part are stale
- * between mt_engine_sync and mt_engine_export.
+/* While training, the engine holds the first layer's weights and biases and
+ * the second layer's weights, with their optimizer moments and gradients,
+ * itself (transposed, in per-thread segments): m->params', m->grads' and
+ * o->m / o->v's matching parts are stale between mt_engine_sync and
+ * mt_engine_export.
  * mt_engine_sync: re-reads m->params (all W^T copies) and, when o is not
- * NULL, o's first-layer moments.  Call it after changing them any other way
+ * NULL, o's moments of those.  Call it after changing them any other way
  * (checkpoint load, another optimizer) and before the first mt_engine_step.
- * mt_engine_export: writes the first layer's weights back to m->params, its
- * moments to o (when not NULL), and, after a clipped step, its clipped
- * gradient to m->grads (the other layers' gradients are always there). */
+ * mt_engine_export: writes them back to m->params, their moments to o (when
+ * not NULL) and their last gradients to m->grads (W1's only after a clipped
+ * step: fused steps never make it whole; the other layers' gradients are
+ * always there). */
 void mt_engine_sync(mt_engine *e, mt_optim *o);
 void mt_engine_export(mt_engine *e, mt_optim *o);
 

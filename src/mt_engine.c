@@ -1,34 +1,54 @@
 /* mt_engine: the threaded training step and evaluation forward (issue 3).
- * Rows of the batch are split between the threads for everything that is
- * per sample (gather, non-zero lists, every layer's forward, the loss, the
- * input gradients); after the step's one barrier, the first layer's weight
- * gradient and update are split by PIXEL chunks (W1_CHUNK rows of the
- * transposed weights, a fixed range per thread, so its moments stay in that
- * core's cache), the small layers' by input columns.  The transposed first
- * layer W1^T (C0, OC1) is the master copy while training, with its moments.
- * Every float is one fixed chain of operations whatever the split (sums
- * that cross chunks are kept per chunk and added in chunk order), so results
- * do not depend on the thread count.  Does not print, does not allocate
- * after create. */
+ * The first layer's outputs are split into SEGMENTS, one per working thread
+ * (min(threads, ceil(OC1 / 64)) of them; a single layer, whose outputs are
+ * the logits, is one segment).  A segment owns, for the whole run, its
+ * columns of the first layer: its block of W1^T (C0, sw), its b1 and its
+ * rows of W2^T (sw, OC2), with their optimizer moments and gradients, and
+ * its activations — each in its own page-aligned, page-padded allocation, so
+ * no core ever reads a line another core wrote (hardware prefetchers
+ * included) but in two small exchanges per step: thread 0 reads the
+ * segments' act1 and W2^T rows for layer 2, and every thread reads dact2
+ * back.  Each working thread reads the whole batch itself (its own copy and
+ * row lists).  A step is one pool run with two barriers: segments' forward |
+ * thread 0: layer 2 and up, loss, gradients down to dact2 | segments'
+ * backward, W1^T's gradient and update by chunks, b1 and W2's update.
+ * Segments change where floats live and who computes them, never a chain of
+ * operations (layer 2's sum over the segments' inputs is one chain, stored
+ * and reloaded exactly between them), so results are bit-identical for any
+ * thread count.  Does not print, does not allocate after create. */
 #include "mt_engine.h"
 #include "mt_mem.h"
 #include "mt_augment.h"
 
 #include <math.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-/* A thread's private buffers. */
+#define SEG_ALIGN 64 /* segment widths are multiples of this (the clipping norm's groups) */
+
+/* One segment's state (see the top): all (C0, sw), (sw), (sw, OC2) or
+ * (max_B, sw) blocks, each in its own page-padded allocation. */
 typedef struct {
-    float *beff;                     /* (OC1) b1 + shift * colsum(W1^T) */
-    float *cs;                       /* (OC1) column sums of dact[1]: the bias gradient */
-    float *gt;                       /* (W1_CHUNK, OC1) one chunk of the W1^T gradient (fused) */
-    mt_sp_lists lists;               /* one chunk's column lists (c_base = the chunk's first
-                                        column): small enough to stay in L1 */
+    float *w1t, *m1, *v1, *g1;       /* (C0, sw) W1^T's columns, moments, whole gradient (clipping) */
+    float *psum;                     /* (nch, sw) column sums of each chunk of w1t */
+    float *b1, *mb1, *vb1, *gb1;     /* (sw) b1, moments, gradient */
+    float *w2t, *mw2, *vw2, *gw2;    /* (sw, OC2) W2^T's rows, moments, gradient */
+    float *w2c;                      /* (OC2, sw) W2's columns (a copy of w2t^T for dact1) */
+    float *a1, *d1;                  /* (max_B, sw) outputs of layer 1 and their gradients */
+    float *beff;                     /* (sw) b1 + shift * colsum(w1t): the sparse forward's bias */
+    float *gt;                       /* (W1_CHUNK, sw) one chunk's gradient (fused update) */
+} seg;
+
+/* A working thread's own copy of the batch (thread t works segment t). */
+typedef struct {
+    uint8_t *px;                     /* (max_B, C0) raw pixels of the batch (training) */
+    const uint8_t *pxp;              /* the batch's pixels: px, or the caller's
+                                        contiguous images (forward only) */
+    float *a0;                       /* (max_B, C0) normalised input (dense path) */
+    mt_sp_rows rows;                 /* the batch's row lists (sparse path) */
+    mt_sp_lists lists;               /* one chunk's column lists (one segment only) */
     int sparse;                      /* this step's path (the same on every thread) */
-    char pad[64];
 } thr;
 
 struct mt_engine {
@@ -36,28 +56,20 @@ struct mt_engine {
     const mt_kern *k;
     mt_pool *pool;
     int T;                           /* threads */
+    int S, SW;                       /* segments and their width (the last may be narrower) */
+    int NG;                          /* 64-column groups of the first layer (clipping norm) */
     mt_path path;
     int max_B;
     int nch;                         /* first-layer pixel chunks: ceil(C0 / W1_CHUNK) */
-    thr *th;                         /* (T) */
-    float *wt1, *mt1, *vt1;          /* (C0, OC1) W1^T (master while training) and its moments */
-    float *gt1;                      /* (C0, OC1) its whole gradient (clipping only) */
-    float *psum;                     /* (nch, OC1) column sums of each chunk of wt1 */
-    int psum_ok;
-    double *gsq;                     /* (nch + 1) squared gradient sums per chunk, then b1 (clipping) */
-    float *wt[MT_MAX_LAYERS];        /* (dims[l], dims[l+1]) = w[l]^T for l >= 1 (wt[0] unused) */
-    uint8_t *px;                     /* (max_B, C0) raw pixels of the batch */
-    const uint8_t *pxp;              /* the batch's pixels: px, or the caller's
-                                        contiguous images (forward only) */
-    float *a0;                       /* (max_B, C0) normalised input (dense path) */
+    seg *sg;                         /* (S) */
+    thr **th;                        /* (S) each in its own page */
+    double *gsq;                     /* (nch, NG) squared W1 gradient sums (clipping) */
+    float *wt[MT_MAX_LAYERS];        /* (dims[l], dims[l+1]) = w[l]^T for l >= 2 */
     uint8_t *labels;                 /* (max_B) */
-    mt_sp_rows rows;                 /* the batch's row lists (sparse path), filled per row */
-    float *act[MT_MAX_LAYERS + 1];   /* (max_B, dims[l]) outputs of layer l, l >= 1 */
-    float *dact[MT_MAX_LAYERS + 1];  /* (max_B, dims[l]) gradients w.r.t. act[l], l >= 1 */
+    float *act[MT_MAX_LAYERS + 1];   /* (max_B, dims[l]) outputs of layer l >= 2 (thread 0) */
+    float *dact[MT_MAX_LAYERS + 1];  /* (max_B, dims[l]) gradients w.r.t. act[l], l >= 2; the
+                                        logits' for a single layer are dact[1] */
     float *losses;                   /* (max_B) */
-    long long *nzu;                  /* (max units) non-zero count of each row unit */
-    atomic_uint *claim;              /* (max units) work-stealing claims, see run_units */
-    unsigned gen;                    /* claim generation: 4 per pool run */
     /* adaptive thread count (run_step): steps are timed in short probes on
      * one thread and on all, and the faster runs until the next probe */
     int use_all;                     /* the current choice: all threads (1) or one (0) */
@@ -66,13 +78,13 @@ struct mt_engine {
     long long n_dense, n_sparse;
     float clip;                      /* max global L2 norm of the gradients; 0 = off */
     double gnorm;                    /* global norm of the last step's gradients (when clip) */
-    int have_gt;                     /* gt1 holds the last step's whole (clipped) gradient */
+    int have_gt;                     /* g1 holds the last step's whole (clipped) gradient */
     mt_augment aug;                  /* augmentation; active when aug_on */
     int aug_on, aug_rows, aug_cols;
     uint64_t aug_seed;
     uint64_t aug_step;               /* batches augmented so far */
 
-    /* the next batch's rows, prefetched by each thread at the end of a step */
+    /* the next batch's rows, prefetched by each working thread during a step */
     const uint8_t *pf_images;
     const uint32_t *pf_idx;
     int pf_B;
@@ -80,12 +92,23 @@ struct mt_engine {
     /* the current job */
     const uint8_t *src_images, *src_labels;
     const uint32_t *idx;
+    const uint8_t *pxp;              /* forward only: the caller's contiguous images */
     int B, sparse, backward, fused, finite;
     float scale, shift;
     double clip_f;                   /* gradient factor of this update (1: none) */
     mt_optim ostep;                  /* the optimizer as of this step (after begin_step) */
     mt_optim *opt;                   /* for sync and export */
 };
+
+/* Page-aligned, with at least a page after the data: hardware prefetchers
+ * stay within a page, so they never pull in another thread's lines. */
+#define PAGE 4096
+static void *page_alloc(size_t n)
+{
+    void *p = NULL;
+    size_t sz = (n + PAGE - 1) / PAGE * PAGE + PAGE;
+    return posix_memalign(&p, PAGE, sz) == 0 ? memset(p, 0, sz) : NULL;
+}
 
 /* ---- splits ------------------------------------------------------------- */
 
@@ -95,31 +118,38 @@ static void row_split(int B, int t, int T, int *r0, int *r1)
     *r1 = (int)((long)B * (t + 1) / T);
 }
 
-/* 16-aligned blocks, so SIMD vectors line up the same for any T. */
-static void col_split(int C, int t, int T, int *c0, int *c1)
+/* The segments [s0,s1) thread t of T owns: segment t on all threads, or all
+ * of them on one (run_step's single-thread steps). */
+static void owned(const mt_engine *e, int t, int T, int *s0, int *s1)
 {
-    int chunk = ((C + T - 1) / T + 15) / 16 * 16;
-    *c0 = t * chunk < C ? t * chunk : C;
-    *c1 = (t + 1) * chunk < C ? (t + 1) * chunk : C;
+    if (T >= e->S) {
+        *s0 = t < e->S ? t : e->S;
+        *s1 = t < e->S ? t + 1 : e->S;
+    } else {
+        row_split(e->S, t, T, s0, s1);
+    }
 }
 
-/* W1^T's rows are made, applied and shared out between threads in chunks
- * of W1_CHUNK (whole row-list chunks, so a chunk's entries are found at once). */
+/* W1^T's rows are made and applied in chunks of W1_CHUNK (whole row-list
+ * chunks, so a chunk's entries are found at once). */
 #ifndef W1_CHUNK
 #define W1_CHUNK (2 * MT_SP_CHUNK)
 #endif
-
-/* Thread t's first-layer chunks [j0, j1). */
-static void chunk_split(const mt_engine *e, int t, int T, int *j0, int *j1)
-{
-    row_split(e->nch, t, T, j0, j1);
-}
 
 static void chunk_rows(const mt_engine *e, int j, int *c0, int *c1)
 {
     const int C0 = e->m->dims[0];
     *c0 = j * W1_CHUNK;
     *c1 = C0 - *c0 < W1_CHUNK ? C0 : *c0 + W1_CHUNK;
+}
+
+/* Segment s: its first output column and its width. */
+static int scol(const mt_engine *e, int s) { return s * e->SW; }
+
+static int swidth(const mt_engine *e, int s)
+{
+    int rest = e->m->dims[1] - scol(e, s);
+    return rest < e->SW ? rest : e->SW;
 }
 
 /* splitmix64 finaliser: per-sample augmentation seeds from (seed, step, row) */
@@ -139,78 +169,23 @@ static double sumsq(const float *x, size_t n)
     return s;
 }
 
-/* psum[j] = column sums of chunk j of wt1, rows ascending. */
-static void chunk_colsum(mt_engine *e, int j)
+static void scale_grads(float *g, size_t n, double f)
 {
-    const int OC1 = e->m->dims[1];
+    if (f < 1.0)
+        for (size_t i = 0; i < n; i++)
+            g[i] = (float)(g[i] * f);
+}
+
+/* psum of segment s, chunk j = column sums of that chunk of w1t, rows ascending. */
+static void chunk_colsum(mt_engine *e, int s, int j)
+{
+    const seg *g = &e->sg[s];
+    const int sw = swidth(e, s);
     int c0, c1;
     chunk_rows(e, j, &c0, &c1);
-    float *ps = e->psum + (size_t)j * OC1;
-    memset(ps, 0, (size_t)OC1 * sizeof *ps);
-    e->k->colsum_acc(ps, e->wt1 + (size_t)c0 * OC1, c1 - c0, OC1);
-}
-
-/* ---- one step (or one evaluation batch) ---------------------------------- */
-
-/* Gathers rows [r0,r1) of the batch (training) and makes their non-zero lists
- * (unless the path is dense); returns their non-zero count. */
-static long long gather_rows(mt_engine *e, int r0, int r1)
-{
-    const int C0 = e->m->dims[0];
-    long long nz = 0;
-    for (int i = r0; i < r1; i++) {
-        if (e->idx) {
-            const uint8_t *src = e->src_images + (size_t)e->idx[i] * C0;
-            uint8_t *dst = e->px + (size_t)i * C0;
-            if (e->aug_on) {
-                mt_rng r;
-                mt_rng_seed(&r, mix64(e->aug_seed ^ mix64(e->aug_step * 0x100000001b3ull + (uint64_t)i)));
-                mt_augment_random(dst, src, e->aug_rows, e->aug_cols, &e->aug, &r);
-            } else {
-                memcpy(dst, src, (size_t)C0);
-            }
-            if (e->src_labels)
-                e->labels[i] = e->src_labels[e->idx[i]];
-        }
-        if (e->path != MT_PATH_DENSE) {
-            size_t off = (size_t)i * e->rows.ld;
-            e->rows.cnt[i] = e->k->sparse_row_list(e->rows.idx + off, e->rows.val + off,
-                                                   e->rows.blk + (size_t)i * e->rows.nblk,
-                                                   e->pxp + (size_t)i * C0, C0, e->scale);
-            nz += e->rows.cnt[i];
-        }
-    }
-    return nz;
-}
-
-/* ---- work units ----------------------------------------------------------
- * Each phase is a set of units (ROW_UNIT rows of the batch, or one chunk of
- * W1^T).  Thread t first does its own static share in ascending order, then
- * takes what is left of the other threads' shares from their far ends, so a
- * thread slowed down by the machine does not hold the step up.  Who computes
- * a unit never changes its result. */
-#define ROW_UNIT 16
-
-static int claim(atomic_uint *c, unsigned gen)
-{
-    return atomic_exchange_explicit(c, gen, memory_order_acq_rel) != gen;
-}
-
-typedef void (*unit_fn)(mt_engine *e, thr *th, int u);
-
-static void run_units(mt_engine *e, thr *th, int n, unsigned gen, int t, int T, unit_fn fn)
-{
-    int a, b;
-    row_split(n, t, T, &a, &b);
-    for (int u = a; u < b; u++)
-        if (claim(&e->claim[u], gen))
-            fn(e, th, u);
-    for (int d = 1; d < T; d++) {
-        row_split(n, (t + d) % T, T, &a, &b);
-        for (int u = b - 1; u >= a; u--)
-            if (claim(&e->claim[u], gen))
-                fn(e, th, u);
-    }
+    float *ps = g->psum + (size_t)j * sw;
+    memset(ps, 0, (size_t)sw * sizeof *ps);
+    e->k->colsum_acc(ps, g->w1t + (size_t)c0 * sw, c1 - c0, sw);
 }
 
 /* A run on one thread (see run_step) has no partner to wait for. */
@@ -220,248 +195,255 @@ static void barrier(mt_engine *e, int T)
         mt_pool_barrier(e->pool);
 }
 
-static int n_row_units(const mt_engine *e) { return (e->B + ROW_UNIT - 1) / ROW_UNIT; }
+/* ---- one step (or one evaluation batch) ---------------------------------- */
 
-static void unit_rows(const mt_engine *e, int u, int *r0, int *r1)
+/* The whole batch into th: gathered (and augmented) rows, their non-zero
+ * lists (unless the path is dense), the path, and the normalised rows for
+ * the dense path.  Thread 0 also gathers the labels. */
+static void prepare_batch(mt_engine *e, thr *th, int t)
 {
-    *r0 = u * ROW_UNIT;
-    *r1 = e->B - *r0 < ROW_UNIT ? e->B : *r0 + ROW_UNIT;
-}
-
-/* th->beff = b1 + shift * sum_c W1^T[c,:], the chunks' sums added in chunk
- * order (the sparse forward's bias). */
-static void make_beff(mt_engine *e, thr *th)
-{
-    const int OC1 = e->m->dims[1];
-    float *s = th->cs; /* scratch here */
-    memset(s, 0, (size_t)OC1 * sizeof *s);
-    e->k->colsum_acc(s, e->psum, e->nch, OC1);
-    for (int o = 0; o < OC1; o++) {
-        float t = e->shift * s[o];
-        th->beff[o] = e->m->b[0][o] + t;
-    }
-}
-
-/* Every layer's forward for rows [r0,r1) into act[] (sparse: th->beff made). */
-static void forward_rows(mt_engine *e, thr *th, int sparse, int r0, int r1)
-{
-    const mt_mlp *m = e->m;
-    const mt_kern *k = e->k;
-    const int L = m->n_layers, C0 = m->dims[0], OC1 = m->dims[1], nb = r1 - r0;
-    if (nb <= 0)
-        return;
-    if (sparse) {
-        mt_sp_rows v = e->rows;
-        v.cnt += r0;
-        v.idx += (size_t)r0 * v.ld;
-        v.val += (size_t)r0 * v.ld;
-        v.blk += (size_t)r0 * v.nblk;
-        k->sparse_fwd_rows(e->act[1] + (size_t)r0 * OC1, &v, e->wt1, th->beff, nb, OC1, L > 1);
-    } else {
-        k->u8_to_f32(e->a0 + (size_t)r0 * C0, e->pxp + (size_t)r0 * C0, (size_t)nb * C0, e->scale, e->shift);
-        k->linear_fwd_t(e->act[1] + (size_t)r0 * OC1, e->a0 + (size_t)r0 * C0, e->wt1, m->b[0], nb, C0, OC1,
-                        L > 1);
-    }
-    for (int l = 1; l < L; l++) {
-        int C = m->dims[l], OC = m->dims[l + 1];
-        k->linear_fwd_t(e->act[l + 1] + (size_t)r0 * OC, e->act[l] + (size_t)r0 * C, e->wt[l], m->b[l], nb, C,
-                        OC, l + 1 < L);
-    }
-}
-
-/* Chunk j's gradient (rows [c0,c1) of W1^T's) into g. */
-static void chunk_grad(mt_engine *e, thr *th, float *g, int c0, int c1)
-{
-    const int C0 = e->m->dims[0], OC1 = e->m->dims[1];
-    if (e->sparse) {
-        th->lists.c_base = c0;
-        e->k->sparse_lists_rows(&th->lists, &e->rows, e->B, c0, c1);
-        e->k->sparse_bwd_wt(g, e->dact[1], th->cs, &th->lists, e->B, OC1, e->shift, c0, c1);
-    } else {
-        e->k->linear_bwd_wt(g, e->dact[1], e->a0, e->B, C0, OC1, c0, c1);
-    }
-}
-
-/* The small layers' weight gradients, columns [c0,c1) of each dW (16-aligned
- * col_split of its inputs) on thread t; thread 0 also the bias gradients.
- * Every element is one chain whatever the split. */
-static void small_layer_grads(mt_engine *e, int t, int T)
-{
-    mt_mlp *m = e->m;
-    for (int l = 1; l < m->n_layers; l++) {
-        int C = m->dims[l], OC = m->dims[l + 1], c0, c1;
-        col_split(C, t, T, &c0, &c1);
-        for (int o = 0; o < OC; o++)
-            memset(m->dw[l] + (size_t)o * C + c0, 0, (size_t)(c1 - c0) * sizeof(float));
-        if (t == 0)
-            memset(m->db[l], 0, (size_t)OC * sizeof(float));
-        if (c0 < c1 || t == 0)
-            e->k->linear_bwd_w_cols(m->dw[l], t == 0 ? m->db[l] : NULL, e->dact[l + 1], e->act[l], e->B, C,
-                                    OC, c0, c1);
-    }
-}
-
-static void scale_grads(float *g, size_t n, double f)
-{
-    if (f < 1.0)
-        for (size_t i = 0; i < n; i++)
-            g[i] = (float)(g[i] * f);
-}
-
-/* The small layers' update of the same columns (and biases on thread 0, with
- * b1's), and the refresh of those rows of W^T. */
-static void small_layer_update(mt_engine *e, int t, int T)
-{
-    mt_mlp *m = e->m;
-    if (t == 0) {
-        size_t b0 = (size_t)(m->b[0] - m->params);
-        scale_grads(m->db[0], (size_t)m->dims[1], e->clip_f);
-        mt_optim_step_range(&e->ostep, m->params, m->grads, e->k, b0, b0 + (size_t)m->dims[1]);
-    }
-    for (int l = 1; l < m->n_layers; l++) {
-        int C = m->dims[l], OC = m->dims[l + 1], c0, c1;
-        col_split(C, t, T, &c0, &c1);
-        size_t w = (size_t)(m->w[l] - m->params), b = (size_t)(m->b[l] - m->params);
-        for (int o = 0; c0 < c1 && o < OC; o++) {
-            size_t lo = w + (size_t)o * C + c0;
-            scale_grads(m->grads + lo, (size_t)(c1 - c0), e->clip_f);
-            mt_optim_step_range(&e->ostep, m->params, m->grads, e->k, lo, lo + (size_t)(c1 - c0));
+    const int C0 = e->m->dims[0], B = e->B;
+    long long nz = 0;
+    th->pxp = e->idx ? th->px : e->pxp;
+    for (int i = 0; i < B; i++) {
+        if (e->idx) {
+            const uint8_t *src = e->src_images + (size_t)e->idx[i] * C0;
+            uint8_t *dst = th->px + (size_t)i * C0;
+            if (e->aug_on) {
+                mt_rng r;
+                mt_rng_seed(&r, mix64(e->aug_seed ^ mix64(e->aug_step * 0x100000001b3ull + (uint64_t)i)));
+                mt_augment_random(dst, src, e->aug_rows, e->aug_cols, &e->aug, &r);
+            } else {
+                memcpy(dst, src, (size_t)C0); /* listing a cold row in place is slower */
+            }
+            if (t == 0 && e->src_labels)
+                e->labels[i] = e->src_labels[e->idx[i]];
         }
-        if (t == 0) {
-            scale_grads(m->db[l], (size_t)OC, e->clip_f);
-            mt_optim_step_range(&e->ostep, m->params, m->grads, e->k, b, b + (size_t)OC);
+        if (e->path != MT_PATH_DENSE) {
+            size_t off = (size_t)i * th->rows.ld;
+            th->rows.cnt[i] = e->k->sparse_row_list(th->rows.idx + off, th->rows.val + off,
+                                                    th->rows.blk + (size_t)i * th->rows.nblk,
+                                                    th->pxp + (size_t)i * C0, C0, e->scale);
+            nz += th->rows.cnt[i];
         }
-        e->k->transpose(e->wt[l], m->w[l], C, OC, c0, c1);
     }
+    th->sparse = e->path == MT_PATH_SPARSE
+              || (e->path == MT_PATH_AUTO && (double)nz <= MT_SPARSE_MAX_DENSITY * (double)B * C0);
+    if (!th->sparse)
+        e->k->u8_to_f32(th->a0, th->pxp, (size_t)B * C0, e->scale, e->shift);
 }
 
-/* This thread's rows of the next batch (mt_engine_prefetch) towards its
- * cache, early in this step: they are random rows of a large array, gathered
- * by the same thread next step. */
-static void prefetch_next(mt_engine *e, int t, int T)
+/* The next batch's rows (mt_engine_prefetch) towards this core's cache: they
+ * are random rows of a large array, gathered by this thread next step. */
+static void prefetch_next(mt_engine *e)
 {
     const size_t C0 = (size_t)e->m->dims[0];
-    int r0, r1;
-    if (!e->pf_idx)
-        return;
-    row_split(e->pf_B, t, T, &r0, &r1);
-    for (int i = r0; i < r1; i++) {
+    for (int i = 0; e->pf_idx && i < e->pf_B; i++) {
         const uint8_t *p = e->pf_images + (size_t)e->pf_idx[i] * C0;
         for (size_t off = 0; off < C0; off += 64)
             __builtin_prefetch(p + off, 0, 1);
     }
 }
 
-static void unit_gather(mt_engine *e, thr *th, int u)
+/* Segment s's first-layer outputs for every row. */
+static void forward_segment(mt_engine *e, thr *th, int s)
 {
-    (void)th;
-    int r0, r1;
-    unit_rows(e, u, &r0, &r1);
-    e->nzu[u] = gather_rows(e, r0, r1);
+    const mt_kern *k = e->k;
+    seg *g = &e->sg[s];
+    const int L = e->m->n_layers, C0 = e->m->dims[0], sw = swidth(e, s);
+    if (th->sparse) {
+        /* beff = b1 + shift * (the chunks' column sums, in chunk order) */
+        memset(g->beff, 0, (size_t)sw * sizeof *g->beff);
+        k->colsum_acc(g->beff, g->psum, e->nch, sw);
+        for (int o = 0; o < sw; o++)
+            g->beff[o] = g->b1[o] + e->shift * g->beff[o];
+        k->sparse_fwd_rows(g->a1, &th->rows, g->w1t, g->beff, e->B, sw, L > 1);
+    } else {
+        k->linear_fwd_t(g->a1, th->a0, g->w1t, g->b1, e->B, C0, sw, L > 1);
+    }
 }
 
-/* Forward, loss and input gradients of one row unit. */
-static void unit_forward(mt_engine *e, thr *th, int u)
+/* The logits of a single layer (one segment) are its a1; of more, act[L]. */
+static const float *logits_of(const mt_engine *e)
+{
+    return e->m->n_layers > 1 ? e->act[e->m->n_layers] : e->sg[0].a1;
+}
+
+/* Thread 0, between the barriers: layer 2 (one chain over the segments'
+ * inputs in order), the layers above, and for training the loss and the
+ * gradients down to dact[2] (dact[1], the logits', for a single layer). */
+static void middle(mt_engine *e)
 {
     mt_mlp *m = e->m;
     const mt_kern *k = e->k;
-    const int L = m->n_layers, K = m->dims[L];
-    int r0, r1;
-    unit_rows(e, u, &r0, &r1);
-    forward_rows(e, th, th->sparse, r0, r1);
-    if (!e->backward || r0 >= r1)
+    const int L = m->n_layers, K = m->dims[L], B = e->B;
+    for (int s = 0; L > 1 && s < e->S; s++)
+        k->linear_fwd_t_acc(e->act[2], e->sg[s].a1, e->sg[s].w2t, m->b[1], B, swidth(e, s), m->dims[2], L > 2,
+                            s > 0, s == e->S - 1);
+    for (int l = 2; l < L; l++)
+        k->linear_fwd_t(e->act[l + 1], e->act[l], e->wt[l], m->b[l], B, m->dims[l], m->dims[l + 1], l + 1 < L);
+    if (!e->backward)
         return;
-    const int nb = r1 - r0;
-    k->softmax_xent(e->dact[L] + (size_t)r0 * K, e->losses + r0, e->act[L] + (size_t)r0 * K, e->labels + r0,
-                    nb, K, 1.f / (float)e->B);
-    for (int l = L - 1; l >= 1; l--) {
+    float *dlogits = L > 1 ? e->dact[L] : e->sg[0].d1;
+    k->softmax_xent(dlogits, e->losses, logits_of(e), e->labels, B, K, 1.f / (float)e->B);
+    double lsum = 0.0;
+    for (int i = 0; i < B; i++)
+        lsum += e->losses[i];
+    e->finite = isfinite(lsum);
+    for (int l = L - 1; l >= 2; l--)
+        k->linear_bwd_x(e->dact[l], e->dact[l + 1], m->w[l], e->act[l], B, m->dims[l], m->dims[l + 1]);
+}
+
+/* Segment s's input gradient d1, b1's gradient (also the sparse gradient's
+ * rank-1 term) and its rows of W2^T's gradient. */
+static void backward_segment(mt_engine *e, int s)
+{
+    const mt_kern *k = e->k;
+    seg *g = &e->sg[s];
+    const int sw = swidth(e, s), B = e->B;
+    if (e->m->n_layers > 1) {
+        const int OC2 = e->m->dims[2];
+        k->linear_bwd_x(g->d1, e->dact[2], g->w2c, g->a1, B, sw, OC2);
+        k->linear_bwd_wt(g->gw2, e->dact[2], g->a1, B, sw, OC2, 0, sw);
+    }
+    memset(g->gb1, 0, (size_t)sw * sizeof *g->gb1);
+    k->colsum_acc(g->gb1, g->d1, B, sw);
+}
+
+/* Squared sums of chunk j's gradient rows (rows, sw) of segment s per
+ * 64-column group: the same groups and order for any segmentation. */
+static void chunk_sumsq(mt_engine *e, const float *gt, int rows, int s, int j)
+{
+    const int sw = swidth(e, s);
+    for (int q0 = 0; q0 < sw; q0 += SEG_ALIGN) {
+        int qw = sw - q0 < SEG_ALIGN ? sw - q0 : SEG_ALIGN;
+        double ss = 0.0;
+        for (int r = 0; r < rows; r++)
+            ss += sumsq(gt + (size_t)r * sw + q0, (size_t)qw);
+        e->gsq[(size_t)j * e->NG + (scol(e, s) + q0) / SEG_ALIGN] = ss;
+    }
+}
+
+/* W1^T's chunks for segments [s0,s1): each segment's gradient rows, applied
+ * at once (fused) or kept whole.  One segment makes them from per-chunk
+ * column lists; several, each from the row lists directly (the same chains:
+ * no thread builds lists for the others). */
+static void w1_chunks(mt_engine *e, thr *th, int s0, int s1)
+{
+    const mt_kern *k = e->k;
+    const int C0 = e->m->dims[0], B = e->B;
+    for (int j = 0; j < e->nch; j++) {
+        int c0, c1;
+        chunk_rows(e, j, &c0, &c1);
+        if (th->sparse && e->S == 1) {
+            th->lists.c_base = c0;
+            k->sparse_lists_rows(&th->lists, &th->rows, B, c0, c1);
+        }
+        for (int s = s0; s < s1; s++) {
+            seg *g = &e->sg[s];
+            const int sw = swidth(e, s);
+            const size_t off = (size_t)c0 * sw, n = (size_t)(c1 - c0) * sw;
+            float *gt = e->fused ? g->gt : g->g1 + off;
+            if (!th->sparse)
+                k->linear_bwd_wt(gt, g->d1, th->a0, B, C0, sw, c0, c1);
+            else if (e->S == 1)
+                k->sparse_bwd_wt(gt, g->d1, g->gb1, &th->lists, B, sw, e->shift, c0, c1);
+            else
+                k->sparse_bwd_rows(gt, g->d1, g->gb1, &th->rows, B, sw, e->shift, c0, c1);
+            if (e->fused) {
+                mt_optim_step_buf(&e->ostep, g->w1t + off, gt, g->m1 + off, g->v1 + off, n, k);
+                chunk_colsum(e, s, j);
+            } else {
+                chunk_sumsq(e, gt, c1 - c0, s, j);
+            }
+        }
+    }
+}
+
+/* Segment s's b1 and W2^T rows: the update (gradients scaled by clip_f),
+ * then W2's columns copy. */
+static void update_segment(mt_engine *e, int s)
+{
+    seg *g = &e->sg[s];
+    const int sw = swidth(e, s);
+    scale_grads(g->gb1, (size_t)sw, e->clip_f);
+    mt_optim_step_buf(&e->ostep, g->b1, g->gb1, g->mb1, g->vb1, (size_t)sw, e->k);
+    if (e->m->n_layers < 2)
+        return;
+    const int OC2 = e->m->dims[2];
+    scale_grads(g->gw2, (size_t)sw * OC2, e->clip_f);
+    mt_optim_step_buf(&e->ostep, g->w2t, g->gw2, g->mw2, g->vw2, (size_t)sw * OC2, e->k);
+    e->k->transpose(g->w2c, g->w2t, OC2, sw, 0, OC2);
+}
+
+/* Thread 0: the gradients of b2 and of the layers above (whole: small). */
+static void middle_grads(mt_engine *e)
+{
+    mt_mlp *m = e->m;
+    const int L = m->n_layers, B = e->B;
+    if (L < 2)
+        return;
+    memset(m->db[1], 0, (size_t)m->dims[2] * sizeof(float));
+    e->k->colsum_acc(m->db[1], e->dact[2], B, m->dims[2]);
+    for (int l = 2; l < L; l++) {
         int C = m->dims[l], OC = m->dims[l + 1];
-        k->linear_bwd_x(e->dact[l] + (size_t)r0 * C, e->dact[l + 1] + (size_t)r0 * OC, m->w[l],
-                        e->act[l] + (size_t)r0 * C, nb, C, OC);
+        memset(m->dw[l], 0, (size_t)OC * C * sizeof(float));
+        memset(m->db[l], 0, (size_t)OC * sizeof(float));
+        e->k->linear_bwd_w(m->dw[l], m->db[l], e->dact[l + 1], e->act[l], B, C, OC);
     }
 }
 
-static void unit_gather_forward(mt_engine *e, thr *th, int u)
+/* ... their update (b2 and every parameter after it), and their W^T copies. */
+static void middle_update(mt_engine *e)
 {
-    unit_gather(e, th, u);
-    unit_forward(e, th, u);
-}
-
-/* Chunk j of W1^T: its gradient, then (fused) the update at once. */
-static void unit_chunk(mt_engine *e, thr *th, int j)
-{
-    const int OC1 = e->m->dims[1];
-    int c0, c1;
-    chunk_rows(e, j, &c0, &c1);
-    size_t off = (size_t)c0 * OC1, n = (size_t)(c1 - c0) * OC1;
-    if (e->fused) {
-        chunk_grad(e, th, th->gt, c0, c1);
-        mt_optim_step_buf(&e->ostep, e->wt1 + off, th->gt, e->mt1 + off, e->vt1 ? e->vt1 + off : NULL, n, e->k);
-        chunk_colsum(e, j);
-    } else {
-        chunk_grad(e, th, e->gt1 + off, c0, c1);
-        e->gsq[j] = sumsq(e->gt1 + off, n);
-    }
+    mt_mlp *m = e->m;
+    const int L = m->n_layers;
+    if (L < 2)
+        return;
+    size_t lo = (size_t)(m->b[1] - m->params), hi = m->n_params;
+    scale_grads(m->grads + lo, hi - lo, e->clip_f);
+    mt_optim_step_range(&e->ostep, m->params, m->grads, e->k, lo, hi);
+    for (int l = 2; l < L; l++)
+        e->k->transpose(e->wt[l], m->w[l], m->dims[l], m->dims[l + 1], 0, m->dims[l]);
 }
 
 static void step_thread(mt_engine *e, int t, int T)
 {
-    mt_mlp *m = e->m;
-    const mt_kern *k = e->k;
-    thr *th = &e->th[t];
-    const int OC1 = m->dims[1], B = e->B, nu = n_row_units(e);
+    int s0, s1;
+    owned(e, t, T, &s0, &s1);
+    thr *th = s0 < s1 ? e->th[t] : NULL;
 
-    /* before the barrier: every row unit's gather, lists, forward, loss and
-     * input gradients (under auto, a barrier first decides the path from the
-     * batch's density, summed in unit order) */
-    if (e->path == MT_PATH_AUTO) {
-        run_units(e, th, nu, e->gen, t, T, unit_gather);
-        prefetch_next(e, t, T);
-        barrier(e, T);
-        long long total = 0;
-        for (int u = 0; u < nu; u++)
-            total += e->nzu[u];
-        th->sparse = (double)total <= MT_SPARSE_MAX_DENSITY * (double)B * m->dims[0];
-        if (th->sparse)
-            make_beff(e, th);
-        run_units(e, th, nu, e->gen + 1, t, T, unit_forward);
-    } else {
-        th->sparse = e->path == MT_PATH_SPARSE;
-        if (th->sparse)
-            make_beff(e, th);
-        prefetch_next(e, t, T);
-        run_units(e, th, nu, e->gen, t, T, unit_gather_forward);
-    }
-    if (t == 0)
-        e->sparse = th->sparse; /* read by others only after the barrier below */
-    if (!e->backward || B == 0)
-        return; /* evaluation: no further barrier */
-    barrier(e, T); /* every row's lists, activations, gradients and loss */
-
-    /* A non-finite loss stops training (mt_train): no gradient, no update. */
-    double lsum = 0.0;
-    for (int i = 0; i < B; i++)
-        lsum += e->losses[i];
-    if (!isfinite(lsum)) {
+    /* before the first barrier: each working thread reads the whole batch
+     * and makes its segments' outputs */
+    if (th) {
+        prepare_batch(e, th, t);
+        if (e->backward)
+            prefetch_next(e);
+        for (int s = s0; s < s1; s++)
+            forward_segment(e, th, s);
         if (t == 0)
-            e->finite = 0;
-        return;
+            e->sparse = th->sparse;
     }
-
-    /* b1's gradient (every thread needs it for the sparse rank-1 term) */
-    memset(th->cs, 0, (size_t)OC1 * sizeof(float));
-    k->colsum_acc(th->cs, e->dact[1], B, OC1);
+    barrier(e, T); /* the segments' a1 */
     if (t == 0)
-        memcpy(m->db[0], th->cs, (size_t)OC1 * sizeof(float));
+        middle(e);
+    if (!e->backward)
+        return; /* evaluation: the logits are ready */
+    barrier(e, T); /* dact[2] (or the logits' gradient), the loss */
+    if (!e->finite || e->B == 0 || !th)
+        return; /* a non-finite loss stops training (mt_train): no update */
 
-    /* W1^T's chunks (each thread its own range first, so their weights and
-     * moments mostly stay in its cache), then the small layers' columns */
-    run_units(e, th, e->nch, e->gen + 2, t, T, unit_chunk);
-    if (!e->fused && t == 0)
-        e->gsq[e->nch] = sumsq(th->cs, (size_t)OC1);
-    small_layer_grads(e, t, T);
+    for (int s = s0; s < s1; s++)
+        backward_segment(e, s);
+    w1_chunks(e, th, s0, s1);
     if (e->fused)
-        small_layer_update(e, t, T);
+        for (int s = s0; s < s1; s++)
+            update_segment(e, s);
+    if (t == 0) {
+        middle_grads(e);
+        if (e->fused)
+            middle_update(e);
+    }
 }
 
 static void step_job(void *arg, int t, int T) { step_thread(arg, t, T); }
@@ -470,75 +452,118 @@ static void step_job(void *arg, int t, int T) { step_thread(arg, t, T); }
 
 static void update_thread(mt_engine *e, int t, int T)
 {
-    const int OC1 = e->m->dims[1];
-    int j0, j1;
-    chunk_split(e, t, T, &j0, &j1);
-    for (int j = j0; j < j1; j++) {
-        int c0, c1;
-        chunk_rows(e, j, &c0, &c1);
-        size_t off = (size_t)c0 * OC1, n = (size_t)(c1 - c0) * OC1;
-        scale_grads(e->gt1 + off, n, e->clip_f);
-        mt_optim_step_buf(&e->ostep, e->wt1 + off, e->gt1 + off, e->mt1 + off, e->vt1 ? e->vt1 + off : NULL,
-                          n, e->k);
-        chunk_colsum(e, j);
+    int s0, s1;
+    owned(e, t, T, &s0, &s1);
+    for (int s = s0; s < s1; s++) {
+        seg *g = &e->sg[s];
+        const int sw = swidth(e, s);
+        for (int j = 0; j < e->nch; j++) {
+            int c0, c1;
+            chunk_rows(e, j, &c0, &c1);
+            size_t off = (size_t)c0 * sw, n = (size_t)(c1 - c0) * sw;
+            scale_grads(g->g1 + off, n, e->clip_f);
+            mt_optim_step_buf(&e->ostep, g->w1t + off, g->g1 + off, g->m1 + off, g->v1 + off, n, e->k);
+            chunk_colsum(e, s, j);
+        }
+        update_segment(e, s);
     }
-    small_layer_update(e, t, T);
+    if (t == 0)
+        middle_update(e);
 }
 
 static void update_job(void *arg, int t, int T) { update_thread(arg, t, T); }
 
-/* ---- the first layer's master copy <-> m->params and the optimizer -------- */
+/* ---- the segments' state <-> m->params, m->grads and the optimizer -------- */
 
-/* Rows [a,b) of dst (C, OC) = src (OC, C)^T for the weights, and for the
- * optimizer's moments when the engine has an optimizer at hand. */
-static void move_w1(const mt_engine *e, float *dw, float *dm, float *dv, const float *sw, const float *sm,
-                    const float *sv, int C, int OC, int a, int b)
+/* Moves segment s's b1 and W2 columns between the flat vector v (params,
+ * grads or a moment, torch layout) and its (sw) and (sw, OC2) blocks. */
+static void move_b1w2(const mt_engine *e, int s, float *v, float *b1, float *w2t, int to_flat)
 {
-    e->k->transpose(dw, sw, C, OC, a, b);
-    if (e->opt) {
-        e->k->transpose(dm, sm, C, OC, a, b);
-        if (e->opt->v)
-            e->k->transpose(dv, sv, C, OC, a, b);
-    }
+    const mt_mlp *m = e->m;
+    const int sw = swidth(e, s), c = scol(e, s);
+    float *fb = v + (m->b[0] - m->params) + c;
+    if (to_flat)
+        memcpy(fb, b1, (size_t)sw * sizeof *fb);
+    else
+        memcpy(b1, fb, (size_t)sw * sizeof *fb);
+    if (m->n_layers < 2)
+        return;
+    const int OC1 = m->dims[1], OC2 = m->dims[2];
+    float *fw = v + (m->w[1] - m->params) + c;
+    for (int r = 0; r < sw; r++)
+        for (int o = 0; o < OC2; o++) {
+            if (to_flat)
+                fw[(size_t)o * OC1 + r] = w2t[(size_t)r * OC2 + o];
+            else
+                w2t[(size_t)r * OC2 + o] = fw[(size_t)o * OC1 + r];
+        }
 }
 
+/* Segment s's blocks from m->params (and o's moments when o is set), by its
+ * own thread (so its pages and lines start in that core's cache). */
 static void sync_thread(mt_engine *e, int t, int T)
 {
     mt_mlp *m = e->m;
-    const int C0 = m->dims[0], OC1 = m->dims[1];
-    const size_t w0 = (size_t)(m->w[0] - m->params);
+    const int L = m->n_layers, C0 = m->dims[0];
     const mt_optim *o = e->opt;
-    int j0, j1;
-    chunk_split(e, t, T, &j0, &j1);
-    for (int j = j0; j < j1; j++) {
-        int c0, c1;
-        chunk_rows(e, j, &c0, &c1);
-        move_w1(e, e->wt1, e->mt1, e->vt1, m->params + w0, o ? o->m + w0 : NULL, o && o->v ? o->v + w0 : NULL,
-                C0, OC1, c0, c1);
-        chunk_colsum(e, j);
+    int s0, s1;
+    owned(e, t, T, &s0, &s1);
+    for (int s = s0; s < s1; s++) {
+        seg *g = &e->sg[s];
+        const int sw = swidth(e, s);
+        const size_t w1 = (size_t)(m->w[0] - m->params) + (size_t)scol(e, s) * C0;
+        /* (C0, sw) = (the segment's rows of W1 (sw, C0))^T */
+        e->k->transpose(g->w1t, m->params + w1, C0, sw, 0, C0);
+        move_b1w2(e, s, m->params, g->b1, g->w2t, 0);
+        if (o) {
+            e->k->transpose(g->m1, o->m + w1, C0, sw, 0, C0);
+            move_b1w2(e, s, o->m, g->mb1, g->mw2, 0);
+            if (o->v) {
+                e->k->transpose(g->v1, o->v + w1, C0, sw, 0, C0);
+                move_b1w2(e, s, o->v, g->vb1, g->vw2, 0);
+            }
+        }
+        for (int j = 0; j < e->nch; j++)
+            chunk_colsum(e, s, j);
+        if (L > 1)
+            e->k->transpose(g->w2c, g->w2t, m->dims[2], sw, 0, m->dims[2]);
     }
-    for (int l = 1; l < m->n_layers; l++) {
-        int c0, c1;
-        col_split(m->dims[l], t, T, &c0, &c1);
-        e->k->transpose(e->wt[l], m->w[l], m->dims[l], m->dims[l + 1], c0, c1);
-    }
+    if (t == 0)
+        for (int l = 2; l < L; l++)
+            e->k->transpose(e->wt[l], m->w[l], m->dims[l], m->dims[l + 1], 0, m->dims[l]);
 }
 
 static void sync_job(void *arg, int t, int T) { sync_thread(arg, t, T); }
 
-/* W1 (OC1, C0) rows [o0,o1) from W1^T: transpose's "C" is OC1, its "OC" C0. */
+/* The segments' blocks back to m->params, their gradients to m->grads (W1's
+ * after a clipped step only: fused steps never make it whole) and, when o is
+ * set, their moments to o. */
 static void export_thread(mt_engine *e, int t, int T)
 {
     mt_mlp *m = e->m;
-    const int C0 = m->dims[0], OC1 = m->dims[1];
-    const size_t w0 = (size_t)(m->w[0] - m->params);
+    const int C0 = m->dims[0];
     mt_optim *o = e->opt;
-    int o0, o1;
-    col_split(OC1, t, T, &o0, &o1);
-    move_w1(e, m->params + w0, o ? o->m + w0 : NULL, o && o->v ? o->v + w0 : NULL, e->wt1, e->mt1, e->vt1, OC1,
-            C0, o0, o1);
-    if (e->have_gt)
-        e->k->transpose(m->grads + w0, e->gt1, OC1, C0, o0, o1);
+    int s0, s1;
+    owned(e, t, T, &s0, &s1);
+    for (int s = s0; s < s1; s++) {
+        seg *g = &e->sg[s];
+        const int sw = swidth(e, s);
+        const size_t w1 = (size_t)(m->w[0] - m->params) + (size_t)scol(e, s) * C0;
+        /* (sw, C0) = (C0, sw)^T */
+        e->k->transpose(m->params + w1, g->w1t, sw, C0, 0, sw);
+        move_b1w2(e, s, m->params, g->b1, g->w2t, 1);
+        move_b1w2(e, s, m->grads, g->gb1, g->gw2, 1);
+        if (e->have_gt)
+            e->k->transpose(m->grads + w1, g->g1, sw, C0, 0, sw);
+        if (o) {
+            e->k->transpose(o->m + w1, g->m1, sw, C0, 0, sw);
+            move_b1w2(e, s, o->m, g->mb1, g->mw2, 1);
+            if (o->v) {
+                e->k->transpose(o->v + w1, g->v1, sw, C0, 0, sw);
+                move_b1w2(e, s, o->v, g->vb1, g->vw2, 1);
+            }
+        }
+    }
 }
 
 static void export_job(void *arg, int t, int T) { export_thread(arg, t, T); }
@@ -573,35 +598,36 @@ void mt_engine_free(mt_engine *e)
     if (!e)
         return;
     mt_pool_free(e->pool);
-    if (e->th)
-        for (int t = 0; t < e->T; t++) {
-            free(e->th[t].beff);
-            free(e->th[t].cs);
-            free(e->th[t].gt);
-            free(e->th[t].lists.cnt);
-            free(e->th[t].lists.ent);
-        }
+    for (int s = 0; e->sg && s < e->S; s++) {
+        seg *g = &e->sg[s];
+        float *all[] = { g->w1t, g->m1,  g->v1,  g->g1,  g->psum, g->b1, g->mb1, g->vb1, g->gb1,
+                         g->w2t, g->mw2, g->vw2, g->gw2, g->w2c,  g->a1, g->d1,  g->beff, g->gt };
+        for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+            free(all[i]);
+    }
+    for (int t = 0; e->th && t < e->S; t++) {
+        thr *th = e->th[t];
+        if (!th)
+            continue;
+        free(th->px);
+        free(th->a0);
+        free(th->rows.cnt);
+        free(th->rows.idx);
+        free(th->rows.val);
+        free(th->rows.blk);
+        free(th->lists.cnt);
+        free(th->lists.ent);
+        free(th);
+    }
     for (int l = 0; l <= MT_MAX_LAYERS; l++) {
         if (l < MT_MAX_LAYERS)
             free(e->wt[l]);
         free(e->act[l]);
         free(e->dact[l]);
     }
+    free(e->sg);
     free(e->th);
-    free(e->nzu);
-    free((void *)e->claim);
-    free(e->wt1);
-    free(e->mt1);
-    free(e->vt1);
-    free(e->gt1);
-    free(e->psum);
     free(e->gsq);
-    free(e->px);
-    free(e->a0);
-    free(e->rows.cnt);
-    free(e->rows.idx);
-    free(e->rows.val);
-    free(e->rows.blk);
     free(e->labels);
     free(e->losses);
     free(e);
@@ -625,43 +651,48 @@ mt_status mt_engine_create(mt_engine **out, mt_mlp *m, const mt_kern *k, int nth
     e->T = nthreads;
     e->clip_f = 1.0;
     e->use_all = 1;
-    const int L = m->n_layers, C0 = m->dims[0], OC1 = m->dims[1];
-    const size_t fs = sizeof(float), w1 = (size_t)C0 * OC1 * fs;
+    const int L = m->n_layers, C0 = m->dims[0], OC1 = m->dims[1], OC2 = L > 1 ? m->dims[2] : 0;
+    const size_t fs = sizeof(float);
     e->nch = (C0 + W1_CHUNK - 1) / W1_CHUNK;
+    e->NG = (OC1 + SEG_ALIGN - 1) / SEG_ALIGN;
+    /* a single layer's outputs are the logits: one segment */
+    int S = L == 1 ? 1 : nthreads < e->NG ? nthreads : e->NG;
+    e->SW = ((OC1 + S - 1) / S + SEG_ALIGN - 1) / SEG_ALIGN * SEG_ALIGN;
+    e->S = (OC1 + e->SW - 1) / e->SW;
     int ok = 1;
-    for (int l = 1; l < L; l++)
-        ok &= (e->wt[l] = mt_alloc_aligned((size_t)m->dims[l] * m->dims[l + 1] * fs)) != NULL;
-    for (int l = 1; l <= L; l++) {
-        ok &= (e->act[l] = mt_alloc_aligned((size_t)max_B * m->dims[l] * fs)) != NULL;
-        ok &= (e->dact[l] = mt_alloc_aligned((size_t)max_B * m->dims[l] * fs)) != NULL;
+    for (int l = 2; l < L; l++)
+        ok &= (e->wt[l] = page_alloc((size_t)m->dims[l] * m->dims[l + 1] * fs)) != NULL;
+    for (int l = L > 1 ? 2 : 1; l <= L; l++) {
+        ok &= (e->act[l] = page_alloc((size_t)max_B * m->dims[l] * fs)) != NULL;
+        ok &= (e->dact[l] = page_alloc((size_t)max_B * m->dims[l] * fs)) != NULL;
     }
-    ok &= (e->wt1 = mt_alloc_aligned(w1)) != NULL;
-    ok &= (e->mt1 = mt_calloc_aligned(w1)) != NULL;
-    ok &= (e->vt1 = mt_calloc_aligned(w1)) != NULL;
-    ok &= (e->gt1 = mt_alloc_aligned(w1)) != NULL;
-    ok &= (e->psum = mt_alloc_aligned((size_t)e->nch * OC1 * fs)) != NULL;
-    ok &= (e->gsq = calloc((size_t)e->nch + 1, sizeof *e->gsq)) != NULL;
-    e->rows.ld = (C0 + 16 + 15) / 16 * 16;
-    e->rows.nblk = (C0 + MT_SP_CHUNK - 1) / MT_SP_CHUNK;
-    ok &= (e->px = mt_alloc_aligned((size_t)max_B * C0)) != NULL;
-    ok &= (e->a0 = mt_alloc_aligned((size_t)max_B * C0 * fs)) != NULL;
-    ok &= (e->rows.cnt = mt_alloc_aligned((size_t)max_B * sizeof(int))) != NULL;
-    ok &= (e->rows.idx = mt_alloc_aligned((size_t)max_B * e->rows.ld * sizeof(int))) != NULL;
-    ok &= (e->rows.val = mt_alloc_aligned((size_t)max_B * e->rows.ld * fs)) != NULL;
-    ok &= (e->rows.blk = mt_alloc_aligned((size_t)max_B * e->rows.nblk * sizeof(int))) != NULL;
-    ok &= (e->labels = malloc((size_t)max_B)) != NULL;
-    ok &= (e->losses = mt_alloc_aligned((size_t)max_B * fs)) != NULL;
-    ok &= (e->th = calloc((size_t)nthreads, sizeof *e->th)) != NULL;
-    size_t units = (size_t)(max_B + ROW_UNIT - 1) / ROW_UNIT > (size_t)e->nch
-                 ? (size_t)(max_B + ROW_UNIT - 1) / ROW_UNIT : (size_t)e->nch;
-    ok &= (e->nzu = calloc(units, sizeof *e->nzu)) != NULL;
-    ok &= (e->claim = calloc(units, sizeof *e->claim)) != NULL;
-    for (int t = 0; ok && t < nthreads; t++) {
-        ok &= (e->th[t].beff = mt_alloc_aligned((size_t)OC1 * fs)) != NULL;
-        ok &= (e->th[t].cs = mt_alloc_aligned((size_t)OC1 * fs)) != NULL;
-        ok &= (e->th[t].gt = mt_alloc_aligned((size_t)W1_CHUNK * OC1 * fs)) != NULL;
-        ok &= (e->th[t].lists.cnt = mt_alloc_aligned(mt_kern_sparse_lists_cnt_size(W1_CHUNK))) != NULL;
-        ok &= (e->th[t].lists.ent = mt_alloc_aligned(mt_kern_sparse_lists_ent_size(max_B, W1_CHUNK))) != NULL;
+    ok &= (e->gsq = calloc((size_t)e->nch * e->NG, sizeof *e->gsq)) != NULL;
+    ok &= (e->labels = page_alloc((size_t)max_B)) != NULL;
+    ok &= (e->losses = page_alloc((size_t)max_B * fs)) != NULL;
+    ok &= (e->sg = calloc((size_t)e->S, sizeof *e->sg)) != NULL;
+    ok &= (e->th = calloc((size_t)e->S, sizeof *e->th)) != NULL;
+    for (int s = 0; ok && s < e->S; s++) {
+        seg *g = &e->sg[s];
+        const size_t sw = (size_t)swidth(e, s), w1 = (size_t)C0 * sw * fs, w2 = sw * (size_t)OC2 * fs;
+        ok &= (g->w1t = page_alloc(w1)) && (g->m1 = page_alloc(w1)) && (g->v1 = page_alloc(w1))
+           && (g->g1 = page_alloc(w1)) && (g->psum = page_alloc((size_t)e->nch * sw * fs))
+           && (g->b1 = page_alloc(sw * fs)) && (g->mb1 = page_alloc(sw * fs)) && (g->vb1 = page_alloc(sw * fs))
+           && (g->gb1 = page_alloc(sw * fs)) && (g->w2t = page_alloc(w2)) && (g->mw2 = page_alloc(w2))
+           && (g->vw2 = page_alloc(w2)) && (g->gw2 = page_alloc(w2)) && (g->w2c = page_alloc(w2))
+           && (g->a1 = page_alloc((size_t)max_B * sw * fs)) && (g->d1 = page_alloc((size_t)max_B * sw * fs))
+           && (g->beff = page_alloc(sw * fs)) && (g->gt = page_alloc((size_t)W1_CHUNK * sw * fs));
+        thr *th = e->th[s] = page_alloc(sizeof *th);
+        if (!(ok &= th != NULL))
+            break;
+        th->rows.ld = (C0 + 16 + 15) / 16 * 16;
+        th->rows.nblk = (C0 + MT_SP_CHUNK - 1) / MT_SP_CHUNK;
+        ok &= (th->px = page_alloc((size_t)max_B * C0)) && (th->a0 = page_alloc((size_t)max_B * C0 * fs))
+           && (th->rows.cnt = page_alloc((size_t)max_B * sizeof(int)))
+           && (th->rows.idx = page_alloc((size_t)max_B * th->rows.ld * sizeof(int)))
+           && (th->rows.val = page_alloc((size_t)max_B * th->rows.ld * fs))
+           && (th->rows.blk = page_alloc((size_t)max_B * th->rows.nblk * sizeof(int)))
+           && (th->lists.cnt = page_alloc(mt_kern_sparse_lists_cnt_size(W1_CHUNK)))
+           && (th->lists.ent = page_alloc(mt_kern_sparse_lists_ent_size(max_B, W1_CHUNK)));
     }
     if (!ok) {
         st = mt_errf(err, MT_ENOMEM, "engine: out of memory for batches of %d", max_B);
@@ -775,7 +806,7 @@ static void run_step(mt_engine *e, mt_pool_fn job)
 double mt_engine_step(mt_engine *e, mt_optim *o, const uint8_t *images, const uint8_t *labels,
                       const uint32_t *idx, int B, float scale, float shift, uint8_t *labels_out)
 {
-    set_job(e, images, labels, idx, B, scale, shift, e->px);
+    set_job(e, images, labels, idx, B, scale, shift, NULL);
     e->backward = 1;
     e->finite = 1;
     e->clip_f = 1.0;
@@ -783,7 +814,6 @@ double mt_engine_step(mt_engine *e, mt_optim *o, const uint8_t *images, const ui
     e->have_gt = !e->fused;
     e->ostep = *o;
     mt_optim_begin_step(&e->ostep); /* o itself advances only if the step is taken */
-    e->gen += 4;
     run_step(e, step_job);
     e->pf_idx = NULL;
     if (e->aug_on)
@@ -800,13 +830,26 @@ double mt_engine_step(mt_engine *e, mt_optim *o, const uint8_t *images, const ui
     if (!e->finite || B == 0)
         return sum;
     if (!e->fused) {
-        /* the global norm, summed in a fixed order (W1's chunks, b1, then
-         * the small layers) whatever the thread split */
+        /* the global norm, summed in a fixed order whatever the segments:
+         * W1's chunks by 64-column groups, b1, W2 (torch layout), b2, the
+         * other layers */
         const mt_mlp *m = e->m;
         double ss = 0.0;
-        for (int j = 0; j <= e->nch; j++)
+        for (int j = 0; j < e->nch * e->NG; j++)
             ss += e->gsq[j];
-        for (int l = 1; l < m->n_layers; l++)
+        for (int s = 0; s < e->S; s++)
+            ss += sumsq(e->sg[s].gb1, (size_t)swidth(e, s));
+        if (m->n_layers > 1) {
+            const int OC2 = m->dims[2];
+            for (int r = 0; r < OC2; r++)
+                for (int s = 0; s < e->S; s++)
+                    for (int c = 0; c < swidth(e, s); c++) {
+                        double v = e->sg[s].gw2[(size_t)c * OC2 + r];
+                        ss += v * v;
+                    }
+            ss += sumsq(m->db[1], (size_t)OC2);
+        }
+        for (int l = 2; l < m->n_layers; l++)
             ss += sumsq(m->dw[l], (size_t)m->dims[l] * m->dims[l + 1]) + sumsq(m->db[l], (size_t)m->dims[l + 1]);
         e->gnorm = sqrt(ss);
         double f = (double)e->clip / (e->gnorm + 1e-6);
@@ -835,8 +878,7 @@ void mt_engine_forward(mt_engine *e, const uint8_t *images, int B, float scale, 
         int n = B - r < e->max_B ? B - r : e->max_B;
         set_job(e, images, NULL, NULL, n, scale, shift, images + (size_t)r * C0);
         e->backward = 0;
-        e->gen += 4;
         mt_pool_run(e->pool, step_job, e);
-        memcpy(logits + (size_t)r * K, e->act[e->m->n_layers], (size_t)n * K * sizeof *logits);
+        memcpy(logits + (size_t)r * K, logits_of(e), (size_t)n * K * sizeof *logits);
     }
 }
