@@ -15,8 +15,9 @@
  * itself (gather, augmentation, per-row non-zero lists) and makes its
  * segments' first-layer outputs (sparse on the raw pixels from the row
  * lists, see mt_kern.sparse_fwd_rows, or dense on normalised floats) |
- * thread 0 runs layer 2 (one chain over the segments' inputs) and up,
- * softmax + cross-entropy and the gradients down to layer 2's input |
+ * each thread its share of the rows through layer 2 (one chain over the
+ * segments' inputs) and up, softmax + cross-entropy and the gradients down
+ * to layer 2's input |
  * each thread its segments' gradients and updates: W1^T by chunks of 96
  * pixels, each chunk's gradient applied while in L1 (from per-chunk column
  * lists with one segment, straight from the row lists with several), then

@@ -6,12 +6,13 @@
  * rows of W2^T (sw, OC2), with their optimizer moments and gradients, and
  * its activations — each in its own page-aligned, page-padded allocation, so
  * no core ever reads a line another core wrote (hardware prefetchers
- * included) but in two small exchanges per step: thread 0 reads the
- * segments' act1 and W2^T rows for layer 2, and every thread reads dact2
- * back.  Each working thread reads the whole batch itself (its own copy and
- * row lists).  A step is one pool run with two barriers: segments' forward |
- * thread 0: layer 2 and up, loss, gradients down to dact2 | segments'
- * backward, W1^T's gradient and update by chunks, b1 and W2's update.
+ * included) but in two small exchanges per step: for layer 2 each thread
+ * reads the other segments' W2^T rows and act1 for its share of the rows,
+ * and every thread reads dact2 back.  Each working thread reads the whole
+ * batch itself (its own copy and row lists).  A step is one pool run with
+ * two barriers: segments' forward | rows' layer 2 and up, loss, gradients
+ * down to dact2 | segments' backward, W1^T's gradient and update by chunks,
+ * b1 and W2's update (and, on thread 0, the small layers' above).
  * Segments change where floats live and who computes them, never a chain of
  * operations (layer 2's sum over the segments' inputs is one chain, stored
  * and reloaded exactly between them), so results are bit-identical for any
@@ -93,7 +94,7 @@ struct mt_engine {
     const uint8_t *src_images, *src_labels;
     const uint32_t *idx;
     const uint8_t *pxp;              /* forward only: the caller's contiguous images */
-    int B, sparse, backward, fused, finite;
+    int B, sparse, backward, fused;
     float scale, shift;
     double clip_f;                   /* gradient factor of this update (1: none) */
     mt_optim ostep;                  /* the optimizer as of this step (after begin_step) */
@@ -269,29 +270,40 @@ static const float *logits_of(const mt_engine *e)
     return e->m->n_layers > 1 ? e->act[e->m->n_layers] : e->sg[0].a1;
 }
 
-/* Thread 0, between the barriers: layer 2 (one chain over the segments'
- * inputs in order), the layers above, and for training the loss and the
- * gradients down to dact[2] (dact[1], the logits', for a single layer). */
-static void middle(mt_engine *e)
+/* Between the barriers, working thread t of nw, rows [r0,r1) of the batch:
+ * layer 2 (one chain over the segments' inputs in order), the layers above,
+ * and for training the loss and the gradients down to dact[2] (dact[1], the
+ * logits', for a single layer).  Everything here is per row. */
+static void middle(mt_engine *e, int t, int nw)
 {
     mt_mlp *m = e->m;
     const mt_kern *k = e->k;
-    const int L = m->n_layers, K = m->dims[L], B = e->B;
-    for (int s = 0; L > 1 && s < e->S; s++)
-        k->linear_fwd_t_acc(e->act[2], e->sg[s].a1, e->sg[s].w2t, m->b[1], B, swidth(e, s), m->dims[2], L > 2,
-                            s > 0, s == e->S - 1);
-    for (int l = 2; l < L; l++)
-        k->linear_fwd_t(e->act[l + 1], e->act[l], e->wt[l], m->b[l], B, m->dims[l], m->dims[l + 1], l + 1 < L);
+    const int L = m->n_layers, K = m->dims[L];
+    int r0, r1;
+    row_split(e->B, t, nw, &r0, &r1);
+    const int nb = r1 - r0;
+    if (nb <= 0)
+        return;
+    for (int s = 0; L > 1 && s < e->S; s++) {
+        const int sw = swidth(e, s), OC2 = m->dims[2];
+        k->linear_fwd_t_acc(e->act[2] + (size_t)r0 * OC2, e->sg[s].a1 + (size_t)r0 * sw, e->sg[s].w2t, m->b[1],
+                            nb, sw, OC2, L > 2, s > 0, s == e->S - 1);
+    }
+    for (int l = 2; l < L; l++) {
+        const int C = m->dims[l], OC = m->dims[l + 1];
+        k->linear_fwd_t(e->act[l + 1] + (size_t)r0 * OC, e->act[l] + (size_t)r0 * C, e->wt[l], m->b[l], nb, C, OC,
+                        l + 1 < L);
+    }
     if (!e->backward)
         return;
     float *dlogits = L > 1 ? e->dact[L] : e->sg[0].d1;
-    k->softmax_xent(dlogits, e->losses, logits_of(e), e->labels, B, K, 1.f / (float)e->B);
-    double lsum = 0.0;
-    for (int i = 0; i < B; i++)
-        lsum += e->losses[i];
-    e->finite = isfinite(lsum);
-    for (int l = L - 1; l >= 2; l--)
-        k->linear_bwd_x(e->dact[l], e->dact[l + 1], m->w[l], e->act[l], B, m->dims[l], m->dims[l + 1]);
+    k->softmax_xent(dlogits + (size_t)r0 * K, e->losses + r0, logits_of(e) + (size_t)r0 * K, e->labels + r0, nb,
+                    K, 1.f / (float)e->B);
+    for (int l = L - 1; l >= 2; l--) {
+        const int C = m->dims[l], OC = m->dims[l + 1];
+        k->linear_bwd_x(e->dact[l] + (size_t)r0 * C, e->dact[l + 1] + (size_t)r0 * OC, m->w[l],
+                        e->act[l] + (size_t)r0 * C, nb, C, OC);
+    }
 }
 
 /* Segment s's input gradient d1, b1's gradient (also the sparse gradient's
@@ -424,13 +436,17 @@ static void step_thread(mt_engine *e, int t, int T)
         if (t == 0)
             e->sparse = th->sparse;
     }
+    const int nw = T < e->S ? T : e->S;
     barrier(e, T); /* the segments' a1 */
-    if (t == 0)
-        middle(e);
+    if (th)
+        middle(e, t, nw);
     if (!e->backward)
         return; /* evaluation: the logits are ready */
     barrier(e, T); /* dact[2] (or the logits' gradient), the loss */
-    if (!e->finite || e->B == 0 || !th)
+    double lsum = 0.0;
+    for (int i = 0; i < e->B; i++)
+        lsum += e->losses[i];
+    if (!isfinite(lsum) || e->B == 0 || !th)
         return; /* a non-finite loss stops training (mt_train): no update */
 
     for (int s = s0; s < s1; s++)
@@ -808,7 +824,6 @@ double mt_engine_step(mt_engine *e, mt_optim *o, const uint8_t *images, const ui
 {
     set_job(e, images, labels, idx, B, scale, shift, NULL);
     e->backward = 1;
-    e->finite = 1;
     e->clip_f = 1.0;
     e->fused = !(e->clip > 0.f);
     e->have_gt = !e->fused;
@@ -827,7 +842,7 @@ double mt_engine_step(mt_engine *e, mt_optim *o, const uint8_t *images, const ui
     double sum = 0.0;
     for (int i = 0; i < B; i++)
         sum += e->losses[i];
-    if (!e->finite || B == 0)
+    if (!isfinite(sum) || B == 0)
         return sum;
     if (!e->fused) {
         /* the global norm, summed in a fixed order whatever the segments:
