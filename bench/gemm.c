@@ -130,10 +130,9 @@ static void run_op(ws *s, int op)
     case FWD: k->linear_fwd_t(s->y, s->x, s->wt, s->b, s->B, s->C, s->OC, 1); break;
     case FWD_SPARSE:
         for (int i = 0; i < s->B; i++)
-            s->rows.cnt[i] = k->sparse_row_list(s->rows.idx + (size_t)i * s->rows.ld,
-                                                s->rows.val + (size_t)i * s->rows.ld,
+            s->rows.cnt[i] = k->sparse_row_list(s->rows.ent + (size_t)i * s->rows.ld,
                                                 s->rows.blk + (size_t)i * s->rows.nblk,
-                                                s->px + (size_t)i * s->C, s->C, SCALE);
+                                                s->px + (size_t)i * s->C, s->C);
         k->sparse_fwd_rows(s->y, &s->rows, s->wt, s->beff, s->B, s->OC, 1);
         break;
     case BWD_W: k->linear_bwd_w_cols(s->dw, s->db, s->dy, s->x, s->B, s->C, s->OC, 0, s->C); break;
@@ -244,9 +243,11 @@ int main(int argc, char **argv)
             s.db = rnd(OC, &st, 0.0), s.dx = rnd((size_t)B * C, &st, 0.0);
             s.gt = rnd((size_t)C * OC, &st, 0.0), s.cs = rnd(OC, &st, 0.0);
             int nblk = (C + MT_SP_CHUNK - 1) / MT_SP_CHUNK;
-            s.rows = (mt_sp_rows){ xmalloc((size_t)B * sizeof(int)), xmalloc((size_t)B * (C + 16) * sizeof(int)),
-                                   xmalloc((size_t)B * (C + 16) * sizeof(float)),
-                                   xmalloc((size_t)B * nblk * sizeof(int)), C + 16, nblk };
+            static float lut[256];
+            for (int p = 0; p < 256; p++)
+                lut[p] = (float)p * SCALE;
+            s.rows = (mt_sp_rows){ xmalloc((size_t)B * sizeof(int)), xmalloc((size_t)B * (C + 16) * sizeof(uint32_t)),
+                                   xmalloc((size_t)B * nblk * sizeof(int)), C + 16, nblk, lut };
             s.lists = (mt_sp_lists){ xmalloc(mt_kern_sparse_lists_cnt_size(MT_SP_CHUNK)),
                                      xmalloc(mt_kern_sparse_lists_ent_size(B, MT_SP_CHUNK)), 0 };
             v[vi].k->transpose(wt, w, C, OC, 0, C);
@@ -278,7 +279,7 @@ int main(int argc, char **argv)
             }
             free(x), free(w), free(wt), free(b), free(dy), free(mask), free(px), free(pxf);
             free(s.y), free(s.dw), free(s.db), free(s.dx), free(s.gt), free(s.cs), free(beff);
-            free(s.rows.cnt), free(s.rows.idx), free(s.rows.val), free(s.rows.blk);
+            free(s.rows.cnt), free(s.rows.ent), free(s.rows.blk);
             free(s.lists.cnt), free(s.lists.ent);
         }
     }

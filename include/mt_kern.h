@@ -15,17 +15,24 @@
 #include "mt_err.h"
 
 /* Row lists of a batch's non-zero pixels (sparse_row_list): row i's entries
- * are idx[i*ld + 0 .. cnt[i]) (columns ascending) and val[i*ld + ...] =
- * px[i,c] * scale; ld >= C + 16 (the SIMD writers store whole vectors).
- * blk[i*nblk + j] counts row i's entries in columns below MT_SP_CHUNK*(j+1)
- * (nblk = ceil(C / MT_SP_CHUNK)), so a chunk's entries are found at once. */
+ * are ent[i*ld + 0 .. cnt[i]), columns ascending, each one word: the column
+ * c in the low MT_SP_COL_BITS bits and the pixel px[i,c] (1..255) above, so
+ * a batch's lists are half the bytes of (int, float) pairs; the value an
+ * entry stands for is lut[pixel] = pixel * scale, from the caller's table.
+ * ld >= C + 16 (the SIMD writers store whole vectors).  blk[i*nblk + j]
+ * counts row i's entries in columns below MT_SP_CHUNK*(j+1) (nblk =
+ * ceil(C / MT_SP_CHUNK)), so a chunk's entries are found at once. */
 #define MT_SP_CHUNK 48
+#define MT_SP_COL_BITS 24
+#define MT_SP_MAX_C (1 << MT_SP_COL_BITS) /* columns the lists can hold */
+#define MT_SP_COL(e) ((int)((e) & (MT_SP_MAX_C - 1u)))
+#define MT_SP_PX(e) ((int)((e) >> MT_SP_COL_BITS))
 typedef struct {
-    int *cnt;       /* (B) */
-    int *idx;       /* (B, ld) */
-    float *val;     /* (B, ld) */
-    int *blk;       /* (B, nblk) */
+    int *cnt;          /* (B) */
+    uint32_t *ent;     /* (B, ld) */
+    int *blk;          /* (B, nblk) */
     int ld, nblk;
+    const float *lut;  /* (256) an entry's value by its pixel */
 } mt_sp_rows;
 
 /* Column lists of a batch's non-zero pixels (sparse_lists_rows): column c's
@@ -104,10 +111,10 @@ typedef struct mt_kern {
      * and the first term only needs the non-zero pixels (81 % of MNIST is 0);
      * the caller makes beff = b + shift * colsum(wt) with colsum_acc. */
 
-    /* Row i's non-zero pixels of px (C): writes idx/val (see mt_sp_rows; room
-     * for C + 16 entries) and the chunk counts blk (ceil(C/MT_SP_CHUNK)), and
-     * returns the count. */
-    int (*sparse_row_list)(int *idx, float *val, int *blk, const uint8_t *px, int C, float scale);
+    /* Row i's non-zero pixels of px (C < MT_SP_MAX_C): writes ent (see
+     * mt_sp_rows; room for C + 16 entries) and the chunk counts blk
+     * (ceil(C/MT_SP_CHUNK)), and returns the count. */
+    int (*sparse_row_list)(uint32_t *ent, int *blk, const uint8_t *px, int C);
     /* out (B,OC) = beff + sum over row i's entries of val * wt[idx,:], then
      * ReLU when relu; each output is the chain beff + entries in list order,
      * so splitting the rows never changes a bit.  Equals linear_fwd on inp up

@@ -96,6 +96,7 @@ struct mt_engine {
     const uint8_t *pxp;              /* forward only: the caller's contiguous images */
     int B, sparse, backward, fused;
     float scale, shift;
+    float lut[256];                  /* an entry's value by its pixel: pixel * scale */
     double clip_f;                   /* gradient factor of this update (1: none) */
     mt_optim ostep;                  /* the optimizer as of this step (after begin_step) */
     mt_optim *opt;                   /* for sync and export */
@@ -206,27 +207,26 @@ static void prepare_batch(mt_engine *e, thr *th, int t)
     const int C0 = e->m->dims[0], B = e->B;
     long long nz = 0;
     th->pxp = e->idx ? th->px : e->pxp;
-    for (int i = 0; i < B; i++) {
-        if (e->idx) {
-            const uint8_t *src = e->src_images + (size_t)e->idx[i] * C0;
-            uint8_t *dst = th->px + (size_t)i * C0;
-            if (e->aug_on) {
-                mt_rng r;
-                mt_rng_seed(&r, mix64(e->aug_seed ^ mix64(e->aug_step * 0x100000001b3ull + (uint64_t)i)));
-                mt_augment_random(dst, src, e->aug_rows, e->aug_cols, &e->aug, &r);
-            } else {
-                memcpy(dst, src, (size_t)C0); /* listing a cold row in place is slower */
-            }
-            if (t == 0 && e->src_labels)
-                e->labels[i] = e->src_labels[e->idx[i]];
+    for (int i = 0; e->idx && i < B; i++) {
+        const uint8_t *src = e->src_images + (size_t)e->idx[i] * C0;
+        uint8_t *dst = th->px + (size_t)i * C0;
+        if (e->aug_on) {
+            mt_rng r;
+            mt_rng_seed(&r, mix64(e->aug_seed ^ mix64(e->aug_step * 0x100000001b3ull + (uint64_t)i)));
+            mt_augment_random(dst, src, e->aug_rows, e->aug_cols, &e->aug, &r);
+        } else {
+            memcpy(dst, src, (size_t)C0); /* listing a cold row in place is slower */
         }
-        if (e->path != MT_PATH_DENSE) {
-            size_t off = (size_t)i * th->rows.ld;
-            th->rows.cnt[i] = e->k->sparse_row_list(th->rows.idx + off, th->rows.val + off,
-                                                    th->rows.blk + (size_t)i * th->rows.nblk,
-                                                    th->pxp + (size_t)i * C0, C0, e->scale);
-            nz += th->rows.cnt[i];
-        }
+        if (t == 0 && e->src_labels)
+            e->labels[i] = e->src_labels[e->idx[i]];
+    }
+    /* the lists in a second pass: the listing's masked loads cannot take
+     * bytes from the copy's stores still in flight (a stall per load) */
+    for (int i = 0; e->path != MT_PATH_DENSE && i < B; i++) {
+        size_t off = (size_t)i * th->rows.ld;
+        th->rows.cnt[i] = e->k->sparse_row_list(th->rows.ent + off, th->rows.blk + (size_t)i * th->rows.nblk,
+                                                th->pxp + (size_t)i * C0, C0);
+        nz += th->rows.cnt[i];
     }
     th->sparse = e->path == MT_PATH_SPARSE
               || (e->path == MT_PATH_AUTO && (double)nz <= MT_SPARSE_MAX_DENSITY * (double)B * C0);
@@ -628,8 +628,7 @@ void mt_engine_free(mt_engine *e)
         free(th->px);
         free(th->a0);
         free(th->rows.cnt);
-        free(th->rows.idx);
-        free(th->rows.val);
+        free(th->rows.ent);
         free(th->rows.blk);
         free(th->lists.cnt);
         free(th->lists.ent);
@@ -657,6 +656,9 @@ mt_status mt_engine_create(mt_engine **out, mt_mlp *m, const mt_kern *k, int nth
         return mt_errf(err, MT_EARG, "--threads %d: must be between 1 and 256", nthreads);
     if (max_B < 1 || m->n_layers < 1)
         return mt_errf(err, MT_EARG, "engine: bad batch size %d or empty model", max_B);
+    if (m->dims[0] >= MT_SP_MAX_C && path != MT_PATH_DENSE)
+        return mt_errf(err, MT_EARG, "%d inputs are too many for the sparse first layer: use --first-layer dense",
+                       m->dims[0]);
     mt_engine *e = calloc(1, sizeof *e);
     if (!e)
         return mt_errf(err, MT_ENOMEM, "engine: out of memory");
@@ -702,10 +704,10 @@ mt_status mt_engine_create(mt_engine **out, mt_mlp *m, const mt_kern *k, int nth
             break;
         th->rows.ld = (C0 + 16 + 15) / 16 * 16;
         th->rows.nblk = (C0 + MT_SP_CHUNK - 1) / MT_SP_CHUNK;
+        th->rows.lut = e->lut;
         ok &= (th->px = page_alloc((size_t)max_B * C0)) && (th->a0 = page_alloc((size_t)max_B * C0 * fs))
            && (th->rows.cnt = page_alloc((size_t)max_B * sizeof(int)))
-           && (th->rows.idx = page_alloc((size_t)max_B * th->rows.ld * sizeof(int)))
-           && (th->rows.val = page_alloc((size_t)max_B * th->rows.ld * fs))
+           && (th->rows.ent = page_alloc((size_t)max_B * th->rows.ld * sizeof(uint32_t)))
            && (th->rows.blk = page_alloc((size_t)max_B * th->rows.nblk * sizeof(int)))
            && (th->lists.cnt = page_alloc(mt_kern_sparse_lists_cnt_size(W1_CHUNK)))
            && (th->lists.ent = page_alloc(mt_kern_sparse_lists_ent_size(max_B, W1_CHUNK)));
@@ -775,6 +777,9 @@ static void set_job(mt_engine *e, const uint8_t *images, const uint8_t *labels, 
     e->src_labels = labels;
     e->idx = idx;
     e->B = B;
+    if (scale != e->scale || !e->lut[1])
+        for (int p = 0; p < 256; p++)
+            e->lut[p] = (float)p * scale;
     e->scale = scale;
     e->shift = shift;
     e->pxp = px;

@@ -298,27 +298,29 @@ static int is_transpose_of(const char *what, const float *gt, const float *dw, i
     return 1;
 }
 
+/* An entry's value by its pixel, as the engine makes the table. */
+static float g_lut[256];
+
 /* Row lists of px (B,C) from k's sparse_row_list, ld = C + 16 (the minimum). */
 static mt_sp_rows row_lists(const mt_kern *k, const uint8_t *px, int B, int C)
 {
     int ld = C + 16, nb = (C + MT_SP_CHUNK - 1) / MT_SP_CHUNK;
-    mt_sp_rows rows = { malloc((size_t)B * sizeof(int)), malloc((size_t)B * ld * sizeof(int)),
-                        malloc((size_t)B * ld * sizeof(float)), malloc((size_t)B * nb * sizeof(int)), ld, nb };
+    for (int p = 0; p < 256; p++)
+        g_lut[p] = (float)p * SCALE;
+    mt_sp_rows rows = { malloc((size_t)B * sizeof(int)), malloc((size_t)B * ld * sizeof(uint32_t)),
+                        malloc((size_t)B * nb * sizeof(int)), ld, nb, g_lut };
     assert_non_null(rows.cnt);
-    assert_non_null(rows.idx);
-    assert_non_null(rows.val);
+    assert_non_null(rows.ent);
     assert_non_null(rows.blk);
-    memset(rows.idx, 0xa5, (size_t)B * ld * sizeof(int));
-    memset(rows.val, 0xa5, (size_t)B * ld * sizeof(float));
+    memset(rows.ent, 0xa5, (size_t)B * ld * sizeof(uint32_t));
     for (int i = 0; i < B; i++)
-        rows.cnt[i] = k->sparse_row_list(rows.idx + (size_t)i * ld, rows.val + (size_t)i * ld,
-                                         rows.blk + (size_t)i * nb, px + (size_t)i * C, C, SCALE);
+        rows.cnt[i] = k->sparse_row_list(rows.ent + (size_t)i * ld, rows.blk + (size_t)i * nb, px + (size_t)i * C, C);
     return rows;
 }
 
 static void free_rows(mt_sp_rows *rows)
 {
-    free(rows->cnt), free(rows->idx), free(rows->val), free(rows->blk);
+    free(rows->cnt), free(rows->ent), free(rows->blk);
 }
 
 /* Column lists of ncols columns from c_base, filled with a byte pattern so an
@@ -375,23 +377,20 @@ static void test_sparse_row_list_matches_ref(void **state)
         for (int z = 0; z < 4; z++)
             for (int off = 0; off < 4; off++) { /* px at every alignment mod 4 */
                 int C = Cs[ci];
-                float scale = off & 1 ? 1.f : SCALE;
                 /* px ends where its allocation does, so ASan sees an overread */
                 uint8_t *buf = randpx((size_t)C + off, ZERO_FRAC[z]), *px = buf + off;
                 if (off == 3 && z == 3) /* only the first and the last pixel */
                     px[0] = 255, px[C - 1] = 1;
                 /* exactly C + 16 entries of room: ASan sees a write past it */
-                int *idx = malloc((size_t)(C + 16) * sizeof *idx), *idr = malloc((size_t)(C + 16) * sizeof *idr);
-                float *val = malloc((size_t)(C + 16) * sizeof *val), *vr = malloc((size_t)(C + 16) * sizeof *vr);
-                assert_true(idx && idr && val && vr);
-                memset(idx, 0xa5, (size_t)(C + 16) * sizeof *idx);
-                memset(val, 0xa5, (size_t)(C + 16) * sizeof *val);
+                uint32_t *en = malloc((size_t)(C + 16) * sizeof *en), *er = malloc((size_t)(C + 16) * sizeof *er);
+                assert_true(en && er);
+                memset(en, 0xa5, (size_t)(C + 16) * sizeof *en);
                 /* exactly ceil(C / MT_SP_CHUNK) chunk counts */
                 int nb = (C + MT_SP_CHUNK - 1) / MT_SP_CHUNK;
                 int *blk = malloc((size_t)nb * sizeof *blk), *blr = malloc((size_t)nb * sizeof *blr);
                 assert_true(blk && blr);
-                int n = k->sparse_row_list(idx, val, blk, px, C, scale);
-                int nr = mt_kern_ref()->sparse_row_list(idr, vr, blr, px, C, scale);
+                int n = k->sparse_row_list(en, blk, px, C);
+                int nr = mt_kern_ref()->sparse_row_list(er, blr, px, C);
                 if (n != nr)
                     fail_msg("sparse_row_list C=%d zeros=%.2f offset=%d: count %d, want %d", C, ZERO_FRAC[z],
                              off, n, nr);
@@ -404,11 +403,16 @@ static void test_sparse_row_list_matches_ref(void **state)
                                  C, ZERO_FRAC[z], off, j, blk[j], blr[j], want);
                 }
                 free(blk), free(blr);
-                for (int j = 0; j < n; j++)
-                    if (idx[j] != idr[j] || memcmp(&val[j], &vr[j], sizeof *val))
-                        fail_msg("sparse_row_list C=%d zeros=%.2f offset=%d: entry %d is (%d, %.9g), "
-                                 "want (%d, %.9g)", C, ZERO_FRAC[z], off, j, idx[j], val[j], idr[j], vr[j]);
-                free(buf), free(idx), free(idr), free(val), free(vr);
+                /* the entries, against the reference's and against px itself */
+                for (int j = 0, c = 0; j < n; j++, c++) {
+                    while (c < C && !px[c])
+                        c++;
+                    if (en[j] != er[j] || c >= C || MT_SP_COL(en[j]) != c || MT_SP_PX(en[j]) != px[c])
+                        fail_msg("sparse_row_list C=%d zeros=%.2f offset=%d: entry %d is (%d, %d), ref (%d, %d), "
+                                 "want (%d, %d)", C, ZERO_FRAC[z], off, j, MT_SP_COL(en[j]), MT_SP_PX(en[j]),
+                                 MT_SP_COL(er[j]), MT_SP_PX(er[j]), c, c < C ? px[c] : -1);
+                }
+                free(buf), free(en), free(er);
             }
 }
 
@@ -462,15 +466,14 @@ static int fwd_rows_is_chain(const float *y, const mt_sp_rows *rows, const float
     float *s = zerov(2 * (size_t)OC); /* the unfused chains, then the fused ones */
     int ok = 1;
     for (int i = 0; ok && i < B; i++) {
-        const int *ix = rows->idx + (size_t)i * rows->ld;
-        const float *vl = rows->val + (size_t)i * rows->ld;
+        const uint32_t *en = rows->ent + (size_t)i * rows->ld;
         for (int o = 0; o < OC; o++)
             s[o] = s[OC + o] = beff[o];
         for (int k = 0; k < rows->cnt[i]; k++)
             for (int o = 0; o < OC; o++) {
-                float wv = wt[(size_t)ix[k] * OC + o];
-                s[o] = mac(s[o], vl[k], wv, 0);
-                s[OC + o] = mac(s[OC + o], vl[k], wv, 1);
+                float wv = wt[(size_t)MT_SP_COL(en[k]) * OC + o], v = (float)MT_SP_PX(en[k]) * SCALE;
+                s[o] = mac(s[o], v, wv, 0);
+                s[OC + o] = mac(s[OC + o], v, wv, 1);
             }
         for (int o = 0; ok && o < OC; o++) {
             float cand[2] = { relu && s[o] < 0.f ? 0.f : s[o], relu && s[OC + o] < 0.f ? 0.f : s[OC + o] };
@@ -557,8 +560,8 @@ static void check_sparse_rows(const mt_kern *k, int B, int C, int OC, double zf)
     R->linear_fwd(r, x, w, b, B, C, OC, 0);
     int i1 = (B / 3) | 1; /* odd: splits a pair of rows */
     i1 = i1 < B ? i1 : B;
-    mt_sp_rows tail = { rows.cnt + i1, rows.idx + (size_t)i1 * rows.ld, rows.val + (size_t)i1 * rows.ld,
-                        rows.blk + (size_t)i1 * rows.nblk, rows.ld, rows.nblk };
+    mt_sp_rows tail = { rows.cnt + i1, rows.ent + (size_t)i1 * rows.ld, rows.blk + (size_t)i1 * rows.nblk, rows.ld,
+                        rows.nblk, rows.lut };
     double atol = red_atol(2 * C, xmax, 1.f);
     for (int relu = 0; relu < 2; relu++) {
         k->sparse_fwd_rows(y, &rows, wt, beff, B, OC, relu);

@@ -83,23 +83,22 @@ static inline vf v_exp(vf x)
     return _mm512_mul_ps(y, _mm512_castsi512_ps(e));
 }
 
-/* sparse_row_list: 16 pixels at a time, the non-zero ones' columns and
- * scaled values compressed to the front (whole vectors stored: the lists
- * have 16 entries of slack). */
+/* sparse_row_list: 16 pixels at a time, the non-zero ones' entries (column
+ * | pixel << MT_SP_COL_BITS) compressed to the front (whole vectors stored:
+ * the lists have 16 entries of slack). */
 #define KERN_ROW_LIST_VEC
-static int row_list_vec(int *idx, float *val, int *blk, const uint8_t *px, int C, float scale)
+static int row_list_vec(uint32_t *ent, int *blk, const uint8_t *px, int C)
 {
     const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    const __m512 vs = _mm512_set1_ps(scale);
     _Static_assert(MT_SP_CHUNK % 16 == 0, "chunks are whole vectors");
     int n = 0;
     for (int c = 0; c < C; c += 16) {
         int w = C - c < 16 ? C - c : 16;
         __m512i x = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(LMASK(w), px + c));
         __mmask16 k = _mm512_test_epi32_mask(x, x);
-        __m512i ci = _mm512_add_epi32(iota, _mm512_set1_epi32(c));
-        _mm512_storeu_si512(idx + n, _mm512_maskz_compress_epi32(k, ci));
-        _mm512_storeu_ps(val + n, _mm512_maskz_compress_ps(k, _mm512_mul_ps(_mm512_cvtepi32_ps(x), vs)));
+        __m512i e = _mm512_or_si512(_mm512_add_epi32(iota, _mm512_set1_epi32(c)),
+                                    _mm512_slli_epi32(x, MT_SP_COL_BITS));
+        _mm512_storeu_si512(ent + n, _mm512_maskz_compress_epi32(k, e));
         n += __builtin_popcount((unsigned)k);
         if ((c + 16) % MT_SP_CHUNK == 0 || c + 16 >= C)
             blk[c / MT_SP_CHUNK] = n;

@@ -23,7 +23,7 @@ void mt_linear_bwd_w_cols_ref(float *dw, float *db, const float *dout, const flo
                               int B, int C, int OC, int c0, int c1);
 void mt_transpose_ref(float *wt, const float *w, int C, int OC, int c0, int c1);
 
-int mt_sparse_row_list_ref(int *idx, float *val, int *blk, const uint8_t *px, int C, float scale);
+int mt_sparse_row_list_ref(uint32_t *ent, int *blk, const uint8_t *px, int C);
 void mt_sparse_fwd_rows_ref(float *out, const mt_sp_rows *rows, const float *wt, const float *beff,
                             int B, int OC, int relu);
 void mt_sparse_lists_rows_ref(mt_sp_lists *lists, const mt_sp_rows *rows, int B, int c0, int c1);

@@ -180,15 +180,13 @@ void mt_transpose_ref(float *wt, const float *w, int C, int OC, int c0, int c1)
 
 /* ---- the engine's transposed first layer ---- */
 
-int mt_sparse_row_list_ref(int *idx, float *val, int *blk, const uint8_t *px, int C, float scale)
+int mt_sparse_row_list_ref(uint32_t *ent, int *blk, const uint8_t *px, int C)
 {
+    assert(C < MT_SP_MAX_C);
     int n = 0;
     for (int c = 0; c < C; c++) {
-        if (px[c]) {
-            idx[n] = c;
-            val[n] = (float)px[c] * scale;
-            n++;
-        }
+        if (px[c])
+            ent[n++] = (uint32_t)c | (uint32_t)px[c] << MT_SP_COL_BITS;
         if ((c + 1) % MT_SP_CHUNK == 0 || c + 1 == C)
             blk[c / MT_SP_CHUNK] = n;
     }
@@ -199,14 +197,13 @@ void mt_sparse_fwd_rows_ref(float *out, const mt_sp_rows *rows, const float *wt,
                             int B, int OC, int relu)
 {
     for (int i = 0; i < B; i++) {
-        const int *ix = rows->idx + (size_t)i * rows->ld;
-        const float *vl = rows->val + (size_t)i * rows->ld;
+        const uint32_t *en = rows->ent + (size_t)i * rows->ld;
         float *y = out + (size_t)i * OC;
         for (int o = 0; o < OC; o++)
             y[o] = beff[o];
         for (int k = 0; k < rows->cnt[i]; k++)
             for (int o = 0; o < OC; o++)
-                y[o] += vl[k] * wt[(size_t)ix[k] * OC + o];
+                y[o] += rows->lut[MT_SP_PX(en[k])] * wt[(size_t)MT_SP_COL(en[k]) * OC + o];
         if (relu)
             for (int o = 0; o < OC; o++)
                 y[o] = y[o] < 0.f ? 0.f : y[o];
@@ -219,14 +216,13 @@ void mt_sparse_lists_rows_ref(mt_sp_lists *lists, const mt_sp_rows *rows, int B,
     for (int c = c0; c < c1; c++)
         lists->cnt[c - lists->c_base] = 0;
     for (int i = 0; i < B; i++) {
-        const int *ix = rows->idx + (size_t)i * rows->ld;
-        const float *vl = rows->val + (size_t)i * rows->ld;
+        const uint32_t *en = rows->ent + (size_t)i * rows->ld;
         for (int k = 0; k < rows->cnt[i]; k++)
-            if (ix[k] >= c0 && ix[k] < c1) {
-                int j = ix[k] - lists->c_base;
+            if (MT_SP_COL(en[k]) >= c0 && MT_SP_COL(en[k]) < c1) {
+                int j = MT_SP_COL(en[k]) - lists->c_base;
                 mt_sp_ent *e = lists->ent + (size_t)j * B + lists->cnt[j]++;
                 e->i = i;
-                e->v = vl[k];
+                e->v = rows->lut[MT_SP_PX(en[k])];
             }
     }
 }
@@ -266,8 +262,9 @@ void mt_sparse_bwd_rows_ref(float *gt, const float *dout, const float *cs, const
         int k0, k1;
         row_range(rows, i, c0, c1, &k0, &k1);
         for (int k = k0; k < k1; k++) {
-            float *g = gt + (size_t)(rows->idx[(size_t)i * rows->ld + k] - c0) * OC;
-            float v = rows->val[(size_t)i * rows->ld + k];
+            uint32_t en = rows->ent[(size_t)i * rows->ld + k];
+            float *g = gt + (size_t)(MT_SP_COL(en) - c0) * OC;
+            float v = rows->lut[MT_SP_PX(en)];
             for (int o = 0; o < OC; o++)
                 g[o] += dout[(size_t)i * OC + o] * v;
         }

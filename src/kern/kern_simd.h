@@ -349,10 +349,11 @@ KERN_INLINE void axpy_acc(vf *acc, vf x, const float *row, int nv, int nlast)
 
 /* A row's non-zero pixels.  An ISA file may provide row_list_vec (AVX-512
  * compresses 16 pixels at a time); otherwise the bit mask of each chunk. */
-static int KSFX(sparse_row_list)(int *idx, float *val, int *blk, const uint8_t *px, int C, float scale)
+static int KSFX(sparse_row_list)(uint32_t *ent, int *blk, const uint8_t *px, int C)
 {
+    assert(C < MT_SP_MAX_C);
 #ifdef KERN_ROW_LIST_VEC
-    return row_list_vec(idx, val, blk, px, C, scale);
+    return row_list_vec(ent, blk, px, C);
 #else
     int n = 0;
     for (int c0 = 0; c0 < C; c0 += MT_SP_CHUNK) {
@@ -360,9 +361,7 @@ static int KSFX(sparse_row_list)(int *idx, float *val, int *blk, const uint8_t *
         while (m) {
             int c = c0 + __builtin_ctzll(m);
             m &= m - 1;
-            idx[n] = c;
-            val[n] = (float)px[c] * scale;
-            n++;
+            ent[n++] = (uint32_t)c | (uint32_t)px[c] << MT_SP_COL_BITS;
         }
         blk[c0 / MT_SP_CHUNK] = n;
     }
@@ -392,18 +391,18 @@ KERN_INLINE void rl_store(float *dst, vf *acc, int nv, int nlast, int relu)
 }
 
 /* Row y's accumulators (from init) += its entries [k0,k1). */
-KERN_INLINE void rl_fwd1(float *y, const int *ix, const float *vl, int k0, int k1, const float *wt,
+KERN_INLINE void rl_fwd1(float *y, const uint32_t *ix, const float *vl, int k0, int k1, const float *wt,
                          int OC, const float *init, int nv, int nlast)
 {
     vf acc[SP_NV];
     rl_load(acc, init, nv, nlast);
     for (int k = k0; k < k1; k++)
-        axpy_acc(acc, V_SET1(vl[k]), wt + (ptrdiff_t)ix[k] * OC, nv, nlast);
+        axpy_acc(acc, V_SET1(vl[MT_SP_PX(ix[k])]), wt + (ptrdiff_t)MT_SP_COL(ix[k]) * OC, nv, nlast);
     rl_store(y, acc, nv, nlast, 0);
 }
 
-KERN_INLINE void rl_fwd2(float *y0, const int *ix0, const float *vl0, int a0, int a1, float *y1,
-                         const int *ix1, const float *vl1, int b0, int b1, const float *wt, int OC,
+KERN_INLINE void rl_fwd2(float *y0, const uint32_t *ix0, const float *vl0, int a0, int a1, float *y1,
+                         const uint32_t *ix1, const float *vl1, int b0, int b1, const float *wt, int OC,
                          int nv, int nlast)
 {
     vf s0[SP_PAIR_NV], s1[SP_PAIR_NV];
@@ -411,13 +410,13 @@ KERN_INLINE void rl_fwd2(float *y0, const int *ix0, const float *vl0, int a0, in
     rl_load(s1, y1, nv, nlast);
     int n = a1 - a0 < b1 - b0 ? a1 - a0 : b1 - b0;
     for (int k = 0; k < n; k++) {
-        axpy_acc(s0, V_SET1(vl0[a0 + k]), wt + (ptrdiff_t)ix0[a0 + k] * OC, nv, nlast);
-        axpy_acc(s1, V_SET1(vl1[b0 + k]), wt + (ptrdiff_t)ix1[b0 + k] * OC, nv, nlast);
+        axpy_acc(s0, V_SET1(vl0[MT_SP_PX(ix0[a0 + k])]), wt + (ptrdiff_t)MT_SP_COL(ix0[a0 + k]) * OC, nv, nlast);
+        axpy_acc(s1, V_SET1(vl1[MT_SP_PX(ix1[b0 + k])]), wt + (ptrdiff_t)MT_SP_COL(ix1[b0 + k]) * OC, nv, nlast);
     }
     for (int k = a0 + n; k < a1; k++)
-        axpy_acc(s0, V_SET1(vl0[k]), wt + (ptrdiff_t)ix0[k] * OC, nv, nlast);
+        axpy_acc(s0, V_SET1(vl0[MT_SP_PX(ix0[k])]), wt + (ptrdiff_t)MT_SP_COL(ix0[k]) * OC, nv, nlast);
     for (int k = b0 + n; k < b1; k++)
-        axpy_acc(s1, V_SET1(vl1[k]), wt + (ptrdiff_t)ix1[k] * OC, nv, nlast);
+        axpy_acc(s1, V_SET1(vl1[MT_SP_PX(ix1[k])]), wt + (ptrdiff_t)MT_SP_COL(ix1[k]) * OC, nv, nlast);
     rl_store(y0, s0, nv, nlast, 0);
     rl_store(y1, s1, nv, nlast, 0);
 }
@@ -467,15 +466,15 @@ KERN_INLINE void gt_row2(float *g0, const sp_ent *e0, int n0, float *g1, const s
 }
 
 #define RL_FN(n) \
-    static void rl_fwd1_##n(float *y, const int *ix, const float *vl, int k0, int k1, const float *wt, \
+    static void rl_fwd1_##n(float *y, const uint32_t *ix, const float *vl, int k0, int k1, const float *wt, \
                             int OC, const float *init, int nlast) \
     { rl_fwd1(y, ix, vl, k0, k1, wt, OC, init, n, nlast); } \
     static void gt_row1_##n(float *g, const sp_ent *e, int cnt, const float *dout, int OC, \
                             const float *cs, vf sh, int nlast) \
     { gt_row1(g, e, cnt, dout, OC, cs, sh, n, nlast); }
 #define RL2_FN(n) \
-    static void rl_fwd2_##n(float *y0, const int *ix0, const float *vl0, int a0, int a1, float *y1, \
-                            const int *ix1, const float *vl1, int b0, int b1, const float *wt, int OC, \
+    static void rl_fwd2_##n(float *y0, const uint32_t *ix0, const float *vl0, int a0, int a1, float *y1, \
+                            const uint32_t *ix1, const float *vl1, int b0, int b1, const float *wt, int OC, \
                             int nlast) \
     { rl_fwd2(y0, ix0, vl0, a0, a1, y1, ix1, vl1, b0, b1, wt, OC, n, nlast); } \
     static void gt_row2_##n(float *g0, const sp_ent *e0, int n0, float *g1, const sp_ent *e1, \
@@ -505,15 +504,15 @@ static void KSFX(sparse_fwd_rows)(float *out, const mt_sp_rows *rows, const floa
         int i = 0;
         if (nvt <= SP_PAIR_NV) /* narrow: two rows at once (latency-bound otherwise) */
             for (; i + 1 < B; i += 2) {
-                const int *ix = rows->idx + (ptrdiff_t)i * ld;
-                const float *vl = rows->val + (ptrdiff_t)i * ld;
+                const uint32_t *ix = rows->ent + (ptrdiff_t)i * ld;
+                const float *vl = rows->lut;
                 const int *bk = rows->blk + (ptrdiff_t)i * nb;
                 int a0 = j ? bk[j - 1] : 0, a1 = bk[je], b0 = j ? bk[nb + j - 1] : 0, b1 = bk[nb + je];
                 if (a0 == a1 && b0 == b1)
                     continue;
                 float *y = out + (ptrdiff_t)i * OC;
                 switch (nvt) {
-#define RL2_CASE(k) case k: rl_fwd2_##k(y, ix, vl, a0, a1, y + OC, ix + ld, vl + ld, b0, b1, \
+#define RL2_CASE(k) case k: rl_fwd2_##k(y, ix, vl, a0, a1, y + OC, ix + ld, vl, b0, b1, \
                                         wt, OC, nlast_t); break;
                     SP2_LIST(RL2_CASE)
 #undef RL2_CASE
@@ -521,8 +520,8 @@ static void KSFX(sparse_fwd_rows)(float *out, const mt_sp_rows *rows, const floa
                 }
             }
         for (; i < B; i++) {
-            const int *ix = rows->idx + (ptrdiff_t)i * ld;
-            const float *vl = rows->val + (ptrdiff_t)i * ld;
+            const uint32_t *ix = rows->ent + (ptrdiff_t)i * ld;
+            const float *vl = rows->lut;
             const int *bk = rows->blk + (ptrdiff_t)i * nb;
             int k0 = j ? bk[j - 1] : 0, k1 = bk[je];
             if (k0 == k1)
@@ -558,11 +557,11 @@ static void KSFX(sparse_lists_rows)(mt_sp_lists *lists, const mt_sp_rows *rows, 
     sp_ent *ent = (sp_ent *)lists->ent - (ptrdiff_t)lists->c_base * B;
     memset(cnt + c0, 0, (size_t)(c1 - c0) * sizeof *cnt);
     for (int i = 0; i < B; i++) {
-        const int *ix = rows->idx + (ptrdiff_t)i * rows->ld;
-        const float *vl = rows->val + (ptrdiff_t)i * rows->ld;
+        const uint32_t *ix = rows->ent + (ptrdiff_t)i * rows->ld;
+        const float *vl = rows->lut;
         int j = c0 / MT_SP_CHUNK, n = rows->cnt[i];
         int k = j > 0 && j <= rows->nblk ? rows->blk[(ptrdiff_t)i * rows->nblk + j - 1] : 0;
-        while (k < n && ix[k] < c0)
+        while (k < n && MT_SP_COL(ix[k]) < c0)
             k++;
         /* the end from the chunk counts when c1 ends a chunk: no compare per entry */
         int je = c1 / MT_SP_CHUNK;
@@ -570,14 +569,14 @@ static void KSFX(sparse_lists_rows)(mt_sp_lists *lists, const mt_sp_rows *rows, 
                  ? rows->blk[(ptrdiff_t)i * rows->nblk + je - 1] : -1;
         if (kend < 0) {
             kend = k;
-            while (kend < n && ix[kend] < c1)
+            while (kend < n && MT_SP_COL(ix[kend]) < c1)
                 kend++;
         }
         for (; k < kend; k++) {
-            int c = ix[k];
+            int c = MT_SP_COL(ix[k]);
             sp_ent *e = &ent[(ptrdiff_t)c * B + cnt[c]++];
             e->i = i;
-            e->v = vl[k];
+            e->v = vl[MT_SP_PX(ix[k])];
         }
     }
 }
@@ -623,14 +622,14 @@ static void KSFX(sparse_bwd_wt)(float *gt, const float *dout, const float *cs, c
 
 /* One row's entries [k0,k1) added to their gradient rows: g[idx-c0] += v * d,
  * with the row's dout vectors d held in registers. */
-KERN_INLINE void sc_row(float *gt, const int *ix, const float *vl, int k0, int k1, const float *dout, int OC,
+KERN_INLINE void sc_row(float *gt, const uint32_t *ix, const float *vl, int k0, int k1, const float *dout, int OC,
                         int c0, int nv, int nlast)
 {
     vf d[SP_NV];
     rl_load(d, dout, nv, nlast);
     for (int k = k0; k < k1; k++) {
-        float *g = gt + (ptrdiff_t)(ix[k] - c0) * OC;
-        vf x = V_SET1(vl[k]);
+        float *g = gt + (ptrdiff_t)(MT_SP_COL(ix[k]) - c0) * OC;
+        vf x = V_SET1(vl[MT_SP_PX(ix[k])]);
 #pragma GCC unroll 8
         for (int v = 0; v < nv; v++) {
             if (v == nv - 1 && nlast < VW)
@@ -642,7 +641,7 @@ KERN_INLINE void sc_row(float *gt, const int *ix, const float *vl, int k0, int k
 }
 
 #define SC_FN(n) \
-    static void sc_row_##n(float *gt, const int *ix, const float *vl, int k0, int k1, const float *dout, \
+    static void sc_row_##n(float *gt, const uint32_t *ix, const float *vl, int k0, int k1, const float *dout, \
                            int OC, int c0, int nlast) \
     { sc_row(gt, ix, vl, k0, k1, dout, OC, c0, n, nlast); }
 SP_LIST(SC_FN)
@@ -659,8 +658,8 @@ static void KSFX(sparse_bwd_rows)(float *gt, const float *dout, const float *cs,
         int k0 = j0 > 0 ? bk[j0 - 1] : 0, k1 = j1 > 0 ? bk[j1 - 1] : 0;
         if (k0 == k1)
             continue;
-        const int *ix = rows->idx + (ptrdiff_t)i * rows->ld;
-        const float *vl = rows->val + (ptrdiff_t)i * rows->ld;
+        const uint32_t *ix = rows->ent + (ptrdiff_t)i * rows->ld;
+        const float *vl = rows->lut;
         for (int o0 = 0; o0 < OC; o0 += SP_NV * VW) {
             int ow = OC - o0 < SP_NV * VW ? OC - o0 : SP_NV * VW;
             int nv = (ow + VW - 1) / VW, nlast = ow - (nv - 1) * VW;
