@@ -109,7 +109,7 @@ typedef struct {
     const uint8_t *px;
     float *y, *dw, *db, *dx, *gt, *cs;
     mt_sp_rows rows;   /* the batch's non-zero pixels (B rows) */
-    mt_sp_lists lists; /* one chunk's column lists (MT_SP_CHUNK columns) */
+    uint64_t *masks;   /* one chunk's column masks (W1_CHUNK columns) */
 } ws;
 
 enum { FWD, FWD_SPARSE, BWD_W, BWD_WT, BWD_W_SPARSE, BWD_X, TRANSPOSE, N_OPS };
@@ -121,8 +121,8 @@ static const char *op_names[] = { "fwd", "fwd_sparse", "bwd_w", "bwd_wt", "bwd_w
 /* The sparse ops are timed the way mt_engine calls the kernels in a step:
  * fwd_sparse makes the batch's row lists and runs the layer (beff, from the
  * chunks' column sums of W1^T, is made outside); bwd_w_sparse makes b1's
- * gradient cs, then per MT_SP_CHUNK-pixel chunk its column lists and its rows
- * of the W1^T gradient (one chunk's buffer, as the fused update uses). */
+ * gradient cs, then per 96-pixel chunk its column masks and its rows of the
+ * W1^T gradient (one chunk's buffer, as the fused update uses). */
 static void run_op(ws *s, int op)
 {
     const mt_kern *k = s->k;
@@ -140,11 +140,10 @@ static void run_op(ws *s, int op)
     case BWD_W_SPARSE:
         memset(s->cs, 0, (size_t)s->OC * sizeof *s->cs);
         k->colsum_acc(s->cs, s->dy, s->B, s->OC);
-        for (int c0 = 0; c0 < s->C; c0 += MT_SP_CHUNK) {
-            int c1 = s->C - c0 < MT_SP_CHUNK ? s->C : c0 + MT_SP_CHUNK;
-            s->lists.c_base = c0;
-            k->sparse_lists_rows(&s->lists, &s->rows, s->B, c0, c1);
-            k->sparse_bwd_wt(s->gt, s->dy, s->cs, &s->lists, s->B, s->OC, SHIFT, c0, c1);
+        for (int c0 = 0; c0 < s->C; c0 += 2 * MT_SP_CHUNK) {
+            int c1 = s->C - c0 < 2 * MT_SP_CHUNK ? s->C : c0 + 2 * MT_SP_CHUNK;
+            k->sparse_masks_rows(s->masks, &s->rows, s->B, c0, c1);
+            k->sparse_bwd_masks(s->gt, s->dy, s->cs, s->masks, s->px, s->C, s->rows.lut, s->B, s->OC, SHIFT, c0, c1);
         }
         break;
     case BWD_X: k->linear_bwd_x(s->dx, s->dy, s->w, s->mask, s->B, s->C, s->OC); break;
@@ -248,8 +247,7 @@ int main(int argc, char **argv)
                 lut[p] = (float)p * SCALE;
             s.rows = (mt_sp_rows){ xmalloc((size_t)B * sizeof(int)), xmalloc((size_t)B * (C + 16) * sizeof(uint32_t)),
                                    xmalloc((size_t)B * nblk * sizeof(int)), C + 16, nblk, lut };
-            s.lists = (mt_sp_lists){ xmalloc(mt_kern_sparse_lists_cnt_size(MT_SP_CHUNK)),
-                                     xmalloc(mt_kern_sparse_lists_ent_size(B, MT_SP_CHUNK)), 0 };
+            s.masks = xmalloc((size_t)2 * MT_SP_CHUNK * ((B + 63) / 64) * sizeof(uint64_t));
             v[vi].k->transpose(wt, w, C, OC, 0, C);
             /* beff = b + shift * colsum(W1^T); the row lists for bwd_w_sparse */
             float *beff = xmalloc((size_t)OC * sizeof *beff);
@@ -280,7 +278,7 @@ int main(int argc, char **argv)
             free(x), free(w), free(wt), free(b), free(dy), free(mask), free(px), free(pxf);
             free(s.y), free(s.dw), free(s.db), free(s.dx), free(s.gt), free(s.cs), free(beff);
             free(s.rows.cnt), free(s.rows.ent), free(s.rows.blk);
-            free(s.lists.cnt), free(s.lists.ent);
+            free(s.masks);
         }
     }
     return 0;

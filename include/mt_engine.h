@@ -19,9 +19,8 @@
  * segments' inputs) and up, softmax + cross-entropy and the gradients down
  * to layer 2's input |
  * each thread its segments' gradients and updates: W1^T by chunks of 96
- * pixels, each chunk's gradient applied while in L1 (from per-chunk column
- * lists with one segment, straight from the row lists with several), then
- * b1 and W2^T.  With gradient clipping the gradient is made whole and a
+ * pixels, each chunk's gradient (from the batch's column masks, see
+ * mt_kern.sparse_bwd_masks) applied while in L1, then b1 and W2^T.  With gradient clipping the gradient is made whole and a
  * second run applies it once the global norm is known.
  * Every float is produced by one fixed chain of operations whatever the
  * split (tests/test_kern.c checks the kernels' split invariance), and the

@@ -35,16 +35,6 @@ typedef struct {
     const float *lut;  /* (256) an entry's value by its pixel */
 } mt_sp_rows;
 
-/* Column lists of a batch's non-zero pixels (sparse_lists_rows): column c's
- * entries are ent[(c-c_base)*B + 0 .. cnt[c-c_base]), rows i ascending,
- * v = px[i,c] * scale.  cnt (ncols) and ent (ncols*B) belong to the caller
- * (mt_kern_sparse_lists_cnt_size, mt_kern_sparse_lists_ent_size). */
-typedef struct { int i; float v; } mt_sp_ent;
-typedef struct {
-    int *cnt;       /* (ncols) */
-    mt_sp_ent *ent; /* (ncols, B) */
-    int c_base;     /* first column the arrays hold */
-} mt_sp_lists;
 
 typedef struct mt_kern {
     const char *name; /* "scalar", "avx2", "avx512", "neon" */
@@ -121,22 +111,21 @@ typedef struct mt_kern {
      * to rounding.  wt (C,OC), beff (OC). */
     void (*sparse_fwd_rows)(float *out, const mt_sp_rows *rows, const float *wt, const float *beff,
                             int B, int OC, int relu);
-    /* Column lists of columns [c0,c1) from row lists (see mt_sp_lists); the
-     * lists hold columns from lists->c_base on.  Exact (copies). */
-    void (*sparse_lists_rows)(mt_sp_lists *lists, const mt_sp_rows *rows, int B, int c0, int c1);
+    /* Column masks of columns [c0,c1) from row lists: bit i%64 of
+     * masks[(c-c0)*nw + i/64] (nw = ceil(B/64)) is set when row i has a
+     * non-zero pixel c.  c0 a multiple of MT_SP_CHUNK; c1 one too, or C.
+     * Exact. */
+    void (*sparse_masks_rows)(uint64_t *masks, const mt_sp_rows *rows, int B, int c0, int c1);
     /* Rows [c0,c1) of the transposed weight gradient, gt ((c1-c0), OC):
-     *   gt[c-c0, o] = sum over column c's entries of v * dout[i,o] + shift * cs[o]
-     * with cs (OC) the column sums of dout (colsum_acc); the second term is
-     * the rank-1 correction for the zero pixels.  Equals linear_bwd_wt on inp
-     * up to rounding; each element is one chain whatever [c0,c1). */
-    void (*sparse_bwd_wt)(float *gt, const float *dout, const float *cs, const mt_sp_lists *lists,
-                          int B, int OC, float shift, int c0, int c1);
-    /* The same gradient rows straight from the row lists (no column lists):
-     * each row's entries in [c0,c1) are added to their gradient rows, rows i
-     * ascending, so every element is the same chain as sparse_bwd_wt's (the
-     * same bits).  c0 a multiple of MT_SP_CHUNK; c1 one too, or C. */
-    void (*sparse_bwd_rows)(float *gt, const float *dout, const float *cs, const mt_sp_rows *rows,
-                            int B, int OC, float shift, int c0, int c1);
+     *   gt[c-c0, o] = sum over the rows i set in column c's mask, ascending,
+     *                 of lut[px[i*ldpx + c]] * dout[i,o]   + shift * cs[o]
+     * with px the rows' raw pixels and cs (OC) the column sums of dout
+     * (colsum_acc); the second term is the rank-1 correction for the zero
+     * pixels.  Equals linear_bwd_wt on inp up to rounding; each element is
+     * one chain whatever [c0,c1) (masks hold columns from c0 on). */
+    void (*sparse_bwd_masks)(float *gt, const float *dout, const float *cs, const uint64_t *masks,
+                             const uint8_t *px, int ldpx, const float *lut, int B, int OC, float shift,
+                             int c0, int c1);
     /* Dense: gt ((c1-c0), OC) = inp[:, c0:c1]^T @ dout; the values of
      * linear_bwd_w_cols, transposed. */
     void (*linear_bwd_wt)(float *gt, const float *dout, const float *inp, int B, int C, int OC,
@@ -144,10 +133,6 @@ typedef struct mt_kern {
     /* s[j] += x[r*n + j] for r = 0..rows-1 in order (each s[j] one chain). */
     void (*colsum_acc)(float *s, const float *x, int rows, int n);
 } mt_kern;
-
-/* Bytes of cnt and of ent for lists of ncols columns of a B-row batch. */
-size_t mt_kern_sparse_lists_cnt_size(int ncols);
-size_t mt_kern_sparse_lists_ent_size(int B, int ncols);
 
 typedef enum { MT_ISA_AUTO = 0, MT_ISA_SCALAR, MT_ISA_AVX2, MT_ISA_AVX512, MT_ISA_NEON } mt_isa;
 

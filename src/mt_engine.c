@@ -48,7 +48,7 @@ typedef struct {
                                         contiguous images (forward only) */
     float *a0;                       /* (max_B, C0) normalised input (dense path) */
     mt_sp_rows rows;                 /* the batch's row lists (sparse path) */
-    mt_sp_lists lists;               /* one chunk's column lists (one segment only) */
+    uint64_t *masks;                 /* (W1_CHUNK, ceil(max_B / 64)) one chunk's column masks */
     int sparse;                      /* this step's path (the same on every thread) */
 } thr;
 
@@ -336,10 +336,10 @@ static void chunk_sumsq(mt_engine *e, const float *gt, int rows, int s, int j)
     }
 }
 
-/* W1^T's chunks for segments [s0,s1): each segment's gradient rows, applied
- * at once (fused) or kept whole.  One segment makes them from per-chunk
- * column lists; several, each from the row lists directly (the same chains:
- * no thread builds lists for the others). */
+/* W1^T's chunks for segments [s0,s1): per chunk the column masks of the
+ * batch (a bit per row with a non-zero pixel there: cheap to make, no
+ * stores per entry when used), then each segment's gradient rows, applied
+ * at once (fused) or kept whole. */
 static void w1_chunks(mt_engine *e, thr *th, int s0, int s1)
 {
     const mt_kern *k = e->k;
@@ -347,10 +347,8 @@ static void w1_chunks(mt_engine *e, thr *th, int s0, int s1)
     for (int j = 0; j < e->nch; j++) {
         int c0, c1;
         chunk_rows(e, j, &c0, &c1);
-        if (th->sparse && e->S == 1) {
-            th->lists.c_base = c0;
-            k->sparse_lists_rows(&th->lists, &th->rows, B, c0, c1);
-        }
+        if (th->sparse)
+            k->sparse_masks_rows(th->masks, &th->rows, B, c0, c1);
         for (int s = s0; s < s1; s++) {
             seg *g = &e->sg[s];
             const int sw = swidth(e, s);
@@ -358,10 +356,8 @@ static void w1_chunks(mt_engine *e, thr *th, int s0, int s1)
             float *gt = e->fused ? g->gt : g->g1 + off;
             if (!th->sparse)
                 k->linear_bwd_wt(gt, g->d1, th->a0, B, C0, sw, c0, c1);
-            else if (e->S == 1)
-                k->sparse_bwd_wt(gt, g->d1, g->gb1, &th->lists, B, sw, e->shift, c0, c1);
             else
-                k->sparse_bwd_rows(gt, g->d1, g->gb1, &th->rows, B, sw, e->shift, c0, c1);
+                k->sparse_bwd_masks(gt, g->d1, g->gb1, th->masks, th->pxp, C0, e->lut, B, sw, e->shift, c0, c1);
             if (e->fused) {
                 mt_optim_step_buf(&e->ostep, g->w1t + off, gt, g->m1 + off, g->v1 + off, n, k);
                 chunk_colsum(e, s, j);
@@ -630,8 +626,7 @@ void mt_engine_free(mt_engine *e)
         free(th->rows.cnt);
         free(th->rows.ent);
         free(th->rows.blk);
-        free(th->lists.cnt);
-        free(th->lists.ent);
+        free(th->masks);
         free(th);
     }
     for (int l = 0; l <= MT_MAX_LAYERS; l++) {
@@ -709,8 +704,7 @@ mt_status mt_engine_create(mt_engine **out, mt_mlp *m, const mt_kern *k, int nth
            && (th->rows.cnt = page_alloc((size_t)max_B * sizeof(int)))
            && (th->rows.ent = page_alloc((size_t)max_B * th->rows.ld * sizeof(uint32_t)))
            && (th->rows.blk = page_alloc((size_t)max_B * th->rows.nblk * sizeof(int)))
-           && (th->lists.cnt = page_alloc(mt_kern_sparse_lists_cnt_size(W1_CHUNK)))
-           && (th->lists.ent = page_alloc(mt_kern_sparse_lists_ent_size(max_B, W1_CHUNK)));
+           && (th->masks = page_alloc((size_t)W1_CHUNK * ((max_B + 63) / 64) * sizeof(uint64_t)));
     }
     if (!ok) {
         st = mt_errf(err, MT_ENOMEM, "engine: out of memory for batches of %d", max_B);

@@ -28,9 +28,8 @@ static const mt_kern kern_ref = {
     .transpose = mt_transpose_ref,
     .sparse_row_list = mt_sparse_row_list_ref,
     .sparse_fwd_rows = mt_sparse_fwd_rows_ref,
-    .sparse_lists_rows = mt_sparse_lists_rows_ref,
-    .sparse_bwd_wt = mt_sparse_bwd_wt_ref,
-    .sparse_bwd_rows = mt_sparse_bwd_rows_ref,
+    .sparse_masks_rows = mt_sparse_masks_rows_ref,
+    .sparse_bwd_masks = mt_sparse_bwd_masks_ref,
     .linear_bwd_wt = mt_linear_bwd_wt_ref,
     .colsum_acc = mt_colsum_acc_ref,
 };
@@ -116,9 +115,3 @@ mt_status mt_kern_select(const mt_kern **out, mt_isa isa, mt_err *err)
     );
 }
 
-size_t mt_kern_sparse_lists_cnt_size(int ncols) { return (size_t)ncols * sizeof(int); }
-
-size_t mt_kern_sparse_lists_ent_size(int B, int ncols)
-{
-    return (size_t)ncols * (size_t)B * sizeof(mt_sp_ent);
-}

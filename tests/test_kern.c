@@ -323,40 +323,23 @@ static void free_rows(mt_sp_rows *rows)
     free(rows->cnt), free(rows->ent), free(rows->blk);
 }
 
-/* Column lists of ncols columns from c_base, filled with a byte pattern so an
- * entry a kernel forgot to write cannot match by accident. */
-static mt_sp_lists alloc_lists(int B, int ncols, int c_base, int fill)
+/* Column lists, the gradient's oracle: column c's entries are
+ * ent[(c-c_base)*B + 0 .. cnt[c-c_base]), rows i ascending, v = px[i,c] *
+ * scale. */
+typedef struct { int i; float v; } sp_ent;
+typedef struct {
+    int *cnt;    /* (ncols) */
+    sp_ent *ent; /* (ncols, B) */
+    int c_base;  /* first column the arrays hold */
+} sp_lists;
+
+/* Column lists of ncols columns from c_base. */
+static sp_lists alloc_lists(int B, int ncols, int c_base)
 {
-    size_t nc = mt_kern_sparse_lists_cnt_size(ncols), ne = mt_kern_sparse_lists_ent_size(B, ncols);
-    mt_sp_lists l = { malloc(nc + 1), malloc(ne + 1), c_base };
+    sp_lists l = { calloc((size_t)ncols + 1, sizeof(int)), calloc((size_t)ncols * B + 1, sizeof(sp_ent)), c_base };
     assert_non_null(l.cnt);
     assert_non_null(l.ent);
-    memset(l.cnt, fill, nc);
-    memset(l.ent, fill, ne);
     return l;
-}
-
-/* Counts and entries (row and value bits) of columns [c0,c1) equal. */
-static int lists_equal(const char *what, const mt_sp_lists *a, const mt_sp_lists *b, int B, int C,
-                       int c0, int c1, double zf)
-{
-    for (int c = c0; c < c1; c++) {
-        int na = a->cnt[c - a->c_base], nb = b->cnt[c - b->c_base];
-        if (na != nb) {
-            print_error("%s B=%d C=%d cols [%d,%d) zeros=%.2f: column %d has %d entries, want %d\n",
-                        what, B, C, c0, c1, zf, c, na, nb);
-            return 0;
-        }
-        const mt_sp_ent *ea = a->ent + (size_t)(c - a->c_base) * B, *eb = b->ent + (size_t)(c - b->c_base) * B;
-        for (int j = 0; j < na; j++)
-            if (ea[j].i != eb[j].i || memcmp(&ea[j].v, &eb[j].v, sizeof ea[j].v)) {
-                print_error("%s B=%d C=%d cols [%d,%d) zeros=%.2f: column %d entry %d is (i=%d, v=%.9g), "
-                            "want (i=%d, v=%.9g)\n", what, B, C, c0, c1, zf, c, j, ea[j].i, ea[j].v,
-                            eb[j].i, eb[j].v);
-                return 0;
-            }
-    }
-    return 1;
 }
 
 /* Column ranges tried on C columns: all of them, an interior one, and one
@@ -416,13 +399,12 @@ static void test_sparse_row_list_matches_ref(void **state)
             }
 }
 
-/* Column lists of columns [c0,c1) made directly from px (B,C), c_base = c0:
- * the oracle sparse_lists_rows is compared with. */
-static mt_sp_lists lists_from_px(const uint8_t *px, int B, int C, int c0, int c1)
+/* Column lists of columns [c0,c1) made directly from px (B,C), c_base = c0. */
+static sp_lists lists_from_px(const uint8_t *px, int B, int C, int c0, int c1)
 {
-    mt_sp_lists l = alloc_lists(B, c1 - c0, c0, 0);
+    sp_lists l = alloc_lists(B, c1 - c0, c0);
     for (int c = c0; c < c1; c++) {
-        mt_sp_ent *e = l.ent + (size_t)(c - c0) * B;
+        sp_ent *e = l.ent + (size_t)(c - c0) * B;
         int n = 0;
         for (int i = 0; i < B; i++) {
             uint8_t p = px[(size_t)i * C + c];
@@ -489,16 +471,16 @@ static int fwd_rows_is_chain(const float *y, const mt_sp_rows *rows, const float
     return ok;
 }
 
-/* gt ((c1-c0),OC) from sparse_bwd_wt is, element by element, the chain over
- * column c's entries in list order from 0, then + shift*cs[o]; each of the
+/* gt ((c1-c0),OC) from sparse_bwd_masks is, element by element, the chain
+ * over column c's entries in list order from 0, then + shift*cs[o]; each of the
  * two parts fused or not (the SIMD variants fuse the first only). */
-static int bwd_wt_is_chain(const float *gt, const float *dout, const float *cs, const mt_sp_lists *l,
+static int bwd_wt_is_chain(const float *gt, const float *dout, const float *cs, const sp_lists *l,
                            int B, int OC, float shift, int c0, int c1, double zf)
 {
     float *s = zerov(2 * (size_t)OC); /* the unfused sums, then the fused ones */
     int ok = 1;
     for (int c = c0; ok && c < c1; c++) {
-        const mt_sp_ent *e = l->ent + (size_t)(c - l->c_base) * B;
+        const sp_ent *e = l->ent + (size_t)(c - l->c_base) * B;
         int n = l->cnt[c - l->c_base];
         memset(s, 0, 2 * (size_t)OC * sizeof *s);
         for (int j = 0; j < n; j++)
@@ -512,7 +494,7 @@ static int bwd_wt_is_chain(const float *gt, const float *dout, const float *cs, 
                               mac(s[OC + o], shift, cs[o], 0), mac(s[OC + o], shift, cs[o], 1) };
             float v = gt[(size_t)(c - c0) * OC + o];
             if (!bits_in(v, cand, 4)) {
-                print_error("sparse_bwd_wt chain B=%d OC=%d cols [%d,%d) zeros=%.2f: gt[c=%d, o=%d] = %.9g, "
+                print_error("sparse_bwd_masks chain B=%d OC=%d cols [%d,%d) zeros=%.2f: gt[c=%d, o=%d] = %.9g, "
                             "chain gives %.9g (fused) or %.9g\n", B, OC, c0, c1, zf, c, o, v, cand[2], cand[0]);
                 ok = 0;
             }
@@ -523,7 +505,7 @@ static int bwd_wt_is_chain(const float *gt, const float *dout, const float *cs, 
 }
 
 /* The sparse first layer as the engine runs it (k's row lists; beff from
- * colsum_acc; per-chunk column lists; cs from colsum_acc), against the
+ * colsum_acc; per-chunk column masks; cs from colsum_acc), against the
  * scalar reference of the same kernels and against the dense reference on
  * normalised floats (within tolerance), as exact chains, and split between
  * "threads" by rows or by columns without a changed bit. */
@@ -578,8 +560,9 @@ static void check_sparse_rows(const mt_kern *k, int B, int C, int OC, double zf)
         assert_true(same_bits("sparse_fwd_rows row split", y3, y, (size_t)B * OC, B, OC, C, zf));
     }
 
-    /* column lists and the transposed weight gradient, per column range
-     * (the first is all columns: the others must give the same rows) */
+    /* column masks and the transposed weight gradient made from them, per
+     * range of whole chunks (the first is all columns: the others must give
+     * the same rows) */
     float *dout = randv((size_t)B * OC, 0.0), *cs = zerov(OC), *csr = zerov(OC);
     float *gfull = zerov((size_t)C * OC), *gd = zerov((size_t)C * OC);
     k->colsum_acc(cs, dout, B, OC);
@@ -587,64 +570,50 @@ static void check_sparse_rows(const mt_kern *k, int B, int C, int OC, double zf)
     assert_true(same_bits("colsum_acc from zeros", cs, csr, OC, B, OC, 0, zf));
     R->linear_bwd_wt(gd, dout, x, B, C, OC, 0, C);
     atol = red_atol(2 * B + 2, xmax, 1.f) + 2 * FLT_EPSILON;
-    int cr[3][2];
-    col_ranges(cr, C);
-    for (int q = 0; q < 3; q++) {
-        int c0 = cr[q][0], c1 = cr[q][1], nc = c1 - c0;
-        mt_sp_lists lo = lists_from_px(px, B, C, c0, c1), la = alloc_lists(B, nc, c0, 0xa5);
-        k->sparse_lists_rows(&la, &rows, B, c0, c1);
-        assert_true(lists_equal("sparse_lists_rows vs lists from px", &la, &lo, B, C, c0, c1, zf));
-        if (c0 == 0 && c1 == C) { /* one set of lists filled by two "threads" */
-            int ca = C / 3;
-            mt_sp_lists lf = alloc_lists(B, C, 0, 0x3c);
-            k->sparse_lists_rows(&lf, &rows, B, ca, C);
-            k->sparse_lists_rows(&lf, &rows, B, 0, ca);
-            assert_true(lists_equal("sparse_lists_rows in two ranges", &lf, &lo, B, C, 0, C, zf));
-            free(lf.cnt), free(lf.ent);
-        }
-
-        float *gt = randv((size_t)nc * OC, 0.0), *gt2 = randv((size_t)nc * OC, 0.0);
-        k->sparse_bwd_wt(gt, dout, cs, &la, B, OC, SHIFT, c0, c1);
-        if (q == 0) { /* all columns; the other ranges must give the same bits */
-            float *gtr = randv((size_t)C * OC, 0.0);
-            R->sparse_bwd_wt(gtr, dout, csr, &lo, B, OC, SHIFT, 0, C);
-            assert_true(close_enough("sparse_bwd_wt vs ref", gt, gtr, (size_t)C * OC, atol, C, OC, B, zf));
-            assert_true(close_enough("sparse_bwd_wt vs dense ref", gt, gd, (size_t)C * OC, atol, C, OC, B, zf));
-            assert_true(bwd_wt_is_chain(gt, dout, cs, &la, B, OC, SHIFT, 0, C, zf));
-            memcpy(gfull, gt, (size_t)C * OC * sizeof *gt);
-            free(gtr);
-        } else {
-            assert_true(same_bits("sparse_bwd_wt range vs all columns", gt, gfull + (size_t)c0 * OC,
-                                  (size_t)nc * OC, nc, OC, B, zf));
-        }
-        int cm = c0 + ((nc / 2) | 1); /* odd: splits a pair of columns */
-        cm = cm < c1 ? cm : c1;
-        k->sparse_bwd_wt(gt2, dout, cs, &la, B, OC, SHIFT, c0, cm);
-        k->sparse_bwd_wt(gt2 + (size_t)(cm - c0) * OC, dout, cs, &la, B, OC, SHIFT, cm, c1);
-        assert_true(same_bits("sparse_bwd_wt column split", gt2, gt, (size_t)nc * OC, nc, OC, B, zf));
-        free(lo.cnt), free(lo.ent), free(la.cnt), free(la.ent);
-        free(gt), free(gt2);
-    }
-
-    /* the same gradient rows straight from the row lists, over ranges of
-     * whole chunks: the same bits as from the column lists (here and in the
-     * reference) */
+    const int nw = (B + 63) / 64;
     for (int q = 0; q < 3; q++) {
         int c0 = q == 0 ? 0 : q == 1 ? MT_SP_CHUNK : 2 * MT_SP_CHUNK;
         int c1 = q == 1 ? 3 * MT_SP_CHUNK : C;
         c0 = c0 < C ? c0 : C / MT_SP_CHUNK * MT_SP_CHUNK;
         c1 = c1 < C ? c1 : C;
         int nc = c1 - c0;
+        uint64_t *mk = malloc((size_t)nc * nw * sizeof *mk + 8), *mr = malloc((size_t)nc * nw * sizeof *mr + 8);
+        assert_true(mk && mr);
+        memset(mk, 0x5a, (size_t)nc * nw * sizeof *mk);
+        k->sparse_masks_rows(mk, &rows, B, c0, c1);
+        R->sparse_masks_rows(mr, &rrows, B, c0, c1);
+        for (int c = c0; c < c1; c++)
+            for (int i = 0; i < B; i++) {
+                int want = px[(size_t)i * C + c] != 0;
+                int got = (int)(mk[(size_t)(c - c0) * nw + i / 64] >> (i % 64) & 1);
+                int gotr = (int)(mr[(size_t)(c - c0) * nw + i / 64] >> (i % 64) & 1);
+                if (got != want || gotr != want)
+                    fail_msg("sparse_masks_rows B=%d C=%d zeros=%.2f: row %d column %d bit %d (ref %d), want %d", B,
+                             C, zf, i, c, got, gotr, want);
+            }
+
         float *gt = randv((size_t)nc * OC + 1, 0.0), *gtr = randv((size_t)nc * OC + 1, 0.0);
-        float *gtl = randv((size_t)nc * OC + 1, 0.0);
-        mt_sp_lists lo = lists_from_px(px, B, C, c0, c1);
-        k->sparse_bwd_rows(gt, dout, cs, &rows, B, OC, SHIFT, c0, c1);
-        assert_true(same_bits("sparse_bwd_rows vs sparse_bwd_wt", gt, gfull + (size_t)c0 * OC, (size_t)nc * OC,
-                              nc, OC, B, zf));
-        R->sparse_bwd_rows(gtr, dout, csr, &rrows, B, OC, SHIFT, c0, c1);
-        R->sparse_bwd_wt(gtl, dout, csr, &lo, B, OC, SHIFT, c0, c1);
-        assert_true(same_bits("ref sparse_bwd_rows vs ref sparse_bwd_wt", gtr, gtl, (size_t)nc * OC, nc, OC, B, zf));
-        free(lo.cnt), free(lo.ent), free(gt), free(gtr), free(gtl);
+        float *gt2 = randv((size_t)nc * OC + 1, 0.0);
+        sp_lists lo = lists_from_px(px, B, C, c0, c1);
+        k->sparse_bwd_masks(gt, dout, cs, mk, px, C, g_lut, B, OC, SHIFT, c0, c1);
+        R->sparse_bwd_masks(gtr, dout, csr, mr, px, C, g_lut, B, OC, SHIFT, c0, c1);
+        assert_true(bwd_wt_is_chain(gt, dout, cs, &lo, B, OC, SHIFT, c0, c1, zf));
+        assert_true(bwd_wt_is_chain(gtr, dout, csr, &lo, B, OC, SHIFT, c0, c1, zf));
+        if (q == 0) {
+            assert_true(close_enough("sparse_bwd_masks vs ref", gt, gtr, (size_t)C * OC, atol, C, OC, B, zf));
+            assert_true(close_enough("sparse_bwd_masks vs dense ref", gt, gd, (size_t)C * OC, atol, C, OC, B, zf));
+            memcpy(gfull, gt, (size_t)C * OC * sizeof *gt);
+        } else {
+            assert_true(same_bits("sparse_bwd_masks range vs all columns", gt, gfull + (size_t)c0 * OC,
+                                  (size_t)nc * OC, nc, OC, B, zf));
+        }
+        int cm = c0 + ((nc / 2) | 1); /* odd: splits a pair of columns */
+        cm = cm < c1 ? cm : c1;
+        k->sparse_bwd_masks(gt2, dout, cs, mk, px, C, g_lut, B, OC, SHIFT, c0, cm);
+        k->sparse_bwd_masks(gt2 + (size_t)(cm - c0) * OC, dout, cs, mk + (size_t)(cm - c0) * nw, px, C, g_lut, B,
+                            OC, SHIFT, cm, c1);
+        assert_true(same_bits("sparse_bwd_masks column split", gt2, gt, (size_t)nc * OC, nc, OC, B, zf));
+        free(mk), free(mr), free(lo.cnt), free(lo.ent), free(gt), free(gtr), free(gt2);
     }
 
     free_rows(&rows), free_rows(&rrows);

@@ -26,14 +26,13 @@ void mt_transpose_ref(float *wt, const float *w, int C, int OC, int c0, int c1);
 int mt_sparse_row_list_ref(uint32_t *ent, int *blk, const uint8_t *px, int C);
 void mt_sparse_fwd_rows_ref(float *out, const mt_sp_rows *rows, const float *wt, const float *beff,
                             int B, int OC, int relu);
-void mt_sparse_lists_rows_ref(mt_sp_lists *lists, const mt_sp_rows *rows, int B, int c0, int c1);
-void mt_sparse_bwd_wt_ref(float *gt, const float *dout, const float *cs, const mt_sp_lists *lists,
-                          int B, int OC, float shift, int c0, int c1);
 void mt_linear_bwd_wt_ref(float *gt, const float *dout, const float *inp, int B, int C, int OC,
                           int c0, int c1);
 void mt_colsum_acc_ref(float *s, const float *x, int rows, int n);
-void mt_sparse_bwd_rows_ref(float *gt, const float *dout, const float *cs, const mt_sp_rows *rows,
-                            int B, int OC, float shift, int c0, int c1);
+void mt_sparse_masks_rows_ref(uint64_t *masks, const mt_sp_rows *rows, int B, int c0, int c1);
+void mt_sparse_bwd_masks_ref(float *gt, const float *dout, const float *cs, const uint64_t *masks,
+                             const uint8_t *px, int ldpx, const float *lut, int B, int OC, float shift,
+                             int c0, int c1);
 void mt_linear_fwd_t_acc_ref(float *out, const float *inp, const float *wt, const float *b,
                              int B, int C, int OC, int relu, int acc, int last);
 

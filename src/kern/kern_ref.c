@@ -210,68 +210,36 @@ void mt_sparse_fwd_rows_ref(float *out, const mt_sp_rows *rows, const float *wt,
     }
 }
 
-void mt_sparse_lists_rows_ref(mt_sp_lists *lists, const mt_sp_rows *rows, int B, int c0, int c1)
+void mt_sparse_masks_rows_ref(uint64_t *masks, const mt_sp_rows *rows, int B, int c0, int c1)
 {
-    assert(lists->c_base <= c0 && c0 <= c1);
-    for (int c = c0; c < c1; c++)
-        lists->cnt[c - lists->c_base] = 0;
-    for (int i = 0; i < B; i++) {
-        const uint32_t *en = rows->ent + (size_t)i * rows->ld;
-        for (int k = 0; k < rows->cnt[i]; k++)
-            if (MT_SP_COL(en[k]) >= c0 && MT_SP_COL(en[k]) < c1) {
-                int j = MT_SP_COL(en[k]) - lists->c_base;
-                mt_sp_ent *e = lists->ent + (size_t)j * B + lists->cnt[j]++;
-                e->i = i;
-                e->v = rows->lut[MT_SP_PX(en[k])];
-            }
-    }
+    const int nw = (B + 63) / 64;
+    memset(masks, 0, (size_t)(c1 - c0) * nw * sizeof *masks);
+    for (int i = 0; i < B; i++)
+        for (int k = 0; k < rows->cnt[i]; k++) {
+            int c = MT_SP_COL(rows->ent[(size_t)i * rows->ld + k]);
+            if (c >= c0 && c < c1)
+                masks[(size_t)(c - c0) * nw + i / 64] |= 1ull << (i % 64);
+        }
 }
 
-void mt_sparse_bwd_wt_ref(float *gt, const float *dout, const float *cs, const mt_sp_lists *lists,
-                          int B, int OC, float shift, int c0, int c1)
+void mt_sparse_bwd_masks_ref(float *gt, const float *dout, const float *cs, const uint64_t *masks,
+                             const uint8_t *px, int ldpx, const float *lut, int B, int OC, float shift,
+                             int c0, int c1)
 {
-    assert(lists->c_base <= c0 && c0 <= c1);
+    const int nw = (B + 63) / 64;
     for (int c = c0; c < c1; c++) {
-        const mt_sp_ent *e = lists->ent + (size_t)(c - lists->c_base) * B;
-        int n = lists->cnt[c - lists->c_base];
         float *g = gt + (size_t)(c - c0) * OC;
-        for (int o = 0; o < OC; o++) {
-            float s = 0.f;
-            for (int j = 0; j < n; j++)
-                s += dout[(size_t)e[j].i * OC + o] * e[j].v;
-            g[o] = s + shift * cs[o];
-        }
-    }
-}
-
-/* The entries of row i in columns [c0,c1) are [*k0, *k1) (chunk counts). */
-static void row_range(const mt_sp_rows *rows, int i, int c0, int c1, int *k0, int *k1)
-{
-    const int *bk = rows->blk + (size_t)i * rows->nblk;
-    int j0 = c0 / MT_SP_CHUNK, j1 = (c1 + MT_SP_CHUNK - 1) / MT_SP_CHUNK;
-    *k0 = j0 > 0 ? bk[j0 - 1] : 0;
-    *k1 = j1 > 0 ? bk[j1 - 1] : 0;
-}
-
-void mt_sparse_bwd_rows_ref(float *gt, const float *dout, const float *cs, const mt_sp_rows *rows,
-                            int B, int OC, float shift, int c0, int c1)
-{
-    assert(c0 % MT_SP_CHUNK == 0 && c0 <= c1);
-    memset(gt, 0, (size_t)(c1 - c0) * OC * sizeof *gt);
-    for (int i = 0; i < B; i++) {
-        int k0, k1;
-        row_range(rows, i, c0, c1, &k0, &k1);
-        for (int k = k0; k < k1; k++) {
-            uint32_t en = rows->ent[(size_t)i * rows->ld + k];
-            float *g = gt + (size_t)(MT_SP_COL(en) - c0) * OC;
-            float v = rows->lut[MT_SP_PX(en)];
-            for (int o = 0; o < OC; o++)
-                g[o] += dout[(size_t)i * OC + o] * v;
-        }
-    }
-    for (int c = c0; c < c1; c++)
         for (int o = 0; o < OC; o++)
-            gt[(size_t)(c - c0) * OC + o] += shift * cs[o];
+            g[o] = 0.f;
+        for (int i = 0; i < B; i++)
+            if (masks[(size_t)(c - c0) * nw + i / 64] >> (i % 64) & 1) {
+                float v = lut[px[(size_t)i * ldpx + c]];
+                for (int o = 0; o < OC; o++)
+                    g[o] += dout[(size_t)i * OC + o] * v;
+            }
+        for (int o = 0; o < OC; o++)
+            g[o] += shift * cs[o];
+    }
 }
 
 void mt_linear_bwd_wt_ref(float *gt, const float *dout, const float *inp, int B, int C, int OC,

@@ -320,8 +320,6 @@ static void KSFX(linear_bwd_x)(float *dinp, const float *dout, const float *w,
 /* The engine's transposed first layer: row lists, gradient rows            */
 /* ======================================================================== */
 
-typedef mt_sp_ent sp_ent;
-
 /* acc[0..nv) += x * row[0..(nv-1)*VW + nlast): the inner step of the sparse
  * kernels; the last vector is partial when nlast < VW (a masked load). */
 KERN_INLINE void axpy_acc(vf *acc, vf x, const float *row, int nv, int nlast)
@@ -421,65 +419,15 @@ KERN_INLINE void rl_fwd2(float *y0, const uint32_t *ix0, const float *vl0, int a
     rl_store(y1, s1, nv, nlast, 0);
 }
 
-/* One transposed gradient row (or two, for narrow outputs) of sparse_bwd_wt. */
-KERN_INLINE void gt_row1(float *g, const sp_ent *e, int n, const float *dout, int OC, const float *cs,
-                         vf sh, int nv, int nlast)
-{
-    vf acc[SP_NV];
-#pragma GCC unroll 8
-    for (int v = 0; v < nv; v++)
-        acc[v] = V_ZERO();
-    for (int k = 0; k < n; k++)
-        axpy_acc(acc, V_SET1(e[k].v), dout + (ptrdiff_t)e[k].i * OC, nv, nlast);
-    vf c[SP_NV];
-    rl_load(c, cs, nv, nlast);
-#pragma GCC unroll 8
-    for (int v = 0; v < nv; v++)
-        acc[v] = V_ADD(acc[v], V_MUL(sh, c[v]));
-    rl_store(g, acc, nv, nlast, 0);
-}
-
-KERN_INLINE void gt_row2(float *g0, const sp_ent *e0, int n0, float *g1, const sp_ent *e1, int n1,
-                         const float *dout, int OC, const float *cs, vf sh, int nv, int nlast)
-{
-    vf a0[SP_PAIR_NV], a1[SP_PAIR_NV], c[SP_PAIR_NV];
-#pragma GCC unroll 8
-    for (int v = 0; v < nv; v++)
-        a0[v] = a1[v] = V_ZERO();
-    int n = n0 < n1 ? n0 : n1, k = 0;
-    for (; k < n; k++) {
-        axpy_acc(a0, V_SET1(e0[k].v), dout + (ptrdiff_t)e0[k].i * OC, nv, nlast);
-        axpy_acc(a1, V_SET1(e1[k].v), dout + (ptrdiff_t)e1[k].i * OC, nv, nlast);
-    }
-    for (int k0 = k; k0 < n0; k0++)
-        axpy_acc(a0, V_SET1(e0[k0].v), dout + (ptrdiff_t)e0[k0].i * OC, nv, nlast);
-    for (int k1 = k; k1 < n1; k1++)
-        axpy_acc(a1, V_SET1(e1[k1].v), dout + (ptrdiff_t)e1[k1].i * OC, nv, nlast);
-    rl_load(c, cs, nv, nlast);
-#pragma GCC unroll 8
-    for (int v = 0; v < nv; v++) {
-        a0[v] = V_ADD(a0[v], V_MUL(sh, c[v]));
-        a1[v] = V_ADD(a1[v], V_MUL(sh, c[v]));
-    }
-    rl_store(g0, a0, nv, nlast, 0);
-    rl_store(g1, a1, nv, nlast, 0);
-}
-
 #define RL_FN(n) \
     static void rl_fwd1_##n(float *y, const uint32_t *ix, const float *vl, int k0, int k1, const float *wt, \
                             int OC, const float *init, int nlast) \
-    { rl_fwd1(y, ix, vl, k0, k1, wt, OC, init, n, nlast); } \
-    static void gt_row1_##n(float *g, const sp_ent *e, int cnt, const float *dout, int OC, \
-                            const float *cs, vf sh, int nlast) \
-    { gt_row1(g, e, cnt, dout, OC, cs, sh, n, nlast); }
+    { rl_fwd1(y, ix, vl, k0, k1, wt, OC, init, n, nlast); }
 #define RL2_FN(n) \
     static void rl_fwd2_##n(float *y0, const uint32_t *ix0, const float *vl0, int a0, int a1, float *y1, \
                             const uint32_t *ix1, const float *vl1, int b0, int b1, const float *wt, int OC, \
                             int nlast) \
-    { rl_fwd2(y0, ix0, vl0, a0, a1, y1, ix1, vl1, b0, b1, wt, OC, n, nlast); } \
-    static void gt_row2_##n(float *g0, const sp_ent *e0, int n0, float *g1, const sp_ent *e1, \
-                            int n1, const float *dout, int OC, const float *cs, vf sh, int nlast) \
-    { gt_row2(g0, e0, n0, g1, e1, n1, dout, OC, cs, sh, n, nlast); }
+    { rl_fwd2(y0, ix0, vl0, a0, a1, y1, ix1, vl1, b0, b1, wt, OC, n, nlast); }
 SP_LIST(RL_FN)
 SP2_LIST(RL2_FN)
 #undef RL_FN
@@ -548,139 +496,126 @@ static void KSFX(sparse_fwd_rows)(float *out, const mt_sp_rows *rows, const floa
     }
 }
 
-/* Entries in ascending c per row, so each column's list comes out with rows
- * ascending; a row's entries outside [c0,c1) are skipped from its ends. */
-static void KSFX(sparse_lists_rows)(mt_sp_lists *lists, const mt_sp_rows *rows, int B, int c0, int c1)
+/* Column masks: plain OR per entry (a row's chunk entries from its counts). */
+static void KSFX(sparse_masks_rows)(uint64_t *masks, const mt_sp_rows *rows, int B, int c0, int c1)
 {
-    assert(lists->c_base <= c0 && c0 <= c1);
-    int *cnt = lists->cnt - lists->c_base;
-    sp_ent *ent = (sp_ent *)lists->ent - (ptrdiff_t)lists->c_base * B;
-    memset(cnt + c0, 0, (size_t)(c1 - c0) * sizeof *cnt);
+    assert(c0 % MT_SP_CHUNK == 0 && c0 <= c1);
+    const int nw = (B + 63) / 64, j0 = c0 / MT_SP_CHUNK, j1 = (c1 + MT_SP_CHUNK - 1) / MT_SP_CHUNK;
+    memset(masks, 0, (size_t)(c1 - c0) * nw * sizeof *masks);
     for (int i = 0; i < B; i++) {
-        const uint32_t *ix = rows->ent + (ptrdiff_t)i * rows->ld;
-        const float *vl = rows->lut;
-        int j = c0 / MT_SP_CHUNK, n = rows->cnt[i];
-        int k = j > 0 && j <= rows->nblk ? rows->blk[(ptrdiff_t)i * rows->nblk + j - 1] : 0;
-        while (k < n && MT_SP_COL(ix[k]) < c0)
-            k++;
-        /* the end from the chunk counts when c1 ends a chunk: no compare per entry */
-        int je = c1 / MT_SP_CHUNK;
-        int kend = c1 % MT_SP_CHUNK == 0 && je >= 1 && je <= rows->nblk
-                 ? rows->blk[(ptrdiff_t)i * rows->nblk + je - 1] : -1;
-        if (kend < 0) {
-            kend = k;
-            while (kend < n && MT_SP_COL(ix[kend]) < c1)
-                kend++;
-        }
-        for (; k < kend; k++) {
-            int c = MT_SP_COL(ix[k]);
-            sp_ent *e = &ent[(ptrdiff_t)c * B + cnt[c]++];
-            e->i = i;
-            e->v = vl[MT_SP_PX(ix[k])];
-        }
+        const int *bk = rows->blk + (ptrdiff_t)i * rows->nblk;
+        const uint32_t *en = rows->ent + (ptrdiff_t)i * rows->ld;
+        int k0 = j0 > 0 ? bk[j0 - 1] : 0, k1 = j1 > 0 ? bk[j1 - 1] : 0;
+        uint64_t bit = 1ull << (i % 64);
+        uint64_t *mw = masks + i / 64 - (ptrdiff_t)c0 * nw;
+        for (int k = k0; k < k1; k++)
+            mw[(ptrdiff_t)MT_SP_COL(en[k]) * nw] |= bit;
     }
 }
 
-static void KSFX(sparse_bwd_wt)(float *gt, const float *dout, const float *cs, const mt_sp_lists *lists,
-                                int B, int OC, float shift, int c0, int c1)
+/* One gradient row (or two, for narrow outputs) from column masks. */
+KERN_INLINE void mk_row1(float *g, const uint64_t *mk, int nw, const uint8_t *pc, int ldpx, const float *lut,
+                         const float *dout, int OC, const float *cs, vf sh, int nv, int nlast)
 {
-    assert(lists->c_base <= c0 && c0 <= c1);
-    const int *cnt = lists->cnt - lists->c_base;
-    const sp_ent *ent = (const sp_ent *)lists->ent - (ptrdiff_t)lists->c_base * B;
-    const int nvt = (OC + VW - 1) / VW;
+    vf acc[SP_NV];
+#pragma GCC unroll 8
+    for (int v = 0; v < nv; v++)
+        acc[v] = V_ZERO();
+    for (int w = 0; w < nw; w++)
+        for (uint64_t m = mk[w]; m; m &= m - 1) {
+            int i = w * 64 + __builtin_ctzll(m);
+            axpy_acc(acc, V_SET1(lut[pc[(ptrdiff_t)i * ldpx]]), dout + (ptrdiff_t)i * OC, nv, nlast);
+        }
+    vf c[SP_NV];
+    rl_load(c, cs, nv, nlast);
+#pragma GCC unroll 8
+    for (int v = 0; v < nv; v++)
+        acc[v] = V_ADD(acc[v], V_MUL(sh, c[v]));
+    rl_store(g, acc, nv, nlast, 0);
+}
+
+KERN_INLINE void mk_row2(float *g0, const uint64_t *mk0, float *g1, const uint64_t *mk1, int nw, const uint8_t *pc,
+                         int ldpx, const float *lut, const float *dout, int OC, const float *cs, vf sh, int nv,
+                         int nlast)
+{
+    vf a0[SP_PAIR_NV], a1[SP_PAIR_NV], c[SP_PAIR_NV];
+#pragma GCC unroll 8
+    for (int v = 0; v < nv; v++)
+        a0[v] = a1[v] = V_ZERO();
+    for (int w = 0; w < nw; w++) {
+        uint64_t m0 = mk0[w], m1 = mk1[w];
+        for (; m0 && m1; m0 &= m0 - 1, m1 &= m1 - 1) {
+            int i0 = w * 64 + __builtin_ctzll(m0), i1 = w * 64 + __builtin_ctzll(m1);
+            axpy_acc(a0, V_SET1(lut[pc[(ptrdiff_t)i0 * ldpx]]), dout + (ptrdiff_t)i0 * OC, nv, nlast);
+            axpy_acc(a1, V_SET1(lut[pc[(ptrdiff_t)i1 * ldpx + 1]]), dout + (ptrdiff_t)i1 * OC, nv, nlast);
+        }
+        for (; m0; m0 &= m0 - 1) {
+            int i0 = w * 64 + __builtin_ctzll(m0);
+            axpy_acc(a0, V_SET1(lut[pc[(ptrdiff_t)i0 * ldpx]]), dout + (ptrdiff_t)i0 * OC, nv, nlast);
+        }
+        for (; m1; m1 &= m1 - 1) {
+            int i1 = w * 64 + __builtin_ctzll(m1);
+            axpy_acc(a1, V_SET1(lut[pc[(ptrdiff_t)i1 * ldpx + 1]]), dout + (ptrdiff_t)i1 * OC, nv, nlast);
+        }
+    }
+    rl_load(c, cs, nv, nlast);
+#pragma GCC unroll 8
+    for (int v = 0; v < nv; v++) {
+        a0[v] = V_ADD(a0[v], V_MUL(sh, c[v]));
+        a1[v] = V_ADD(a1[v], V_MUL(sh, c[v]));
+    }
+    rl_store(g0, a0, nv, nlast, 0);
+    rl_store(g1, a1, nv, nlast, 0);
+}
+
+#define MK_FN(n) \
+    static void mk_row1_##n(float *g, const uint64_t *mk, int nw, const uint8_t *pc, int ldpx, const float *lut, \
+                            const float *dout, int OC, const float *cs, vf sh, int nlast) \
+    { mk_row1(g, mk, nw, pc, ldpx, lut, dout, OC, cs, sh, n, nlast); }
+#define MK2_FN(n) \
+    static void mk_row2_##n(float *g0, const uint64_t *mk0, float *g1, const uint64_t *mk1, int nw, \
+                            const uint8_t *pc, int ldpx, const float *lut, const float *dout, int OC, \
+                            const float *cs, vf sh, int nlast) \
+    { mk_row2(g0, mk0, g1, mk1, nw, pc, ldpx, lut, dout, OC, cs, sh, n, nlast); }
+SP_LIST(MK_FN)
+SP2_LIST(MK2_FN)
+#undef MK_FN
+#undef MK2_FN
+
+static void KSFX(sparse_bwd_masks)(float *gt, const float *dout, const float *cs, const uint64_t *masks,
+                                   const uint8_t *px, int ldpx, const float *lut, int B, int OC, float shift,
+                                   int c0, int c1)
+{
+    const int nw = (B + 63) / 64, nvt = (OC + VW - 1) / VW;
     vf sh = V_SET1(shift);
     int c = c0;
     if (nvt <= SP_PAIR_NV) { /* narrow: two columns at once */
         int nlast = OC - (nvt - 1) * VW;
         for (; c + 1 < c1; c += 2) {
             float *g = gt + (ptrdiff_t)(c - c0) * OC;
-            const sp_ent *e = ent + (ptrdiff_t)c * B;
+            const uint64_t *mk = masks + (ptrdiff_t)(c - c0) * nw;
             switch (nvt) {
-#define GT2_CASE(k) case k: gt_row2_##k(g, e, cnt[c], g + OC, e + B, cnt[c + 1], dout, OC, cs, sh, \
-                                        nlast); break;
-                SP2_LIST(GT2_CASE)
-#undef GT2_CASE
+#define MK2_CASE(k) case k: mk_row2_##k(g, mk, g + OC, mk + nw, nw, px + c, ldpx, lut, dout, OC, cs, sh, nlast); break;
+                SP2_LIST(MK2_CASE)
+#undef MK2_CASE
             default: assert(0);
             }
         }
     }
     for (; c < c1; c++) {
         float *g = gt + (ptrdiff_t)(c - c0) * OC;
-        const sp_ent *e = ent + (ptrdiff_t)c * B;
+        const uint64_t *mk = masks + (ptrdiff_t)(c - c0) * nw;
         for (int o0 = 0; o0 < OC; o0 += SP_NV * VW) {
             int ow = OC - o0 < SP_NV * VW ? OC - o0 : SP_NV * VW;
             int nv = (ow + VW - 1) / VW, nlast = ow - (nv - 1) * VW;
             switch (nv) {
-#define GT_CASE(k) case k: gt_row1_##k(g + o0, e, cnt[c], dout + o0, OC, cs + o0, sh, nlast); break;
-                SP_LIST(GT_CASE)
-#undef GT_CASE
+#define MK_CASE(k) case k: mk_row1_##k(g + o0, mk, nw, px + c, ldpx, lut, dout + o0, OC, cs + o0, sh, nlast); break;
+                SP_LIST(MK_CASE)
+#undef MK_CASE
             default: assert(0);
             }
         }
     }
-}
-
-/* One row's entries [k0,k1) added to their gradient rows: g[idx-c0] += v * d,
- * with the row's dout vectors d held in registers. */
-KERN_INLINE void sc_row(float *gt, const uint32_t *ix, const float *vl, int k0, int k1, const float *dout, int OC,
-                        int c0, int nv, int nlast)
-{
-    vf d[SP_NV];
-    rl_load(d, dout, nv, nlast);
-    for (int k = k0; k < k1; k++) {
-        float *g = gt + (ptrdiff_t)(MT_SP_COL(ix[k]) - c0) * OC;
-        vf x = V_SET1(vl[MT_SP_PX(ix[k])]);
-#pragma GCC unroll 8
-        for (int v = 0; v < nv; v++) {
-            if (v == nv - 1 && nlast < VW)
-                V_STOREN(g + v * VW, V_FMA(x, d[v], V_LOADN(g + v * VW, nlast)), nlast);
-            else
-                V_STORE(g + v * VW, V_FMA(x, d[v], V_LOAD(g + v * VW)));
-        }
-    }
-}
-
-#define SC_FN(n) \
-    static void sc_row_##n(float *gt, const uint32_t *ix, const float *vl, int k0, int k1, const float *dout, \
-                           int OC, int c0, int nlast) \
-    { sc_row(gt, ix, vl, k0, k1, dout, OC, c0, n, nlast); }
-SP_LIST(SC_FN)
-#undef SC_FN
-
-static void KSFX(sparse_bwd_rows)(float *gt, const float *dout, const float *cs, const mt_sp_rows *rows,
-                                  int B, int OC, float shift, int c0, int c1)
-{
-    assert(c0 % MT_SP_CHUNK == 0 && c0 <= c1);
-    const int j0 = c0 / MT_SP_CHUNK, j1 = (c1 + MT_SP_CHUNK - 1) / MT_SP_CHUNK;
-    memset(gt, 0, (size_t)(c1 - c0) * OC * sizeof *gt);
-    for (int i = 0; i < B; i++) {
-        const int *bk = rows->blk + (ptrdiff_t)i * rows->nblk;
-        int k0 = j0 > 0 ? bk[j0 - 1] : 0, k1 = j1 > 0 ? bk[j1 - 1] : 0;
-        if (k0 == k1)
-            continue;
-        const uint32_t *ix = rows->ent + (ptrdiff_t)i * rows->ld;
-        const float *vl = rows->lut;
-        for (int o0 = 0; o0 < OC; o0 += SP_NV * VW) {
-            int ow = OC - o0 < SP_NV * VW ? OC - o0 : SP_NV * VW;
-            int nv = (ow + VW - 1) / VW, nlast = ow - (nv - 1) * VW;
-            switch (nv) {
-#define SC_CASE(k) case k: sc_row_##k(gt + o0, ix, vl, k0, k1, dout + (ptrdiff_t)i * OC + o0, OC, c0, nlast); break;
-                SP_LIST(SC_CASE)
-#undef SC_CASE
-            default: assert(0);
-            }
-        }
-    }
-    vf sh = V_SET1(shift);
-    for (int c = 0; c < c1 - c0; c++)
-        for (int o = 0; o < OC; o += VW) {
-            int w = OC - o < VW ? OC - o : VW;
-            float *g = gt + (ptrdiff_t)c * OC + o;
-            if (w == VW)
-                V_STORE(g, V_ADD(V_LOAD(g), V_MUL(sh, V_LOAD(cs + o))));
-            else
-                V_STOREN(g, V_ADD(V_LOADN(g, w), V_MUL(sh, V_LOADN(cs + o, w))), w);
-        }
 }
 
 static void KSFX(linear_bwd_wt)(float *gt, const float *dout, const float *inp, int B, int C, int OC,
@@ -827,9 +762,8 @@ const mt_kern KSFX(mt_kern) = {
     .transpose = KSFX(transpose),
     .sparse_row_list = KSFX(sparse_row_list),
     .sparse_fwd_rows = KSFX(sparse_fwd_rows),
-    .sparse_lists_rows = KSFX(sparse_lists_rows),
-    .sparse_bwd_wt = KSFX(sparse_bwd_wt),
-    .sparse_bwd_rows = KSFX(sparse_bwd_rows),
+    .sparse_masks_rows = KSFX(sparse_masks_rows),
+    .sparse_bwd_masks = KSFX(sparse_bwd_masks),
     .linear_bwd_wt = KSFX(linear_bwd_wt),
     .colsum_acc = KSFX(colsum_acc),
 };
