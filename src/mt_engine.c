@@ -511,30 +511,37 @@ static void move_b1w2(const mt_engine *e, int s, float *v, float *b1, float *w2t
         }
 }
 
+/* Segment s's W1^T block, b1 and W2^T rows from the flat vector v (params,
+ * grads or a moment, torch layout), or to it when to_flat. */
+static void move_segment(const mt_engine *e, int s, float *v, float *w1t, float *b1, float *w2t, int to_flat)
+{
+    const mt_mlp *m = e->m;
+    const int C0 = m->dims[0], sw = swidth(e, s);
+    float *w1 = v + (m->w[0] - m->params) + (size_t)scol(e, s) * C0; /* the segment's rows of W1 (sw, C0) */
+    if (to_flat)
+        e->k->transpose(w1, w1t, sw, C0, 0, sw);
+    else
+        e->k->transpose(w1t, w1, C0, sw, 0, C0);
+    move_b1w2(e, s, v, b1, w2t, to_flat);
+}
+
 /* Segment s's blocks from m->params (and o's moments when o is set), by its
  * own thread (so its pages and lines start in that core's cache). */
 static void sync_thread(mt_engine *e, int t, int T)
 {
     mt_mlp *m = e->m;
-    const int L = m->n_layers, C0 = m->dims[0];
+    const int L = m->n_layers;
     const mt_optim *o = e->opt;
     int s0, s1;
     owned(e, t, T, &s0, &s1);
     for (int s = s0; s < s1; s++) {
         seg *g = &e->sg[s];
         const int sw = swidth(e, s);
-        const size_t w1 = (size_t)(m->w[0] - m->params) + (size_t)scol(e, s) * C0;
-        /* (C0, sw) = (the segment's rows of W1 (sw, C0))^T */
-        e->k->transpose(g->w1t, m->params + w1, C0, sw, 0, C0);
-        move_b1w2(e, s, m->params, g->b1, g->w2t, 0);
-        if (o) {
-            e->k->transpose(g->m1, o->m + w1, C0, sw, 0, C0);
-            move_b1w2(e, s, o->m, g->mb1, g->mw2, 0);
-            if (o->v) {
-                e->k->transpose(g->v1, o->v + w1, C0, sw, 0, C0);
-                move_b1w2(e, s, o->v, g->vb1, g->vw2, 0);
-            }
-        }
+        move_segment(e, s, m->params, g->w1t, g->b1, g->w2t, 0);
+        if (o)
+            move_segment(e, s, o->m, g->m1, g->mb1, g->mw2, 0);
+        if (o && o->v)
+            move_segment(e, s, o->v, g->v1, g->vb1, g->vw2, 0);
         for (int j = 0; j < e->nch; j++)
             chunk_colsum(e, s, j);
         if (L > 1)
@@ -553,28 +560,20 @@ static void sync_job(void *arg, int t, int T) { sync_thread(arg, t, T); }
 static void export_thread(mt_engine *e, int t, int T)
 {
     mt_mlp *m = e->m;
-    const int C0 = m->dims[0];
     mt_optim *o = e->opt;
     int s0, s1;
     owned(e, t, T, &s0, &s1);
     for (int s = s0; s < s1; s++) {
         seg *g = &e->sg[s];
-        const int sw = swidth(e, s);
-        const size_t w1 = (size_t)(m->w[0] - m->params) + (size_t)scol(e, s) * C0;
-        /* (sw, C0) = (C0, sw)^T */
-        e->k->transpose(m->params + w1, g->w1t, sw, C0, 0, sw);
-        move_b1w2(e, s, m->params, g->b1, g->w2t, 1);
-        move_b1w2(e, s, m->grads, g->gb1, g->gw2, 1);
+        move_segment(e, s, m->params, g->w1t, g->b1, g->w2t, 1);
         if (e->have_gt)
-            e->k->transpose(m->grads + w1, g->g1, sw, C0, 0, sw);
-        if (o) {
-            e->k->transpose(o->m + w1, g->m1, sw, C0, 0, sw);
-            move_b1w2(e, s, o->m, g->mb1, g->mw2, 1);
-            if (o->v) {
-                e->k->transpose(o->v + w1, g->v1, sw, C0, 0, sw);
-                move_b1w2(e, s, o->v, g->vb1, g->vw2, 1);
-            }
-        }
+            move_segment(e, s, m->grads, g->g1, g->gb1, g->gw2, 1);
+        else
+            move_b1w2(e, s, m->grads, g->gb1, g->gw2, 1);
+        if (o)
+            move_segment(e, s, o->m, g->m1, g->mb1, g->mw2, 1);
+        if (o && o->v)
+            move_segment(e, s, o->v, g->v1, g->vb1, g->vw2, 1);
     }
 }
 
