@@ -41,7 +41,7 @@ typedef struct {
     float *gt;                       /* (W1_CHUNK, sw) one chunk's gradient (fused update) */
 } seg;
 
-/* A working thread's own copy of the batch (thread t works segment t). */
+/* A working thread's own copy of the batch. */
 typedef struct {
     uint8_t *px;                     /* (max_B, C0) raw pixels of the batch (training) */
     const uint8_t *pxp;              /* the batch's pixels: px, or the caller's
@@ -67,7 +67,7 @@ struct mt_engine {
     double *gsq;                     /* (nch, NG) squared W1 gradient sums (clipping) */
     float *wt[MT_MAX_LAYERS];        /* (dims[l], dims[l+1]) = w[l]^T for l >= 2 */
     uint8_t *labels;                 /* (max_B) */
-    float *act[MT_MAX_LAYERS + 1];   /* (max_B, dims[l]) outputs of layer l >= 2 (thread 0) */
+    float *act[MT_MAX_LAYERS + 1];   /* (max_B, dims[l]) outputs of layer l >= 2 (rows split between threads) */
     float *dact[MT_MAX_LAYERS + 1];  /* (max_B, dims[l]) gradients w.r.t. act[l], l >= 2; the
                                         logits' for a single layer are dact[1] */
     float *losses;                   /* (max_B) */
@@ -663,6 +663,7 @@ mt_status mt_engine_create(mt_engine **out, mt_mlp *m, const mt_kern *k, int nth
     e->T = nthreads;
     e->clip_f = 1.0;
     e->use_all = 1;
+    e->scale = NAN; /* no lut yet (set_job) */
     const int L = m->n_layers, C0 = m->dims[0], OC1 = m->dims[1], OC2 = L > 1 ? m->dims[2] : 0;
     const size_t fs = sizeof(float);
     e->nch = (C0 + W1_CHUNK - 1) / W1_CHUNK;
@@ -770,7 +771,7 @@ static void set_job(mt_engine *e, const uint8_t *images, const uint8_t *labels, 
     e->src_labels = labels;
     e->idx = idx;
     e->B = B;
-    if (scale != e->scale || !e->lut[1])
+    if (scale != e->scale) /* NaN at create: the first job always makes it */
         for (int p = 0; p < 256; p++)
             e->lut[p] = (float)p * scale;
     e->scale = scale;

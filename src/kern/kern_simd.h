@@ -388,46 +388,50 @@ KERN_INLINE void rl_store(float *dst, vf *acc, int nv, int nlast, int relu)
     }
 }
 
+/* acc += the value of entry en (lut by its pixel) * its row of wt. */
+KERN_INLINE void entry_acc(vf *acc, uint32_t en, const float *lut, const float *wt, int OC, int nv, int nlast)
+{
+    axpy_acc(acc, V_SET1(lut[MT_SP_PX(en)]), wt + (ptrdiff_t)MT_SP_COL(en) * OC, nv, nlast);
+}
+
 /* Row y's accumulators (from init) += its entries [k0,k1). */
-KERN_INLINE void rl_fwd1(float *y, const uint32_t *ix, const float *vl, int k0, int k1, const float *wt,
+KERN_INLINE void rl_fwd1(float *y, const uint32_t *en, const float *lut, int k0, int k1, const float *wt,
                          int OC, const float *init, int nv, int nlast)
 {
     vf acc[SP_NV];
     rl_load(acc, init, nv, nlast);
     for (int k = k0; k < k1; k++)
-        axpy_acc(acc, V_SET1(vl[MT_SP_PX(ix[k])]), wt + (ptrdiff_t)MT_SP_COL(ix[k]) * OC, nv, nlast);
+        entry_acc(acc, en[k], lut, wt, OC, nv, nlast);
     rl_store(y, acc, nv, nlast, 0);
 }
 
-KERN_INLINE void rl_fwd2(float *y0, const uint32_t *ix0, const float *vl0, int a0, int a1, float *y1,
-                         const uint32_t *ix1, const float *vl1, int b0, int b1, const float *wt, int OC,
-                         int nv, int nlast)
+KERN_INLINE void rl_fwd2(float *y0, const uint32_t *en0, int a0, int a1, float *y1, const uint32_t *en1, int b0,
+                         int b1, const float *lut, const float *wt, int OC, int nv, int nlast)
 {
     vf s0[SP_PAIR_NV], s1[SP_PAIR_NV];
     rl_load(s0, y0, nv, nlast);
     rl_load(s1, y1, nv, nlast);
     int n = a1 - a0 < b1 - b0 ? a1 - a0 : b1 - b0;
     for (int k = 0; k < n; k++) {
-        axpy_acc(s0, V_SET1(vl0[MT_SP_PX(ix0[a0 + k])]), wt + (ptrdiff_t)MT_SP_COL(ix0[a0 + k]) * OC, nv, nlast);
-        axpy_acc(s1, V_SET1(vl1[MT_SP_PX(ix1[b0 + k])]), wt + (ptrdiff_t)MT_SP_COL(ix1[b0 + k]) * OC, nv, nlast);
+        entry_acc(s0, en0[a0 + k], lut, wt, OC, nv, nlast);
+        entry_acc(s1, en1[b0 + k], lut, wt, OC, nv, nlast);
     }
     for (int k = a0 + n; k < a1; k++)
-        axpy_acc(s0, V_SET1(vl0[MT_SP_PX(ix0[k])]), wt + (ptrdiff_t)MT_SP_COL(ix0[k]) * OC, nv, nlast);
+        entry_acc(s0, en0[k], lut, wt, OC, nv, nlast);
     for (int k = b0 + n; k < b1; k++)
-        axpy_acc(s1, V_SET1(vl1[MT_SP_PX(ix1[k])]), wt + (ptrdiff_t)MT_SP_COL(ix1[k]) * OC, nv, nlast);
+        entry_acc(s1, en1[k], lut, wt, OC, nv, nlast);
     rl_store(y0, s0, nv, nlast, 0);
     rl_store(y1, s1, nv, nlast, 0);
 }
 
 #define RL_FN(n) \
-    static void rl_fwd1_##n(float *y, const uint32_t *ix, const float *vl, int k0, int k1, const float *wt, \
+    static void rl_fwd1_##n(float *y, const uint32_t *en, const float *lut, int k0, int k1, const float *wt, \
                             int OC, const float *init, int nlast) \
-    { rl_fwd1(y, ix, vl, k0, k1, wt, OC, init, n, nlast); }
+    { rl_fwd1(y, en, lut, k0, k1, wt, OC, init, n, nlast); }
 #define RL2_FN(n) \
-    static void rl_fwd2_##n(float *y0, const uint32_t *ix0, const float *vl0, int a0, int a1, float *y1, \
-                            const uint32_t *ix1, const float *vl1, int b0, int b1, const float *wt, int OC, \
-                            int nlast) \
-    { rl_fwd2(y0, ix0, vl0, a0, a1, y1, ix1, vl1, b0, b1, wt, OC, n, nlast); }
+    static void rl_fwd2_##n(float *y0, const uint32_t *en0, int a0, int a1, float *y1, const uint32_t *en1, \
+                            int b0, int b1, const float *lut, const float *wt, int OC, int nlast) \
+    { rl_fwd2(y0, en0, a0, a1, y1, en1, b0, b1, lut, wt, OC, n, nlast); }
 SP_LIST(RL_FN)
 SP2_LIST(RL2_FN)
 #undef RL_FN
@@ -452,15 +456,14 @@ static void KSFX(sparse_fwd_rows)(float *out, const mt_sp_rows *rows, const floa
         int i = 0;
         if (nvt <= SP_PAIR_NV) /* narrow: two rows at once (latency-bound otherwise) */
             for (; i + 1 < B; i += 2) {
-                const uint32_t *ix = rows->ent + (ptrdiff_t)i * ld;
-                const float *vl = rows->lut;
+                const uint32_t *en = rows->ent + (ptrdiff_t)i * ld;
                 const int *bk = rows->blk + (ptrdiff_t)i * nb;
                 int a0 = j ? bk[j - 1] : 0, a1 = bk[je], b0 = j ? bk[nb + j - 1] : 0, b1 = bk[nb + je];
                 if (a0 == a1 && b0 == b1)
                     continue;
                 float *y = out + (ptrdiff_t)i * OC;
                 switch (nvt) {
-#define RL2_CASE(k) case k: rl_fwd2_##k(y, ix, vl, a0, a1, y + OC, ix + ld, vl, b0, b1, \
+#define RL2_CASE(k) case k: rl_fwd2_##k(y, en, a0, a1, y + OC, en + ld, b0, b1, rows->lut, \
                                         wt, OC, nlast_t); break;
                     SP2_LIST(RL2_CASE)
 #undef RL2_CASE
@@ -468,8 +471,7 @@ static void KSFX(sparse_fwd_rows)(float *out, const mt_sp_rows *rows, const floa
                 }
             }
         for (; i < B; i++) {
-            const uint32_t *ix = rows->ent + (ptrdiff_t)i * ld;
-            const float *vl = rows->lut;
+            const uint32_t *en = rows->ent + (ptrdiff_t)i * ld;
             const int *bk = rows->blk + (ptrdiff_t)i * nb;
             int k0 = j ? bk[j - 1] : 0, k1 = bk[je];
             if (k0 == k1)
@@ -479,7 +481,7 @@ static void KSFX(sparse_fwd_rows)(float *out, const mt_sp_rows *rows, const floa
                 int ow = OC - o0 < SP_NV * VW ? OC - o0 : SP_NV * VW;
                 int nv = (ow + VW - 1) / VW, nlast = ow - (nv - 1) * VW;
                 switch (nv) {
-#define RL_CASE(k) case k: rl_fwd1_##k(y + o0, ix, vl, k0, k1, wt + o0, OC, y + o0, nlast); break;
+#define RL_CASE(k) case k: rl_fwd1_##k(y + o0, en, rows->lut, k0, k1, wt + o0, OC, y + o0, nlast); break;
                     SP_LIST(RL_CASE)
 #undef RL_CASE
                 default: assert(0);
