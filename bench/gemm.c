@@ -140,10 +140,11 @@ static void run_op(ws *s, int op)
     case BWD_W_SPARSE:
         memset(s->cs, 0, (size_t)s->OC * sizeof *s->cs);
         k->colsum_acc(s->cs, s->dy, s->B, s->OC);
+        k->sparse_masks(s->masks, s->px, s->C, s->B, 0, s->C);
         for (int c0 = 0; c0 < s->C; c0 += 2 * MT_SP_CHUNK) {
             int c1 = s->C - c0 < 2 * MT_SP_CHUNK ? s->C : c0 + 2 * MT_SP_CHUNK;
-            k->sparse_masks_rows(s->masks, &s->rows, s->B, c0, c1);
-            k->sparse_bwd_masks(s->gt, s->dy, s->cs, s->masks, s->px, s->C, s->rows.lut, s->B, s->OC, SHIFT, c0, c1);
+            k->sparse_bwd_masks(s->gt + (size_t)c0 * s->OC, s->dy, s->cs, s->masks + (size_t)c0 * ((s->B + 63) / 64),
+                                s->px, s->C, s->rows.lut, s->B, s->OC, SHIFT, c0, c1);
         }
         break;
     case BWD_X: k->linear_bwd_x(s->dx, s->dy, s->w, s->mask, s->B, s->C, s->OC); break;
@@ -247,7 +248,7 @@ int main(int argc, char **argv)
                 lut[p] = (float)p * SCALE;
             s.rows = (mt_sp_rows){ xmalloc((size_t)B * sizeof(int)), xmalloc((size_t)B * (C + 16) * sizeof(uint32_t)),
                                    xmalloc((size_t)B * nblk * sizeof(int)), C + 16, nblk, lut };
-            s.masks = xmalloc((size_t)2 * MT_SP_CHUNK * ((B + 63) / 64) * sizeof(uint64_t));
+            s.masks = xmalloc((size_t)C * ((B + 63) / 64) * sizeof(uint64_t));
             v[vi].k->transpose(wt, w, C, OC, 0, C);
             /* beff = b + shift * colsum(W1^T); the row lists for bwd_w_sparse */
             float *beff = xmalloc((size_t)OC * sizeof *beff);

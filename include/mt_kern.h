@@ -111,11 +111,10 @@ typedef struct mt_kern {
      * to rounding.  wt (C,OC), beff (OC). */
     void (*sparse_fwd_rows)(float *out, const mt_sp_rows *rows, const float *wt, const float *beff,
                             int B, int OC, int relu);
-    /* Column masks of columns [c0,c1) from row lists: bit i%64 of
-     * masks[(c-c0)*nw + i/64] (nw = ceil(B/64)) is set when row i has a
-     * non-zero pixel c.  c0 a multiple of MT_SP_CHUNK; c1 one too, or C.
-     * Exact. */
-    void (*sparse_masks_rows)(uint64_t *masks, const mt_sp_rows *rows, int B, int c0, int c1);
+    /* Column masks of columns [c0,c1) of px (B rows of ldpx bytes): bit
+     * i%64 of masks[(c-c0)*nw + i/64] (nw = ceil(B/64)) is set when
+     * px[i*ldpx + c] != 0; bits of rows >= B are 0.  Exact. */
+    void (*sparse_masks)(uint64_t *masks, const uint8_t *px, int ldpx, int B, int c0, int c1);
     /* Rows [c0,c1) of the transposed weight gradient, gt ((c1-c0), OC):
      *   gt[c-c0, o] = sum over the rows i set in column c's mask, ascending,
      *                 of lut[px[i*ldpx + c]] * dout[i,o]   + shift * cs[o]

@@ -48,7 +48,7 @@ typedef struct {
                                         contiguous images (forward only) */
     float *a0;                       /* (max_B, C0) normalised input (dense path) */
     mt_sp_rows rows;                 /* the batch's row lists (sparse path) */
-    uint64_t *masks;                 /* (W1_CHUNK, ceil(max_B / 64)) one chunk's column masks */
+    uint64_t *masks;                 /* (C0, ceil(max_B / 64)) the batch's column masks (sparse training) */
     int sparse;                      /* this step's path (the same on every thread) */
 } thr;
 
@@ -132,8 +132,8 @@ static void owned(const mt_engine *e, int t, int T, int *s0, int *s1)
     }
 }
 
-/* W1^T's rows are made and applied in chunks of W1_CHUNK (whole row-list
- * chunks, so a chunk's entries are found at once). */
+/* W1^T's gradient rows are made and applied in chunks of W1_CHUNK pixels
+ * (a chunk's gradient stays in L1 between the two). */
 #ifndef W1_CHUNK
 #define W1_CHUNK (2 * MT_SP_CHUNK)
 #endif
@@ -230,6 +230,8 @@ static void prepare_batch(mt_engine *e, thr *th, int t)
     }
     th->sparse = e->path == MT_PATH_SPARSE
               || (e->path == MT_PATH_AUTO && (double)nz <= MT_SPARSE_MAX_DENSITY * (double)B * C0);
+    if (th->sparse && e->backward)
+        e->k->sparse_masks(th->masks, th->pxp, C0, B, 0, C0);
     if (!th->sparse)
         e->k->u8_to_f32(th->a0, th->pxp, (size_t)B * C0, e->scale, e->shift);
 }
@@ -336,19 +338,16 @@ static void chunk_sumsq(mt_engine *e, const float *gt, int rows, int s, int j)
     }
 }
 
-/* W1^T's chunks for segments [s0,s1): per chunk the column masks of the
- * batch (a bit per row with a non-zero pixel there: cheap to make, no
- * stores per entry when used), then each segment's gradient rows, applied
- * at once (fused) or kept whole. */
+/* W1^T's chunks for segments [s0,s1): each segment's gradient rows (sparse:
+ * from the batch's column masks, a bit per row with a non-zero pixel
+ * there), applied at once (fused) or kept whole. */
 static void w1_chunks(mt_engine *e, thr *th, int s0, int s1)
 {
     const mt_kern *k = e->k;
-    const int C0 = e->m->dims[0], B = e->B;
+    const int C0 = e->m->dims[0], B = e->B, nw = (B + 63) / 64;
     for (int j = 0; j < e->nch; j++) {
         int c0, c1;
         chunk_rows(e, j, &c0, &c1);
-        if (th->sparse)
-            k->sparse_masks_rows(th->masks, &th->rows, B, c0, c1);
         for (int s = s0; s < s1; s++) {
             seg *g = &e->sg[s];
             const int sw = swidth(e, s);
@@ -357,7 +356,8 @@ static void w1_chunks(mt_engine *e, thr *th, int s0, int s1)
             if (!th->sparse)
                 k->linear_bwd_wt(gt, g->d1, th->a0, B, C0, sw, c0, c1);
             else
-                k->sparse_bwd_masks(gt, g->d1, g->gb1, th->masks, th->pxp, C0, e->lut, B, sw, e->shift, c0, c1);
+                k->sparse_bwd_masks(gt, g->d1, g->gb1, th->masks + (size_t)c0 * nw, th->pxp, C0, e->lut, B, sw,
+                                    e->shift, c0, c1);
             if (e->fused) {
                 mt_optim_step_buf(&e->ostep, g->w1t + off, gt, g->m1 + off, g->v1 + off, n, k);
                 chunk_colsum(e, s, j);
@@ -704,7 +704,7 @@ mt_status mt_engine_create(mt_engine **out, mt_mlp *m, const mt_kern *k, int nth
            && (th->rows.cnt = page_alloc((size_t)max_B * sizeof(int)))
            && (th->rows.ent = page_alloc((size_t)max_B * th->rows.ld * sizeof(uint32_t)))
            && (th->rows.blk = page_alloc((size_t)max_B * th->rows.nblk * sizeof(int)))
-           && (th->masks = page_alloc((size_t)W1_CHUNK * ((max_B + 63) / 64) * sizeof(uint64_t)));
+           && (th->masks = page_alloc((size_t)C0 * ((max_B + 63) / 64) * sizeof(uint64_t)));
     }
     if (!ok) {
         st = mt_errf(err, MT_ENOMEM, "engine: out of memory for batches of %d", max_B);

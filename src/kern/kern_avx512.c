@@ -87,6 +87,13 @@ static inline vf v_exp(vf x)
  * | pixel << MT_SP_COL_BITS) compressed to the front (whole vectors stored:
  * the lists have 16 entries of slack). */
 #define KERN_ROW_LIST_VEC
+/* bit j set when p[j] != 0, n <= 64 (bytes past n are not read) */
+static inline uint64_t nzmask(const uint8_t *p, int n)
+{
+    __m512i v = _mm512_maskz_loadu_epi8(n >= 64 ? ~0ull : (1ull << n) - 1, p);
+    return _mm512_test_epi8_mask(v, v);
+}
+
 static int row_list_vec(uint32_t *ent, int *blk, const uint8_t *px, int C)
 {
     const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);

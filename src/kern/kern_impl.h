@@ -29,7 +29,7 @@ void mt_sparse_fwd_rows_ref(float *out, const mt_sp_rows *rows, const float *wt,
 void mt_linear_bwd_wt_ref(float *gt, const float *dout, const float *inp, int B, int C, int OC,
                           int c0, int c1);
 void mt_colsum_acc_ref(float *s, const float *x, int rows, int n);
-void mt_sparse_masks_rows_ref(uint64_t *masks, const mt_sp_rows *rows, int B, int c0, int c1);
+void mt_sparse_masks_ref(uint64_t *masks, const uint8_t *px, int ldpx, int B, int c0, int c1);
 void mt_sparse_bwd_masks_ref(float *gt, const float *dout, const float *cs, const uint64_t *masks,
                              const uint8_t *px, int ldpx, const float *lut, int B, int OC, float shift,
                              int c0, int c1);

@@ -210,16 +210,14 @@ void mt_sparse_fwd_rows_ref(float *out, const mt_sp_rows *rows, const float *wt,
     }
 }
 
-void mt_sparse_masks_rows_ref(uint64_t *masks, const mt_sp_rows *rows, int B, int c0, int c1)
+void mt_sparse_masks_ref(uint64_t *masks, const uint8_t *px, int ldpx, int B, int c0, int c1)
 {
     const int nw = (B + 63) / 64;
     memset(masks, 0, (size_t)(c1 - c0) * nw * sizeof *masks);
-    for (int i = 0; i < B; i++)
-        for (int k = 0; k < rows->cnt[i]; k++) {
-            int c = MT_SP_COL(rows->ent[(size_t)i * rows->ld + k]);
-            if (c >= c0 && c < c1)
+    for (int c = c0; c < c1; c++)
+        for (int i = 0; i < B; i++)
+            if (px[(size_t)i * ldpx + c] != 0)
                 masks[(size_t)(c - c0) * nw + i / 64] |= 1ull << (i % 64);
-        }
 }
 
 void mt_sparse_bwd_masks_ref(float *gt, const float *dout, const float *cs, const uint64_t *masks,

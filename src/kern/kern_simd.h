@@ -19,9 +19,9 @@
  *   (n < VW lanes; LOADN zero-fills) V_FMA(a,b,c)=a*b+c V_ADD V_SUB V_MUL V_DIV
  *   V_MAX V_SQRT V_MASKLE0(v,m) (v with lanes where m <= 0 zeroed)
  *   V_LOADU8(p) (VW bytes -> floats)  v_exp(vf)  vtranspose(vf r[VW])
- *   KSFX(name) (name suffix), and either nzmask(p, n) (bit j set when
- *   p[j] != 0, n <= 64) or KERN_ROW_LIST_VEC with row_list_vec (see
- *   sparse_row_list) */
+ *   KSFX(name) (name suffix), nzmask(p, n) (bit j set when p[j] != 0,
+ *   n <= 64), and optionally KERN_ROW_LIST_VEC with row_list_vec (see
+ *   sparse_row_list) or KERN_BIT_TRANSPOSE64 with bit_transpose64 */
 
 #include <assert.h>
 #include <math.h>
@@ -498,20 +498,40 @@ static void KSFX(sparse_fwd_rows)(float *out, const mt_sp_rows *rows, const floa
     }
 }
 
-/* Column masks: plain OR per entry (a row's chunk entries from its counts). */
-static void KSFX(sparse_masks_rows)(uint64_t *masks, const mt_sp_rows *rows, int B, int c0, int c1)
+/* Column masks: each row's non-zero bits 64 columns at a time (nzmask),
+ * then the 64 x 64 bit block transposed (bit_transpose64: 6 stages of
+ * masked swaps, a[k] bit j <-> a[j] bit k). */
+#ifndef KERN_BIT_TRANSPOSE64
+static void bit_transpose64(uint64_t a[64])
 {
-    assert(c0 % MT_SP_CHUNK == 0 && c0 <= c1);
-    const int nw = (B + 63) / 64, j0 = c0 / MT_SP_CHUNK, j1 = (c1 + MT_SP_CHUNK - 1) / MT_SP_CHUNK;
-    memset(masks, 0, (size_t)(c1 - c0) * nw * sizeof *masks);
-    for (int i = 0; i < B; i++) {
-        const int *bk = rows->blk + (ptrdiff_t)i * rows->nblk;
-        const uint32_t *en = rows->ent + (ptrdiff_t)i * rows->ld;
-        int k0 = j0 > 0 ? bk[j0 - 1] : 0, k1 = j1 > 0 ? bk[j1 - 1] : 0;
-        uint64_t bit = 1ull << (i % 64);
-        uint64_t *mw = masks + i / 64 - (ptrdiff_t)c0 * nw;
-        for (int k = k0; k < k1; k++)
-            mw[(ptrdiff_t)MT_SP_COL(en[k]) * nw] |= bit;
+    static const uint64_t lo[6] = { 0x00000000ffffffffull, 0x0000ffff0000ffffull, 0x00ff00ff00ff00ffull,
+                                    0x0f0f0f0f0f0f0f0full, 0x3333333333333333ull, 0x5555555555555555ull };
+    for (int st = 0, s = 32; s; st++, s >>= 1)
+        for (int k0 = 0; k0 < 64; k0 += 2 * s)
+            for (int k = k0; k < k0 + s; k++) {
+                uint64_t t = ((a[k] >> s) ^ a[k + s]) & lo[st];
+                a[k + s] ^= t;
+                a[k] ^= t << s;
+            }
+}
+#endif
+
+static void KSFX(sparse_masks)(uint64_t *masks, const uint8_t *px, int ldpx, int B, int c0, int c1)
+{
+    const int nw = (B + 63) / 64;
+    uint64_t a[64];
+    for (int w = 0; w < nw; w++) {
+        const int rows = B - 64 * w < 64 ? B - 64 * w : 64;
+        for (int b0 = c0; b0 < c1; b0 += 64) {
+            const int n = c1 - b0 < 64 ? c1 - b0 : 64;
+            for (int r = 0; r < rows; r++)
+                a[r] = nzmask(px + (ptrdiff_t)(64 * w + r) * ldpx + b0, n);
+            for (int r = rows; r < 64; r++)
+                a[r] = 0;
+            bit_transpose64(a);
+            for (int q = 0; q < n; q++)
+                masks[(ptrdiff_t)(b0 - c0 + q) * nw + w] = a[q];
+        }
     }
 }
 
@@ -764,7 +784,7 @@ const mt_kern KSFX(mt_kern) = {
     .transpose = KSFX(transpose),
     .sparse_row_list = KSFX(sparse_row_list),
     .sparse_fwd_rows = KSFX(sparse_fwd_rows),
-    .sparse_masks_rows = KSFX(sparse_masks_rows),
+    .sparse_masks = KSFX(sparse_masks),
     .sparse_bwd_masks = KSFX(sparse_bwd_masks),
     .linear_bwd_wt = KSFX(linear_bwd_wt),
     .colsum_acc = KSFX(colsum_acc),
