@@ -11,17 +11,20 @@
  * whose cores sit far apart (this project's VM: ~0.24 us per cache line
  * moved between its two vCPUs) every line one core writes and another
  * reads costs more than the arithmetic on it.  A step (mt_engine_step) is
- * one mt_pool run with two barriers: every thread reads the whole batch
- * itself (gather, augmentation, per-row non-zero lists) and makes its
- * segments' first-layer outputs (sparse on the raw pixels from the row
- * lists, see mt_kern.sparse_fwd_rows, or dense on normalised floats) |
- * each thread its share of the rows through layer 2 (one chain over the
- * segments' inputs) and up, softmax + cross-entropy and the gradients down
- * to layer 2's input |
- * each thread its segments' gradients and updates: W1^T by chunks of 96
+ * one mt_pool run with one barrier: every thread reads the whole batch
+ * itself (gather, augmentation, per-row non-zero lists, column masks) and
+ * makes its segments' first-layer outputs (sparse on the raw pixels from
+ * the row lists, see mt_kern.sparse_fwd_rows, or dense on normalised
+ * floats) and their part of layer 2's sums (a partial sum per 64 units) |
+ * each thread adds the parts up (the step's only exchange: 16 KB per
+ * segment) and runs layer 2's output and the small layers above, softmax +
+ * cross-entropy and the gradients down to layer 2's input for all rows
+ * itself, then its segments' gradients and updates: W1^T by chunks of 96
  * pixels, each chunk's gradient (from the batch's column masks, see
- * mt_kern.sparse_bwd_masks) applied while in L1, then b1 and W2^T.  With gradient clipping the gradient is made whole and a
- * second run applies it once the global norm is known.
+ * mt_kern.sparse_bwd_masks) applied while in L1, then b1 and W2^T; the
+ * small layers' update follows the run.  With gradient clipping the
+ * gradient is made whole and a second run applies it once the global norm
+ * is known.
  * Every float is produced by one fixed chain of operations whatever the
  * split (tests/test_kern.c checks the kernels' split invariance), and the
  * loss is summed in row order, so the same seed gives bit-identical losses

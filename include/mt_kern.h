@@ -80,11 +80,12 @@ typedef struct mt_kern {
      * (see transpose).  out (B,OC); b (OC) or NULL; out must not alias inp. */
     void (*linear_fwd_t)(float *out, const float *inp, const float *wt, const float *b,
                          int B, int C, int OC, int relu);
-    /* linear_fwd_t in parts of the input: out = (acc ? out : 0) + inp @ wt,
-     * then, when last, + b (b may be NULL) and ReLU when relu.  The parts'
-     * calls continue one chain per output (stored and reloaded exactly), so
-     * linear_fwd_t over C columns equals its calls over consecutive parts. */
-    void (*linear_fwd_t_acc)(float *out, const float *inp, const float *wt, const float *b,
+    /* linear_fwd_t in parts of the input, inp (B rows of ldi >= C floats):
+     * out = (acc ? out : 0) + inp[:, :C] @ wt, then, when last, + b (b may be
+     * NULL) and ReLU when relu.  The parts' calls continue one chain per
+     * output (stored and reloaded exactly), so linear_fwd_t over C columns
+     * equals its calls over consecutive parts. */
+    void (*linear_fwd_t_acc)(float *out, const float *inp, int ldi, const float *wt, const float *b,
                              int B, int C, int OC, int relu, int acc, int last);
     /* Columns [c0,c1) of linear_bwd_w: dw[:, c0:c1] += dout^T @ inp[:, c0:c1];
      * db (OC) += column sums of dout when db != NULL (pass it to one caller). */

@@ -3,19 +3,22 @@
  * (min(threads, ceil(OC1 / 64)) of them; a single layer, whose outputs are
  * the logits, is one segment).  A segment owns, for the whole run, its
  * columns of the first layer: its block of W1^T (C0, sw), its b1 and its
- * rows of W2^T (sw, OC2), with their optimizer moments and gradients, and
- * its activations — each in its own page-aligned, page-padded allocation, so
- * no core ever reads a line another core wrote (hardware prefetchers
- * included) but in two small exchanges per step: for layer 2 each thread
- * reads the other segments' W2^T rows and act1 for its share of the rows,
- * and every thread reads dact2 back.  Each working thread reads the whole
- * batch itself (its own copy and row lists).  A step is one pool run with
- * two barriers: segments' forward | rows' layer 2 and up, loss, gradients
- * down to dact2 | segments' backward, W1^T's gradient and update by chunks,
- * b1 and W2's update (and, on thread 0, the small layers' above).
+ * rows of W2^T (sw, OC2), with their optimizer moments and gradients, its
+ * activations and its part of layer 2's sums — each in its own
+ * page-aligned, page-padded allocation, so no core reads a line another
+ * core wrote (hardware prefetchers included) but in one exchange per step:
+ * layer 2's partial sums (64 rows x 64 floats per segment).  Each working
+ * thread reads the whole batch itself (its own copy, row lists and column
+ * masks).  A training step is one pool run with one barrier: segments'
+ * forward and layer 2's partial sums | every working thread adds them up
+ * and runs the small layers above, the loss and the gradients down to
+ * dact2 for all rows itself (cheaper than exchanging them), then its
+ * segments' backward, W1^T's gradient and update by chunks, b1 and W2's
+ * update; thread 0 also makes the small layers' gradients, updated after
+ * the run (the other threads read those weights until then).
  * Segments change where floats live and who computes them, never a chain of
- * operations (layer 2's sum over the segments' inputs is one chain, stored
- * and reloaded exactly between them), so results are bit-identical for any
+ * operations (layer 2's sum is one chain per 64-column group of the first
+ * layer, the groups added in order), so results are bit-identical for any
  * thread count.  Does not print, does not allocate after create. */
 #include "mt_engine.h"
 #include "mt_mem.h"
@@ -38,10 +41,19 @@ typedef struct {
     float *w2c;                      /* (OC2, sw) W2's columns (a copy of w2t^T for dact1) */
     float *a1, *d1;                  /* (max_B, sw) outputs of layer 1 and their gradients */
     float *beff;                     /* (sw) b1 + shift * colsum(w1t): the sparse forward's bias */
+    float *q;                        /* (ceil(sw / 64), max_B, OC2) layer 2's partial sums, one
+                                        per 64-column group of the segment (see layer2_sum) */
     float *gt;                       /* (W1_CHUNK, sw) one chunk's gradient (fused update) */
 } seg;
 
-/* A working thread's own copy of the batch. */
+/* The layers above the first: outputs act[l] and gradients dact[l] (max_B,
+ * dims[l]) for l >= 2 (dact[1], the logits' gradient of a single layer, is
+ * its segment's d1), and the rows' losses (max_B). */
+typedef struct {
+    float *act[MT_MAX_LAYERS + 1], *dact[MT_MAX_LAYERS + 1], *losses;
+} upper;
+
+/* A working thread's own copy of the batch, and of the layers above. */
 typedef struct {
     uint8_t *px;                     /* (max_B, C0) raw pixels of the batch (training) */
     const uint8_t *pxp;              /* the batch's pixels: px, or the caller's
@@ -50,6 +62,8 @@ typedef struct {
     mt_sp_rows rows;                 /* the batch's row lists (sparse path) */
     uint64_t *masks;                 /* (C0, ceil(max_B / 64)) the batch's column masks (sparse training) */
     int sparse;                      /* this step's path (the same on every thread) */
+    upper up;                        /* training: every working thread runs the layers above for
+                                        all rows (cheaper than exchanging them); thread 0's is e->up */
 } thr;
 
 struct mt_engine {
@@ -67,10 +81,7 @@ struct mt_engine {
     double *gsq;                     /* (nch, NG) squared W1 gradient sums (clipping) */
     float *wt[MT_MAX_LAYERS];        /* (dims[l], dims[l+1]) = w[l]^T for l >= 2 */
     uint8_t *labels;                 /* (max_B) */
-    float *act[MT_MAX_LAYERS + 1];   /* (max_B, dims[l]) outputs of layer l >= 2 (rows split between threads) */
-    float *dact[MT_MAX_LAYERS + 1];  /* (max_B, dims[l]) gradients w.r.t. act[l], l >= 2; the
-                                        logits' for a single layer are dact[1] */
-    float *losses;                   /* (max_B) */
+    upper up;                        /* thread 0's layers above (evaluation: rows split between threads) */
     /* adaptive thread count (run_step): steps are timed in short probes on
      * one thread and on all, and the faster runs until the next probe */
     int use_all;                     /* the current choice: all threads (1) or one (0) */
@@ -248,77 +259,101 @@ static void prefetch_next(mt_engine *e)
     }
 }
 
-/* Segment s's first-layer outputs for every row. */
+/* Segment s's first-layer outputs for every row, then its groups' partial
+ * sums of layer 2 (see layer2_sum). */
 static void forward_segment(mt_engine *e, thr *th, int s)
 {
     const mt_kern *k = e->k;
     seg *g = &e->sg[s];
-    const int L = e->m->n_layers, C0 = e->m->dims[0], sw = swidth(e, s);
+    const int L = e->m->n_layers, C0 = e->m->dims[0], sw = swidth(e, s), B = e->B;
     if (th->sparse) {
         /* beff = b1 + shift * (the chunks' column sums, in chunk order) */
         memset(g->beff, 0, (size_t)sw * sizeof *g->beff);
         k->colsum_acc(g->beff, g->psum, e->nch, sw);
         for (int o = 0; o < sw; o++)
             g->beff[o] = g->b1[o] + e->shift * g->beff[o];
-        k->sparse_fwd_rows(g->a1, &th->rows, g->w1t, g->beff, e->B, sw, L > 1);
+        k->sparse_fwd_rows(g->a1, &th->rows, g->w1t, g->beff, B, sw, L > 1);
     } else {
-        k->linear_fwd_t(g->a1, th->a0, g->w1t, g->b1, e->B, C0, sw, L > 1);
+        k->linear_fwd_t(g->a1, th->a0, g->w1t, g->b1, B, C0, sw, L > 1);
+    }
+    if (L < 2)
+        return;
+    const int OC2 = e->m->dims[2];
+    for (int c = 0; c < sw; c += SEG_ALIGN)
+        k->linear_fwd_t_acc(g->q + (size_t)(c / SEG_ALIGN) * e->max_B * OC2, g->a1 + c, sw,
+                            g->w2t + (size_t)c * OC2, NULL, B, sw - c < SEG_ALIGN ? sw - c : SEG_ALIGN, OC2, 0, 0,
+                            0);
+}
+
+/* Layer 2's outputs, rows [r0,r1) of act2: the partial sums of the first
+ * layer's 64-column groups added in group order, then b2 and ReLU (relu).
+ * Each group's sum is made by the thread that owns its columns, so only
+ * these sums cross between cores; the groups are the same for any thread
+ * count.  (Kernels: the rows as one vector for colsum_acc; bias and ReLU
+ * from linear_fwd_t_acc's epilogue over an empty input.) */
+static void layer2_sum(const mt_engine *e, float *act2, int r0, int r1, int relu)
+{
+    const int OC2 = e->m->dims[2], n = (r1 - r0) * OC2;
+    float *y = act2 + (size_t)r0 * OC2;
+    for (int gg = 0; gg < e->NG; gg++) {
+        const int sgi = gg * SEG_ALIGN / e->SW, local = gg - scol(e, sgi) / SEG_ALIGN;
+        const float *q = e->sg[sgi].q + ((size_t)local * e->max_B + r0) * OC2;
+        if (gg == 0)
+            memcpy(y, q, (size_t)n * sizeof *y);
+        else
+            e->k->colsum_acc(y, q, 1, n);
+    }
+    e->k->linear_fwd_t_acc(y, e->sg[0].q, 0, e->sg[0].q, e->m->b[1], r1 - r0, 0, OC2, relu, 1, 1); /* nothing read */
+}
+
+/* The layers above the first for rows [r0,r1) of the batch, into u: layer
+ * 2 (layer2_sum) and the ones above, and for training the loss and the
+ * gradients down to dact[2] (dact[1], the logits', for a single layer).
+ * Everything here is per row. */
+static void middle(mt_engine *e, const upper *u, int r0, int r1)
+{
+    mt_mlp *m = e->m;
+    const mt_kern *k = e->k;
+    const int L = m->n_layers, K = m->dims[L], nb = r1 - r0;
+    if (nb <= 0)
+        return;
+    if (L > 1)
+        layer2_sum(e, u->act[2], r0, r1, L > 2);
+    for (int l = 2; l < L; l++) {
+        const int C = m->dims[l], OC = m->dims[l + 1];
+        k->linear_fwd_t(u->act[l + 1] + (size_t)r0 * OC, u->act[l] + (size_t)r0 * C, e->wt[l], m->b[l], nb, C, OC,
+                        l + 1 < L);
+    }
+    if (!e->backward)
+        return;
+    float *dlogits = L > 1 ? u->dact[L] : e->sg[0].d1;
+    const float *logits = L > 1 ? u->act[L] : e->sg[0].a1;
+    k->softmax_xent(dlogits + (size_t)r0 * K, u->losses + r0, logits + (size_t)r0 * K, e->labels + r0, nb, K,
+                    1.f / (float)e->B);
+    for (int l = L - 1; l >= 2; l--) {
+        const int C = m->dims[l], OC = m->dims[l + 1];
+        k->linear_bwd_x(u->dact[l] + (size_t)r0 * C, u->dact[l + 1] + (size_t)r0 * OC, m->w[l],
+                        u->act[l] + (size_t)r0 * C, nb, C, OC);
     }
 }
 
 /* The logits of a single layer (one segment) are its a1; of more, act[L]. */
 static const float *logits_of(const mt_engine *e)
 {
-    return e->m->n_layers > 1 ? e->act[e->m->n_layers] : e->sg[0].a1;
-}
-
-/* Between the barriers, working thread t of nw, rows [r0,r1) of the batch:
- * layer 2 (one chain over the segments' inputs in order), the layers above,
- * and for training the loss and the gradients down to dact[2] (dact[1], the
- * logits', for a single layer).  Everything here is per row. */
-static void middle(mt_engine *e, int t, int nw)
-{
-    mt_mlp *m = e->m;
-    const mt_kern *k = e->k;
-    const int L = m->n_layers, K = m->dims[L];
-    int r0, r1;
-    row_split(e->B, t, nw, &r0, &r1);
-    const int nb = r1 - r0;
-    if (nb <= 0)
-        return;
-    for (int s = 0; L > 1 && s < e->S; s++) {
-        const int sw = swidth(e, s), OC2 = m->dims[2];
-        k->linear_fwd_t_acc(e->act[2] + (size_t)r0 * OC2, e->sg[s].a1 + (size_t)r0 * sw, e->sg[s].w2t, m->b[1],
-                            nb, sw, OC2, L > 2, s > 0, s == e->S - 1);
-    }
-    for (int l = 2; l < L; l++) {
-        const int C = m->dims[l], OC = m->dims[l + 1];
-        k->linear_fwd_t(e->act[l + 1] + (size_t)r0 * OC, e->act[l] + (size_t)r0 * C, e->wt[l], m->b[l], nb, C, OC,
-                        l + 1 < L);
-    }
-    if (!e->backward)
-        return;
-    float *dlogits = L > 1 ? e->dact[L] : e->sg[0].d1;
-    k->softmax_xent(dlogits + (size_t)r0 * K, e->losses + r0, logits_of(e) + (size_t)r0 * K, e->labels + r0, nb,
-                    K, 1.f / (float)e->B);
-    for (int l = L - 1; l >= 2; l--) {
-        const int C = m->dims[l], OC = m->dims[l + 1];
-        k->linear_bwd_x(e->dact[l] + (size_t)r0 * C, e->dact[l + 1] + (size_t)r0 * OC, m->w[l],
-                        e->act[l] + (size_t)r0 * C, nb, C, OC);
-    }
+    return e->m->n_layers > 1 ? e->up.act[e->m->n_layers] : e->sg[0].a1;
 }
 
 /* Segment s's input gradient d1, b1's gradient (also the sparse gradient's
- * rank-1 term) and its rows of W2^T's gradient. */
-static void backward_segment(mt_engine *e, int s)
+ * rank-1 term) and its rows of W2^T's gradient, from dact2. */
+static void backward_segment(mt_engine *e, int s, const float *dact2)
 {
     const mt_kern *k = e->k;
     seg *g = &e->sg[s];
     const int sw = swidth(e, s), B = e->B;
     if (e->m->n_layers > 1) {
         const int OC2 = e->m->dims[2];
-        k->linear_bwd_x(g->d1, e->dact[2], g->w2c, g->a1, B, sw, OC2);
-        k->linear_bwd_wt(g->gw2, e->dact[2], g->a1, B, sw, OC2, 0, sw);
+        k->linear_bwd_x(g->d1, dact2, g->w2c, g->a1, B, sw, OC2);
+        k->linear_bwd_wt(g->gw2, dact2, g->a1, B, sw, OC2, 0, sw);
     }
     memset(g->gb1, 0, (size_t)sw * sizeof *g->gb1);
     k->colsum_acc(g->gb1, g->d1, B, sw);
@@ -384,7 +419,8 @@ static void update_segment(mt_engine *e, int s)
     e->k->transpose(g->w2c, g->w2t, OC2, sw, 0, OC2);
 }
 
-/* Thread 0: the gradients of b2 and of the layers above (whole: small). */
+/* Thread 0: the gradients of b2 and of the layers above (whole: small), from
+ * its own copy of the layers above. */
 static void middle_grads(mt_engine *e)
 {
     mt_mlp *m = e->m;
@@ -392,12 +428,12 @@ static void middle_grads(mt_engine *e)
     if (L < 2)
         return;
     memset(m->db[1], 0, (size_t)m->dims[2] * sizeof(float));
-    e->k->colsum_acc(m->db[1], e->dact[2], B, m->dims[2]);
+    e->k->colsum_acc(m->db[1], e->up.dact[2], B, m->dims[2]);
     for (int l = 2; l < L; l++) {
         int C = m->dims[l], OC = m->dims[l + 1];
         memset(m->dw[l], 0, (size_t)OC * C * sizeof(float));
         memset(m->db[l], 0, (size_t)OC * sizeof(float));
-        e->k->linear_bwd_w(m->dw[l], m->db[l], e->dact[l + 1], e->act[l], B, C, OC);
+        e->k->linear_bwd_w(m->dw[l], m->db[l], e->up.dact[l + 1], e->up.act[l], B, C, OC);
     }
 }
 
@@ -432,30 +468,31 @@ static void step_thread(mt_engine *e, int t, int T)
         if (t == 0)
             e->sparse = th->sparse;
     }
-    const int nw = T < e->S ? T : e->S;
-    barrier(e, T); /* the segments' a1 */
-    if (th)
-        middle(e, t, nw);
-    if (!e->backward)
-        return; /* evaluation: the logits are ready */
-    barrier(e, T); /* dact[2] (or the logits' gradient), the loss */
+    barrier(e, T); /* the segments' a1 and layer 2's partial sums */
+    if (!th)
+        return;
+    if (!e->backward) { /* evaluation: the working threads split the rows */
+        const int nw = T < e->S ? T : e->S;
+        int r0, r1;
+        row_split(e->B, t, nw, &r0, &r1);
+        middle(e, &e->up, r0, r1);
+        return;
+    }
+    middle(e, &th->up, 0, e->B);
     double lsum = 0.0;
     for (int i = 0; i < e->B; i++)
-        lsum += e->losses[i];
-    if (!isfinite(lsum) || e->B == 0 || !th)
+        lsum += th->up.losses[i];
+    if (!isfinite(lsum) || e->B == 0)
         return; /* a non-finite loss stops training (mt_train): no update */
 
     for (int s = s0; s < s1; s++)
-        backward_segment(e, s);
+        backward_segment(e, s, th->up.dact[2]);
     w1_chunks(e, th, s0, s1);
     if (e->fused)
         for (int s = s0; s < s1; s++)
             update_segment(e, s);
-    if (t == 0) {
-        middle_grads(e);
-        if (e->fused)
-            middle_update(e);
-    }
+    if (t == 0)
+        middle_grads(e); /* their update follows the run (other threads may still read them) */
 }
 
 static void step_job(void *arg, int t, int T) { step_thread(arg, t, T); }
@@ -604,6 +641,26 @@ void mt_engine_path_counts(const mt_engine *e, long long *dense, long long *spar
     *sparse = e->n_sparse;
 }
 
+static void upper_free(upper *u)
+{
+    for (int l = 0; l <= MT_MAX_LAYERS; l++) {
+        free(u->act[l]);
+        free(u->dact[l]);
+    }
+    free(u->losses);
+}
+
+/* act, dact for l >= 2 and the losses for batches of max_B; 0 when out of memory. */
+static int upper_alloc(upper *u, const mt_mlp *m, int max_B)
+{
+    int ok = (u->losses = page_alloc((size_t)max_B * sizeof(float))) != NULL;
+    for (int l = 2; l <= m->n_layers; l++) {
+        ok &= (u->act[l] = page_alloc((size_t)max_B * m->dims[l] * sizeof(float))) != NULL;
+        ok &= (u->dact[l] = page_alloc((size_t)max_B * m->dims[l] * sizeof(float))) != NULL;
+    }
+    return ok;
+}
+
 void mt_engine_free(mt_engine *e)
 {
     if (!e)
@@ -611,8 +668,8 @@ void mt_engine_free(mt_engine *e)
     mt_pool_free(e->pool);
     for (int s = 0; e->sg && s < e->S; s++) {
         seg *g = &e->sg[s];
-        float *all[] = { g->w1t, g->m1,  g->v1,  g->g1,  g->psum, g->b1, g->mb1, g->vb1, g->gb1,
-                         g->w2t, g->mw2, g->vw2, g->gw2, g->w2c,  g->a1, g->d1,  g->beff, g->gt };
+        float *all[] = { g->w1t, g->m1,  g->v1,  g->g1,  g->psum, g->b1,   g->mb1, g->vb1, g->gb1, g->w2t,
+                         g->mw2, g->vw2, g->gw2, g->w2c, g->a1,   g->d1,   g->beff, g->gt, g->q };
         for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
             free(all[i]);
     }
@@ -626,19 +683,17 @@ void mt_engine_free(mt_engine *e)
         free(th->rows.ent);
         free(th->rows.blk);
         free(th->masks);
+        if (t > 0)
+            upper_free(&th->up);
         free(th);
     }
-    for (int l = 0; l <= MT_MAX_LAYERS; l++) {
-        if (l < MT_MAX_LAYERS)
-            free(e->wt[l]);
-        free(e->act[l]);
-        free(e->dact[l]);
-    }
+    upper_free(&e->up);
+    for (int l = 0; l < MT_MAX_LAYERS; l++)
+        free(e->wt[l]);
     free(e->sg);
     free(e->th);
     free(e->gsq);
     free(e->labels);
-    free(e->losses);
     free(e);
 }
 
@@ -675,13 +730,9 @@ mt_status mt_engine_create(mt_engine **out, mt_mlp *m, const mt_kern *k, int nth
     int ok = 1;
     for (int l = 2; l < L; l++)
         ok &= (e->wt[l] = page_alloc((size_t)m->dims[l] * m->dims[l + 1] * fs)) != NULL;
-    for (int l = L > 1 ? 2 : 1; l <= L; l++) {
-        ok &= (e->act[l] = page_alloc((size_t)max_B * m->dims[l] * fs)) != NULL;
-        ok &= (e->dact[l] = page_alloc((size_t)max_B * m->dims[l] * fs)) != NULL;
-    }
+    ok &= upper_alloc(&e->up, m, max_B);
     ok &= (e->gsq = calloc((size_t)e->nch * e->NG, sizeof *e->gsq)) != NULL;
     ok &= (e->labels = page_alloc((size_t)max_B)) != NULL;
-    ok &= (e->losses = page_alloc((size_t)max_B * fs)) != NULL;
     ok &= (e->sg = calloc((size_t)e->S, sizeof *e->sg)) != NULL;
     ok &= (e->th = calloc((size_t)e->S, sizeof *e->th)) != NULL;
     for (int s = 0; ok && s < e->S; s++) {
@@ -693,10 +744,15 @@ mt_status mt_engine_create(mt_engine **out, mt_mlp *m, const mt_kern *k, int nth
            && (g->gb1 = page_alloc(sw * fs)) && (g->w2t = page_alloc(w2)) && (g->mw2 = page_alloc(w2))
            && (g->vw2 = page_alloc(w2)) && (g->gw2 = page_alloc(w2)) && (g->w2c = page_alloc(w2))
            && (g->a1 = page_alloc((size_t)max_B * sw * fs)) && (g->d1 = page_alloc((size_t)max_B * sw * fs))
-           && (g->beff = page_alloc(sw * fs)) && (g->gt = page_alloc((size_t)W1_CHUNK * sw * fs));
+           && (g->beff = page_alloc(sw * fs)) && (g->gt = page_alloc((size_t)W1_CHUNK * sw * fs))
+           && (g->q = page_alloc((sw + SEG_ALIGN - 1) / SEG_ALIGN * max_B * (size_t)OC2 * fs));
         thr *th = e->th[s] = page_alloc(sizeof *th);
         if (!(ok &= th != NULL))
             break;
+        if (s == 0)
+            th->up = e->up;
+        else
+            ok &= upper_alloc(&th->up, m, max_B);
         th->rows.ld = (C0 + 16 + 15) / 16 * 16;
         th->rows.nblk = (C0 + MT_SP_CHUNK - 1) / MT_SP_CHUNK;
         th->rows.lut = e->lut;
@@ -840,10 +896,12 @@ double mt_engine_step(mt_engine *e, mt_optim *o, const uint8_t *images, const ui
         memcpy(labels_out, e->labels, (size_t)B);
     double sum = 0.0;
     for (int i = 0; i < B; i++)
-        sum += e->losses[i];
+        sum += e->up.losses[i];
     if (!isfinite(sum) || B == 0)
         return sum;
-    if (!e->fused) {
+    if (e->fused)
+        middle_update(e);
+    else {
         /* the global norm, summed in a fixed order whatever the segments:
          * W1's chunks by 64-column groups, b1, W2 (torch layout), b2, the
          * other layers */

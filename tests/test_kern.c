@@ -140,9 +140,9 @@ static void check_fwd(const mt_kern *k, int B, int C, int OC, double zf, int rel
     double atol = red_atol(C, maxabs(x, (size_t)B * C), 1.f);
     assert_true(close_enough("linear_fwd", y, r, (size_t)B * OC, atol, B, OC, C, zf));
     assert_true(close_enough("linear_fwd_t", y2, r, (size_t)B * OC, atol, B, OC, C, zf));
-    /* linear_fwd_t_acc over two parts of the inputs (separate matrices, as
-     * the engine's segments): the same chains, bit for bit, here and in the
-     * reference */
+    /* linear_fwd_t_acc over two parts of the inputs, as separate matrices
+     * and in place (rows of C floats): the same chains, bit for bit, here
+     * and in the reference */
     int cp = C / 2;
     float *x0 = randv((size_t)B * cp + 1, 0.0), *x1 = randv((size_t)B * (C - cp) + 1, 0.0);
     float *y3 = randv((size_t)B * OC, 0.0), *yr = randv((size_t)B * OC, 0.0), *yr3 = randv((size_t)B * OC, 0.0);
@@ -155,10 +155,24 @@ static void check_fwd(const mt_kern *k, int B, int C, int OC, double zf, int rel
         float *whole = v ? yr : y2, *parts = v ? yr3 : y3;
         if (v)
             R->linear_fwd_t(yr, x, wt, bias ? b : NULL, B, C, OC, relu);
-        kk->linear_fwd_t_acc(parts, x0, wt, bias ? b : NULL, B, cp, OC, relu, 0, 0);
-        kk->linear_fwd_t_acc(parts, x1, wt + (size_t)cp * OC, bias ? b : NULL, B, C - cp, OC, relu, 1, 1);
+        kk->linear_fwd_t_acc(parts, x0, cp, wt, bias ? b : NULL, B, cp, OC, relu, 0, 0);
+        kk->linear_fwd_t_acc(parts, x1, C - cp, wt + (size_t)cp * OC, bias ? b : NULL, B, C - cp, OC, relu, 1, 1);
         assert_true(same_bits(v ? "ref linear_fwd_t_acc parts" : "linear_fwd_t_acc parts", parts, whole,
                               (size_t)B * OC, B, OC, C, zf));
+        memset(parts, 0xff, (size_t)B * OC * sizeof *parts);
+        kk->linear_fwd_t_acc(parts, x, C, wt, bias ? b : NULL, B, cp, OC, relu, 0, 0);
+        kk->linear_fwd_t_acc(parts, x + cp, C, wt + (size_t)cp * OC, bias ? b : NULL, B, C - cp, OC, relu, 1, 1);
+        assert_true(same_bits(v ? "ref linear_fwd_t_acc parts in place" : "linear_fwd_t_acc parts in place", parts,
+                              whole, (size_t)B * OC, B, OC, C, zf));
+        /* an empty part (C = 0, inputs not read): out + b, then ReLU */
+        for (size_t i = 0; i < (size_t)B * OC; i++) {
+            float t = y[i] + (bias ? b[i % OC] : 0.f);
+            whole[i] = relu && !(t > 0.f) ? 0.f : t;
+        }
+        memcpy(parts, y, (size_t)B * OC * sizeof *parts);
+        kk->linear_fwd_t_acc(parts, x, 0, wt, bias ? b : NULL, B, 0, OC, relu, 1, 1);
+        assert_true(same_bits(v ? "ref linear_fwd_t_acc empty part" : "linear_fwd_t_acc empty part", parts, whole,
+                              (size_t)B * OC, B, OC, 0, zf));
     }
     free(x0), free(x1), free(y3), free(yr), free(yr3);
     free(x), free(w), free(b), free(wt), free(y), free(y2), free(r);

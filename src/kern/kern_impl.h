@@ -33,7 +33,7 @@ void mt_sparse_masks_ref(uint64_t *masks, const uint8_t *px, int ldpx, int B, in
 void mt_sparse_bwd_masks_ref(float *gt, const float *dout, const float *cs, const uint64_t *masks,
                              const uint8_t *px, int ldpx, const float *lut, int B, int OC, float shift,
                              int c0, int c1);
-void mt_linear_fwd_t_acc_ref(float *out, const float *inp, const float *wt, const float *b,
+void mt_linear_fwd_t_acc_ref(float *out, const float *inp, int ldi, const float *wt, const float *b,
                              int B, int C, int OC, int relu, int acc, int last);
 
 /* The SIMD tables (each defined in its kern_<isa>.c, compiled only where the

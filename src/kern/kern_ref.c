@@ -125,12 +125,12 @@ void mt_adam_ref(float *p, const float *g, float *m, float *v, size_t N,
 
 /* ---- Issue 3 extensions: the same maths in the forms the SIMD variants use. ---- */
 
-void mt_linear_fwd_t_acc_ref(float *out, const float *inp, const float *wt, const float *b,
+void mt_linear_fwd_t_acc_ref(float *out, const float *inp, int ldi, const float *wt, const float *b,
                              int B, int C, int OC, int relu, int acc, int last)
 {
-    assert(out != inp);
+    assert(out != inp && ldi >= C);
     for (int i = 0; i < B; i++) {
-        const float *x = inp + (size_t)i * C;
+        const float *x = inp + (size_t)i * ldi;
         for (int o = 0; o < OC; o++) {
             float s = acc ? out[(size_t)i * OC + o] : 0.f;
             for (int c = 0; c < C; c++)
@@ -147,7 +147,7 @@ void mt_linear_fwd_t_acc_ref(float *out, const float *inp, const float *wt, cons
 void mt_linear_fwd_t_ref(float *out, const float *inp, const float *wt, const float *b,
                          int B, int C, int OC, int relu)
 {
-    mt_linear_fwd_t_acc_ref(out, inp, wt, b, B, C, OC, relu, 0, 1);
+    mt_linear_fwd_t_acc_ref(out, inp, C, wt, b, B, C, OC, relu, 0, 1);
 }
 
 void mt_linear_bwd_w_cols_ref(float *dw, float *db, const float *dout, const float *inp,

@@ -214,11 +214,11 @@ static void KSFX(transpose)(float *wt, const float *w, int C, int OC, int c0, in
 /* Dense layers                                                              */
 /* ======================================================================== */
 
-static void KSFX(linear_fwd_t_acc)(float *out, const float *inp, const float *wt, const float *b,
+static void KSFX(linear_fwd_t_acc)(float *out, const float *inp, int ldi, const float *wt, const float *b,
                                    int B, int C, int OC, int relu, int acc, int last)
 {
-    assert(out != inp);
-    gemm_args g = { .a = inp, .rsa = C, .csa = 1, .b = wt, .ldb = OC, .c = out, .ldc = OC,
+    assert(out != inp && ldi >= C);
+    gemm_args g = { .a = inp, .rsa = ldi, .csa = 1, .b = wt, .ldb = OC, .c = out, .ldc = OC,
                     .M = B, .N = OC, .K = C, .load_c = acc, .bias = last ? b : NULL,
                     .relu = last && relu };
     gemm(&g);
@@ -227,7 +227,7 @@ static void KSFX(linear_fwd_t_acc)(float *out, const float *inp, const float *wt
 static void KSFX(linear_fwd_t)(float *out, const float *inp, const float *wt, const float *b,
                                int B, int C, int OC, int relu)
 {
-    KSFX(linear_fwd_t_acc)(out, inp, wt, b, B, C, OC, relu, 0, 1);
+    KSFX(linear_fwd_t_acc)(out, inp, C, wt, b, B, C, OC, relu, 0, 1);
 }
 
 /* The untransposed entry packs W^T panel by panel into a stack buffer. */
