@@ -14,8 +14,8 @@
  * and runs the small layers above, the loss and the gradients down to
  * dact2 for all rows itself (cheaper than exchanging them), then its
  * segments' backward, W1^T's gradient and update by chunks, b1 and W2's
- * update; thread 0 also makes the small layers' gradients, updated after
- * the run (the other threads read those weights until then).
+ * update; the last working thread also makes the small layers' gradients,
+ * applied after the run (the other threads read those weights until then).
  * Segments change where floats live and who computes them, never a chain of
  * operations (layer 2's sum is one chain per 64-column group of the first
  * layer, the groups added in order), so results are bit-identical for any
@@ -95,11 +95,6 @@ struct mt_engine {
     int aug_on, aug_rows, aug_cols;
     uint64_t aug_seed;
     uint64_t aug_step;               /* batches augmented so far */
-
-    /* the next batch's rows, prefetched by each working thread during a step */
-    const uint8_t *pf_images;
-    const uint32_t *pf_idx;
-    int pf_B;
 
     /* the current job */
     const uint8_t *src_images, *src_labels;
@@ -245,18 +240,6 @@ static void prepare_batch(mt_engine *e, thr *th, int t)
         e->k->sparse_masks(th->masks, th->pxp, C0, B, 0, C0);
     if (!th->sparse)
         e->k->u8_to_f32(th->a0, th->pxp, (size_t)B * C0, e->scale, e->shift);
-}
-
-/* The next batch's rows (mt_engine_prefetch) towards this core's cache: they
- * are random rows of a large array, gathered by this thread next step. */
-static void prefetch_next(mt_engine *e)
-{
-    const size_t C0 = (size_t)e->m->dims[0];
-    for (int i = 0; e->pf_idx && i < e->pf_B; i++) {
-        const uint8_t *p = e->pf_images + (size_t)e->pf_idx[i] * C0;
-        for (size_t off = 0; off < C0; off += 64)
-            __builtin_prefetch(p + off, 0, 1);
-    }
 }
 
 /* Segment s's first-layer outputs for every row, then its groups' partial
@@ -419,21 +402,21 @@ static void update_segment(mt_engine *e, int s)
     e->k->transpose(g->w2c, g->w2t, OC2, sw, 0, OC2);
 }
 
-/* Thread 0: the gradients of b2 and of the layers above (whole: small), from
- * its own copy of the layers above. */
-static void middle_grads(mt_engine *e)
+/* The gradients of b2 and of the layers above (whole: small), from u (any
+ * working thread's copy of the layers above: the same floats). */
+static void middle_grads(mt_engine *e, const upper *u)
 {
     mt_mlp *m = e->m;
     const int L = m->n_layers, B = e->B;
     if (L < 2)
         return;
     memset(m->db[1], 0, (size_t)m->dims[2] * sizeof(float));
-    e->k->colsum_acc(m->db[1], e->up.dact[2], B, m->dims[2]);
+    e->k->colsum_acc(m->db[1], u->dact[2], B, m->dims[2]);
     for (int l = 2; l < L; l++) {
         int C = m->dims[l], OC = m->dims[l + 1];
         memset(m->dw[l], 0, (size_t)OC * C * sizeof(float));
         memset(m->db[l], 0, (size_t)OC * sizeof(float));
-        e->k->linear_bwd_w(m->dw[l], m->db[l], e->up.dact[l + 1], e->up.act[l], B, C, OC);
+        e->k->linear_bwd_w(m->dw[l], m->db[l], u->dact[l + 1], u->act[l], B, C, OC);
     }
 }
 
@@ -461,8 +444,6 @@ static void step_thread(mt_engine *e, int t, int T)
      * and makes its segments' outputs */
     if (th) {
         prepare_batch(e, th, t);
-        if (e->backward)
-            prefetch_next(e);
         for (int s = s0; s < s1; s++)
             forward_segment(e, th, s);
         if (t == 0)
@@ -491,8 +472,8 @@ static void step_thread(mt_engine *e, int t, int T)
     if (e->fused)
         for (int s = s0; s < s1; s++)
             update_segment(e, s);
-    if (t == 0)
-        middle_grads(e); /* their update follows the run (other threads may still read them) */
+    if (t == (T < e->S ? T : e->S) - 1) /* the last working thread: thread 0 updates them after the run */
+        middle_grads(e, &th->up);
 }
 
 static void step_job(void *arg, int t, int T) { step_thread(arg, t, T); }
@@ -885,7 +866,6 @@ double mt_engine_step(mt_engine *e, mt_optim *o, const uint8_t *images, const ui
     e->ostep = *o;
     mt_optim_begin_step(&e->ostep); /* o itself advances only if the step is taken */
     run_step(e, step_job);
-    e->pf_idx = NULL;
     if (e->aug_on)
         e->aug_step++;
     if (e->sparse)
@@ -933,13 +913,6 @@ double mt_engine_step(mt_engine *e, mt_optim *o, const uint8_t *images, const ui
     o->bc1 = e->ostep.bc1;
     o->bc2 = e->ostep.bc2;
     return sum;
-}
-
-void mt_engine_prefetch(mt_engine *e, const uint8_t *images, const uint32_t *idx, int B)
-{
-    e->pf_images = images;
-    e->pf_idx = idx;
-    e->pf_B = B;
 }
 
 void mt_engine_forward(mt_engine *e, const uint8_t *images, int B, float scale, float shift,
