@@ -29,7 +29,8 @@
 #include <string.h>
 #include <time.h>
 
-#define SEG_ALIGN 64 /* segment widths are multiples of this (the clipping norm's groups) */
+#define SEG_ALIGN 64
+#define PROBE_LEN 16 /* steps per mode in a thread-count probe (see run_step) */ /* segment widths are multiples of this (the clipping norm's groups) */
 
 /* One segment's state (see the top): all (C0, sw), (sw), (sw, OC2) or
  * (max_B, sw) blocks, each in its own page-padded allocation. */
@@ -86,7 +87,7 @@ struct mt_engine {
      * one thread and on all, and the faster runs until the next probe */
     int use_all;                     /* the current choice: all threads (1) or one (0) */
     long long n_steps, n_single;     /* steps taken, and how many on one thread */
-    double probe_s[2];               /* probe time on one thread [0] and on all [1] */
+    double probe_s[2][PROBE_LEN];           /* the probe's step times on one thread [0] and on all [1] */
     long long n_dense, n_sparse;
     float clip;                      /* max global L2 norm of the gradients; 0 = off */
     double gnorm;                    /* global norm of the last step's gradients (when clip) */
@@ -820,9 +821,22 @@ static void set_job(mt_engine *e, const uint8_t *images, const uint8_t *labels, 
  * threads or on the caller's alone, whichever is faster now: on a shared
  * machine a second vCPU can be slower than none (the host runs something
  * else on it).  Every PROBE_EVERY steps, PROBE_LEN steps are timed on one
- * thread, then PROBE_LEN on all; the faster choice runs until the next probe. */
+ * thread, then PROBE_LEN on all; the choice with the faster median step (not
+ * the sum: one step of a probe preempted by the host, or the first ones
+ * while a segment's state moves between cores, would decide it) runs until
+ * the next probe. */
 #define PROBE_EVERY 512
-#define PROBE_LEN 16
+
+static double median_sorted(double *x, int n)
+{
+    for (int i = 1; i < n; i++) /* insertion sort: n is small */
+        for (int j = i; j > 0 && x[j] < x[j - 1]; j--) {
+            double t = x[j];
+            x[j] = x[j - 1];
+            x[j - 1] = t;
+        }
+    return n % 2 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
+}
 
 static double wall_s(void)
 {
@@ -845,11 +859,11 @@ static void run_step(mt_engine *e, mt_pool_fn job)
     else
         job(e, 0, 1);
     if (ph < 2 * PROBE_LEN) {
-        if (ph == 0)
-            e->probe_s[0] = e->probe_s[1] = 0.0;
-        e->probe_s[all] += wall_s() - t0;
-        if (ph == 2 * PROBE_LEN - 1)
-            e->use_all = e->probe_s[1] < e->probe_s[0];
+        e->probe_s[all][ph % PROBE_LEN] = wall_s() - t0;
+        if (ph == 2 * PROBE_LEN - 1) {
+            double one = median_sorted(e->probe_s[0], PROBE_LEN), every = median_sorted(e->probe_s[1], PROBE_LEN);
+            e->use_all = every < one;
+        }
     }
     e->n_single += !all;
     e->n_steps++;
