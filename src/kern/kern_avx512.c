@@ -94,6 +94,46 @@ static inline uint64_t nzmask(const uint8_t *p, int n)
     return _mm512_test_epi8_mask(v, v);
 }
 
+/* 64 x 64 bit transpose (see kern_simd.h), a[k] bit j <-> a[j] bit k: eight
+ * registers of eight rows; the swaps of rows 32, 16 and 8 apart pair
+ * registers, those 4, 2 and 1 apart pair lanes of one register (each lane
+ * computes its side of the swap from its partner's copy). */
+#define KERN_BIT_TRANSPOSE64
+static inline __m512i swap_rows_lanes(__m512i x, __m512i y, int s, __mmask8 hi, __m512i m)
+{
+    /* lo lanes: x ^ ((((x >> s) ^ y) & m) << s); hi lanes: x ^ (((y >> s) ^ x) & m) */
+    __m512i lo = _mm512_xor_si512(x, _mm512_slli_epi64(_mm512_ternarylogic_epi64(_mm512_srli_epi64(x, s), y, m, 0x28), s));
+    __m512i up = _mm512_xor_si512(x, _mm512_ternarylogic_epi64(_mm512_srli_epi64(y, s), x, m, 0x28));
+    return _mm512_mask_blend_epi64(hi, lo, up);
+}
+
+static void bit_transpose64(uint64_t a[64])
+{
+    __m512i r[8];
+    for (int j = 0; j < 8; j++)
+        r[j] = _mm512_loadu_si512(a + 8 * j);
+    static const uint64_t lo[3] = { 0x00000000ffffffffull, 0x0000ffff0000ffffull, 0x00ff00ff00ff00ffull };
+    for (int st = 0, d = 4; d; st++, d >>= 1) { /* rows 32, 16, 8 apart: registers d apart */
+        const __m512i m = _mm512_set1_epi64((long long)lo[st]);
+        const int s = 8 * d;
+        for (int j = 0; j < 8; j++)
+            if (!(j & d)) {
+                __m512i t = _mm512_ternarylogic_epi64(_mm512_srli_epi64(r[j], s), r[j + d], m, 0x28);
+                r[j + d] = _mm512_xor_si512(r[j + d], t);
+                r[j] = _mm512_xor_si512(r[j], _mm512_slli_epi64(t, s));
+            }
+    }
+    const __m512i m4 = _mm512_set1_epi64(0x0f0f0f0f0f0f0f0fll), m2 = _mm512_set1_epi64(0x3333333333333333ll),
+                  m1 = _mm512_set1_epi64(0x5555555555555555ll);
+    for (int j = 0; j < 8; j++) {
+        __m512i x = r[j];
+        x = swap_rows_lanes(x, _mm512_shuffle_i64x2(x, x, 0x4e), 4, 0xf0, m4);
+        x = swap_rows_lanes(x, _mm512_permutex_epi64(x, 0x4e), 2, 0xcc, m2);
+        x = swap_rows_lanes(x, _mm512_permutex_epi64(x, 0xb1), 1, 0xaa, m1);
+        _mm512_storeu_si512(a + 8 * j, x);
+    }
+}
+
 static int row_list_vec(uint32_t *ent, int *blk, const uint8_t *px, int C)
 {
     const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
