@@ -759,6 +759,16 @@ static void test_softmax_xent_matches_ref(void **state)
             assert_true(fabs(t - tr) <= 1e-5 * fabs(tr) + 1e-5 * B);
             assert_true(close_enough("softmax losses", l, lr, B, 2e-6, B, K, 0, 0));
             assert_true(close_enough("softmax dlogits", d, dr, (size_t)B * K, 1e-7, B, K, 0, 0));
+            /* row by row: the same bits (blocks of rows and single rows
+             * take different code paths) */
+            float *d1 = randv((size_t)B * K, 0.0), *l1 = randv(B, 0.0);
+            double t1 = 0.0;
+            for (int i = 0; i < B; i++)
+                t1 += k->softmax_xent(d1 + (size_t)i * K, l1 + i, z + (size_t)i * K, lab + i, 1, K, 1.f / B);
+            assert_true(same_bits("softmax_xent rows one by one: losses", l1, l, B, B, K, 0, 0));
+            assert_true(same_bits("softmax_xent rows one by one: dlogits", d1, d, (size_t)B * K, B, K, 0, 0));
+            assert_true(t1 == t);
+            free(d1), free(l1);
             /* in place (dlogits aliasing logits) and without losses */
             k->softmax_xent(z, NULL, z, lab, B, K, 1.f / B);
             assert_true(close_enough("softmax in place", z, dr, (size_t)B * K, 1e-7, B, K, 0, 0));

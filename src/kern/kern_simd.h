@@ -682,12 +682,62 @@ static void KSFX(colsum_acc)(float *s, const float *x, int rows, int n)
 /* Softmax + cross-entropy, conversion, Adam                                 */
 /* ======================================================================== */
 
+/* VW rows from i0 with K <= VW classes, transposed in registers so that one
+ * vector holds one class of every row: the same operations, in the same
+ * order per row, as the row-at-a-time loop below (so the same bits), but
+ * the max, exp and sum run across rows instead of along one short row.
+ * Losses are made before any dlogits is stored (they may alias logits). */
+static void sm_block(double *total, float *dlogits, float *losses, const float *logits, const uint8_t *labels,
+                     int i0, int K, float dscale)
+{
+    vf z[VW], e[VW];
+    for (int r = 0; r < VW; r++)
+        z[r] = K == VW ? V_LOAD(logits + (ptrdiff_t)(i0 + r) * K) : V_LOADN(logits + (ptrdiff_t)(i0 + r) * K, K);
+    vtranspose(z);
+    vf vmx = z[0], vsum = V_ZERO();
+    for (int k = 1; k < K; k++)
+        vmx = V_MAX(z[k], vmx);
+    for (int k = 0; k < VW; k++) {
+        e[k] = k < K ? v_exp(V_SUB(z[k], vmx)) : V_ZERO();
+        vsum = V_ADD(vsum, e[k]);
+    }
+    float mx[VW], sum[VW];
+    V_STORE(mx, vmx);
+    V_STORE(sum, vsum);
+    for (int r = 0; r < VW; r++) {
+        int y = labels[i0 + r];
+        assert(y < K);
+        float loss = (mx[r] - logits[(ptrdiff_t)(i0 + r) * K + y]) + logf(sum[r]);
+        if (losses)
+            losses[i0 + r] = loss;
+        *total += loss;
+    }
+    vf vinv = V_DIV(V_SET1(1.f), vsum), ds = V_SET1(dscale);
+    for (int k = 0; k < K; k++)
+        e[k] = V_MUL(e[k], vinv);
+    vtranspose(e);
+    float tmp[VW];
+    for (int r = 0; r < VW; r++) {
+        float *dz = dlogits + (ptrdiff_t)(i0 + r) * K;
+        int y = labels[i0 + r];
+        V_STORE(tmp, e[r]);
+        if (K == VW)
+            V_STORE(dz, V_MUL(e[r], ds));
+        else
+            V_STOREN(dz, V_MUL(e[r], ds), K);
+        dz[y] = (tmp[y] - 1.f) * dscale;
+    }
+}
+
 static double KSFX(softmax_xent)(float *dlogits, float *losses, const float *logits,
                                  const uint8_t *labels, int B, int K, float dscale)
 {
     double total = 0.0;
     float tmp[VW];
-    for (int i = 0; i < B; i++) {
+    int i = 0;
+    for (; K <= VW && i + VW <= B; i += VW)
+        sm_block(&total, dlogits, losses, logits, labels, i, K, dscale);
+    for (; i < B; i++) {
         const float *z = logits + (ptrdiff_t)i * K;
         float *dz = dlogits + (ptrdiff_t)i * K;
         int y = labels[i];
