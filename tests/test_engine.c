@@ -23,9 +23,11 @@
 
 static uint8_t images[N_TRAIN * SIDE * SIDE], labels[N_TRAIN];
 
-/* Options train() gives the engine: gradient clipping and augmentation. */
+/* Options train() gives the engine: gradient clipping and augmentation; and
+ * the model's shape (default: the seed's 784-128-64-10). */
 static float g_clip;
 static const mt_augment *g_aug;
+static int g_dims[MT_MAX_LAYERS + 1] = { SIDE * SIDE, 128, 64, 10 }, g_layers = 3;
 
 /* Learnable, MNIST-like data: a class-dependent bar on a blank background,
  * ~85 % zero pixels, plus sparse noise. */
@@ -81,10 +83,9 @@ static run_out train(const mt_dataset *ds, const mt_kern *k, int T, mt_path path
     mt_trainer t = { 0 };
     mt_engine *e = NULL;
     mt_err err = { 0 };
-    int dims[4] = { SIDE * SIDE, 128, 64, 10 };
     mt_rng r;
     mt_rng_seed(&r, 7);
-    assert_int_equal(mt_mlp_init(&m, dims, 3, &r, &err), MT_OK);
+    assert_int_equal(mt_mlp_init(&m, g_dims, g_layers, &r, &err), MT_OK);
     assert_int_equal(mt_optim_init(&o, opt_kind, m.n_params, &err), MT_OK);
     mt_optim_defaults(&o);
     o.lr = opt_kind == MT_OPT_SGD ? 0.05f : 2e-3f;
@@ -177,6 +178,44 @@ static void test_engine_matches_plain_path(void **state)
         free(e.params);
     }
     free(ref.params);
+}
+
+/* Other shapes: hidden layers that are not whole 64-unit groups (segments of
+ * 64 and 36, or 128 and 72 units), four layers, and a single layer (whose
+ * outputs are the logits): bit-identical for 1, 2 and 3 threads, and the
+ * same training as the plain path up to rounding. */
+static void test_other_shapes(void **state)
+{
+    (void)state;
+    mt_dataset ds;
+    make_data(&ds, 0);
+    const mt_kern *k = NULL;
+    assert_int_equal(mt_kern_select(&k, MT_ISA_AUTO, NULL), MT_OK);
+    const int shapes[][MT_MAX_LAYERS + 1] = { { 100, 10 }, { 200, 32, 16, 10 }, { 10 } };
+    const int layers[] = { 2, 4, 1 };
+    for (int si = 0; si < 3; si++) {
+        g_layers = layers[si];
+        for (int l = 0; l < g_layers; l++)
+            g_dims[l + 1] = shapes[si][l];
+        run_out ref = train(&ds, mt_kern_ref(), 0, MT_PATH_AUTO, MT_OPT_ADAM);
+        for (int p = MT_PATH_DENSE; p <= MT_PATH_SPARSE; p++) {
+            run_out r1 = train(&ds, k, 1, (mt_path)p, MT_OPT_ADAM);
+            run_out r2 = train(&ds, k, 2, (mt_path)p, MT_OPT_ADAM);
+            run_out r3 = train(&ds, k, 3, (mt_path)p, MT_OPT_ADAM);
+            assert_same_bits(&r1, &r2);
+            assert_same_bits(&r1, &r3);
+            assert_true(fabs(r2.losses[0] - ref.losses[0]) <= 1e-5 * fabs(ref.losses[0]));
+            double maxd = 0.0;
+            for (size_t i = 0; i < r2.n; i++)
+                maxd = fmax(maxd, fabs((double)r2.params[i] - ref.params[i]));
+            assert_true(maxd < 1e-3);
+            free(r1.params), free(r2.params), free(r3.params);
+        }
+        free(ref.params);
+    }
+    const int seed[] = { SIDE * SIDE, 128, 64, 10 };
+    memcpy(g_dims, seed, sizeof seed);
+    g_layers = 3;
 }
 
 static void test_auto_path_follows_density(void **state)
@@ -372,6 +411,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_threads_give_bit_identical_training),
         cmocka_unit_test(test_engine_matches_plain_path),
+        cmocka_unit_test(test_other_shapes),
         cmocka_unit_test(test_auto_path_follows_density),
         cmocka_unit_test(test_engine_evaluation_matches),
         cmocka_unit_test(test_engine_refuses_bad_threads),
