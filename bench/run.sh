@@ -121,6 +121,29 @@ two=$(awk -v i="$best_isa" -v p="$best_path" '$1==i && $2==p && $3==2 {print $4}
 echo "Best: $best_cfg, $(printf %.0f "$best") samples/s.  2 threads / 1 thread ($best_isa, $best_path): $(awk -v a="$two" -v b="$one" 'BEGIN{printf "%.2fx", a/b}')"
 echo
 
+# ---------------------------------------------------------------- the step alone
+echo "## The training step alone (\`bench/engine\`: default ISA, sparse first layer; 36 windows of 50 steps per run, median over $REPS runs)"
+echo
+echo "No epoch loop, start-up or thread-count probing: the step itself, steady state."
+echo "A window's best is what the code can do; its median, what this machine gave."
+echo
+for r in $(seq "$REPS"); do
+    for th in 1 2; do
+        "$BENCHDIR/engine" "$DATA" "$th" sparse | sed -n 's/^train T=\([0-9]*\) sparse: best \([0-9]*\) samples\/s, median \([0-9]*\).*/\1 \2 \3/p' >> "$T/step"
+    done
+done
+echo "| threads | best window samples/s | median window samples/s |"
+echo "|---|---|---|"
+for th in 1 2; do
+    b=$(awk -v t="$th" '$1==t {print $2}' "$T/step" | median); m=$(awk -v t="$th" '$1==t {print $3}' "$T/step" | median)
+    echo "$th $b $m" >> "$T/step_med"
+    echo "| $th | $(printf %.0f "$b") | $(printf %.0f "$m") |"
+done
+echo
+read -r _ b1 m1 < <(sed -n 1p "$T/step_med"); read -r _ b2 m2 < <(sed -n 2p "$T/step_med")
+echo "2 threads / 1 thread: $(awk -v a="$b2" -v b="$b1" 'BEGIN{printf "%.2fx", a/b}') (best windows), $(awk -v a="$m2" -v b="$m1" 'BEGIN{printf "%.2fx", a/b}') (median windows)"
+echo
+
 # ---------------------------------------------------------------- end to end
 echo "## End to end: \`mnist-train --epochs $EPOCHS_E2E\` (load, train, test; default ISA, path and threads), seeds 1..3"
 echo
