@@ -77,6 +77,7 @@ int main(int argc, char **argv)
         for (int s = 0; s < CH; s++) {
             if (pos + 2 * B > tr.n)
                 pos = 0;
+            mt_engine_prefetch(e, tr.images, perm + pos + B, B);
             mt_engine_step(e, &o, tr.images, tr.labels, perm + pos, B, scale, shift, NULL);
             pos += B;
         }

@@ -86,6 +86,12 @@ void mt_engine_export(mt_engine *e, mt_optim *o);
 double mt_engine_step(mt_engine *e, mt_optim *o, const uint8_t *images, const uint8_t *labels,
                       const uint32_t *idx, int B, float scale, float shift, uint8_t *labels_out);
 
+/* The rows of the next batch (random rows of a large array): the next
+ * mt_engine_step fetches them towards each working thread's cache, a few at
+ * a time while it works.  The pointers must stay valid until that step
+ * returns. */
+void mt_engine_prefetch(mt_engine *e, const uint8_t *images, const uint32_t *idx, int B);
+
 /* Gradient clipping by the global L2 norm of all gradients, as
  * torch.nn.utils.clip_grad_norm_ (and mt_clip_grad_norm): before each
  * update, grads *= max_norm / (norm + 1e-6) when that is below 1.  The norm

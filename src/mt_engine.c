@@ -97,6 +97,12 @@ struct mt_engine {
     uint64_t aug_seed;
     uint64_t aug_step;               /* batches augmented so far */
 
+    /* the next batch's rows (mt_engine_prefetch), fetched by every working
+     * thread a few at a time during a step's W1 chunks */
+    const uint8_t *pf_images;
+    const uint32_t *pf_idx;
+    int pf_B;
+
     /* the current job */
     const uint8_t *src_images, *src_labels;
     const uint32_t *idx;
@@ -367,6 +373,14 @@ static void w1_chunks(mt_engine *e, thr *th, int s0, int s1)
     for (int j = 0; j < e->nch; j++) {
         int c0, c1;
         chunk_rows(e, j, &c0, &c1);
+        /* the next batch's rows, a share per chunk: issued all at once they
+         * stall on full miss buffers; here they arrive while the chunks
+         * compute (the next step's copy then takes ~4k cycles, not ~16k).
+         * Written inline: GCC 12 drops calls to a function whose only
+         * effect is __builtin_prefetch. */
+        for (int i = e->pf_B * j / e->nch; e->pf_idx && i < e->pf_B * (j + 1) / e->nch; i++)
+            for (int off = 0; off < C0; off += 64)
+                __builtin_prefetch(e->pf_images + (size_t)e->pf_idx[i] * C0 + off, 0, 1);
         for (int s = s0; s < s1; s++) {
             seg *g = &e->sg[s];
             const int sw = swidth(e, s);
@@ -880,6 +894,7 @@ double mt_engine_step(mt_engine *e, mt_optim *o, const uint8_t *images, const ui
     e->ostep = *o;
     mt_optim_begin_step(&e->ostep); /* o itself advances only if the step is taken */
     run_step(e, step_job);
+    e->pf_idx = NULL;
     if (e->aug_on)
         e->aug_step++;
     if (e->sparse)
@@ -927,6 +942,13 @@ double mt_engine_step(mt_engine *e, mt_optim *o, const uint8_t *images, const ui
     o->bc1 = e->ostep.bc1;
     o->bc2 = e->ostep.bc2;
     return sum;
+}
+
+void mt_engine_prefetch(mt_engine *e, const uint8_t *images, const uint32_t *idx, int B)
+{
+    e->pf_images = images;
+    e->pf_idx = idx;
+    e->pf_B = B;
 }
 
 void mt_engine_forward(mt_engine *e, const uint8_t *images, int B, float scale, float shift,

@@ -89,6 +89,11 @@ mt_status mt_train_epoch(mt_trainer *t, const mt_dataset *ds, int epoch, mt_batc
         /* the threaded engine's whole step, or the plain reference path */
         double sum;
         if (t->engine) {
+            if (b + 1 < n_batches) { /* the next batch's random rows, fetched while this one trains */
+                uint32_t j0 = i0 + (uint32_t)bs;
+                mt_engine_prefetch(t->engine, ds->images, t->perm + j0,
+                                   (int)(n - j0 < (uint32_t)bs ? n - j0 : (uint32_t)bs));
+            }
             sum = mt_engine_step(t->engine, t->opt, ds->images, ds->labels, t->perm + i0, B, t->scale,
                                  t->shift, t->labels);
         } else {
