@@ -437,22 +437,25 @@ SP2_LIST(RL2_FN)
 #undef RL_FN
 #undef RL2_FN
 
-/* Blocked by RL_CHUNKS of the row lists' MT_SP_CHUNK-pixel chunks, so the
- * block of wt (96 x 128 floats: L1 and its neighbour) stays close while
- * every row visits it; blocks of 48 pixels were 25 % slower on Zen 5 (more
- * row visits of a few entries each), whole rows 70 % slower (wt from L2).  A
- * row's outputs go back to memory between blocks, which does not change the
- * chain beff + entries in list order. */
-#define RL_CHUNKS 2
+/* Blocked by whole row-list chunks (MT_SP_CHUNK pixels) making ~RL_BLOCK
+ * bytes of wt, so the block stays close (L1 and its neighbour) while every
+ * row visits it: 96 pixels at 128 outputs, 192 at 64.  On Zen 5, at 128
+ * outputs blocks of 48 pixels were 25 % slower (more row visits of a few
+ * entries each) and whole rows 70 % slower (wt from L2); at 64 outputs 192
+ * pixels were ~10 % faster than 96.  A row's outputs go back to memory
+ * between blocks, which does not change the chain beff + entries in list
+ * order. */
+#define RL_BLOCK (48 * 1024)
 static void KSFX(sparse_fwd_rows)(float *out, const mt_sp_rows *rows, const float *wt, const float *beff,
                                   int B, int OC, int relu)
 {
     const int ld = rows->ld, nb = rows->nblk;
     const int nvt = (OC + VW - 1) / VW, nlast_t = OC - (nvt - 1) * VW;
+    const int per = RL_BLOCK / (MT_SP_CHUNK * (int)sizeof(float) * OC), bch = per > 1 ? per : 1; /* chunks/block */
     for (int i = 0; i < B; i++)
         memcpy(out + (ptrdiff_t)i * OC, beff, (size_t)OC * sizeof *out);
-    for (int j = 0; j < nb; j += RL_CHUNKS) {
-        const int je = (j + RL_CHUNKS < nb ? j + RL_CHUNKS : nb) - 1; /* the block's last chunk */
+    for (int j = 0; j < nb; j += bch) {
+        const int je = (j + bch < nb ? j + bch : nb) - 1; /* the block's last chunk */
         int i = 0;
         if (nvt <= SP_PAIR_NV) /* narrow: two rows at once (latency-bound otherwise) */
             for (; i + 1 < B; i += 2) {
