@@ -29,8 +29,8 @@
 #include <string.h>
 #include <time.h>
 
-#define SEG_ALIGN 64
-#define PROBE_LEN 16 /* steps per mode in a thread-count probe (see run_step) */ /* segment widths are multiples of this (the clipping norm's groups) */
+#define SEG_ALIGN 64 /* segment widths are multiples of this (the clipping norm's groups) */
+#define PROBE_LEN 8   /* steps per mode in a thread-count probe (see run_step) */
 
 /* One segment's state (see the top): all (C0, sw), (sw), (sw, OC2) or
  * (max_B, sw) blocks, each in its own page-padded allocation. */
@@ -87,7 +87,7 @@ struct mt_engine {
      * one thread and on all, and the faster runs until the next probe */
     int use_all;                     /* the current choice: all threads (1) or one (0) */
     long long n_steps, n_single;     /* steps taken, and how many on one thread */
-    double probe_s[2][PROBE_LEN];           /* the probe's step times on one thread [0] and on all [1] */
+    double probe_s[2][PROBE_LEN];    /* the probe's step times on one thread [0] and on all [1] */
     long long n_dense, n_sparse;
     float clip;                      /* max global L2 norm of the gradients; 0 = off */
     double gnorm;                    /* global norm of the last step's gradients (when clip) */
@@ -839,7 +839,7 @@ static void set_job(mt_engine *e, const uint8_t *images, const uint8_t *labels, 
  * the sum: one step of a probe preempted by the host, or the first ones
  * while a segment's state moves between cores, would decide it) runs until
  * the next probe. */
-#define PROBE_EVERY 512
+#define PROBE_EVERY 1024
 
 static double median_sorted(double *x, int n)
 {
