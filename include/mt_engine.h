@@ -16,8 +16,8 @@
  * makes its segments' first-layer outputs (sparse on the raw pixels from
  * the row lists, see mt_kern.sparse_fwd_rows, or dense on normalised
  * floats) and their part of layer 2's sums (a partial sum per 64 units) |
- * each thread adds the parts up (the step's only exchange: 16 KB per
- * segment) and runs layer 2's output and the small layers above, softmax +
+ * each thread adds the parts up (the step's exchange: 16 KB per segment,
+ * besides the labels and the small layers' weights) and runs layer 2's output and the small layers above, softmax +
  * cross-entropy and the gradients down to layer 2's input for all rows
  * itself, then its segments' gradients and updates: W1^T by chunks of 96
  * pixels, each chunk's gradient (from the batch's column masks, see

@@ -7,7 +7,8 @@
  * activations and its part of layer 2's sums — each in its own
  * page-aligned, page-padded allocation, so no core reads a line another
  * core wrote (hardware prefetchers included) but in one exchange per step:
- * layer 2's partial sums (64 rows x 64 floats per segment).  Each working
+ * layer 2's partial sums (64 rows x 64 floats per segment; besides them
+ * only the labels and the small layers' weights cross).  Each working
  * thread reads the whole batch itself (its own copy, row lists and column
  * masks).  A training step is one pool run with one barrier: segments'
  * forward and layer 2's partial sums | every working thread adds them up
