@@ -25,4 +25,16 @@ static inline void *mt_calloc_aligned(size_t n)
     return p;
 }
 
+/* Zeroed, page-aligned, with at least a page after the data (mt_engine's
+ * per-thread blocks): hardware prefetchers stay within a page, so they never
+ * pull in lines of another thread's block. */
+#define MT_PAGE 4096
+
+static inline void *mt_calloc_pages(size_t n)
+{
+    void *p = NULL;
+    size_t sz = (n + MT_PAGE - 1) / MT_PAGE * MT_PAGE + MT_PAGE;
+    return posix_memalign(&p, MT_PAGE, sz) == 0 ? memset(p, 0, sz) : NULL;
+}
+
 #endif

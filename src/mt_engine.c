@@ -116,16 +116,6 @@ struct mt_engine {
     mt_optim *opt;                   /* for sync and export */
 };
 
-/* Page-aligned, with at least a page after the data: hardware prefetchers
- * stay within a page, so they never pull in another thread's lines. */
-#define PAGE 4096
-static void *page_alloc(size_t n)
-{
-    void *p = NULL;
-    size_t sz = (n + PAGE - 1) / PAGE * PAGE + PAGE;
-    return posix_memalign(&p, PAGE, sz) == 0 ? memset(p, 0, sz) : NULL;
-}
-
 /* ---- splits ------------------------------------------------------------- */
 
 static void row_split(int B, int t, int T, int *r0, int *r1)
@@ -650,10 +640,10 @@ static void upper_free(upper *u)
 /* act, dact for l >= 2 and the losses for batches of max_B; 0 when out of memory. */
 static int upper_alloc(upper *u, const mt_mlp *m, int max_B)
 {
-    int ok = (u->losses = page_alloc((size_t)max_B * sizeof(float))) != NULL;
+    int ok = (u->losses = mt_calloc_pages((size_t)max_B * sizeof(float))) != NULL;
     for (int l = 2; l <= m->n_layers; l++) {
-        ok &= (u->act[l] = page_alloc((size_t)max_B * m->dims[l] * sizeof(float))) != NULL;
-        ok &= (u->dact[l] = page_alloc((size_t)max_B * m->dims[l] * sizeof(float))) != NULL;
+        ok &= (u->act[l] = mt_calloc_pages((size_t)max_B * m->dims[l] * sizeof(float))) != NULL;
+        ok &= (u->dact[l] = mt_calloc_pages((size_t)max_B * m->dims[l] * sizeof(float))) != NULL;
     }
     return ok;
 }
@@ -726,24 +716,25 @@ mt_status mt_engine_create(mt_engine **out, mt_mlp *m, const mt_kern *k, int nth
     e->S = (OC1 + e->SW - 1) / e->SW;
     int ok = 1;
     for (int l = 2; l < L; l++)
-        ok &= (e->wt[l] = page_alloc((size_t)m->dims[l] * m->dims[l + 1] * fs)) != NULL;
+        ok &= (e->wt[l] = mt_calloc_pages((size_t)m->dims[l] * m->dims[l + 1] * fs)) != NULL;
     ok &= upper_alloc(&e->up, m, max_B);
     ok &= (e->gsq = calloc((size_t)e->nch * e->NG, sizeof *e->gsq)) != NULL;
-    ok &= (e->labels = page_alloc((size_t)max_B)) != NULL;
+    ok &= (e->labels = mt_calloc_pages((size_t)max_B)) != NULL;
     ok &= (e->sg = calloc((size_t)e->S, sizeof *e->sg)) != NULL;
     ok &= (e->th = calloc((size_t)e->S, sizeof *e->th)) != NULL;
     for (int s = 0; ok && s < e->S; s++) {
         seg *g = &e->sg[s];
         const size_t sw = (size_t)swidth(e, s), w1 = (size_t)C0 * sw * fs, w2 = sw * (size_t)OC2 * fs;
-        ok &= (g->w1t = page_alloc(w1)) && (g->m1 = page_alloc(w1)) && (g->v1 = page_alloc(w1))
-           && (g->g1 = page_alloc(w1)) && (g->psum = page_alloc((size_t)e->nch * sw * fs))
-           && (g->b1 = page_alloc(sw * fs)) && (g->mb1 = page_alloc(sw * fs)) && (g->vb1 = page_alloc(sw * fs))
-           && (g->gb1 = page_alloc(sw * fs)) && (g->w2t = page_alloc(w2)) && (g->mw2 = page_alloc(w2))
-           && (g->vw2 = page_alloc(w2)) && (g->gw2 = page_alloc(w2)) && (g->w2c = page_alloc(w2))
-           && (g->a1 = page_alloc((size_t)max_B * sw * fs)) && (g->d1 = page_alloc((size_t)max_B * sw * fs))
-           && (g->beff = page_alloc(sw * fs)) && (g->gt = page_alloc((size_t)W1_CHUNK * sw * fs))
-           && (g->q = page_alloc((sw + SEG_ALIGN - 1) / SEG_ALIGN * max_B * (size_t)OC2 * fs));
-        thr *th = e->th[s] = page_alloc(sizeof *th);
+        ok &= (g->w1t = mt_calloc_pages(w1)) && (g->m1 = mt_calloc_pages(w1)) && (g->v1 = mt_calloc_pages(w1))
+           && (g->g1 = mt_calloc_pages(w1)) && (g->psum = mt_calloc_pages((size_t)e->nch * sw * fs))
+           && (g->b1 = mt_calloc_pages(sw * fs)) && (g->mb1 = mt_calloc_pages(sw * fs))
+           && (g->vb1 = mt_calloc_pages(sw * fs)) && (g->gb1 = mt_calloc_pages(sw * fs))
+           && (g->w2t = mt_calloc_pages(w2)) && (g->mw2 = mt_calloc_pages(w2))
+           && (g->vw2 = mt_calloc_pages(w2)) && (g->gw2 = mt_calloc_pages(w2)) && (g->w2c = mt_calloc_pages(w2))
+           && (g->a1 = mt_calloc_pages((size_t)max_B * sw * fs)) && (g->d1 = mt_calloc_pages((size_t)max_B * sw * fs))
+           && (g->beff = mt_calloc_pages(sw * fs)) && (g->gt = mt_calloc_pages((size_t)W1_CHUNK * sw * fs))
+           && (g->q = mt_calloc_pages((sw + SEG_ALIGN - 1) / SEG_ALIGN * max_B * (size_t)OC2 * fs));
+        thr *th = e->th[s] = mt_calloc_pages(sizeof *th);
         if (!(ok &= th != NULL))
             break;
         if (s == 0)
@@ -753,11 +744,11 @@ mt_status mt_engine_create(mt_engine **out, mt_mlp *m, const mt_kern *k, int nth
         th->rows.ld = (C0 + 16 + 15) / 16 * 16;
         th->rows.nblk = (C0 + MT_SP_CHUNK - 1) / MT_SP_CHUNK;
         th->rows.lut = e->lut;
-        ok &= (th->px = page_alloc((size_t)max_B * C0)) && (th->a0 = page_alloc((size_t)max_B * C0 * fs))
-           && (th->rows.cnt = page_alloc((size_t)max_B * sizeof(int)))
-           && (th->rows.ent = page_alloc((size_t)max_B * th->rows.ld * sizeof(uint32_t)))
-           && (th->rows.blk = page_alloc((size_t)max_B * th->rows.nblk * sizeof(int)))
-           && (th->masks = page_alloc((size_t)C0 * ((max_B + 63) / 64) * sizeof(uint64_t)));
+        ok &= (th->px = mt_calloc_pages((size_t)max_B * C0)) && (th->a0 = mt_calloc_pages((size_t)max_B * C0 * fs))
+           && (th->rows.cnt = mt_calloc_pages((size_t)max_B * sizeof(int)))
+           && (th->rows.ent = mt_calloc_pages((size_t)max_B * th->rows.ld * sizeof(uint32_t)))
+           && (th->rows.blk = mt_calloc_pages((size_t)max_B * th->rows.nblk * sizeof(int)))
+           && (th->masks = mt_calloc_pages((size_t)C0 * ((max_B + 63) / 64) * sizeof(uint64_t)));
     }
     if (!ok) {
         st = mt_errf(err, MT_ENOMEM, "engine: out of memory for batches of %d", max_B);
