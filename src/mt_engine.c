@@ -287,6 +287,12 @@ static void layer2_sum(const mt_engine *e, float *act2, int r0, int r1, int relu
     e->k->linear_fwd_t_acc(y, e->sg[0].q, 0, e->sg[0].q, e->m->b[1], r1 - r0, 0, OC2, relu, 1, 1); /* nothing read */
 }
 
+/* The logits of a single layer (one segment) are its a1; of more, u's act[L]. */
+static const float *logits_of(const mt_engine *e, const upper *u)
+{
+    return e->m->n_layers > 1 ? u->act[e->m->n_layers] : e->sg[0].a1;
+}
+
 /* The layers above the first for rows [r0,r1) of the batch, into u: layer
  * 2 (layer2_sum) and the ones above, and for training the loss and the
  * gradients down to dact[2] (dact[1], the logits', for a single layer).
@@ -308,20 +314,13 @@ static void middle(mt_engine *e, const upper *u, int r0, int r1)
     if (!e->backward)
         return;
     float *dlogits = L > 1 ? u->dact[L] : e->sg[0].d1;
-    const float *logits = L > 1 ? u->act[L] : e->sg[0].a1;
-    k->softmax_xent(dlogits + (size_t)r0 * K, u->losses + r0, logits + (size_t)r0 * K, e->labels + r0, nb, K,
-                    1.f / (float)e->B);
+    k->softmax_xent(dlogits + (size_t)r0 * K, u->losses + r0, logits_of(e, u) + (size_t)r0 * K, e->labels + r0, nb,
+                    K, 1.f / (float)e->B);
     for (int l = L - 1; l >= 2; l--) {
         const int C = m->dims[l], OC = m->dims[l + 1];
         k->linear_bwd_x(u->dact[l] + (size_t)r0 * C, u->dact[l + 1] + (size_t)r0 * OC, m->w[l],
                         u->act[l] + (size_t)r0 * C, nb, C, OC);
     }
-}
-
-/* The logits of a single layer (one segment) are its a1; of more, act[L]. */
-static const float *logits_of(const mt_engine *e)
-{
-    return e->m->n_layers > 1 ? e->up.act[e->m->n_layers] : e->sg[0].a1;
 }
 
 /* Segment s's input gradient d1, b1's gradient (also the sparse gradient's
@@ -458,8 +457,8 @@ static void step_thread(mt_engine *e, int t, int T)
     barrier(e, T); /* the segments' a1 and layer 2's partial sums */
     if (!th)
         return;
+    const int nw = T < e->S ? T : e->S; /* working threads */
     if (!e->backward) { /* evaluation: the working threads split the rows */
-        const int nw = T < e->S ? T : e->S;
         int r0, r1;
         row_split(e->B, t, nw, &r0, &r1);
         middle(e, &e->up, r0, r1);
@@ -478,7 +477,7 @@ static void step_thread(mt_engine *e, int t, int T)
     if (e->fused)
         for (int s = s0; s < s1; s++)
             update_segment(e, s);
-    if (t == (T < e->S ? T : e->S) - 1) /* the last working thread: thread 0 updates them after the run */
+    if (t == nw - 1) /* the last working thread: thread 0 updates them after the run */
         middle_grads(e, &th->up);
 }
 
@@ -952,6 +951,6 @@ void mt_engine_forward(mt_engine *e, const uint8_t *images, int B, float scale, 
         set_job(e, images, NULL, NULL, n, scale, shift, images + (size_t)r * C0);
         e->backward = 0;
         mt_pool_run(e->pool, step_job, e);
-        memcpy(logits + (size_t)r * K, logits_of(e), (size_t)n * K * sizeof *logits);
+        memcpy(logits + (size_t)r * K, logits_of(e, &e->up), (size_t)n * K * sizeof *logits);
     }
 }
