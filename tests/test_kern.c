@@ -413,7 +413,6 @@ static void test_sparse_row_list_matches_ref(void **state)
             }
 }
 
-/* Column lists of columns [c0,c1) made directly from px (B,C), c_base = c0. */
 /* masks (kernel) and mr (reference) of columns [c0,c1) of px (B rows of ld
  * bytes) against the pixels themselves, unused bits of the last word 0. */
 static int masks_match(const uint64_t *mk, const uint64_t *mr, const uint8_t *px, int ld, int B, int c0, int c1,
@@ -434,6 +433,7 @@ static int masks_match(const uint64_t *mk, const uint64_t *mr, const uint8_t *px
     return 1;
 }
 
+/* Column lists of columns [c0,c1) made directly from px (B,C), c_base = c0. */
 static sp_lists lists_from_px(const uint8_t *px, int B, int C, int c0, int c1)
 {
     sp_lists l = alloc_lists(B, c1 - c0, c0);
@@ -595,8 +595,8 @@ static void check_sparse_rows(const mt_kern *k, int B, int C, int OC, double zf)
     }
 
     /* column masks and the transposed weight gradient made from them, per
-     * range of whole chunks (the first is all columns: the others must give
-     * the same rows) */
+     * column range (the first is all columns: the others must give the same
+     * rows) */
     float *dout = randv((size_t)B * OC, 0.0), *cs = zerov(OC), *csr = zerov(OC);
     float *gfull = zerov((size_t)C * OC), *gd = zerov((size_t)C * OC);
     k->colsum_acc(cs, dout, B, OC);
@@ -605,12 +605,10 @@ static void check_sparse_rows(const mt_kern *k, int B, int C, int OC, double zf)
     R->linear_bwd_wt(gd, dout, x, B, C, OC, 0, C);
     atol = red_atol(2 * B + 2, xmax, 1.f) + 2 * FLT_EPSILON;
     const int nw = (B + 63) / 64;
+    int cr[3][2];
+    col_ranges(cr, C);
     for (int q = 0; q < 3; q++) {
-        int c0 = q == 0 ? 0 : q == 1 ? MT_SP_CHUNK : 2 * MT_SP_CHUNK;
-        int c1 = q == 1 ? 3 * MT_SP_CHUNK : C;
-        c0 = c0 < C ? c0 : C / MT_SP_CHUNK * MT_SP_CHUNK;
-        c1 = c1 < C ? c1 : C;
-        int nc = c1 - c0;
+        int c0 = cr[q][0], c1 = cr[q][1], nc = c1 - c0;
         uint64_t *mk = malloc((size_t)nc * nw * sizeof *mk + 8), *mr = malloc((size_t)nc * nw * sizeof *mr + 8);
         assert_true(mk && mr);
         memset(mk, 0x5a, (size_t)nc * nw * sizeof *mk);
@@ -618,15 +616,6 @@ static void check_sparse_rows(const mt_kern *k, int B, int C, int OC, double zf)
         k->sparse_masks(mk, px, C, B, c0, c1);
         R->sparse_masks(mr, px, C, B, c0, c1);
         assert_true(masks_match(mk, mr, px, C, B, c0, c1, zf));
-        if (nc > 2) { /* any range, rows read with a stride: columns [c0+1, c1-1) of the rows */
-            memset(mk, 0x5a, (size_t)nc * nw * sizeof *mk);
-            memset(mr, 0xa5, (size_t)nc * nw * sizeof *mr);
-            k->sparse_masks(mk, px + c0 + 1, C, B, 0, nc - 2);
-            R->sparse_masks(mr, px + c0 + 1, C, B, 0, nc - 2);
-            assert_true(masks_match(mk, mr, px + c0 + 1, C, B, 0, nc - 2, zf));
-        }
-        k->sparse_masks(mk, px, C, B, c0, c1);
-        R->sparse_masks(mr, px, C, B, c0, c1);
 
         float *gt = randv((size_t)nc * OC + 1, 0.0), *gtr = randv((size_t)nc * OC + 1, 0.0);
         float *gt2 = randv((size_t)nc * OC + 1, 0.0);
@@ -649,6 +638,13 @@ static void check_sparse_rows(const mt_kern *k, int B, int C, int OC, double zf)
         k->sparse_bwd_masks(gt2 + (size_t)(cm - c0) * OC, dout, cs, mk + (size_t)(cm - c0) * nw, px, C, g_lut, B,
                             OC, SHIFT, cm, c1);
         assert_true(same_bits("sparse_bwd_masks column split", gt2, gt, (size_t)nc * OC, nc, OC, B, zf));
+        if (nc > 2) { /* masks of rows read with a stride: columns [c0+1, c1-1) of the rows */
+            memset(mk, 0x5a, (size_t)nc * nw * sizeof *mk);
+            memset(mr, 0xa5, (size_t)nc * nw * sizeof *mr);
+            k->sparse_masks(mk, px + c0 + 1, C, B, 0, nc - 2);
+            R->sparse_masks(mr, px + c0 + 1, C, B, 0, nc - 2);
+            assert_true(masks_match(mk, mr, px + c0 + 1, C, B, 0, nc - 2, zf));
+        }
         free(mk), free(mr), free(lo.cnt), free(lo.ent), free(gt), free(gtr), free(gt2);
     }
 
