@@ -109,7 +109,7 @@ typedef struct {
     const uint8_t *px;
     float *y, *dw, *db, *dx, *gt, *cs;
     mt_sp_rows rows;   /* the batch's non-zero pixels (B rows) */
-    uint64_t *masks;   /* one chunk's column masks (W1_CHUNK columns) */
+    uint64_t *masks;   /* the batch's column masks (C columns) */
 } ws;
 
 enum { FWD, FWD_SPARSE, BWD_W, BWD_WT, BWD_W_SPARSE, BWD_X, TRANSPOSE, N_OPS };
@@ -121,8 +121,8 @@ static const char *op_names[] = { "fwd", "fwd_sparse", "bwd_w", "bwd_wt", "bwd_w
 /* The sparse ops are timed the way mt_engine calls the kernels in a step:
  * fwd_sparse makes the batch's row lists and runs the layer (beff, from the
  * chunks' column sums of W1^T, is made outside); bwd_w_sparse makes b1's
- * gradient cs, then per 96-pixel chunk its column masks and its rows of the
- * W1^T gradient (one chunk's buffer, as the fused update uses). */
+ * gradient cs and the batch's column masks, then per 96-pixel chunk its rows
+ * of the W1^T gradient. */
 static void run_op(ws *s, int op)
 {
     const mt_kern *k = s->k;

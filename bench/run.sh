@@ -25,6 +25,8 @@ QUICK=${BENCH_QUICK:-0}
 EPOCHS_E2E=5
 [ "$QUICK" = 1 ] && { REPS=1; EPOCHS_E2E=1; }
 
+# a / b as "1.23x" (digits: 2 unless given)
+ratio() { awk -v a="$1" -v b="$2" -v d="${3:-2}" 'BEGIN{printf "%.*fx", d, a/b}'; }
 # median of the numbers on stdin
 median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) print "nan"; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 # field of the first JSON event of a kind: jget FILE EVENT KEY [nth]
@@ -116,9 +118,11 @@ done
 echo
 best_isa=$(awk -v b="$best" '$4==b {print $1; exit}' "$T/train_table")
 best_path=$(awk -v b="$best" '$4==b {print $2; exit}' "$T/train_table")
-one=$(awk -v i="$best_isa" -v p="$best_path" '$1==i && $2==p && $3==1 {print $4}' "$T/train_table")
-two=$(awk -v i="$best_isa" -v p="$best_path" '$1==i && $2==p && $3==2 {print $4}' "$T/train_table")
-echo "Best: $best_cfg, $(printf %.0f "$best") samples/s.  2 threads / 1 thread ($best_isa, $best_path): $(awk -v a="$two" -v b="$one" 'BEGIN{printf "%.2fx", a/b}')"
+# samples/s of ISA, PATH, THREADS in the training table
+sps_of() { awk -v i="$1" -v p="$2" -v t="$3" '$1==i && $2==p && $3==t {print $4}' "$T/train_table"; }
+one=$(sps_of "$best_isa" "$best_path" 1)
+two=$(sps_of "$best_isa" "$best_path" 2)
+echo "Best: $best_cfg, $(printf %.0f "$best") samples/s.  2 threads / 1 thread ($best_isa, $best_path): $(ratio "$two" "$one")"
 echo
 
 # ---------------------------------------------------------------- the step alone
@@ -141,7 +145,7 @@ for th in 1 2; do
 done
 echo
 read -r _ b1 m1 < <(sed -n 1p "$T/step_med"); read -r _ b2 m2 < <(sed -n 2p "$T/step_med")
-echo "2 threads / 1 thread: $(awk -v a="$b2" -v b="$b1" 'BEGIN{printf "%.2fx", a/b}') (best windows), $(awk -v a="$m2" -v b="$m1" 'BEGIN{printf "%.2fx", a/b}') (median windows)"
+echo "2 threads / 1 thread: $(ratio "$b2" "$b1") (best windows), $(ratio "$m2" "$m1") (median windows)"
 echo
 
 # ---------------------------------------------------------------- end to end
@@ -179,7 +183,7 @@ if [ "${BENCH_TORCH:-1}" != 0 ] && "$PY" -c 'import torch' 2>/dev/null; then
     for th in 1 2; do
         v=$("$PY" -c 'import json,sys,statistics as s
 print(s.median(e["samples_per_s"] for e in map(json.loads, open(sys.argv[1])) if e["threads"]==int(sys.argv[2])))' "$T/torch.json" "$th")
-        echo "| $th | $(printf %.0f "$v") | $(awk -v s="$v" 'BEGIN{printf "%.2f", 60000/s}') | $(awk -v a="$best" -v b="$v" 'BEGIN{printf "%.1fx", a/b}') |"
+        echo "| $th | $(printf %.0f "$v") | $(awk -v s="$v" 'BEGIN{printf "%.2f", 60000/s}') | $(ratio "$best" "$v" 1) |"
         if [ -z "$torch_best" ] || awk -v a="$v" -v b="$torch_best" 'BEGIN{exit !(a>b)}'; then torch_best=$v; fi
     done
     echo
@@ -205,13 +209,13 @@ PY
 )
 echo "| target | measured | |"
 echo "|---|---|---|"
-[ -n "$torch_best" ] && echo "| ≥ 10× PyTorch's best samples/s | $(awk -v a="$best" -v b="$torch_best" 'BEGIN{printf "%.1fx", a/b}') | $(yes_no "$best >= 10*$torch_best") |"
+[ -n "$torch_best" ] && echo "| ≥ 10× PyTorch's best samples/s | $(ratio "$best" "$torch_best" 1) | $(yes_no "$best >= 10*$torch_best") |"
 echo "| dense first-layer GEMMs ≥ 60 % of FMA peak (AVX-512, worse of fwd and bwd_wt) | $(printf %.0f "$l1") % | $(yes_no "$l1 >= 60") |"
-echo "| 2 threads ≥ 1.6× 1 thread (the best configuration: $best_isa, $best_path) | $(awk -v a="$two" -v b="$one" 'BEGIN{printf "%.2fx", a/b}') | $(yes_no "$two >= 1.6*$one") |"
+echo "| 2 threads ≥ 1.6× 1 thread (the best configuration: $best_isa, $best_path) | $(ratio "$two" "$one") | $(yes_no "$two >= 1.6*$one") |"
 other=$([ "$best_path" = sparse ] && echo dense || echo sparse)
-one_o=$(awk -v i="$best_isa" -v p="$other" '$1==i && $2==p && $3==1 {print $4}' "$T/train_table")
-two_o=$(awk -v i="$best_isa" -v p="$other" '$1==i && $2==p && $3==2 {print $4}' "$T/train_table")
-[ -n "$one_o" ] && [ -n "$two_o" ] && echo "| 2 threads ≥ 1.6× 1 thread ($best_isa, $other first layer) | $(awk -v a="$two_o" -v b="$one_o" 'BEGIN{printf "%.2fx", a/b}') | $(yes_no "$two_o >= 1.6*$one_o") |"
+one_o=$(sps_of "$best_isa" "$other" 1)
+two_o=$(sps_of "$best_isa" "$other" 2)
+[ -n "$one_o" ] && [ -n "$two_o" ] && echo "| 2 threads ≥ 1.6× 1 thread ($best_isa, $other first layer) | $(ratio "$two_o" "$one_o") | $(yes_no "$two_o >= 1.6*$one_o") |"
 echo "| \`--epochs 5\` end to end ≤ 1.5 s | $(printf %.2f "$wall_med") s | $(yes_no "$wall_med <= 1.5") |"
 echo "| 10k-image evaluation ≤ 20 ms | $(printf %.1f "$eval_med") ms | $(yes_no "$eval_med <= 20") |"
 echo "| peak RSS ≤ 80 MB | $(printf %.1f "$rss_max") MB | $(yes_no "$rss_max <= 80") |"
