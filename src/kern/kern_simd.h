@@ -548,7 +548,7 @@ static void KSFX(sparse_masks)(uint64_t *masks, const uint8_t *px, int ldpx, int
     }
 }
 
-/* One gradient row (or two, for narrow outputs) from column masks. */
+/* One gradient row from column masks, or two sharing each dout row (up to MK_PAIR_NV vectors). */
 KERN_INLINE void mk_row1(float *g, const uint64_t *mk, int nw, const uint8_t *pc, int ldpx, const float *lut,
                          const float *dout, int OC, const float *cs, vf sh, int nv, int nlast)
 {
