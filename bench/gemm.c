@@ -246,8 +246,8 @@ int main(int argc, char **argv)
             static float lut[256];
             for (int p = 0; p < 256; p++)
                 lut[p] = (float)p * SCALE;
-            s.rows = (mt_sp_rows){ xmalloc((size_t)B * sizeof(int)), xmalloc((size_t)B * (C + 16) * sizeof(uint32_t)),
-                                   xmalloc((size_t)B * nblk * sizeof(int)), C + 16, nblk, lut };
+            s.rows = (mt_sp_rows){ xmalloc((size_t)B * sizeof(int)), xmalloc((size_t)B * (C + MT_SP_SLACK) * sizeof(uint32_t)),
+                                   xmalloc((size_t)B * nblk * sizeof(int)), C + MT_SP_SLACK, nblk, lut };
             s.masks = xmalloc((size_t)C * ((B + 63) / 64) * sizeof(uint64_t));
             v[vi].k->transpose(wt, w, C, OC, 0, C);
             /* beff = b + shift * colsum(W1^T); the row lists for bwd_w_sparse */

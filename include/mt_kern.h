@@ -19,10 +19,11 @@
  * c in the low MT_SP_COL_BITS bits and the pixel px[i,c] (1..255) above, so
  * a batch's lists are half the bytes of (int, float) pairs; the value an
  * entry stands for is lut[pixel] = pixel * scale, from the caller's table.
- * ld >= C + 16 (the SIMD writers store whole vectors).  blk[i*nblk + j]
+ * ld >= C + MT_SP_SLACK (the SIMD writers store whole vectors).  blk[i*nblk + j]
  * counts row i's entries in columns below MT_SP_CHUNK*(j+1) (nblk =
  * ceil(C / MT_SP_CHUNK)), so a chunk's entries are found at once. */
 #define MT_SP_CHUNK 48
+#define MT_SP_SLACK 32
 #define MT_SP_COL_BITS 24
 #define MT_SP_MAX_C (1 << MT_SP_COL_BITS) /* columns the lists can hold */
 #define MT_SP_COL(e) ((int)((e) & (MT_SP_MAX_C - 1u)))
@@ -103,7 +104,7 @@ typedef struct mt_kern {
      * the caller makes beff = b + shift * colsum(wt) with colsum_acc. */
 
     /* Row i's non-zero pixels of px (C < MT_SP_MAX_C): writes ent (see
-     * mt_sp_rows; room for C + 16 entries) and the chunk counts blk
+     * mt_sp_rows; room for C + MT_SP_SLACK entries) and the chunk counts blk
      * (ceil(C/MT_SP_CHUNK)), and returns the count. */
     int (*sparse_row_list)(uint32_t *ent, int *blk, const uint8_t *px, int C);
     /* out (B,OC) = beff + sum over row i's entries of val * wt[idx,:], then

@@ -740,7 +740,7 @@ mt_status mt_engine_create(mt_engine **out, mt_mlp *m, const mt_kern *k, int nth
             th->up = e->up;
         else
             ok &= upper_alloc(&th->up, m, max_B);
-        th->rows.ld = (C0 + 16 + 15) / 16 * 16;
+        th->rows.ld = (C0 + MT_SP_SLACK + 15) / 16 * 16;
         th->rows.nblk = (C0 + MT_SP_CHUNK - 1) / MT_SP_CHUNK;
         th->rows.lut = e->lut;
         ok &= (th->px = mt_calloc_pages((size_t)max_B * C0)) && (th->a0 = mt_calloc_pages((size_t)max_B * C0 * fs))

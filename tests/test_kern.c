@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "mt_kern.h"
+#include "../src/kern/kern_impl.h" /* the AVX-512 row listers */
 
 static const int SHAPES[] = { 1, 3, 7, 15, 16, 17, 63, 64, 65, 128, 784 };
 #define N_SHAPES ((int)(sizeof SHAPES / sizeof *SHAPES))
@@ -315,10 +316,10 @@ static int is_transpose_of(const char *what, const float *gt, const float *dw, i
 /* An entry's value by its pixel, as the engine makes the table. */
 static float g_lut[256];
 
-/* Row lists of px (B,C) from k's sparse_row_list, ld = C + 16 (the minimum). */
+/* Row lists of px (B,C) from k's sparse_row_list, ld = C + MT_SP_SLACK (the minimum). */
 static mt_sp_rows row_lists(const mt_kern *k, const uint8_t *px, int B, int C)
 {
-    int ld = C + 16, nb = (C + MT_SP_CHUNK - 1) / MT_SP_CHUNK;
+    int ld = C + MT_SP_SLACK, nb = (C + MT_SP_CHUNK - 1) / MT_SP_CHUNK;
     for (int p = 0; p < 256; p++)
         g_lut[p] = (float)p * SCALE;
     mt_sp_rows rows = { malloc((size_t)B * sizeof(int)), malloc((size_t)B * ld * sizeof(uint32_t)),
@@ -366,10 +367,15 @@ static void col_ranges(int r[3][2], int C)
     r[2][0] = o < C ? o : C, r[2][1] = C;
 }
 
-static void test_sparse_row_list_matches_ref(void **state)
+typedef int (*row_lister)(uint32_t *ent, int *blk, const uint8_t *px, int C);
+
+/* list (name) against the reference and against the pixels themselves:
+ * counts, chunk counts and entries, for ragged C (chunks of 48 ending on
+ * both sides of 16- and 64-pixel boundaries), every zero fraction and every
+ * alignment of px mod 4, with exactly C + MT_SP_SLACK entries of room. */
+static void check_row_list(row_lister list, const char *name)
 {
-    const mt_kern *k = variant_or_skip(state);
-    static const int Cs[] = { 1, 3, 15, 16, 17, 63, 64, 65, 784 };
+    static const int Cs[] = { 1, 3, 15, 16, 17, 47, 48, 49, 63, 64, 65, 95, 96, 127, 128, 129, 191, 192, 200, 784 };
     for (int ci = 0; ci < (int)(sizeof Cs / sizeof *Cs); ci++)
         for (int z = 0; z < 4; z++)
             for (int off = 0; off < 4; off++) { /* px at every alignment mod 4 */
@@ -378,26 +384,26 @@ static void test_sparse_row_list_matches_ref(void **state)
                 uint8_t *buf = randpx((size_t)C + off, ZERO_FRAC[z]), *px = buf + off;
                 if (off == 3 && z == 3) /* only the first and the last pixel */
                     px[0] = 255, px[C - 1] = 1;
-                /* exactly C + 16 entries of room: ASan sees a write past it */
-                uint32_t *en = malloc((size_t)(C + 16) * sizeof *en), *er = malloc((size_t)(C + 16) * sizeof *er);
+                /* exactly C + MT_SP_SLACK entries of room: ASan sees a write past it */
+                const size_t room = (size_t)C + MT_SP_SLACK;
+                uint32_t *en = malloc(room * sizeof *en), *er = malloc(room * sizeof *er);
                 assert_true(en && er);
-                memset(en, 0xa5, (size_t)(C + 16) * sizeof *en);
+                memset(en, 0xa5, room * sizeof *en);
                 /* exactly ceil(C / MT_SP_CHUNK) chunk counts */
                 int nb = (C + MT_SP_CHUNK - 1) / MT_SP_CHUNK;
                 int *blk = malloc((size_t)nb * sizeof *blk), *blr = malloc((size_t)nb * sizeof *blr);
                 assert_true(blk && blr);
-                int n = k->sparse_row_list(en, blk, px, C);
+                int n = list(en, blk, px, C);
                 int nr = mt_kern_ref()->sparse_row_list(er, blr, px, C);
                 if (n != nr)
-                    fail_msg("sparse_row_list C=%d zeros=%.2f offset=%d: count %d, want %d", C, ZERO_FRAC[z],
-                             off, n, nr);
+                    fail_msg("%s C=%d zeros=%.2f offset=%d: count %d, want %d", name, C, ZERO_FRAC[z], off, n, nr);
                 for (int j = 0; j < nb; j++) {
                     int want = 0; /* independent of both: entries of columns below the chunk's end */
                     for (int c = 0; c < C && c < (j + 1) * MT_SP_CHUNK; c++)
                         want += px[c] != 0;
                     if (blk[j] != want || blr[j] != want)
-                        fail_msg("sparse_row_list C=%d zeros=%.2f offset=%d: chunk %d count %d (ref %d), want %d",
-                                 C, ZERO_FRAC[z], off, j, blk[j], blr[j], want);
+                        fail_msg("%s C=%d zeros=%.2f offset=%d: chunk %d count %d (ref %d), want %d", name, C,
+                                 ZERO_FRAC[z], off, j, blk[j], blr[j], want);
                 }
                 free(blk), free(blr);
                 /* the entries, against the reference's and against px itself */
@@ -405,12 +411,44 @@ static void test_sparse_row_list_matches_ref(void **state)
                     while (c < C && !px[c])
                         c++;
                     if (en[j] != er[j] || c >= C || MT_SP_COL(en[j]) != c || MT_SP_PX(en[j]) != px[c])
-                        fail_msg("sparse_row_list C=%d zeros=%.2f offset=%d: entry %d is (%d, %d), ref (%d, %d), "
-                                 "want (%d, %d)", C, ZERO_FRAC[z], off, j, MT_SP_COL(en[j]), MT_SP_PX(en[j]),
+                        fail_msg("%s C=%d zeros=%.2f offset=%d: entry %d is (%d, %d), ref (%d, %d), "
+                                 "want (%d, %d)", name, C, ZERO_FRAC[z], off, j, MT_SP_COL(en[j]), MT_SP_PX(en[j]),
                                  MT_SP_COL(er[j]), MT_SP_PX(er[j]), c, c < C ? px[c] : -1);
                 }
                 free(buf), free(en), free(er);
             }
+}
+
+static void test_sparse_row_list_matches_ref(void **state)
+{
+    const mt_kern *k = variant_or_skip(state);
+    check_row_list(k->sparse_row_list, k->name);
+}
+
+/* The AVX-512 table lists rows with VBMI2 where the CPU has it: the other
+ * lister is tested here too, so both are on a VBMI2 machine. */
+static void test_avx512_row_listers_match_ref(void **state)
+{
+    (void)state;
+#if defined(__x86_64__)
+    mt_kern_variant v[8];
+    int n = mt_kern_variants(v, 8), avx512 = 0;
+    for (int i = 0; i < n; i++)
+        avx512 |= v[i].isa == MT_ISA_AVX512 && v[i].runnable;
+    if (!avx512) {
+        print_message("this CPU has no AVX-512: its row listers are skipped\n");
+        skip();
+    }
+    check_row_list(mt_row_list_avx512f, "avx512f row list");
+    if (!mt_cpu_avx512vbmi2()) {
+        print_message("this CPU has no VBMI2: the 64-pixel row lister is skipped\n");
+        skip();
+    }
+    check_row_list(mt_row_list_avx512vbmi2, "avx512vbmi2 row list");
+#else
+    print_message("not an x86-64 build: no AVX-512 row listers\n");
+    skip();
+#endif
 }
 
 /* masks (kernel) and mr (reference) of columns [c0,c1) of px (B rows of ld
@@ -880,5 +918,6 @@ int main(void)
         }
     }
     tests[nt++] = (struct CMUnitTest)cmocka_unit_test(test_select_refuses_what_the_cpu_lacks);
+    tests[nt++] = (struct CMUnitTest)cmocka_unit_test(test_avx512_row_listers_match_ref);
     return _cmocka_run_group_tests("kern", tests, (size_t)nt, NULL, NULL);
 }

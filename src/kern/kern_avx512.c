@@ -83,9 +83,10 @@ static inline vf v_exp(vf x)
     return _mm512_mul_ps(y, _mm512_castsi512_ps(e));
 }
 
-/* sparse_row_list: 16 pixels at a time, the non-zero ones' entries (column
- * | pixel << MT_SP_COL_BITS) compressed to the front (whole vectors stored:
- * the lists have 16 entries of slack). */
+/* sparse_row_list: the non-zero pixels' entries (column | pixel <<
+ * MT_SP_COL_BITS) compressed to the front, whole vectors stored (the lists
+ * have MT_SP_SLACK entries of slack): 64 pixels at a time where the CPU has
+ * VBMI2 (checked per call: one load and test), else 16. */
 #define KERN_ROW_LIST_VEC
 /* bit j set when p[j] != 0, n <= 64 (bytes past n are not read) */
 static inline uint64_t nzmask(const uint8_t *p, int n)
@@ -134,7 +135,8 @@ static void bit_transpose64(uint64_t a[64])
     }
 }
 
-static int row_list_vec(uint32_t *ent, int *blk, const uint8_t *px, int C)
+/* 16 pixels at a time with AVX-512F compress (any AVX-512 CPU). */
+int mt_row_list_avx512f(uint32_t *ent, int *blk, const uint8_t *px, int C)
 {
     const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     _Static_assert(MT_SP_CHUNK % 16 == 0, "chunks are whole vectors");
@@ -151,6 +153,74 @@ static int row_list_vec(uint32_t *ent, int *blk, const uint8_t *px, int C)
             blk[c / MT_SP_CHUNK] = n;
     }
     return n;
+}
+
+/* Entries 16q..16q+15 of a block's compressed columns cv and pixels pv (bytes)
+ * at column base c. */
+#define VBMI2 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi2")))
+static inline VBMI2 __m512i block_entries(__m512i cv, __m512i pv, __m512i c, int q)
+{
+    __m128i c16 = _mm512_castsi512_si128(cv), p16 = _mm512_castsi512_si128(pv);
+    switch (q) {
+    case 1: c16 = _mm512_extracti32x4_epi32(cv, 1); p16 = _mm512_extracti32x4_epi32(pv, 1); break;
+    case 2: c16 = _mm512_extracti32x4_epi32(cv, 2); p16 = _mm512_extracti32x4_epi32(pv, 2); break;
+    case 3: c16 = _mm512_extracti32x4_epi32(cv, 3); p16 = _mm512_extracti32x4_epi32(pv, 3); break;
+    default: break;
+    }
+    return _mm512_or_si512(_mm512_add_epi32(_mm512_cvtepu8_epi32(c16), c),
+                           _mm512_slli_epi32(_mm512_cvtepu8_epi32(p16), MT_SP_COL_BITS));
+}
+
+/* 64 pixels at a time with VBMI2's byte compress (Ice Lake, Zen 4 and
+ * later): the block's non-zero pixels and their column offsets compressed
+ * as bytes, then widened 16 at a time — two vectors always (71 % of MNIST's
+ * blocks have 1..32 entries, 29 % none), more only past 32 (3.5 %).  About
+ * 35 % faster than 16 at a time on MNIST (45 % of whose 16-pixel groups are
+ * all zero).  Writes up to MT_SP_SLACK entries past the count. */
+VBMI2 int mt_row_list_avx512vbmi2(uint32_t *ent, int *blk, const uint8_t *px, int C)
+{
+    const __m512i iota = _mm512_set_epi8(63, 62, 61, 60, 59, 58, 57, 56, 55, 54, 53, 52, 51, 50, 49, 48, 47, 46,
+                                         45, 44, 43, 42, 41, 40, 39, 38, 37, 36, 35, 34, 33, 32, 31, 30, 29, 28,
+                                         27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10,
+                                         9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    _Static_assert(MT_SP_SLACK >= 32 && MT_SP_CHUNK <= 64, "two vectors of slack; a chunk ends in each block at most twice");
+    const int nb = (C + MT_SP_CHUNK - 1) / MT_SP_CHUNK;
+    int n = 0, j = 0; /* j: the next chunk whose count is due */
+    for (int c = 0; c < C; c += 64) {
+        const int w = C - c < 64 ? C - c : 64;
+        __m512i x = _mm512_maskz_loadu_epi8(w == 64 ? ~0ull : (1ull << w) - 1, px + c);
+        __mmask64 k = _mm512_test_epi8_mask(x, x);
+        const uint64_t m = _cvtmask64_u64(k);
+        const int cnt = __builtin_popcountll(m);
+        __m512i pv = _mm512_maskz_compress_epi8(k, x), cv = _mm512_maskz_compress_epi8(k, iota);
+        __m512i base = _mm512_set1_epi32(c);
+        _mm512_storeu_si512(ent + n, block_entries(cv, pv, base, 0));
+        _mm512_storeu_si512(ent + n + 16, block_entries(cv, pv, base, 1));
+        if (cnt > 32) {
+            _mm512_storeu_si512(ent + n + 32, block_entries(cv, pv, base, 2));
+            _mm512_storeu_si512(ent + n + 48, block_entries(cv, pv, base, 3));
+        }
+        for (; j < nb; j++) { /* chunks ending in this block: the entries below their end */
+            const int end = (j + 1) * MT_SP_CHUNK < C ? (j + 1) * MT_SP_CHUNK : C;
+            if (end > c + w)
+                break;
+            blk[j] = n + __builtin_popcountll(end - c == 64 ? m : m & ((1ull << (end - c)) - 1));
+        }
+        n += cnt;
+    }
+    return n;
+}
+
+int mt_cpu_avx512vbmi2(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512vbmi2");
+}
+
+static int row_list_vec(uint32_t *ent, int *blk, const uint8_t *px, int C)
+{
+    return __builtin_cpu_supports("avx512vbmi2") ? mt_row_list_avx512vbmi2(ent, blk, px, C)
+                                                 : mt_row_list_avx512f(ent, blk, px, C);
 }
 
 #include "kern_simd.h"

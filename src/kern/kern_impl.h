@@ -42,4 +42,9 @@ extern const mt_kern mt_kern_avx2;
 extern const mt_kern mt_kern_avx512;
 extern const mt_kern mt_kern_neon;
 
+/* AVX-512's two row listers (tested apart; the table picks per CPU). */
+int mt_row_list_avx512f(uint32_t *ent, int *blk, const uint8_t *px, int C);
+int mt_row_list_avx512vbmi2(uint32_t *ent, int *blk, const uint8_t *px, int C);
+int mt_cpu_avx512vbmi2(void);
+
 #endif
