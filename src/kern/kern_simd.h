@@ -28,6 +28,13 @@
 #include <string.h>
 
 #define KERN_INLINE static inline __attribute__((always_inline))
+/* Keeps v in a register: a value loaded once for two FMAs is otherwise
+ * folded into both as a memory operand, i.e. loaded twice (GCC 12). */
+#if defined(__aarch64__)
+#define KEEP_IN_REG(v) __asm__("" : "+w"(v))
+#else
+#define KEEP_IN_REG(v) __asm__("" : "+v"(v))
+#endif
 
 /* ======================================================================== */
 /* GEMM                                                                      */
@@ -74,8 +81,10 @@ KERN_INLINE void gemm_tile(const gemm_args *g, int i0, int n0, int mr, int nv, i
         for (int k = 0; k < g->K; k++) {
             vf bv[NR];
 #pragma GCC unroll 8
-            for (int v = 0; v < nv; v++)
+            for (int v = 0; v < nv; v++) {
                 bv[v] = V_LOAD(bp + v * VW);
+                KEEP_IN_REG(bv[v]); /* one load for the mr rows */
+            }
 #pragma GCC unroll 8
             for (int r = 0; r < mr; r++) {
                 vf av = V_SET1(ap[r * rsa]);
@@ -90,8 +99,10 @@ KERN_INLINE void gemm_tile(const gemm_args *g, int i0, int n0, int mr, int nv, i
         for (int k = 0; k < g->K; k++) {
             vf bv[NR];
 #pragma GCC unroll 8
-            for (int v = 0; v < nv; v++)
+            for (int v = 0; v < nv; v++) {
                 bv[v] = v == nv - 1 ? V_LOADN(bp + v * VW, nlast) : V_LOAD(bp + v * VW);
+                KEEP_IN_REG(bv[v]);
+            }
 #pragma GCC unroll 8
             for (int r = 0; r < mr; r++) {
                 vf av = V_SET1(ap[r * rsa]);
@@ -591,6 +602,7 @@ KERN_INLINE void mk_row2(float *g0, const uint64_t *mk0, float *g1, const uint64
 #pragma GCC unroll 8
             for (int v = 0; v < nv; v++) {
                 vf d = v == nv - 1 && nlast < VW ? V_LOADN(row + v * VW, nlast) : V_LOAD(row + v * VW);
+                KEEP_IN_REG(d);
                 a0[v] = V_FMA(x0, d, a0[v]);
                 a1[v] = V_FMA(x1, d, a1[v]);
             }
