@@ -15,8 +15,9 @@
  * and runs the small layers above, the loss and the gradients down to
  * dact2 for all rows itself (cheaper than exchanging them), then its
  * segments' backward, W1^T's gradient and update by chunks, b1 and W2's
- * update; the last working thread also makes the small layers' gradients,
- * applied after the run (the other threads read those weights until then).
+ * update, and the small layers' gradients and update on its own copy of
+ * them (thread 0's are m's; the copies get the same floats, so those
+ * weights never cross cores either).
  * Segments change where floats live and who computes them, never a chain of
  * operations (layer 2's sum is one chain per 64-column group of the first
  * layer, the groups added in order), so results are bit-identical for any
@@ -55,6 +56,16 @@ typedef struct {
     float *act[MT_MAX_LAYERS + 1], *dact[MT_MAX_LAYERS + 1], *losses;
 } upper;
 
+/* The parameters above the first layer's (b2 and every one after it: the
+ * tail [lo, n_params) of m's params, see tail_lo) with their gradients,
+ * moments and W^T copies.  Thread 0's are m's own (params, grads, the
+ * optimizer's moments, e->wt); every other working thread keeps a copy and
+ * makes the same update on it each step. */
+typedef struct {
+    float *p, *g, *m, *v;            /* (n_params - lo) */
+    float *wt[MT_MAX_LAYERS];        /* (dims[l], dims[l+1]) = w[l]^T for l >= 2 */
+} tail;
+
 /* A working thread's own copy of the batch, and of the layers above. */
 typedef struct {
     uint8_t *px;                     /* (max_B, C0) raw pixels of the batch (training) */
@@ -66,6 +77,7 @@ typedef struct {
     int sparse;                      /* this step's path (the same on every thread) */
     upper up;                        /* training: every working thread runs the layers above for
                                         all rows (cheaper than exchanging them); thread 0's is e->up */
+    tail tl;                         /* the layers above's parameters (thread 0's: m's, see tail) */
 } thr;
 
 struct mt_engine {
@@ -81,7 +93,8 @@ struct mt_engine {
     seg *sg;                         /* (S) */
     thr **th;                        /* (S) each in its own page */
     double *gsq;                     /* (nch, NG) squared W1 gradient sums (clipping) */
-    float *wt[MT_MAX_LAYERS];        /* (dims[l], dims[l+1]) = w[l]^T for l >= 2 */
+    float *wt[MT_MAX_LAYERS];        /* (dims[l], dims[l+1]) = w[l]^T for l >= 2 (thread 0's tail) */
+    int tails_stale;                 /* the other threads' tails must be copied from thread 0's */
     uint8_t *labels;                 /* (max_B) */
     upper up;                        /* thread 0's layers above (evaluation: rows split between threads) */
     /* adaptive thread count (run_step): steps are timed in short probes on
@@ -272,7 +285,7 @@ static void forward_segment(mt_engine *e, thr *th, int s)
  * these sums cross between cores; the groups are the same for any thread
  * count.  (Kernels: the rows as one vector for colsum_acc; bias and ReLU
  * from linear_fwd_t_acc's epilogue over an empty input.) */
-static void layer2_sum(const mt_engine *e, float *act2, int r0, int r1, int relu)
+static void layer2_sum(const mt_engine *e, float *act2, const float *b2, int r0, int r1, int relu)
 {
     const int OC2 = e->m->dims[2], n = (r1 - r0) * OC2;
     float *y = act2 + (size_t)r0 * OC2;
@@ -284,7 +297,16 @@ static void layer2_sum(const mt_engine *e, float *act2, int r0, int r1, int relu
         else
             e->k->colsum_acc(y, q, 1, n);
     }
-    e->k->linear_fwd_t_acc(y, e->sg[0].q, 0, e->sg[0].q, e->m->b[1], r1 - r0, 0, OC2, relu, 1, 1); /* nothing read */
+    e->k->linear_fwd_t_acc(y, e->sg[0].q, 0, e->sg[0].q, b2, r1 - r0, 0, OC2, relu, 1, 1); /* nothing read */
+}
+
+/* Where the tail starts in m's params (b2), and x (a tensor of m's params or
+ * grads, base) in a tail's block tb (its p or its g). */
+static size_t tail_lo(const mt_mlp *m) { return m->n_layers > 1 ? (size_t)(m->b[1] - m->params) : m->n_params; }
+
+static float *in_tail(const mt_mlp *m, float *tb, const float *x, const float *base)
+{
+    return tb + (x - base) - tail_lo(m);
 }
 
 /* The logits of a single layer (one segment) are its a1; of more, u's act[L]. */
@@ -297,7 +319,7 @@ static const float *logits_of(const mt_engine *e, const upper *u)
  * 2 (layer2_sum) and the ones above, and for training the loss and the
  * gradients down to dact[2] (dact[1], the logits', for a single layer).
  * Everything here is per row. */
-static void middle(mt_engine *e, const upper *u, int r0, int r1)
+static void middle(mt_engine *e, const upper *u, const tail *tl, int r0, int r1)
 {
     mt_mlp *m = e->m;
     const mt_kern *k = e->k;
@@ -305,11 +327,11 @@ static void middle(mt_engine *e, const upper *u, int r0, int r1)
     if (nb <= 0)
         return;
     if (L > 1)
-        layer2_sum(e, u->act[2], r0, r1, L > 2);
+        layer2_sum(e, u->act[2], in_tail(m, tl->p, m->b[1], m->params), r0, r1, L > 2);
     for (int l = 2; l < L; l++) {
         const int C = m->dims[l], OC = m->dims[l + 1];
-        k->linear_fwd_t(u->act[l + 1] + (size_t)r0 * OC, u->act[l] + (size_t)r0 * C, e->wt[l], m->b[l], nb, C, OC,
-                        l + 1 < L);
+        k->linear_fwd_t(u->act[l + 1] + (size_t)r0 * OC, u->act[l] + (size_t)r0 * C, tl->wt[l],
+                        in_tail(m, tl->p, m->b[l], m->params), nb, C, OC, l + 1 < L);
     }
     if (!e->backward)
         return;
@@ -318,8 +340,8 @@ static void middle(mt_engine *e, const upper *u, int r0, int r1)
                     K, 1.f / (float)e->B);
     for (int l = L - 1; l >= 2; l--) {
         const int C = m->dims[l], OC = m->dims[l + 1];
-        k->linear_bwd_x(u->dact[l] + (size_t)r0 * C, u->dact[l + 1] + (size_t)r0 * OC, m->w[l],
-                        u->act[l] + (size_t)r0 * C, nb, C, OC);
+        k->linear_bwd_x(u->dact[l] + (size_t)r0 * C, u->dact[l + 1] + (size_t)r0 * OC,
+                        in_tail(m, tl->p, m->w[l], m->params), u->act[l] + (size_t)r0 * C, nb, C, OC);
     }
 }
 
@@ -407,36 +429,54 @@ static void update_segment(mt_engine *e, int s)
     e->k->transpose(g->w2c, g->w2t, OC2, sw, 0, OC2);
 }
 
-/* The gradients of b2 and of the layers above (whole: small), from u (any
- * working thread's copy of the layers above: the same floats). */
-static void middle_grads(mt_engine *e, const upper *u)
+/* The gradients of b2 and of the layers above (whole: small) into tl, from
+ * u (the same thread's copy of the layers above). */
+static void middle_grads(mt_engine *e, const upper *u, const tail *tl)
 {
     mt_mlp *m = e->m;
     const int L = m->n_layers, B = e->B;
     if (L < 2)
         return;
-    memset(m->db[1], 0, (size_t)m->dims[2] * sizeof(float));
-    e->k->colsum_acc(m->db[1], u->dact[2], B, m->dims[2]);
+    float *db2 = in_tail(m, tl->g, m->db[1], m->grads);
+    memset(db2, 0, (size_t)m->dims[2] * sizeof(float));
+    e->k->colsum_acc(db2, u->dact[2], B, m->dims[2]);
     for (int l = 2; l < L; l++) {
         int C = m->dims[l], OC = m->dims[l + 1];
-        memset(m->dw[l], 0, (size_t)OC * C * sizeof(float));
-        memset(m->db[l], 0, (size_t)OC * sizeof(float));
-        e->k->linear_bwd_w(m->dw[l], m->db[l], u->dact[l + 1], u->act[l], B, C, OC);
+        float *dw = in_tail(m, tl->g, m->dw[l], m->grads), *db = in_tail(m, tl->g, m->db[l], m->grads);
+        memset(dw, 0, (size_t)OC * C * sizeof(float));
+        memset(db, 0, (size_t)OC * sizeof(float));
+        e->k->linear_bwd_w(dw, db, u->dact[l + 1], u->act[l], B, C, OC);
     }
 }
 
-/* ... their update (b2 and every parameter after it), and their W^T copies. */
-static void middle_update(mt_engine *e)
+/* ... their update (gradients scaled by clip_f), and their W^T copies. */
+static void middle_update(mt_engine *e, const tail *tl)
 {
     mt_mlp *m = e->m;
     const int L = m->n_layers;
     if (L < 2)
         return;
-    size_t lo = (size_t)(m->b[1] - m->params), hi = m->n_params;
-    scale_grads(m->grads + lo, hi - lo, e->clip_f);
-    mt_optim_step_range(&e->ostep, m->params, m->grads, e->k, lo, hi);
+    const size_t n = m->n_params - tail_lo(m);
+    scale_grads(tl->g, n, e->clip_f);
+    mt_optim_step_buf(&e->ostep, tl->p, tl->g, tl->m, e->ostep.v ? tl->v : NULL, n, e->k);
     for (int l = 2; l < L; l++)
-        e->k->transpose(e->wt[l], m->w[l], m->dims[l], m->dims[l + 1], 0, m->dims[l]);
+        e->k->transpose(tl->wt[l], in_tail(m, tl->p, m->w[l], m->params), m->dims[l], m->dims[l + 1], 0,
+                        m->dims[l]);
+}
+
+/* dst := src (thread 0's tail), for a thread that did not take part in the
+ * steps since its copy was made (or after a sync). */
+static void tail_copy(const mt_engine *e, const tail *dst, const tail *src)
+{
+    const mt_mlp *m = e->m;
+    const size_t n = (m->n_params - tail_lo(m)) * sizeof(float);
+    memcpy(dst->p, src->p, n);
+    if (src->m)
+        memcpy(dst->m, src->m, n);
+    if (src->v)
+        memcpy(dst->v, src->v, n);
+    for (int l = 2; l < m->n_layers; l++)
+        memcpy(dst->wt[l], src->wt[l], (size_t)m->dims[l] * m->dims[l + 1] * sizeof(float));
 }
 
 static void step_thread(mt_engine *e, int t, int T)
@@ -446,8 +486,11 @@ static void step_thread(mt_engine *e, int t, int T)
     thr *th = s0 < s1 ? e->th[t] : NULL;
 
     /* before the first barrier: each working thread reads the whole batch
-     * and makes its segments' outputs */
+     * and makes its segments' outputs (and a thread whose tail is stale
+     * copies thread 0's, which changes only after the barrier) */
     if (th) {
+        if (t > 0 && e->tails_stale)
+            tail_copy(e, &th->tl, &e->th[0]->tl);
         prepare_batch(e, th, t);
         for (int s = s0; s < s1; s++)
             forward_segment(e, th, s);
@@ -461,10 +504,10 @@ static void step_thread(mt_engine *e, int t, int T)
     if (!e->backward) { /* evaluation: the working threads split the rows */
         int r0, r1;
         row_split(e->B, t, nw, &r0, &r1);
-        middle(e, &e->up, r0, r1);
+        middle(e, &e->up, &e->th[0]->tl, r0, r1);
         return;
     }
-    middle(e, &th->up, 0, e->B);
+    middle(e, &th->up, &th->tl, 0, e->B);
     double lsum = 0.0;
     for (int i = 0; i < e->B; i++)
         lsum += th->up.losses[i];
@@ -477,8 +520,9 @@ static void step_thread(mt_engine *e, int t, int T)
     if (e->fused)
         for (int s = s0; s < s1; s++)
             update_segment(e, s);
-    if (t == nw - 1) /* the last working thread: thread 0 updates them after the run */
-        middle_grads(e, &th->up);
+    middle_grads(e, &th->up, &th->tl);
+    if (e->fused)
+        middle_update(e, &th->tl);
 }
 
 static void step_job(void *arg, int t, int T) { step_thread(arg, t, T); }
@@ -502,8 +546,8 @@ static void update_thread(mt_engine *e, int t, int T)
         }
         update_segment(e, s);
     }
-    if (t == 0)
-        middle_update(e);
+    if (t == 0) /* the other threads' tails are stale after this (mt_engine_step) */
+        middle_update(e, &e->th[0]->tl);
 }
 
 static void update_job(void *arg, int t, int T) { update_thread(arg, t, T); }
@@ -636,6 +680,27 @@ static void upper_free(upper *u)
     free(u->losses);
 }
 
+static void tail_free(tail *tl)
+{
+    free(tl->p);
+    free(tl->g);
+    free(tl->m);
+    free(tl->v);
+    for (int l = 0; l < MT_MAX_LAYERS; l++)
+        free(tl->wt[l]);
+}
+
+/* A thread's own tail (see tail); 0 when out of memory. */
+static int tail_alloc(tail *tl, const mt_mlp *m)
+{
+    const size_t n = (m->n_params - tail_lo(m) + 1) * sizeof(float); /* + 1: never 0 bytes */
+    int ok = (tl->p = mt_calloc_pages(n)) && (tl->g = mt_calloc_pages(n)) && (tl->m = mt_calloc_pages(n))
+          && (tl->v = mt_calloc_pages(n));
+    for (int l = 2; l < m->n_layers; l++)
+        ok &= (tl->wt[l] = mt_calloc_pages((size_t)m->dims[l] * m->dims[l + 1] * sizeof(float))) != NULL;
+    return ok;
+}
+
 /* act, dact for l >= 2 and the losses for batches of max_B; 0 when out of memory. */
 static int upper_alloc(upper *u, const mt_mlp *m, int max_B)
 {
@@ -669,8 +734,10 @@ void mt_engine_free(mt_engine *e)
         free(th->rows.ent);
         free(th->rows.blk);
         free(th->masks);
-        if (t > 0)
+        if (t > 0) {
             upper_free(&th->up);
+            tail_free(&th->tl);
+        }
         free(th);
     }
     upper_free(&e->up);
@@ -736,10 +803,15 @@ mt_status mt_engine_create(mt_engine **out, mt_mlp *m, const mt_kern *k, int nth
         thr *th = e->th[s] = mt_calloc_pages(sizeof *th);
         if (!(ok &= th != NULL))
             break;
-        if (s == 0)
+        if (s == 0) {
             th->up = e->up;
-        else
-            ok &= upper_alloc(&th->up, m, max_B);
+            th->tl.p = m->params + tail_lo(m);
+            th->tl.g = m->grads + tail_lo(m);
+            for (int l = 2; l < L; l++)
+                th->tl.wt[l] = e->wt[l];
+        } else {
+            ok &= upper_alloc(&th->up, m, max_B) & tail_alloc(&th->tl, m);
+        }
         th->rows.ld = (C0 + MT_SP_SLACK + 15) / 16 * 16;
         th->rows.nblk = (C0 + MT_SP_CHUNK - 1) / MT_SP_CHUNK;
         th->rows.lut = e->lut;
@@ -769,6 +841,7 @@ void mt_engine_sync(mt_engine *e, mt_optim *o)
     mt_pool_run(e->pool, sync_job, e);
     e->opt = NULL;
     e->have_gt = 0;
+    e->tails_stale = 1;
 }
 
 void mt_engine_export(mt_engine *e, mt_optim *o)
@@ -863,6 +936,7 @@ static void run_step(mt_engine *e, mt_pool_fn job)
         mt_pool_run(e->pool, job, e);
     else
         job(e, 0, 1);
+    e->tails_stale = !all; /* only thread 0's tail took this step */
     if (ph < 2 * PROBE_LEN) {
         e->probe_s[all][ph % PROBE_LEN] = wall_s() - t0;
         if (ph == 2 * PROBE_LEN - 1) {
@@ -884,6 +958,10 @@ double mt_engine_step(mt_engine *e, mt_optim *o, const uint8_t *images, const ui
     e->have_gt = !e->fused;
     e->ostep = *o;
     mt_optim_begin_step(&e->ostep); /* o itself advances only if the step is taken */
+    tail *t0 = &e->th[0]->tl; /* thread 0's moments are the optimizer's */
+    const size_t lo = tail_lo(e->m);
+    t0->m = o->m ? o->m + lo : NULL;
+    t0->v = o->v ? o->v + lo : NULL;
     run_step(e, step_job);
     e->pf_idx = NULL;
     if (e->aug_on)
@@ -899,9 +977,7 @@ double mt_engine_step(mt_engine *e, mt_optim *o, const uint8_t *images, const ui
         sum += e->up.losses[i];
     if (!isfinite(sum) || B == 0)
         return sum;
-    if (e->fused)
-        middle_update(e);
-    else {
+    if (!e->fused) {
         /* the global norm, summed in a fixed order whatever the segments:
          * W1's chunks by 64-column groups, b1, W2 (torch layout), b2, the
          * other layers */
@@ -928,6 +1004,7 @@ double mt_engine_step(mt_engine *e, mt_optim *o, const uint8_t *images, const ui
         if (isfinite(e->gnorm) && f < 1.0)
             e->clip_f = f;
         mt_pool_run(e->pool, update_job, e); /* rare (clipping): always on all threads */
+        e->tails_stale = 1;
     }
     o->step = e->ostep.step;
     o->bc1 = e->ostep.bc1;

@@ -23,9 +23,10 @@
 
 static uint8_t images[N_TRAIN * SIDE * SIDE], labels[N_TRAIN];
 
-/* Options train() gives the engine: gradient clipping and augmentation; and
- * the model's shape (default: the seed's 784-128-64-10). */
+/* Options train() gives the engine: gradient clipping and augmentation; the
+ * model's shape (default: the seed's 784-128-64-10); and the epochs. */
 static float g_clip;
+static int g_epochs = 2;
 static const mt_augment *g_aug;
 static int g_dims[MT_MAX_LAYERS + 1] = { SIDE * SIDE, 128, 64, 10 }, g_layers = 3;
 
@@ -74,7 +75,7 @@ static void record_loss(void *user, const mt_batch_info *b)
         o->losses[o->n_losses++] = b->loss;
 }
 
-/* Two epochs; engine with T threads (T == 0: the plain path, no engine). */
+/* g_epochs epochs; engine with T threads (T == 0: the plain path, no engine). */
 static run_out train(const mt_dataset *ds, const mt_kern *k, int T, mt_path path, mt_opt_kind opt_kind)
 {
     run_out out = { 0 };
@@ -99,7 +100,7 @@ static run_out train(const mt_dataset *ds, const mt_kern *k, int T, mt_path path
         assert_int_equal(mt_engine_set_augment(e, g_aug, SIDE, SIDE, 5, &err), MT_OK);
         t.engine = e;
     }
-    for (int ep = 1; ep <= 2; ep++) {
+    for (int ep = 1; ep <= g_epochs; ep++) {
         double avg;
         int done;
         assert_int_equal(mt_train_epoch(&t, ds, ep, record_loss, &out, NULL, &avg, &done, &err), MT_OK);
@@ -154,6 +155,30 @@ static void test_threads_give_bit_identical_training(void **state)
                 free(r1.params), free(r1b.params), free(r2.params), free(r3.params);
             }
     }
+}
+
+/* Past the engine's second thread-count probe (steps 1024-1039: 8 on one
+ * thread, then 8 on all), so a two-thread run has switched from all threads
+ * to one and back at least once after its first probe, within an epoch: the
+ * threads that sat out must pick up the layers above where thread 0 left
+ * them. */
+static void test_threads_switching_keep_bits(void **state)
+{
+    (void)state;
+    mt_dataset ds;
+    make_data(&ds, 0);
+    const mt_kern *k = NULL;
+    mt_err err = { 0 };
+    assert_int_equal(mt_kern_select(&k, MT_ISA_AUTO, &err), MT_OK);
+    /* epochs of 5 steps, so one runs from step 1030 to 1034 (each epoch's
+     * start re-syncs the engine, which would hide a stale copy) */
+    mt_dataset part = mt_dataset_slice(&ds, 0, 300);
+    g_epochs = 210; /* 1050 steps */
+    run_out r1 = train(&part, k, 1, MT_PATH_SPARSE, MT_OPT_ADAM);
+    run_out r2 = train(&part, k, 2, MT_PATH_SPARSE, MT_OPT_ADAM);
+    g_epochs = 2;
+    assert_same_bits(&r1, &r2);
+    free(r1.params), free(r2.params);
 }
 
 /* The largest difference between two runs' final weights. */
@@ -414,6 +439,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_threads_give_bit_identical_training),
+        cmocka_unit_test(test_threads_switching_keep_bits),
         cmocka_unit_test(test_engine_matches_plain_path),
         cmocka_unit_test(test_other_shapes),
         cmocka_unit_test(test_auto_path_follows_density),
