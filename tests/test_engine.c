@@ -4,6 +4,7 @@
  * single-threaded path up to rounding; the dense/sparse choice follows the
  * batch density; evaluation on the engine matches mt_evaluate; gradient
  * clipping and augmentation keep the thread-count invariance. */
+#include <float.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +14,9 @@
 #include <string.h>
 
 #include <cmocka.h>
+#if defined(__x86_64__)
+#include <xmmintrin.h>
+#endif
 
 #include "mt_data.h"
 #include "mt_engine.h"
@@ -417,6 +421,60 @@ static void test_augment_refuses_wrong_image_size(void **state)
     mt_mlp_free(&m);
 }
 
+/* The engine's threads flush denormals to zero (see fp_flush in
+ * mt_engine.c): a dead hidden unit's W1 row has a zero gradient, so Adam's
+ * first moment m -> 0.9 m; from 1.2e-38 (just above FLT_MIN) that is a
+ * denormal, which must come out as 0, on 1 and on 2 threads.  The caller's
+ * floating-point mode is left as it was. */
+static void test_engine_flushes_denormals(void **state)
+{
+    (void)state;
+    mt_dataset ds;
+    make_data(&ds, 0);
+    const mt_kern *k = NULL;
+    mt_err err = { 0 };
+    assert_int_equal(mt_kern_select(&k, MT_ISA_AUTO, &err), MT_OK);
+    for (int T = 1; T <= 2; T++) {
+        mt_mlp m = { 0 };
+        mt_optim o = { 0 };
+        mt_engine *e = NULL;
+        mt_rng r;
+        mt_rng_seed(&r, 3);
+        assert_int_equal(mt_mlp_init(&m, g_dims, g_layers, &r, &err), MT_OK);
+        assert_int_equal(mt_optim_init(&o, MT_OPT_ADAM, m.n_params, &err), MT_OK);
+        m.b[0][0] = -1e6f; /* hidden unit 0 never fires */
+        float *m0 = o.m + (m.w[0] - m.params), *m1 = o.m + (m.w[0] - m.params) + g_dims[0]; /* rows 0, 1 */
+        for (int c = 0; c < g_dims[0]; c++)
+            m0[c] = m1[c] = 1.2e-38f;
+        assert_int_equal(mt_engine_create(&e, &m, k, T, MT_PATH_AUTO, 64, &err), MT_OK);
+        mt_engine_sync(e, &o);
+        uint32_t idx[64];
+        for (int i = 0; i < 64; i++)
+            idx[i] = (uint32_t)i;
+        float scale, shift;
+        mt_norm_affine(&scale, &shift, 0.1307, 0.3081);
+#if defined(__x86_64__)
+        _mm_setcsr(_mm_getcsr() & ~0x8040u); /* no FTZ/DAZ here, whatever ran before */
+        unsigned csr = _mm_getcsr();
+#endif
+        for (int step = 0; step < 20; step++) /* past the engine's 8-step single-thread probe */
+            assert_true(isfinite(mt_engine_step(e, &o, ds.images, ds.labels, idx, 64, scale, shift, NULL)));
+#if defined(__x86_64__)
+        assert_int_equal(_mm_getcsr(), csr);
+#endif
+        mt_engine_export(e, &o);
+        for (int c = 0; c < g_dims[0]; c++) {
+            if (m0[c] != 0.f)
+                fail_msg("%d threads: dead unit's m[%d] = %g, want 0 (flushed)", T, c, (double)m0[c]);
+            if (m1[c] == 0.f || fabsf(m1[c]) < FLT_MIN)
+                fail_msg("%d threads: live unit's m[%d] = %g, want a normal float", T, c, (double)m1[c]);
+        }
+        mt_engine_free(e);
+        mt_optim_free(&o);
+        mt_mlp_free(&m);
+    }
+}
+
 static void test_engine_refuses_bad_threads(void **state)
 {
     (void)state;
@@ -444,6 +502,7 @@ int main(void)
         cmocka_unit_test(test_other_shapes),
         cmocka_unit_test(test_auto_path_follows_density),
         cmocka_unit_test(test_engine_evaluation_matches),
+        cmocka_unit_test(test_engine_flushes_denormals),
         cmocka_unit_test(test_engine_refuses_bad_threads),
         cmocka_unit_test(test_clip_is_deterministic_and_active),
         cmocka_unit_test(test_clip_matches_clip_grad_norm),
