@@ -23,6 +23,9 @@ void app_log_error(app_log *lg, const char *fmt, ...) __attribute__((format(prin
 void app_log_info(app_log *lg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Redraws the bar (rate-limited to 10 Hz unless force): label, done/total, text. */
 void app_log_bar(app_log *lg, const char *label, long done, long total, const char *text, int force);
+/* Whether app_log_bar would draw now (the bar is on, and force or 0.1 s since
+ * the last draw): callers skip formatting its text otherwise. */
+int app_log_bar_due(const app_log *lg, int force);
 void app_log_bar_clear(app_log *lg);
 
 double app_now(void);

@@ -60,14 +60,16 @@ void app_log_info(app_log *lg, const char *fmt, ...)
     va_end(ap);
 }
 
+int app_log_bar_due(const app_log *lg, int force)
+{
+    return lg->bar && (force || app_now() - lg->last_draw >= 0.1);
+}
+
 void app_log_bar(app_log *lg, const char *label, long done, long total, const char *text, int force)
 {
-    if (!lg->bar)
+    if (!app_log_bar_due(lg, force))
         return;
-    double t = app_now();
-    if (!force && t - lg->last_draw < 0.1)
-        return;
-    lg->last_draw = t;
+    lg->last_draw = app_now();
     enum { W = 24 };
     int fill = total > 0 ? (int)((double)done / (double)total * W) : 0;
     char bar[W * 3 + 1];
