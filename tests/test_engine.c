@@ -161,6 +161,15 @@ static void test_threads_give_bit_identical_training(void **state)
     }
 }
 
+/* The kernels the program would pick on this CPU. */
+static const mt_kern *auto_kern(void)
+{
+    const mt_kern *k = NULL;
+    mt_err err = { 0 };
+    assert_int_equal(mt_kern_select(&k, MT_ISA_AUTO, &err), MT_OK);
+    return k;
+}
+
 /* Past the engine's second thread-count probe (steps 1024-1039: 8 on one
  * thread, then 8 on all), so a two-thread run has switched from all threads
  * to one and back at least once after its first probe, within an epoch: the
@@ -171,9 +180,7 @@ static void test_threads_switching_keep_bits(void **state)
     (void)state;
     mt_dataset ds;
     make_data(&ds, 0);
-    const mt_kern *k = NULL;
-    mt_err err = { 0 };
-    assert_int_equal(mt_kern_select(&k, MT_ISA_AUTO, &err), MT_OK);
+    const mt_kern *k = auto_kern();
     /* epochs of 5 steps, so one runs from step 1030 to 1034 (each epoch's
      * start re-syncs the engine, which would hide a stale copy) */
     mt_dataset part = mt_dataset_slice(&ds, 0, 300);
@@ -431,9 +438,8 @@ static void test_engine_flushes_denormals(void **state)
     (void)state;
     mt_dataset ds;
     make_data(&ds, 0);
-    const mt_kern *k = NULL;
+    const mt_kern *k = auto_kern();
     mt_err err = { 0 };
-    assert_int_equal(mt_kern_select(&k, MT_ISA_AUTO, &err), MT_OK);
     for (int T = 1; T <= 2; T++) {
         mt_mlp m = { 0 };
         mt_optim o = { 0 };

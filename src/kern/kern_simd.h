@@ -696,11 +696,10 @@ static void KSFX(sparse_bwd_masks)(float *gt, const float *dout, const float *cs
                                    const uint8_t *px, int ldpx, const float *lut, int B, int OC, float shift,
                                    int c0, int c1)
 {
-    const int nw = (B + 63) / 64, nvt = (OC + VW - 1) / VW;
+    const int nw = (B + 63) / 64, nvt = (OC + VW - 1) / VW, nlast = OC - (nvt - 1) * VW;
     vf sh = V_SET1(shift);
     int c = c0;
-    if (nvt <= MK_QUAD_NV) { /* four columns at once */
-        int nlast = OC - (nvt - 1) * VW;
+    if (nvt <= MK_QUAD_NV) /* four columns at once */
         for (; c + 3 < c1; c += 4) {
             float *g = gt + (ptrdiff_t)(c - c0) * OC;
             const uint64_t *mk = masks + (ptrdiff_t)(c - c0) * nw;
@@ -711,9 +710,7 @@ static void KSFX(sparse_bwd_masks)(float *gt, const float *dout, const float *cs
             default: assert(0);
             }
         }
-    }
-    if (nvt <= MK_PAIR_NV) { /* two columns at once */
-        int nlast = OC - (nvt - 1) * VW;
+    if (nvt <= MK_PAIR_NV) /* two columns at once */
         for (; c + 1 < c1; c += 2) {
             float *g = gt + (ptrdiff_t)(c - c0) * OC;
             const uint64_t *mk = masks + (ptrdiff_t)(c - c0) * nw;
@@ -724,15 +721,14 @@ static void KSFX(sparse_bwd_masks)(float *gt, const float *dout, const float *cs
             default: assert(0);
             }
         }
-    }
     for (; c < c1; c++) {
         float *g = gt + (ptrdiff_t)(c - c0) * OC;
         const uint64_t *mk = masks + (ptrdiff_t)(c - c0) * nw;
         for (int o0 = 0; o0 < OC; o0 += SP_NV * VW) {
             int ow = OC - o0 < SP_NV * VW ? OC - o0 : SP_NV * VW;
-            int nv = (ow + VW - 1) / VW, nlast = ow - (nv - 1) * VW;
+            int nv = (ow + VW - 1) / VW, nl = ow - (nv - 1) * VW;
             switch (nv) {
-#define MK_CASE(k) case k: mk_row1_##k(g + o0, mk, nw, px + c, ldpx, lut, dout + o0, OC, cs + o0, sh, nlast); break;
+#define MK_CASE(k) case k: mk_row1_##k(g + o0, mk, nw, px + c, ldpx, lut, dout + o0, OC, cs + o0, sh, nl); break;
                 SP_LIST(MK_CASE)
 #undef MK_CASE
             default: assert(0);
