@@ -64,6 +64,15 @@ static void make_data(mt_dataset *ds, int dense_noise)
     ds->n_classes = 10;
 }
 
+/* The kernels the program would pick on this CPU. */
+static const mt_kern *auto_kern(void)
+{
+    const mt_kern *k = NULL;
+    mt_err err = { 0 };
+    assert_int_equal(mt_kern_select(&k, MT_ISA_AUTO, &err), MT_OK);
+    return k;
+}
+
 typedef struct {
     float *params; /* final weights (caller frees) */
     size_t n;
@@ -161,15 +170,6 @@ static void test_threads_give_bit_identical_training(void **state)
     }
 }
 
-/* The kernels the program would pick on this CPU. */
-static const mt_kern *auto_kern(void)
-{
-    const mt_kern *k = NULL;
-    mt_err err = { 0 };
-    assert_int_equal(mt_kern_select(&k, MT_ISA_AUTO, &err), MT_OK);
-    return k;
-}
-
 /* Past the engine's second thread-count probe (steps 1024-1039: 8 on one
  * thread, then 8 on all), so a two-thread run has switched from all threads
  * to one and back at least once after its first probe, within an epoch: the
@@ -208,8 +208,7 @@ static void test_engine_matches_plain_path(void **state)
     (void)state;
     mt_dataset ds;
     make_data(&ds, 0);
-    const mt_kern *k = NULL;
-    assert_int_equal(mt_kern_select(&k, MT_ISA_AUTO, NULL), MT_OK);
+    const mt_kern *k = auto_kern();
     run_out ref = train(&ds, mt_kern_ref(), 0, MT_PATH_AUTO, MT_OPT_ADAM);
     for (int p = MT_PATH_DENSE; p <= MT_PATH_SPARSE; p++) {
         run_out e = train(&ds, k, 2, (mt_path)p, MT_OPT_ADAM);
@@ -232,8 +231,7 @@ static void test_other_shapes(void **state)
     (void)state;
     mt_dataset ds;
     make_data(&ds, 0);
-    const mt_kern *k = NULL;
-    assert_int_equal(mt_kern_select(&k, MT_ISA_AUTO, NULL), MT_OK);
+    const mt_kern *k = auto_kern();
     const int shapes[][MT_MAX_LAYERS + 1] = { { 100, 10 }, { 200, 32, 16, 10 }, { 10 } };
     const int layers[] = { 2, 4, 1 };
     for (int si = 0; si < 3; si++) {
@@ -262,8 +260,7 @@ static void test_auto_path_follows_density(void **state)
 {
     (void)state;
     mt_dataset ds;
-    const mt_kern *k = NULL;
-    assert_int_equal(mt_kern_select(&k, MT_ISA_AUTO, NULL), MT_OK);
+    const mt_kern *k = auto_kern();
     make_data(&ds, 0); /* ~88 % zeros: sparse */
     run_out a = train(&ds, k, 2, MT_PATH_AUTO, MT_OPT_ADAM);
     assert_int_equal(a.sparse, 16);
@@ -280,8 +277,7 @@ static void test_engine_evaluation_matches(void **state)
     (void)state;
     mt_dataset ds;
     make_data(&ds, 0);
-    const mt_kern *k = NULL;
-    assert_int_equal(mt_kern_select(&k, MT_ISA_AUTO, NULL), MT_OK);
+    const mt_kern *k = auto_kern();
     mt_mlp m = { 0 };
     mt_err err = { 0 };
     int dims[4] = { SIDE * SIDE, 128, 64, 10 };
@@ -313,8 +309,7 @@ static void test_clip_is_deterministic_and_active(void **state)
     (void)state;
     mt_dataset ds;
     make_data(&ds, 0);
-    const mt_kern *k = NULL;
-    assert_int_equal(mt_kern_select(&k, MT_ISA_AUTO, NULL), MT_OK);
+    const mt_kern *k = auto_kern();
     for (int p = MT_PATH_DENSE; p <= MT_PATH_SPARSE; p++) {
         g_clip = 0.f;
         run_out r0 = train(&ds, k, 1, (mt_path)p, MT_OPT_ADAM);
@@ -341,8 +336,7 @@ static void test_clip_matches_clip_grad_norm(void **state)
     (void)state;
     mt_dataset ds;
     make_data(&ds, 0);
-    const mt_kern *k = NULL;
-    assert_int_equal(mt_kern_select(&k, MT_ISA_AUTO, NULL), MT_OK);
+    const mt_kern *k = auto_kern();
     for (int T = 1; T <= 2; T++) {
         mt_mlp m = { 0 };
         mt_optim o = { 0 };
@@ -391,8 +385,7 @@ static void test_augment_is_deterministic(void **state)
     (void)state;
     mt_dataset ds;
     make_data(&ds, 0);
-    const mt_kern *k = NULL;
-    assert_int_equal(mt_kern_select(&k, MT_ISA_AUTO, NULL), MT_OK);
+    const mt_kern *k = auto_kern();
     const mt_augment aug = { 2.f, 10.f, 0.1f };
     run_out r0 = train(&ds, k, 1, MT_PATH_AUTO, MT_OPT_ADAM);
     g_aug = &aug;
