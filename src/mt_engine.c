@@ -61,9 +61,9 @@ typedef struct {
 
 /* The parameters above the first layer's (b2 and every one after it: the
  * tail [lo, n_params) of m's params, see tail_lo) with their gradients,
- * moments and W^T copies.  Thread 0's are m's own (params, grads, the
- * optimizer's moments, e->wt); every other working thread keeps a copy and
- * makes the same update on it each step. */
+ * moments and W^T copies.  Thread 0's blocks are m's own (params, grads,
+ * the optimizer's moments); every other working thread keeps a copy of it
+ * all and makes the same update on it each step. */
 typedef struct {
     float *p, *g, *m, *v;            /* (n_params - lo) */
     float *wt[MT_MAX_LAYERS];        /* (dims[l], dims[l+1]) = w[l]^T for l >= 2 */
@@ -96,7 +96,6 @@ struct mt_engine {
     seg *sg;                         /* (S) */
     thr **th;                        /* (S) each in its own page */
     double *gsq;                     /* (nch, NG) squared W1 gradient sums (clipping) */
-    float *wt[MT_MAX_LAYERS];        /* (dims[l], dims[l+1]) = w[l]^T for l >= 2 (thread 0's tail) */
     int tails_stale;                 /* the other threads' tails must be copied from thread 0's */
     uint8_t *labels;                 /* (max_B) */
     upper up;                        /* thread 0's layers above (evaluation: rows split between threads) */
@@ -663,7 +662,7 @@ static void sync_thread(mt_engine *e, int t, int T)
     }
     if (t == 0)
         for (int l = 2; l < L; l++)
-            e->k->transpose(e->wt[l], m->w[l], m->dims[l], m->dims[l + 1], 0, m->dims[l]);
+            e->k->transpose(e->th[0]->tl.wt[l], m->w[l], m->dims[l], m->dims[l + 1], 0, m->dims[l]);
 }
 
 static void sync_job(void *arg, int t, int T) { sync_thread(arg, t, T); }
@@ -727,22 +726,26 @@ static void upper_free(upper *u)
     free(u->losses);
 }
 
-static void tail_free(tail *tl)
+/* A tail's W^T copies, and its blocks when own (thread 0's are m's). */
+static void tail_free(tail *tl, int own)
 {
-    free(tl->p);
-    free(tl->g);
-    free(tl->m);
-    free(tl->v);
+    if (own) {
+        free(tl->p);
+        free(tl->g);
+        free(tl->m);
+        free(tl->v);
+    }
     for (int l = 0; l < MT_MAX_LAYERS; l++)
         free(tl->wt[l]);
 }
 
-/* A thread's own tail (see tail); 0 when out of memory. */
-static int tail_alloc(tail *tl, const mt_mlp *m)
+/* A thread's tail (see tail): its W^T copies, and its own blocks when own;
+ * 0 when out of memory. */
+static int tail_alloc(tail *tl, const mt_mlp *m, int own)
 {
     const size_t n = (m->n_params - tail_lo(m) + 1) * sizeof(float); /* + 1: never 0 bytes */
-    int ok = (tl->p = mt_calloc_pages(n)) && (tl->g = mt_calloc_pages(n)) && (tl->m = mt_calloc_pages(n))
-          && (tl->v = mt_calloc_pages(n));
+    int ok = !own || ((tl->p = mt_calloc_pages(n)) && (tl->g = mt_calloc_pages(n))
+                      && (tl->m = mt_calloc_pages(n)) && (tl->v = mt_calloc_pages(n)));
     for (int l = 2; l < m->n_layers; l++)
         ok &= (tl->wt[l] = mt_calloc_pages((size_t)m->dims[l] * m->dims[l + 1] * sizeof(float))) != NULL;
     return ok;
@@ -781,15 +784,12 @@ void mt_engine_free(mt_engine *e)
         free(th->rows.ent);
         free(th->rows.blk);
         free(th->masks);
-        if (t > 0) {
+        if (t > 0)
             upper_free(&th->up);
-            tail_free(&th->tl);
-        }
+        tail_free(&th->tl, t > 0);
         free(th);
     }
     upper_free(&e->up);
-    for (int l = 0; l < MT_MAX_LAYERS; l++)
-        free(e->wt[l]);
     free(e->sg);
     free(e->th);
     free(e->gsq);
@@ -828,8 +828,6 @@ mt_status mt_engine_create(mt_engine **out, mt_mlp *m, const mt_kern *k, int nth
     e->SW = ((OC1 + S - 1) / S + SEG_ALIGN - 1) / SEG_ALIGN * SEG_ALIGN;
     e->S = (OC1 + e->SW - 1) / e->SW;
     int ok = 1;
-    for (int l = 2; l < L; l++)
-        ok &= (e->wt[l] = mt_calloc_pages((size_t)m->dims[l] * m->dims[l + 1] * fs)) != NULL;
     ok &= upper_alloc(&e->up, m, max_B);
     ok &= (e->gsq = calloc((size_t)e->nch * e->NG, sizeof *e->gsq)) != NULL;
     ok &= (e->labels = mt_calloc_pages((size_t)max_B)) != NULL;
@@ -854,10 +852,9 @@ mt_status mt_engine_create(mt_engine **out, mt_mlp *m, const mt_kern *k, int nth
             th->up = e->up;
             th->tl.p = m->params + tail_lo(m);
             th->tl.g = m->grads + tail_lo(m);
-            for (int l = 2; l < L; l++)
-                th->tl.wt[l] = e->wt[l];
+            ok &= tail_alloc(&th->tl, m, 0);
         } else {
-            ok &= upper_alloc(&th->up, m, max_B) & tail_alloc(&th->tl, m);
+            ok &= upper_alloc(&th->up, m, max_B) & tail_alloc(&th->tl, m, 1);
         }
         th->rows.ld = (C0 + MT_SP_SLACK + 15) / 16 * 16;
         th->rows.nblk = (C0 + MT_SP_CHUNK - 1) / MT_SP_CHUNK;
