@@ -219,8 +219,7 @@ int mt_cpu_avx512vbmi2(void)
 
 static int row_list_vec(uint32_t *ent, int *blk, const uint8_t *px, int C)
 {
-    return __builtin_cpu_supports("avx512vbmi2") ? mt_row_list_avx512vbmi2(ent, blk, px, C)
-                                                 : mt_row_list_avx512f(ent, blk, px, C);
+    return mt_cpu_avx512vbmi2() ? mt_row_list_avx512vbmi2(ent, blk, px, C) : mt_row_list_avx512f(ent, blk, px, C);
 }
 
 #include "kern_simd.h"

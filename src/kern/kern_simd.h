@@ -378,7 +378,8 @@ KERN_INLINE void axpy_acc(vf *acc, vf x, const float *row, int nv, int nlast)
 #endif
 
 /* A row's non-zero pixels.  An ISA file may provide row_list_vec (AVX-512
- * compresses 16 pixels at a time); otherwise the bit mask of each chunk. */
+ * compresses 64 pixels at a time with VBMI2, else 16); otherwise the bit
+ * mask of each chunk. */
 static int KSFX(sparse_row_list)(uint32_t *ent, int *blk, const uint8_t *px, int C)
 {
     assert(C < MT_SP_MAX_C);
