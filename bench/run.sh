@@ -96,12 +96,13 @@ for r in $(seq "$TREPS"); do
                 "$BIN" --data "$DATA" --epochs 1 --isa "$isa" --first-layer "$path" --threads "$th" \
                     --json --log-interval 0 "${extra[@]}" 2>/dev/null > "$T/tr.json"
                 jget "$T/tr.json" epoch samples_per_sec >> "$T/sps.$isa.$path.$th"
+                jget "$T/tr.json" epoch single_thread_steps >> "$T/one.$isa.$path.$th"
             done
         done
     done
 done
-echo "| ISA | first layer | threads | samples/s (median) | min | max | epoch s |"
-echo "|---|---|---|---|---|---|---|"
+echo "| ISA | first layer | threads | samples/s (median) | min | max | epoch s | steps on one thread (median, max) |"
+echo "|---|---|---|---|---|---|---|---|"
 best=0; best_cfg=""
 for isa in $isas; do
     for path in dense sparse; do
@@ -109,7 +110,9 @@ for isa in $isas; do
             f="$T/sps.$isa.$path.$th"
             sps=$(median < "$f")
             lo=$(sort -g "$f" | head -1); hi=$(sort -g "$f" | tail -1)
-            echo "| $isa | $path | $th | $(printf %.0f "$sps") | $(printf %.0f "$lo") | $(printf %.0f "$hi") | $(awk -v s="$sps" 'BEGIN{printf "%.3f", 60000/s}') |"
+            solo="—"
+            [ "$th" -gt 1 ] && solo="$(median < "$T/one.$isa.$path.$th"), $(sort -g "$T/one.$isa.$path.$th" | tail -1)"
+            echo "| $isa | $path | $th | $(printf %.0f "$sps") | $(printf %.0f "$lo") | $(printf %.0f "$hi") | $(awk -v s="$sps" 'BEGIN{printf "%.3f", 60000/s}') | $solo |"
             echo "$isa $path $th $sps" >> "$T/train_table"
             if awk -v a="$sps" -v b="$best" 'BEGIN{exit !(a>b)}'; then best=$sps; best_cfg="$isa/$path/$th threads"; fi
         done
@@ -122,6 +125,8 @@ best_path=$(awk -v b="$best" '$4==b {print $2; exit}' "$T/train_table")
 sps_of() { awk -v i="$1" -v p="$2" -v t="$3" '$1==i && $2==p && $3==t {print $4}' "$T/train_table"; }
 one=$(sps_of "$best_isa" "$best_path" 1)
 two=$(sps_of "$best_isa" "$best_path" 2)
+echo "Steps on one thread: the thread-count probe's 8, plus the stretches it found one thread faster (of 938 steps; the scalar rows run 150)."
+echo
 echo "Best: $best_cfg, $(printf %.0f "$best") samples/s.  2 threads / 1 thread ($best_isa, $best_path): $(ratio "$two" "$one")"
 echo
 

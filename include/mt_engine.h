@@ -127,9 +127,35 @@ mt_path mt_engine_path(const mt_engine *e);
 void mt_engine_path_counts(const mt_engine *e, long long *dense, long long *sparse);
 int mt_engine_threads(const mt_engine *e);
 /* Training steps so far that ran on the caller's thread alone: with more
- * than one thread the engine times short probes every 512 steps and runs
- * each stretch on one thread or on all, whichever was faster (the results
- * are the same either way). */
+ * than one thread the engine times short probes (mt_probe) and runs each
+ * stretch on one thread or on all, whichever was faster (the results are
+ * the same either way). */
 long long mt_engine_single_steps(const mt_engine *e);
+
+/* The engine's thread-count probe (public for its tests).  From step `at`,
+ * MT_PROBE_LEN steps run timed on one thread, then MT_PROBE_LEN on all; the
+ * faster median (not the sum: one step preempted by the host, or the first
+ * ones while a segment's state moves between cores, would decide it) runs
+ * until the next probe.  That comes MT_PROBE_EVERY steps after the start of
+ * a probe all threads won, and sooner after one that one thread won: the
+ * other vCPU is often busy for a moment only (another program starting, the
+ * host), and a whole epoch on one thread would cost far more than a probe.
+ * The waits after such probes are MT_PROBE_SOON steps, then twice as many
+ * each time up to MT_PROBE_EVERY; all threads winning resets them. */
+#define MT_PROBE_LEN 8
+#define MT_PROBE_EVERY 1024
+#define MT_PROBE_SOON 128
+typedef struct {
+    long long at;              /* the first step of the current or next probe */
+    int soon;                  /* the wait after the next probe one thread wins */
+    int use_all;               /* the choice between probes: all threads (1) or one (0) */
+    double s[2][MT_PROBE_LEN]; /* the probe's step times on one thread [0] and on all [1] */
+} mt_probe;
+
+void mt_probe_init(mt_probe *p);
+/* Whether step `step` (steps come in order) runs on all threads (1) or on
+ * one (0); *timed is set when its time must go to mt_probe_record. */
+int mt_probe_mode(const mt_probe *p, long long step, int *timed);
+void mt_probe_record(mt_probe *p, long long step, double seconds);
 
 #endif

@@ -35,7 +35,6 @@
 #endif
 
 #define SEG_ALIGN 64 /* segment widths are multiples of this (the clipping norm's groups) */
-#define PROBE_LEN 8   /* steps per mode in a thread-count probe (see run_step) */
 
 /* One segment's state (see the top): all (C0, sw), (sw), (sw, OC2) or
  * (max_B, sw) blocks, each in its own page-padded allocation. */
@@ -99,11 +98,8 @@ struct mt_engine {
     int tails_stale;                 /* the other threads' tails must be copied from thread 0's */
     uint8_t *labels;                 /* (max_B) */
     upper up;                        /* thread 0's layers above (evaluation: rows split between threads) */
-    /* adaptive thread count (run_step): steps are timed in short probes on
-     * one thread and on all, and the faster runs until the next probe */
-    int use_all;                     /* the current choice: all threads (1) or one (0) */
+    mt_probe probe;                  /* adaptive thread count (run_step) */
     long long n_steps, n_single;     /* steps taken, and how many on one thread */
-    double probe_s[2][PROBE_LEN];    /* the probe's step times on one thread [0] and on all [1] */
     long long n_dense, n_sparse;
     float clip;                      /* max global L2 norm of the gradients; 0 = off */
     double gnorm;                    /* global norm of the last step's gradients (when clip) */
@@ -817,7 +813,7 @@ mt_status mt_engine_create(mt_engine **out, mt_mlp *m, const mt_kern *k, int nth
     e->max_B = max_B;
     e->T = nthreads;
     e->clip_f = 1.0;
-    e->use_all = 1;
+    mt_probe_init(&e->probe);
     e->scale = NAN; /* no lut yet (set_job) */
     const int L = m->n_layers, C0 = m->dims[0], OC1 = m->dims[1], OC2 = L > 1 ? m->dims[2] : 0;
     const size_t fs = sizeof(float);
@@ -939,16 +935,6 @@ static void set_job(mt_engine *e, const uint8_t *images, const uint8_t *labels, 
     e->pxp = px;
 }
 
-/* Results do not depend on the thread count, so each step may run on all
- * threads or on the caller's alone, whichever is faster now: on a shared
- * machine a second vCPU can be slower than none (the host runs something
- * else on it).  Every PROBE_EVERY steps, PROBE_LEN steps are timed on one
- * thread, then PROBE_LEN on all; the choice with the faster median step (not
- * the sum: one step of a probe preempted by the host, or the first ones
- * while a segment's state moves between cores, would decide it) runs until
- * the next probe. */
-#define PROBE_EVERY 1024
-
 static double median_sorted(double *x, int n)
 {
     for (int i = 1; i < n; i++) /* insertion sort: n is small */
@@ -960,6 +946,38 @@ static double median_sorted(double *x, int n)
     return n % 2 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
 }
 
+void mt_probe_init(mt_probe *p)
+{
+    memset(p, 0, sizeof *p);
+    p->soon = MT_PROBE_SOON;
+    p->use_all = 1;
+}
+
+int mt_probe_mode(const mt_probe *p, long long step, int *timed)
+{
+    const long long ph = step - p->at;
+    *timed = ph >= 0 && ph < 2 * MT_PROBE_LEN;
+    return *timed ? ph >= MT_PROBE_LEN : p->use_all;
+}
+
+void mt_probe_record(mt_probe *p, long long step, double seconds)
+{
+    const long long ph = step - p->at;
+    if (ph < 0 || ph >= 2 * MT_PROBE_LEN)
+        return;
+    p->s[ph >= MT_PROBE_LEN][ph % MT_PROBE_LEN] = seconds;
+    if (ph < 2 * MT_PROBE_LEN - 1)
+        return;
+    p->use_all = median_sorted(p->s[1], MT_PROBE_LEN) < median_sorted(p->s[0], MT_PROBE_LEN);
+    if (p->use_all) {
+        p->at += MT_PROBE_EVERY;
+        p->soon = MT_PROBE_SOON;
+    } else {
+        p->at += p->soon;
+        p->soon = p->soon < MT_PROBE_EVERY / 2 ? 2 * p->soon : MT_PROBE_EVERY;
+    }
+}
+
 static double wall_s(void)
 {
     struct timespec ts;
@@ -967,27 +985,25 @@ static double wall_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* Results do not depend on the thread count, so each step may run on all
+ * threads or on the caller's alone, whichever is faster now (mt_probe): on
+ * a shared machine a second vCPU can be slower than none (the host runs
+ * something else on it). */
 static void run_step(mt_engine *e, mt_pool_fn job)
 {
     if (e->T == 1) {
         mt_pool_run(e->pool, job, e);
         return;
     }
-    long long ph = e->n_steps % PROBE_EVERY;
-    int all = ph < PROBE_LEN ? 0 : ph < 2 * PROBE_LEN ? 1 : e->use_all;
-    double t0 = ph < 2 * PROBE_LEN ? wall_s() : 0.0;
+    int timed, all = mt_probe_mode(&e->probe, e->n_steps, &timed);
+    double t0 = timed ? wall_s() : 0.0;
     if (all)
         mt_pool_run(e->pool, job, e);
     else
         job(e, 0, 1);
     e->tails_stale = !all; /* only thread 0's tail took this step */
-    if (ph < 2 * PROBE_LEN) {
-        e->probe_s[all][ph % PROBE_LEN] = wall_s() - t0;
-        if (ph == 2 * PROBE_LEN - 1) {
-            double one = median_sorted(e->probe_s[0], PROBE_LEN), every = median_sorted(e->probe_s[1], PROBE_LEN);
-            e->use_all = every < one;
-        }
-    }
+    if (timed)
+        mt_probe_record(&e->probe, e->n_steps, wall_s() - t0);
     e->n_single += !all;
     e->n_steps++;
 }

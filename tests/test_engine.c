@@ -170,9 +170,10 @@ static void test_threads_give_bit_identical_training(void **state)
     }
 }
 
-/* Past the engine's second thread-count probe (steps 1024-1039: 8 on one
- * thread, then 8 on all), so a two-thread run has switched from all threads
- * to one and back at least once after its first probe, within an epoch: the
+/* Past the engine's second thread-count probe (steps 1024-1039 when all
+ * threads won the first, sooner when one did: 8 on one thread, then 8 on
+ * all), so a two-thread run has switched from all threads to one and back
+ * at least once after its first probe, within an epoch: the
  * threads that sat out must pick up the layers above where thread 0 left
  * them. */
 static void test_threads_switching_keep_bits(void **state)
@@ -190,6 +191,68 @@ static void test_threads_switching_keep_bits(void **state)
     g_epochs = 2;
     assert_same_bits(&r1, &r2);
     free(r1.params), free(r2.params);
+}
+
+/* Runs one probe of p from step p->at with the given one-thread and
+ * all-thread step times, one step of the faster mode preempted for a second
+ * (the medians must ignore it); checks each step's mode; returns the step
+ * after the probe. */
+static long long run_probe(mt_probe *p, double one, double all)
+{
+    const long long at = p->at;
+    for (int ph = 0; ph < 2 * MT_PROBE_LEN; ph++) {
+        int timed, mode = mt_probe_mode(p, at + ph, &timed);
+        assert_true(timed);
+        assert_int_equal(mode, ph >= MT_PROBE_LEN);
+        double t = mode ? all : one;
+        mt_probe_record(p, at + ph, ph % MT_PROBE_LEN == 3 && t == (one < all ? one : all) ? t + 1.0 : t);
+    }
+    return at + 2 * MT_PROBE_LEN;
+}
+
+/* Steps [from, to) run untimed in mode `all`. */
+static void assert_stretch(const mt_probe *p, long long from, long long to, int all)
+{
+    for (long long s = from; s < to; s++) {
+        int timed, mode = mt_probe_mode(p, s, &timed);
+        if (timed || mode != all) {
+            print_error("step %lld: mode %d timed %d, expected mode %d untimed\n", s, mode, timed, all);
+            fail();
+        }
+    }
+}
+
+/* The thread-count probe: all threads from the start until the first probe
+ * decides; the winner runs until the next probe, MT_PROBE_EVERY steps on
+ * when all threads won, MT_PROBE_SOON, then twice that, ... when one did. */
+static void test_probe_schedule(void **state)
+{
+    (void)state;
+    mt_probe p;
+    mt_probe_init(&p);
+    long long s = run_probe(&p, 2e-3, 1e-3); /* two threads twice as fast */
+    assert_int_equal(p.at, MT_PROBE_EVERY);
+    assert_stretch(&p, s, p.at, 1);
+    s = run_probe(&p, 1e-3, 3e-3); /* the second vCPU busy: one thread, and a look again soon */
+    assert_int_equal(p.at, MT_PROBE_EVERY + MT_PROBE_SOON);
+    assert_stretch(&p, s, p.at, 0);
+    long long at = p.at;
+    s = run_probe(&p, 1e-3, 3e-3);
+    assert_int_equal(p.at, at + 2 * MT_PROBE_SOON);
+    assert_stretch(&p, s, p.at, 0);
+    for (int i = 0; i < 8; i++) { /* the waits grow up to MT_PROBE_EVERY */
+        at = p.at;
+        s = run_probe(&p, 1e-3, 3e-3);
+        assert_true(p.at - at <= MT_PROBE_EVERY);
+    }
+    assert_int_equal(p.at - at, MT_PROBE_EVERY);
+    at = p.at;
+    s = run_probe(&p, 2e-3, 1e-3); /* free again: all threads, and the waits start over */
+    assert_int_equal(p.at, at + MT_PROBE_EVERY);
+    assert_stretch(&p, s, p.at, 1);
+    at = p.at;
+    run_probe(&p, 1e-3, 3e-3);
+    assert_int_equal(p.at, at + MT_PROBE_SOON);
 }
 
 /* The largest difference between two runs' final weights. */
@@ -497,6 +560,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_threads_give_bit_identical_training),
         cmocka_unit_test(test_threads_switching_keep_bits),
+        cmocka_unit_test(test_probe_schedule),
         cmocka_unit_test(test_engine_matches_plain_path),
         cmocka_unit_test(test_other_shapes),
         cmocka_unit_test(test_auto_path_follows_density),
