@@ -11,6 +11,8 @@
 #include "app_log.h"
 #include "app_viz.h"
 #include "mt_data.h"
+#include "mt_engine.h"
+#include "mt_pool.h"
 #include "mt_train.h"
 
 static const char *const eval_opts[] = { "checkpoint", "data", "dataset", "test-limit", "test-batch-size",
@@ -48,6 +50,7 @@ int app_cmd_eval(int argc, char **argv)
     app_viz viz = { 0 };
     mt_status viz_st = MT_OK;
     const mt_kern *k = NULL;
+    mt_engine *eng = NULL;
     char dir[MT_PATH_MAX], arch[160];
 
     if ((st = app_cli_parse(&a, argc, argv, &err))) {
@@ -86,9 +89,12 @@ int app_cmd_eval(int argc, char **argv)
         goto fail;
     float scale, shift;
     mt_norm_affine(&scale, &shift, ck.mean, ck.std);
+    /* the engine's threaded forward, as training's test: the same numbers */
+    const int threads = a.cfg.threads > 0 ? (int)a.cfg.threads : mt_pool_online_cpus();
     mt_eval ev;
-    if ((st = mt_evaluate(&m, k, &test, (int)a.cfg.test_batch_size, scale, shift, &ev, viz.preds, viz.probs,
-                          viz.confusion, &err)))
+    if ((st = mt_engine_create(&eng, &m, k, threads, MT_PATH_AUTO, (int)a.cfg.test_batch_size, &err)) ||
+        (st = mt_evaluate_engine(eng, &m, k, &test, (int)a.cfg.test_batch_size, scale, shift, &ev, viz.preds,
+                                 viz.probs, viz.confusion, &err)))
         goto fail;
     double acc = ev.total ? (double)ev.correct / ev.total : 0.0;
     mt_ckpt_arch(arch, sizeof arch, m.dims, m.n_layers);
@@ -115,6 +121,7 @@ int app_cmd_eval(int argc, char **argv)
     /* the confusion table on stderr and the pictures, as after training */
     viz_st = app_viz_report(&viz, &lg, &a.cfg, &test, &ev);
 fail:
+    mt_engine_free(eng);
     app_viz_free(&viz);
     mt_dataset_free(&test);
     mt_mlp_free(&m);

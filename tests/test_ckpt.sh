@@ -108,12 +108,17 @@ expect 0 "eval" "$BIN" eval --checkpoint "$T/full.st" --data "$D"
 grep -q 'Test Accuracy: ' "$T/err" && grep -q 'Confusion' "$T/err" && ok "  accuracy and confusion table" || bad "  eval output: $(head -3 "$T/err")"
 [ -s "$T/predictions.png" ] && ok "  eval writes the prediction grid" || bad "  eval wrote no predictions.png"
 expect 0 "eval --json" "$BIN" eval --checkpoint "$T/full.st" --data "$D" --json
-python3 - "$T/out" "$T/full.jl" <<'PY' && ok "  same accuracy as training's test; confusion sums to the test set" || bad "  eval disagrees with training"
+python3 - "$T/out" "$T/full.jl" <<'PY' && ok "  same loss and accuracy as training's test; confusion sums to the test set" || bad "  eval disagrees with training"
 import json, sys
 e = [json.loads(l) for l in open(sys.argv[1]) if json.loads(l)["event"] == "eval"][0]; t = [json.loads(l) for l in open(sys.argv[2]) if '"test"' in l][0]
-assert e["correct"] == t["correct"] and e["total"] == t["total"] == 200, (e, t)
+assert e["correct"] == t["correct"] and e["total"] == t["total"] == 200 and e["loss"] == t["loss"], (e, t)
 assert sum(map(sum, e["confusion"])) == 200 and sum(e["confusion"][i][i] for i in range(len(e["confusion"]))) == e["correct"]
 PY
+for th in 1 2 3; do
+    "$BIN" eval --checkpoint "$T/full.st" --data "$D" --json --no-grid --threads $th 2>/dev/null | grep '"event":"eval"' >"$T/eval.$th"
+done
+[ -s "$T/eval.1" ] && cmp -s "$T/eval.1" "$T/eval.2" && cmp -s "$T/eval.1" "$T/eval.3" \
+    && ok "  eval --threads 1, 2 and 3 agree to the bit" || bad "  eval differs between thread counts"
 expect 0 "eval of a state file" "$BIN" eval "$T/s5.st" --data "$D"
 expect 0 "info on model, state and IDX" "$BIN" info "$T/full.st" "$T/s2.st" "$D/t10k-images-idx3-ubyte" "$D/train-labels-idx1-ubyte.gz"
 grep -q 'MLP 64-128-64-4' "$T/out" && grep -q '2 epochs done' "$T/out" && grep -q 'IDX images, 200 items of 8x8' "$T/out" \
