@@ -3,7 +3,7 @@
 # machine, printed as a Markdown report (copy it into the README).
 #   bash bench/run.sh BIN BENCHDIR
 # Env: MNIST_DATA (default /work/shared/data/mnist, else data/mnist),
-#      REPS (default 3), TRAIN_REPS (default 5), BENCH_TORCH=0 to skip PyTorch, TORCH_STEPS (batches
+#      REPS (default 3), TRAIN_REPS (default 9), BENCH_TORCH=0 to skip PyTorch, TORCH_STEPS (batches
 #      per PyTorch run, default 500), BENCH_QUICK=1 for a short smoke run.
 # Not a test: it never fails on a missed target, it reports it.
 set -euo pipefail
@@ -79,7 +79,7 @@ print()
 PY
 
 # ---------------------------------------------------------------- training
-TREPS=${TRAIN_REPS:-5}; [ "$QUICK" = 1 ] && TREPS=1
+TREPS=${TRAIN_REPS:-9}; [ "$QUICK" = 1 ] && TREPS=1
 echo "## Training throughput (full MNIST, batch 64, Adam; samples/s of epoch 1, median of $TREPS)"
 echo
 echo "The configurations take turns (repetition r of every configuration, then r+1),"
