@@ -22,7 +22,7 @@
  * ld >= C + MT_SP_SLACK (the SIMD writers store whole vectors).  blk[i*nblk + j]
  * counts row i's entries in columns below MT_SP_CHUNK*(j+1) (nblk =
  * ceil(C / MT_SP_CHUNK)), so a chunk's entries are found at once. */
-#define MT_SP_CHUNK 48
+#define MT_SP_CHUNK 64 /* the AVX-512 lister's blocks: a chunk's count is the running count */
 #define MT_SP_SLACK 32
 #define MT_SP_COL_BITS 24
 #define MT_SP_MAX_C (1 << MT_SP_COL_BITS) /* columns the lists can hold */

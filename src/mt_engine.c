@@ -148,9 +148,11 @@ static void owned(const mt_engine *e, int t, int T, int *s0, int *s1)
 }
 
 /* W1^T's gradient rows are made and applied in chunks of W1_CHUNK pixels
- * (a chunk's gradient stays in L1 between the two). */
+ * (a chunk's gradient stays in L1 between the two).  The chunks also fix
+ * the order of b1's effective bias sums (psum), so a change of W1_CHUNK
+ * changes results in the last bits. */
 #ifndef W1_CHUNK
-#define W1_CHUNK (2 * MT_SP_CHUNK)
+#define W1_CHUNK 96
 #endif
 
 static void chunk_rows(const mt_engine *e, int j, int *c0, int *c1)

@@ -183,9 +183,8 @@ VBMI2 int mt_row_list_avx512vbmi2(uint32_t *ent, int *blk, const uint8_t *px, in
                                          45, 44, 43, 42, 41, 40, 39, 38, 37, 36, 35, 34, 33, 32, 31, 30, 29, 28,
                                          27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10,
                                          9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
-    _Static_assert(MT_SP_SLACK >= 32 && MT_SP_CHUNK <= 64, "two vectors of slack; a chunk ends in each block at most twice");
-    const int nb = (C + MT_SP_CHUNK - 1) / MT_SP_CHUNK;
-    int n = 0, j = 0; /* j: the next chunk whose count is due */
+    _Static_assert(MT_SP_SLACK >= 32 && MT_SP_CHUNK == 64, "two vectors of slack; a chunk is a block");
+    int n = 0;
     for (int c = 0; c < C; c += 64) {
         const int w = C - c < 64 ? C - c : 64;
         __m512i x = _mm512_maskz_loadu_epi8(w == 64 ? ~0ull : (1ull << w) - 1, px + c);
@@ -200,13 +199,8 @@ VBMI2 int mt_row_list_avx512vbmi2(uint32_t *ent, int *blk, const uint8_t *px, in
             _mm512_storeu_si512(ent + n + 32, block_entries(cv, pv, base, 2));
             _mm512_storeu_si512(ent + n + 48, block_entries(cv, pv, base, 3));
         }
-        for (; j < nb; j++) { /* chunks ending in this block: the entries below their end */
-            const int end = (j + 1) * MT_SP_CHUNK < C ? (j + 1) * MT_SP_CHUNK : C;
-            if (end > c + w)
-                break;
-            blk[j] = n + __builtin_popcountll(end - c == 64 ? m : m & ((1ull << (end - c)) - 1));
-        }
         n += cnt;
+        blk[c / 64] = n;
     }
     return n;
 }

@@ -473,11 +473,12 @@ SP2_LIST(RL2_FN)
 /* Blocked by whole row-list chunks (MT_SP_CHUNK pixels) making ~RL_BLOCK
  * bytes of wt (twice that for narrow outputs, whose rows go in pairs), so
  * the block stays close (L1 and its neighbour) while every row visits it:
- * 96 pixels at 128 outputs, 384 at 64.  On Zen 5, at 128 outputs blocks of
- * 48 pixels were 25 % slower (more row visits of a few entries each), 192
- * 6 % slower and whole rows 70 % slower (wt from L2); at 64 outputs 192
- * pixels were ~10 % faster than 96, and 384 ~5 % faster than 192 (a
- * 64-row MNIST batch, same-process A/B).  A row's outputs go back to
+ * 128 pixels at 128 outputs (the nearest whole chunks to 96), 384 at 64.
+ * On Zen 5, at 128 outputs blocks of 48 pixels were 25 % slower than 96
+ * (more row visits of a few entries each), 192 6 % slower and whole rows
+ * 70 % slower (wt from L2); at 64 outputs 192 pixels were ~10 % faster
+ * than 96, and 384 ~5 % faster than 192 (a 64-row MNIST batch,
+ * same-process A/B).  A row's outputs go back to
  * memory between blocks, which does not change the chain beff + entries
  * in list order. */
 #define RL_BLOCK (48 * 1024)
@@ -486,7 +487,8 @@ static void KSFX(sparse_fwd_rows)(float *out, const mt_sp_rows *rows, const floa
 {
     const int ld = rows->ld, nb = rows->nblk;
     const int nvt = (OC + VW - 1) / VW, nlast_t = OC - (nvt - 1) * VW;
-    const int per = (nvt <= SP_PAIR_NV ? 2 : 1) * RL_BLOCK / (MT_SP_CHUNK * (int)sizeof(float) * OC);
+    const int den = MT_SP_CHUNK * (int)sizeof(float) * OC, num = (nvt <= SP_PAIR_NV ? 2 : 1) * RL_BLOCK;
+    const int per = (2 * num + den) / (2 * den); /* rounded: 128 pixels at 128 outputs, 384 at 64 */
     const int bch = per > 1 ? per : 1; /* chunks per block */
     for (int i = 0; i < B; i++)
         memcpy(out + (ptrdiff_t)i * OC, beff, (size_t)OC * sizeof *out);
