@@ -38,4 +38,7 @@ int app_cli_print_config(const mt_config *cfg);
 /* The data folder: cfg.data_dir, else $MNIST_DATA, else ./data/<dataset>. */
 void app_cli_data_dir(char *out, size_t cap, const mt_config *cfg);
 
+/* The worker threads: cfg.threads, else (0) the online CPUs. */
+int app_cli_threads(const mt_config *cfg);
+
 #endif

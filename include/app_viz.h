@@ -14,9 +14,9 @@
 #include "mt_train.h"
 
 typedef struct app_viz {
-    uint8_t *preds;            /* (n_test) predicted classes, for mt_evaluate */
+    uint8_t *preds;            /* (n_test) predicted classes, for mt_evaluate_engine */
     float *probs;              /* (n_test, K) softmax, or NULL when no --mistakes */
-    uint32_t *confusion;       /* (K, K) rows true, columns predicted, for mt_evaluate */
+    uint32_t *confusion;       /* (K, K) rows true, columns predicted, for mt_evaluate_engine */
     int K;                     /* classes */
     float *train_loss;         /* (max_epochs) per-epoch mean training loss */
     float *test_loss;          /* (max_epochs) NaN where the test set was not evaluated */
@@ -38,7 +38,7 @@ int app_viz_eval_each_epoch(const mt_config *cfg);
 void app_viz_record_epoch(app_viz *v, int ep, double train_loss, const mt_eval *test);
 
 /* After the final test (v->preds, v->probs and v->confusion filled by
- * mt_evaluate, ev its totals): prints the confusion table on stderr, emits the
+ * mt_evaluate_engine, ev its totals): prints the confusion table on stderr, emits the
  * "confusion" event, and writes every picture cfg asks for.  A picture that
  * fails is reported on the spot (one error line and an "error" event) and the
  * others are still written.  Returns MT_OK or the status of the first failure

@@ -3,6 +3,7 @@
  * --version). */
 #include "app_cli.h"
 #include "app_fetch.h"
+#include "mt_pool.h"
 
 #include <getopt.h>
 #include <stdlib.h>
@@ -133,6 +134,11 @@ int app_cli_print_config(const mt_config *cfg)
     puts(s);
     free(s);
     return MT_EXIT_OK;
+}
+
+int app_cli_threads(const mt_config *cfg)
+{
+    return cfg->threads > 0 ? (int)cfg->threads : mt_pool_online_cpus();
 }
 
 void app_cli_data_dir(char *out, size_t cap, const mt_config *cfg)

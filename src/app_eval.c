@@ -12,7 +12,6 @@
 #include "app_viz.h"
 #include "mt_data.h"
 #include "mt_engine.h"
-#include "mt_pool.h"
 #include "mt_train.h"
 
 static const char *const eval_opts[] = { "checkpoint", "data", "dataset", "test-limit", "test-batch-size",
@@ -90,9 +89,8 @@ int app_cmd_eval(int argc, char **argv)
     float scale, shift;
     mt_norm_affine(&scale, &shift, ck.mean, ck.std);
     /* the engine's threaded forward, as training's test: the same numbers */
-    const int threads = a.cfg.threads > 0 ? (int)a.cfg.threads : mt_pool_online_cpus();
     mt_eval ev;
-    if ((st = mt_engine_create(&eng, &m, k, threads, MT_PATH_AUTO, (int)a.cfg.test_batch_size, &err)) ||
+    if ((st = mt_engine_create(&eng, &m, k, app_cli_threads(&a.cfg), MT_PATH_AUTO, (int)a.cfg.test_batch_size, &err)) ||
         (st = mt_evaluate_engine(eng, &m, k, &test, (int)a.cfg.test_batch_size, scale, shift, &ev, viz.preds,
                                  viz.probs, viz.confusion, &err)))
         goto fail;

@@ -233,7 +233,7 @@ int app_cmd_train(int argc, char **argv)
     if (cfg->resume[0])
         app_log_info(&r.log, "resuming from %s: %lld epochs done%s, step %lld", cfg->resume, epochs_done,
                      tr.in_epoch ? " and part of the next" : "", opt.step);
-    threads = cfg->threads > 0 ? (int)cfg->threads : mt_pool_online_cpus();
+    threads = app_cli_threads(cfg);
     if ((st = mt_engine_create(&eng, &model, k, threads, (mt_path)mt_path_parse(cfg->first_layer),
                                (int)cfg->batch_size, &err)))
         goto fail;
