@@ -4,9 +4,14 @@ CFLAGS   ?= -O2 -g
 WERROR   ?= -Werror
 PREFIX   ?= /usr/local
 
-PKGS     := zlib libpng libcjson libcurl libjpeg
+PKGS     := zlib libpng libcjson libcurl libjpeg libprotobuf-c
 $(foreach p,$(PKGS),$(if $(shell pkg-config --exists $(p) && echo y),,\
   $(error pkg-config cannot find '$(p)': install the Debian packages listed in README.md (bash .ci/run does it))))
+
+PROTOC_C ?= protoc-c
+ifeq (,$(shell command -v $(PROTOC_C)))
+$(error '$(PROTOC_C)' not found: install the Debian package protobuf-c-compiler (bash .ci/run does it))
+endif
 
 MT_CFLAGS   = -std=c11 -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes \
               -Wmissing-prototypes -Wvla $(WERROR) -pthread
@@ -38,7 +43,10 @@ ISA_FLAGS_neon   :=
 
 APP_SRC  := $(wildcard src/main.c src/app_*.c)
 LIB_SRC  := $(wildcard src/mt_*.c) $(filter-out $(wildcard src/kern/*_avx2.c src/kern/*_avx512.c src/kern/*_neon.c),$(wildcard src/kern/*.c)) $(ISA_SRC)
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+# protoc-c turns proto/*.proto into C at build time (build/.../gen, never committed).
+PROTO_SRC := $(wildcard proto/*.proto)
+PROTO_C   := $(PROTO_SRC:proto/%.proto=$(BUILD)/gen/%.pb-c.c)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(PROTO_C:.c=.o)
 APP_OBJ  := $(APP_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
@@ -59,6 +67,19 @@ $(BIN): $(APP_OBJ) $(BUILD)/libmt.a
 $(BUILD)/libmt.a: $(LIB_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
+
+$(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: proto/%.proto
+	@mkdir -p $(@D)
+	$(PROTOC_C) --c_out=$(@D) --proto_path=proto $<
+
+$(BUILD)/gen/%.o: $(BUILD)/gen/%.c
+	$(CC) $(MT_CPPFLAGS) -I$(BUILD)/gen $(CPPFLAGS) $(MT_CFLAGS) $(CFLAGS) -c -o $@ $<
+
+# Sources that use generated code: the headers must exist before they compile.
+$(BUILD)/src/mt_onnx.o: $(PROTO_C:.c=.h)
+$(BUILD)/src/mt_onnx.o: MT_CPPFLAGS += -I$(BUILD)/gen
+$(BUILD)/tests/test_onnx: $(PROTO_C:.c=.h)
+$(BUILD)/tests/test_onnx: MT_CPPFLAGS += -I$(BUILD)/gen
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
