@@ -522,11 +522,24 @@ mt_status mt_prep_picture(uint8_t *out, int rows, int cols, const uint8_t *gray,
             float v = near ? T[(size_t)y * ww + x] * 255.f / top : 0.f;
             B[(size_t)y * ww + x] = v > 255.f ? 255.f : v;
         }
+    /* the box MNIST scales is the ink's (>= 32, as in mt_prep_digit), not the
+     * components' with their fringe: on a 28x28 picture one pixel is 5 % */
+    gx0 = ww;
+    gy0 = wh;
+    gx1 = gy1 = -1;
+    for (int y = 0; y < wh; y++)
+        for (int x = 0; x < ww; x++)
+            if (B[(size_t)y * ww + x] >= 32.f) {
+                gx0 = x < gx0 ? x : gx0;
+                gx1 = x > gx1 ? x : gx1;
+                gy0 = y < gy0 ? y : gy0;
+                gy1 = y > gy1 ? y : gy1;
+            }
+    if (gx1 < 0) {
+        st = mt_errf(err, MT_EDATA, "blank image (no ink found)");
+        goto done;
+    }
     src s = { NULL, ww, wh, 0, 0.f, 1.f };
-    gx0 = gx0 > 0 ? gx0 - 1 : 0;
-    gy0 = gy0 > 0 ? gy0 - 1 : 0;
-    gx1 = gx1 < ww - 1 ? gx1 + 1 : gx1;
-    gy1 = gy1 < wh - 1 ? gy1 + 1 : gy1;
     if (fit_box(out, rows, cols, B, &s, gx0, gy0, gx1, gy1, &in.box_w, &in.box_h)) {
         st = mt_errf(err, MT_ENOMEM, "prep: out of memory");
         goto done;
