@@ -52,6 +52,8 @@ APP_OBJ  := $(APP_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TEST_SH  := $(wildcard tests/test_*.sh)
+TOOL_SRC := $(wildcard tests/tools/*.c)
+TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tests/tools/%)
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
@@ -98,18 +100,24 @@ $(BUILD)/tests/%: tests/%.c $(BUILD)/libapp.a $(BUILD)/libmt.a
 	$(CC) $(MT_CPPFLAGS) $(CPPFLAGS) $(MT_CFLAGS) $(CFLAGS) $(MT_LDFLAGS) $(LDFLAGS) -o $@ $< \
 	    $(BUILD)/libapp.a $(BUILD)/libmt.a $(shell pkg-config --cflags --libs cmocka) $(MT_LDLIBS) $(LDLIBS)
 
+# Helpers the shell tests run (fixture makers), found through $$MT_TOOLS.
+$(BUILD)/tests/tools/%: tests/tools/%.c $(BUILD)/libmt.a
+	@mkdir -p $(@D)
+	$(CC) $(MT_CPPFLAGS) $(CPPFLAGS) $(MT_CFLAGS) $(CFLAGS) $(MT_LDFLAGS) $(LDFLAGS) -o $@ $< \
+	    $(BUILD)/libmt.a $(MT_LDLIBS) $(LDLIBS)
+
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libmt.a
 	@mkdir -p $(@D)
 	$(CC) $(MT_CPPFLAGS) $(CPPFLAGS) $(MT_CFLAGS) $(CFLAGS) $(MT_LDFLAGS) $(LDFLAGS) -o $@ $< \
 	    $(BUILD)/libmt.a $(MT_LDLIBS) $(LDLIBS)
 
 # Every test binary and every tests/test_*.sh runs; any failure fails `make check`.
-check: $(BIN) $(TEST_BIN)
+check: $(BIN) $(TEST_BIN) $(TOOL_BIN)
 	@pkg-config --exists cmocka || { echo "pkg-config cannot find 'cmocka' (Debian: libcmocka-dev)"; exit 1; }
 	@fail=0; for t in $(TEST_BIN); do \
 	    echo "== $$t"; MT_BIN=$(abspath $(BIN)) $$t || fail=1; done; \
 	for t in $(TEST_SH); do \
-	    echo "== $$t"; MT_BIN=$(abspath $(BIN)) bash $$t || fail=1; done; \
+	    echo "== $$t"; MT_BIN=$(abspath $(BIN)) MT_TOOLS=$(abspath $(BUILD)/tests/tools) bash $$t || fail=1; done; \
 	if [ $$fail = 0 ]; then echo "make check: all tests passed"; else echo "make check: FAILED"; exit 1; fi
 
 bench: $(BIN) $(BENCH_BIN)
@@ -127,4 +135,4 @@ install: $(BIN)
 clean:
 	rm -rf build mnist-train
 
--include $(LIB_OBJ:.o=.d) $(APP_OBJ:.o=.d) $(TEST_BIN:=.d) $(BENCH_BIN:=.d)
+-include $(LIB_OBJ:.o=.d) $(APP_OBJ:.o=.d) $(TEST_BIN:=.d) $(BENCH_BIN:=.d) $(TOOL_BIN:=.d)

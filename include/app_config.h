@@ -76,6 +76,13 @@ typedef struct app_config {
     int download;               /* fetch missing data files before loading (--no-download clears it) */
     char mirrors[2048];         /* comma-separated mirror base URLs; "" = $MNIST_MIRROR (mnist), else built-in */
     char class_names[2048];     /* comma-separated names of labels 0.. ; "" = the data set's own */
+    /* predict */
+    char show_input[APP_PATH_MAX]; /* PNG of the 28x28 input the model saw (a folder: one per picture); "" = none */
+    double min_confidence;      /* answers with a lower top probability are flagged "not sure" */
+    /* export and report */
+    char onnx[APP_PATH_MAX];    /* export --onnx: the ONNX file to write */
+    char save_onnx[APP_PATH_MAX]; /* train --save-onnx: the trained model as ONNX too; "" = none */
+    char report[APP_PATH_MAX];  /* --report: one self-contained HTML page of the run; "" = none */
 } app_config;
 
 typedef enum { APP_T_INT, APP_T_DOUBLE, APP_T_STR, APP_T_BOOL } app_opt_type;
@@ -89,7 +96,7 @@ enum {
 /* The commands, as bits of app_optdef.cmds. */
 enum {
     APP_CMD_TRAIN = 1, APP_CMD_EVAL = 2, APP_CMD_PREDICT = 4, APP_CMD_INFO = 8, APP_CMD_FETCH = 16,
-    APP_CMD_ALL = 31
+    APP_CMD_EXPORT = 32, APP_CMD_ALL = 63
 };
 
 typedef struct app_optdef {

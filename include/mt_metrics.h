@@ -39,6 +39,10 @@ mt_status mt_metrics_compute(mt_metrics *out, const uint32_t *confusion, int K, 
  * (as snprintf: >= cap means truncated). */
 size_t mt_metrics_json(char *buf, size_t cap, const mt_metrics *m, const char *const *names);
 
+/* Its two parts alone: the "per_class" array and the "macro" object. */
+size_t mt_metrics_json_per_class(char *buf, size_t cap, const mt_metrics *m, const char *const *names);
+size_t mt_metrics_json_macro(char *buf, size_t cap, const mt_metrics *m);
+
 /* A fixed-width text table, one line per class then "macro avg":
  *   class  precision  recall      f1  support
  *       0     0.9899  0.9959  0.9929      980

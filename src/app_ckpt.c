@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "app_data.h"
+#include "mt_onnx.h"
 #include "mt_sniff.h"
 
 /* The shortest "%.*g" text that reads back as exactly v. */
@@ -167,6 +168,29 @@ mt_status app_ckpt_save_model(app_log *lg, const app_config *cfg, const mt_mlp *
         return st;
     app_log_info(lg, "saved model to %s", cfg->save);
     event(lg, "model", cfg->save, -1, steps);
+    return MT_OK;
+}
+
+mt_status app_ckpt_save_onnx(app_log *lg, const char *path, const mt_mlp *m, int rows, int cols, double mean,
+                             double std, mt_err *err)
+{
+    mt_status st = mt_onnx_export_mlp(path, m, rows, cols, mean, std, "mnist-train " APP_VERSION, err);
+    if (st)
+        return st;
+    char in[64], out[64];
+    const int K = m->dims[m->n_layers];
+    if (rows > 0)
+        snprintf(in, sizeof in, "[N,1,%d,%d]", rows, cols);
+    else
+        snprintf(in, sizeof in, "[N,%d]", m->dims[0]);
+    snprintf(out, sizeof out, "[N,%d]", K);
+    app_log_info(lg, "saved ONNX model to %s (input %s pixels in [0,1], output logits %s)", path, in, out);
+    app_ev *e = app_ev_new("onnx");
+    app_ev_str(e, "path", path);
+    app_ev_str(e, "input", in);
+    app_ev_str(e, "output", out);
+    app_ev_int(e, "opset", 13);
+    app_ev_emit(lg, e);
     return MT_OK;
 }
 

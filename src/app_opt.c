@@ -13,7 +13,7 @@ static const struct {
     const char *name;
 } cmd_names[] = {
     { APP_CMD_TRAIN, "train" }, { APP_CMD_EVAL, "eval" }, { APP_CMD_PREDICT, "predict" },
-    { APP_CMD_INFO, "info" },   { APP_CMD_FETCH, "fetch" },
+    { APP_CMD_INFO, "info" },   { APP_CMD_FETCH, "fetch" }, { APP_CMD_EXPORT, "export" },
 };
 #define N_CMDS ((int)(sizeof cmd_names / sizeof *cmd_names))
 

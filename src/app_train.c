@@ -436,6 +436,15 @@ static mt_status save_model(run *r, mt_err *err)
                                r->opt.step, err);
 }
 
+/* --save-onnx: the tested model as ONNX too. */
+static mt_status save_onnx(run *r, mt_err *err)
+{
+    if (!r->cfg->save_onnx[0])
+        return MT_OK;
+    return app_ckpt_save_onnx(&r->log, r->cfg->save_onnx, &r->model, (int)r->train.rows, (int)r->train.cols,
+                              r->cfg->mean, r->cfg->std, err);
+}
+
 static void run_free(run *r)
 {
     app_viz_free(&r->viz);
@@ -500,7 +509,8 @@ int app_cmd_train(int argc, char **argv)
         (st = app_viz_init(&r.viz, cfg, &r.test, &err)))
         goto done;
     announce(&r);
-    if ((st = train_epochs(&r, &err)) || (st = test(&r, &err)) || (st = save_model(&r, &err)))
+    if ((st = train_epochs(&r, &err)) || (st = test(&r, &err)) || (st = save_model(&r, &err)) ||
+        (st = save_onnx(&r, &err)))
         goto done;
     viz_st = app_viz_report(&r.viz, &r.log, cfg, &r.test, &r.ev); /* reports its own errors */
 done:

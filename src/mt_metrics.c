@@ -67,10 +67,12 @@ static size_t json_str(char *buf, size_t cap, size_t len, const char *s)
     return len;
 }
 
-size_t mt_metrics_json(char *buf, size_t cap, const mt_metrics *m, const char *const *names)
+size_t mt_metrics_json_per_class(char *buf, size_t cap, const mt_metrics *m, const char *const *names)
 {
     size_t len = 0;
-    APPEND("{\"per_class\":[");
+    if (cap)
+        buf[0] = '\0';
+    APPEND("[");
     for (int k = 0; k < m->K; k++) {
         APPEND("%s{\"class\":%d,", k ? "," : "", k);
         if (names) {
@@ -81,8 +83,24 @@ size_t mt_metrics_json(char *buf, size_t cap, const mt_metrics *m, const char *c
         APPEND("\"precision\":%.6g,\"recall\":%.6g,\"f1\":%.6g,\"support\":%llu}", m->precision[k],
                m->recall[k], m->f1[k], (unsigned long long)m->support[k]);
     }
-    APPEND("],\"macro\":{\"precision\":%.6g,\"recall\":%.6g,\"f1\":%.6g}}", m->macro_precision,
-           m->macro_recall, m->macro_f1);
+    APPEND("]");
+    return len;
+}
+
+size_t mt_metrics_json_macro(char *buf, size_t cap, const mt_metrics *m)
+{
+    return (size_t)snprintf(buf, cap, "{\"precision\":%.6g,\"recall\":%.6g,\"f1\":%.6g}", m->macro_precision,
+                            m->macro_recall, m->macro_f1);
+}
+
+size_t mt_metrics_json(char *buf, size_t cap, const mt_metrics *m, const char *const *names)
+{
+    size_t len = 0;
+    APPEND("{\"per_class\":");
+    len += mt_metrics_json_per_class(buf + (len < cap ? len : cap), len < cap ? cap - len : 0, m, names);
+    APPEND(",\"macro\":");
+    len += mt_metrics_json_macro(buf + (len < cap ? len : cap), len < cap ? cap - len : 0, m);
+    APPEND("}");
     return len;
 }
 
