@@ -12,6 +12,7 @@
 #include "app_data.h"
 #include "app_exit.h"
 #include "app_opt.h"
+#include "app_report.h"
 #include "app_viz.h"
 #include "mt_engine.h"
 #include "mt_train.h"
@@ -121,14 +122,32 @@ int app_cmd_eval(int argc, char **argv)
     mt_norm_affine(&scale, &shift, md.ck.mean, md.ck.std);
     /* the engine's threaded forward, as training's test: the same numbers */
     mt_eval ev;
+    double t0 = app_now();
     if ((st = mt_engine_create(&eng, &md.m, k, app_opt_threads(&a.cfg), MT_PATH_AUTO, (int)a.cfg.test_batch_size,
                                &err)) ||
         (st = mt_evaluate_engine(eng, &md.m, k, &test, (int)a.cfg.test_batch_size, scale, shift, &ev, viz.preds,
                                  viz.probs, viz.confusion, &err)))
         goto fail;
+    double secs = app_now() - t0;
     report(&lg, &md, &d, &test, &ev, viz.confusion);
     /* the confusion table on stderr and the pictures asked for */
     viz_st = app_viz_report(&viz, &lg, &a.cfg, &test, &ev);
+    if (a.cfg.report[0]) {
+        char arch[160], sec[32], kern[96];
+        mt_ckpt_arch(arch, sizeof arch, md.m.dims, md.m.n_layers);
+        snprintf(sec, sizeof sec, "%.2f s", secs);
+        snprintf(kern, sizeof kern, "%s, %d threads", k->name, app_opt_threads(&a.cfg));
+        const mt_report_kv summary[] = { { "Checkpoint", md.ck.st.path }, { "Model", arch },
+                                         { "Data set", a.cfg.dataset }, { "Test images", d.path } };
+        const mt_report_kv timing[] = { { "Evaluation", sec }, { "Kernels", kern } };
+        mt_err re = { 0 };
+        mt_status rs = app_report_write(&lg, &a.cfg, &viz, &test, &ev, "mnist-train: evaluation", summary, 4,
+                                        timing, 2, &re);
+        if (rs) {
+            app_fail(&lg, &re, NULL);
+            viz_st = viz_st ? viz_st : rs;
+        }
+    }
 fail:
     mt_engine_free(eng);
     app_viz_free(&viz);

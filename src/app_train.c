@@ -15,6 +15,7 @@
 #include "app_data.h"
 #include "app_exit.h"
 #include "app_opt.h"
+#include "app_report.h"
 #include "app_viz.h"
 #include "mt_augment.h"
 #include "mt_engine.h"
@@ -436,6 +437,30 @@ static mt_status save_model(run *r, mt_err *err)
                                r->opt.step, err);
 }
 
+/* --report: the run as one HTML page. */
+static mt_status report(run *r, mt_err *err)
+{
+    const app_config *cfg = r->cfg;
+    if (!cfg->report[0])
+        return MT_OK;
+    char arch[160], params[32], epochs[32], steps[32], kern[96], tsec[32], esec[32], per[32];
+    mt_ckpt_arch(arch, sizeof arch, r->model.dims, r->model.n_layers);
+    snprintf(params, sizeof params, "%zu", r->model.n_params);
+    snprintf(epochs, sizeof epochs, "%d", r->last_epoch);
+    snprintf(steps, sizeof steps, "%lld", (long long)r->opt.step);
+    snprintf(kern, sizeof kern, "%s, %d thread%s", r->k->name, r->threads, plural(r->threads));
+    snprintf(tsec, sizeof tsec, "%.2f s", r->train_secs);
+    snprintf(per, sizeof per, "%.2f s", r->last_epoch > 0 ? r->train_secs / r->last_epoch : 0.0);
+    snprintf(esec, sizeof esec, "%.2f s", r->test_secs);
+    const mt_report_kv summary[] = { { "Data set", cfg->dataset }, { "Model", arch }, { "Parameters", params },
+                                     { "Epochs", epochs }, { "Optimizer steps", steps } };
+    const mt_report_kv timing[] = { { "Training", tsec }, { "Per epoch", per }, { "Final test", esec },
+                                    { "Kernels", kern } };
+    return app_report_write(&r->log, cfg, &r->viz, &r->test, &r->ev, "mnist-train: training run", summary,
+                            (int)(sizeof summary / sizeof *summary), timing, (int)(sizeof timing / sizeof *timing),
+                            err);
+}
+
 /* --save-onnx: the tested model as ONNX too. */
 static mt_status save_onnx(run *r, mt_err *err)
 {
@@ -513,6 +538,11 @@ int app_cmd_train(int argc, char **argv)
         (st = save_onnx(&r, &err)))
         goto done;
     viz_st = app_viz_report(&r.viz, &r.log, cfg, &r.test, &r.ev); /* reports its own errors */
+    mt_status rep_st = report(&r, &err);
+    if (rep_st) {
+        app_fail(&r.log, &err, NULL);
+        viz_st = viz_st ? viz_st : rep_st;
+    }
 done:
     run_free(&r);
     return st ? app_fail(&r.log, &err, NULL) : app_exit_code(viz_st);

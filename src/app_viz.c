@@ -30,10 +30,11 @@ mt_status app_viz_init(app_viz *v, const app_config *cfg, const mt_dataset *test
     v->train_loss = malloc((size_t)v->max_epochs * sizeof *v->train_loss);
     v->test_loss = malloc((size_t)v->max_epochs * sizeof *v->test_loss);
     v->test_acc = malloc((size_t)v->max_epochs * sizeof *v->test_acc);
-    if (cfg->mistakes[0])
+    const int want_probs = cfg->mistakes[0] || cfg->report[0];
+    if (want_probs)
         v->probs = malloc(n * K * sizeof *v->probs);
     if (!v->preds || !v->confusion || !v->train_loss || !v->test_loss || !v->test_acc ||
-        (cfg->mistakes[0] && !v->probs)) {
+        (want_probs && !v->probs)) {
         app_viz_free(v);
         return mt_errf(err, MT_ENOMEM, "out of memory for the test predictions");
     }
@@ -60,7 +61,7 @@ void app_viz_free(app_viz *v)
 
 int app_viz_eval_each_epoch(const app_config *cfg)
 {
-    return cfg->curves[0] != '\0';
+    return cfg->curves[0] != '\0' || cfg->report[0] != '\0';
 }
 
 void app_viz_record_epoch(app_viz *v, int ep, double train_loss, const mt_eval *test)
