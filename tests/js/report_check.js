@@ -10,7 +10,7 @@ let puppeteer;
 try {
   puppeteer = require('puppeteer-core');
 } catch (e) {
-  console.log('skip: puppeteer-core is not installed (npm ci --prefix tests/js)');
+  console.log('skip: puppeteer-core is not installed (ONNXRUNTIME_NODE_INSTALL_CUDA=skip npm ci --prefix tests/js)');
   process.exit(77);
 }
 const chrome = process.env.CHROMIUM || '/usr/bin/chromium';
