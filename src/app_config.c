@@ -79,7 +79,7 @@ static const app_optdef options[] = {
     { "min-delta", "training.min_delta", APP_T_DOUBLE, F(min_delta), 0, 1e6, "0", "X",
       "early stopping: smallest loss decrease that counts as an improvement", NULL, 0, APP_CMD_TRAIN },
     { "restore-best", "training.restore_best", APP_T_BOOL, F(restore_best), 0, 1, "false", NULL,
-      "early stopping: test and save the weights of the best epoch, not the last", NULL, 0, APP_CMD_TRAIN },
+      "test and save the weights of the epoch with the lowest validation (else training) loss, not the last", NULL, 0, APP_CMD_TRAIN },
     { "clip-grad", "optimizer.clip_grad", APP_T_DOUBLE, F(clip_grad), 0, 1e9, "0", "X",
       "clip gradients to global L2 norm X before each step (clip_grad_norm_); 0 = off", NULL, 0, APP_CMD_TRAIN },
     { "augment-shift", "augment.shift", APP_T_DOUBLE, F(aug_shift), 0, 64, "0", "PX",

@@ -247,9 +247,9 @@ void app_opt_help(FILE *f, unsigned cmd, const char *usage, const char *about)
             print_line(f, special[s].left, special[s].help);
 }
 
-mt_status app_opt_print_config(const app_config *cfg, mt_err *err)
+mt_status app_opt_print_config(const app_config *cfg, int pretty, mt_err *err)
 {
-    char *s = app_config_to_json(cfg, 1);
+    char *s = app_config_to_json(cfg, pretty);
     if (!s)
         return mt_errf(err, MT_ENOMEM, "out of memory");
     puts(s);

@@ -361,7 +361,7 @@ static mt_status train_epochs(run *r, mt_err *err)
         double monitored = have_vev ? vev.loss : avg;
         if (!r->tr.in_epoch) { /* a whole epoch: step the schedule and the early stopper */
             lr_next = mt_sched_epoch_end(&r->sched, monitored);
-            if (cfg->early_stop > 0) {
+            if (cfg->early_stop > 0 || cfg->restore_best) {
                 if (mt_early_update(&r->early, ep, monitored) && r->best) {
                     memcpy(r->best, r->model.params, r->model.n_params * sizeof *r->best);
                     r->best_epoch = ep;
@@ -399,10 +399,15 @@ static mt_status test(run *r, mt_err *err)
         memcpy(r->model.params, r->best, r->model.n_params * sizeof *r->best);
         mt_engine_sync(r->eng, NULL);
         snprintf(which, sizeof which, " [weights of epoch %d, the best]", r->best_epoch);
-    } else if (cfg->early_stop > 0 && r->early.best_epoch > 0 && r->early.best_epoch != r->last_epoch &&
-               !cfg->restore_best) {
+    } else if (r->early.best_epoch > 0 && r->early.best_epoch != r->last_epoch && !cfg->restore_best &&
+               cfg->early_stop > 0) {
         snprintf(which, sizeof which, " [weights of the last epoch, %d; the best was epoch %d: --restore-best "
                  "tests and saves those]", r->last_epoch, r->early.best_epoch);
+    } else if (cfg->restore_best && r->early.best_epoch > 0 && r->best_epoch == 0 &&
+               r->early.best_epoch != r->last_epoch) {
+        /* the best epoch came before a --resume: its weights were not kept */
+        snprintf(which, sizeof which, " [weights of the last epoch, %d: the best, epoch %d, came before the resume "
+                 "and its weights are not in the state]", r->last_epoch, r->early.best_epoch);
     }
     double t0 = app_now();
     mt_status st = mt_evaluate_engine(r->eng, &r->model, r->k, &r->test, (int)cfg->test_batch_size, r->tr.scale,
@@ -421,7 +426,7 @@ static mt_status test(run *r, mt_err *err)
     app_ev_int(e, "total", ev->total);
     app_ev_num(e, "seconds", r->test_secs);
     app_ev_num(e, "train_seconds", r->train_secs);
-    if (cfg->early_stop > 0)
+    if (cfg->early_stop > 0 || cfg->restore_best)
         app_ev_int(e, "weights_epoch", r->best_epoch > 0 ? r->best_epoch : r->last_epoch);
     app_ev_emit(&r->log, e);
     return MT_OK;
@@ -456,8 +461,13 @@ static mt_status parse(run *r, int argc, char **argv, mt_err *err)
     mt_status st = app_opt_parse(&r->a, APP_CMD_TRAIN, argc, argv, NULL, err);
     if (!st && r->a.cfg.resume[0] && !r->a.help && !r->a.version)
         st = app_ckpt_resume_args(&r->a, argc, argv, &r->resume, &r->epochs_done, err);
-    if (!st && r->a.n_pos > 0)
-        st = mt_errf(err, MT_EARG, "unexpected argument '%.100s'", r->a.pos[0]);
+    if (!st && r->a.n_pos > 0) {
+        const char *p = r->a.pos[0];
+        int is_cmd = !strcmp(p, "eval") || !strcmp(p, "predict") || !strcmp(p, "info") || !strcmp(p, "fetch") ||
+                     !strcmp(p, "train");
+        st = mt_errf(err, MT_EARG, "unexpected argument '%.100s'%s", p,
+                     is_cmd ? " (the command comes first: mnist-train COMMAND [OPTIONS])" : "");
+    }
     return st;
 }
 
@@ -484,7 +494,7 @@ int app_cmd_train(int argc, char **argv)
         goto done;
     }
     if (r.a.print_config) {
-        st = app_opt_print_config(r.cfg, &err);
+        st = app_opt_print_config(r.cfg, !r.cfg->json, &err);
         goto done;
     }
     const app_config *cfg = r.cfg;
