@@ -6,7 +6,7 @@ PREFIX   ?= /usr/local
 
 PKGS     := zlib libpng libcjson libcurl
 $(foreach p,$(PKGS),$(if $(shell pkg-config --exists $(p) && echo y),,\
-  $(error pkg-config cannot find '$(p)': install the Debian packages listed in README.md (bash .ci/run does it))))
+  $(error pkg-config cannot find '$(p)': bash deps.sh installs the Debian packages)))
 
 MT_CFLAGS   = -std=c11 -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes \
               -Wmissing-prototypes -Wvla $(WERROR) -pthread
