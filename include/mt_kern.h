@@ -71,6 +71,17 @@ typedef struct mt_kern {
     void (*adam)(float *p, const float *g, float *m, float *v, size_t N,
                  float lr, float b1, float b2, float eps, float bc1, float bc2,
                  float wd_l2, float wd_decoupled);
+    /* One Adadelta step over N parameters (torch.optim.Adadelta):
+     *   g'    = g + wd * p
+     *   sq    = rho sq + (1-rho) g'^2
+     *   delta = sqrt(acc + eps) / sqrt(sq + eps) * g'
+     *   acc   = rho acc + (1-rho) delta^2
+     *   p    -= lr * delta
+     * sq (N) is PyTorch's square_avg, acc (N) its acc_delta.  Every variant
+     * does these IEEE operations in this order (no FMA): bit-identical to
+     * the reference. */
+    void (*adadelta)(float *p, const float *g, float *sq, float *acc, size_t N,
+                     float lr, float rho, float eps, float wd);
 
     /* ---- Issue 3: forms that pay on SIMD and split across threads. ----
      * Every output element is computed by one fixed chain of operations

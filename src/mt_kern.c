@@ -22,6 +22,7 @@ static const mt_kern kern_ref = {
     .softmax_xent = mt_softmax_xent_ref,
     .u8_to_f32 = mt_u8_to_f32_ref,
     .adam = mt_adam_ref,
+    .adadelta = mt_adadelta_ref,
     .linear_fwd_t = mt_linear_fwd_t_ref,
     .linear_fwd_t_acc = mt_linear_fwd_t_acc_ref,
     .linear_bwd_w_cols = mt_linear_bwd_w_cols_ref,

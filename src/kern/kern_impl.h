@@ -16,6 +16,8 @@ void mt_u8_to_f32_ref(float *out, const uint8_t *in, size_t N, float scale, floa
 void mt_adam_ref(float *p, const float *g, float *m, float *v, size_t N,
                  float lr, float b1, float b2, float eps, float bc1, float bc2,
                  float wd_l2, float wd_decoupled);
+void mt_adadelta_ref(float *p, const float *g, float *sq, float *acc, size_t N,
+                     float lr, float rho, float eps, float wd);
 
 void mt_linear_fwd_t_ref(float *out, const float *inp, const float *wt, const float *b,
                          int B, int C, int OC, int relu);

@@ -123,6 +123,21 @@ void mt_adam_ref(float *p, const float *g, float *m, float *v, size_t N,
     }
 }
 
+void mt_adadelta_ref(float *p, const float *g, float *sq, float *acc, size_t N,
+                     float lr, float rho, float eps, float wd)
+{
+    /* torch.optim.Adadelta (single-tensor path); Zeiler 2012, Algorithm 1
+     * with PyTorch's lr factor on the update. */
+    const float c = 1.f - rho;
+    for (size_t i = 0; i < N; i++) {
+        float gi = g[i] + wd * p[i];
+        sq[i] = rho * sq[i] + c * gi * gi;
+        float delta = sqrtf(acc[i] + eps) / sqrtf(sq[i] + eps) * gi;
+        acc[i] = rho * acc[i] + c * delta * delta;
+        p[i] -= lr * delta;
+    }
+}
+
 /* ---- Issue 3 extensions: the same maths in the forms the SIMD variants use. ---- */
 
 void mt_linear_fwd_t_acc_ref(float *out, const float *inp, int ldi, const float *wt, const float *b,

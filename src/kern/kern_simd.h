@@ -918,6 +918,27 @@ static void KSFX(adam)(float *p, const float *g, float *m, float *v, size_t N,
                     wd_l2, wd_decoupled);
 }
 
+/* mt_adadelta_ref's operations in its order, no FMA: the same bits.
+ * Elementwise, so any split of N gives the same bits. */
+static void KSFX(adadelta)(float *p, const float *g, float *sq, float *acc, size_t N,
+                           float lr, float rho, float eps, float wd)
+{
+    vf vrho = V_SET1(rho), vc = V_SET1(1.f - rho), veps = V_SET1(eps), vlr = V_SET1(lr), vwd = V_SET1(wd);
+    size_t i = 0;
+    for (; i + VW <= N; i += VW) {
+        vf pi = V_LOAD(p + i);
+        vf gi = V_ADD(V_LOAD(g + i), V_MUL(vwd, pi));
+        vf si = V_ADD(V_MUL(vrho, V_LOAD(sq + i)), V_MUL(V_MUL(vc, gi), gi));
+        vf ai = V_LOAD(acc + i);
+        vf d = V_MUL(V_DIV(V_SQRT(V_ADD(ai, veps)), V_SQRT(V_ADD(si, veps))), gi);
+        V_STORE(sq + i, si);
+        V_STORE(acc + i, V_ADD(V_MUL(vrho, ai), V_MUL(V_MUL(vc, d), d)));
+        V_STORE(p + i, V_SUB(pi, V_MUL(vlr, d)));
+    }
+    if (i < N)
+        mt_adadelta_ref(p + i, g + i, sq + i, acc + i, N - i, lr, rho, eps, wd);
+}
+
 /* ======================================================================== */
 
 const mt_kern KSFX(mt_kern) = {
@@ -928,6 +949,7 @@ const mt_kern KSFX(mt_kern) = {
     .softmax_xent = KSFX(softmax_xent),
     .u8_to_f32 = KSFX(u8_to_f32),
     .adam = KSFX(adam),
+    .adadelta = KSFX(adadelta),
     .linear_fwd_t = KSFX(linear_fwd_t),
     .linear_fwd_t_acc = KSFX(linear_fwd_t_acc),
     .linear_bwd_w_cols = KSFX(linear_bwd_w_cols),
