@@ -60,6 +60,13 @@ typedef struct mt_kern {
      * dlogits may alias logits.  losses may be NULL. */
     double (*softmax_xent)(float *dlogits, float *losses, const float *logits,
                            const uint8_t *labels, int B, int K, float dscale);
+    /* softmax_xent with torch.nn.CrossEntropyLoss(label_smoothing=ls)'s
+     * targets t = (1-ls) onehot(labels) + ls/K, 0 <= ls <= 1:
+     *   losses (B) = (1-ls) (lse - z[y]) + ls * mean_k (lse - z[k])
+     *   dlogits (B,K) = (softmax(logits) - t) * dscale
+     * With ls = 0 it gives softmax_xent's bits.  Same aliasing rules. */
+    double (*softmax_xent_ls)(float *dlogits, float *losses, const float *logits,
+                              const uint8_t *labels, int B, int K, float dscale, float ls);
     /* out (N) = in (N) * scale + shift   (uint8 pixels -> normalized floats) */
     void (*u8_to_f32)(float *out, const uint8_t *in, size_t N, float scale, float shift);
     /* One Adam/AdamW step over N parameters (torch.optim.Adam / AdamW):

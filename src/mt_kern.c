@@ -20,6 +20,7 @@ static const mt_kern kern_ref = {
     .linear_bwd_w = mt_linear_bwd_w_ref,
     .linear_bwd_x = mt_linear_bwd_x_ref,
     .softmax_xent = mt_softmax_xent_ref,
+    .softmax_xent_ls = mt_softmax_xent_ls_ref,
     .u8_to_f32 = mt_u8_to_f32_ref,
     .adam = mt_adam_ref,
     .adadelta = mt_adadelta_ref,

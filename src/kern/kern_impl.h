@@ -12,6 +12,8 @@ void mt_linear_bwd_x_ref(float *dinp, const float *dout, const float *w,
                          const float *relu_mask, int B, int C, int OC);
 double mt_softmax_xent_ref(float *dlogits, float *losses, const float *logits,
                            const uint8_t *labels, int B, int K, float dscale);
+double mt_softmax_xent_ls_ref(float *dlogits, float *losses, const float *logits,
+                              const uint8_t *labels, int B, int K, float dscale, float ls);
 void mt_u8_to_f32_ref(float *out, const uint8_t *in, size_t N, float scale, float shift);
 void mt_adam_ref(float *p, const float *g, float *m, float *v, size_t N,
                  float lr, float b1, float b2, float eps, float bc1, float bc2,
