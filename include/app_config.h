@@ -32,10 +32,13 @@ typedef struct app_config {
     long long log_interval;     /* batches between loss lines; 0 = none */
     int shuffle;                /* reshuffle every epoch */
     long long max_steps;        /* 0 = no limit */
-    char optimizer[16];         /* "adam", "adamw", "sgd" */
+    char optimizer[16];         /* "adam", "adamw", "sgd", "adadelta" */
     double beta1, beta2, eps, weight_decay, momentum;
+    double rho;                 /* adadelta: running-average decay */
+    int nesterov;               /* sgd: Nesterov momentum */
+    double label_smoothing;     /* training loss: CrossEntropyLoss label_smoothing; 0 = off */
     long long val_split;        /* last N training samples held out for validation */
-    char scheduler[16];         /* "none", "step", "cosine", "plateau" */
+    char scheduler[16];         /* "none", "step", "cosine", "plateau", "onecycle" */
     long long step_size;        /* step: epochs between decays */
     double gamma;               /* step / plateau: decay factor */
     double min_lr;              /* cosine / plateau: floor */

@@ -99,6 +99,12 @@ void mt_engine_prefetch(mt_engine *e, const uint8_t *images, const uint32_t *idx
  * other layers), so it does not depend on the thread count.  max_norm <= 0
  * (the default) or non-finite turns clipping off. */
 void mt_engine_set_clip(mt_engine *e, float max_norm);
+/* The training loss's label smoothing, as
+ * torch.nn.CrossEntropyLoss(label_smoothing=ls) (kernel softmax_xent_ls):
+ * the steps' losses and gradients use targets (1-ls) onehot + ls/K.  0 (the
+ * default; also for ls outside (0, 1]) is the plain loss, bit for bit.
+ * Evaluation losses are never smoothed. */
+void mt_engine_set_label_smoothing(mt_engine *e, float ls);
 /* The global gradient norm before clipping of the last update (0 before any
  * update with clipping on). */
 double mt_engine_grad_norm(const mt_engine *e);

@@ -55,7 +55,7 @@ typedef struct mt_fetch_spec {
     int n_classes;                   /* 10 */
     const char *system_dir;          /* a read-only copy a distribution installs, or NULL */
     const char *env_dir;             /* the environment variable naming its folder, or NULL */
-    const char *home;                /* where its files are published, for hints */
+    const char *env_mirror;          /* the environment variable naming its mirrors, or NULL */
 } mt_fetch_spec;
 
 /* *out = the built-in spec called name ("mnist", "fashion-mnist"); the spec is

@@ -2,6 +2,7 @@
  * files and --print-config all go through it, so they cannot drift apart.
  * cJSON stays inside this file; every tree is freed where it was parsed. */
 #include "app_config.h"
+#include "mt_file.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -39,7 +40,7 @@ static const app_optdef options[] = {
     { "test-batch-size", "training.test_batch_size", APP_T_INT, F(test_batch_size), 1, 65536, "1000", "N",
       "evaluation batch size", NULL, 0, APP_CMD_TRAIN | APP_CMD_EVAL },
     { "lr", "optimizer.lr", APP_T_DOUBLE, F(lr), 1e-12, 100, "0.001", "X",
-      "learning rate", NULL, 0, APP_CMD_TRAIN },
+      "learning rate (adadelta: 1.0 unless given); onecycle: the peak rate", NULL, 0, APP_CMD_TRAIN },
     { "seed", "training.seed", APP_T_INT, F(seed), 0, 9007199254740991.0, "1", "N",
       "random seed (initialization and shuffling)", NULL, 0, APP_CMD_TRAIN },
     { "log-interval", "training.log_interval", APP_T_INT, F(log_interval), 0, BIG, "100", "N",
@@ -49,22 +50,31 @@ static const app_optdef options[] = {
     { "max-steps", "training.max_steps", APP_T_INT, F(max_steps), 0, BIG, "0", "N",
       "stop after N optimizer steps, then test (0 = no limit)", NULL, 0, APP_CMD_TRAIN },
     { "optimizer", "optimizer.name", APP_T_STR, F(optimizer), 0, 0, "adam", "NAME",
-      "optimizer", "adam|adamw|sgd", 0, APP_CMD_TRAIN },
+      "optimizer", "adam|adamw|sgd|adadelta", 0, APP_CMD_TRAIN },
     { "beta1", "optimizer.beta1", APP_T_DOUBLE, F(beta1), 0, 0.999999, "0.9", "X",
       "Adam first-moment decay", NULL, 0, APP_CMD_TRAIN },
     { "beta2", "optimizer.beta2", APP_T_DOUBLE, F(beta2), 0, 0.99999999, "0.999", "X",
       "Adam second-moment decay", NULL, 0, APP_CMD_TRAIN },
     { "eps", "optimizer.eps", APP_T_DOUBLE, F(eps), 0, 1, "1e-08", "X",
-      "Adam epsilon", NULL, 0, APP_CMD_TRAIN },
+      "Adam / Adadelta epsilon (adadelta: 1e-06 unless given)", NULL, 0, APP_CMD_TRAIN },
+    { "rho", "optimizer.rho", APP_T_DOUBLE, F(rho), 0, 1, "0.9", "X",
+      "Adadelta running-average decay", NULL, 0, APP_CMD_TRAIN },
     { "weight-decay", "optimizer.weight_decay", APP_T_DOUBLE, F(weight_decay), 0, 10, "0", "X",
-      "weight decay (L2 for adam/sgd, decoupled for adamw)", NULL, 0, APP_CMD_TRAIN },
+      "weight decay (L2 for adam/sgd/adadelta, decoupled for adamw)", NULL, 0, APP_CMD_TRAIN },
     { "momentum", "optimizer.momentum", APP_T_DOUBLE, F(momentum), 0, 0.999999, "0", "X",
       "SGD momentum", NULL, 0, APP_CMD_TRAIN },
+    { "nesterov", "optimizer.nesterov", APP_T_BOOL, F(nesterov), 0, 1, "false", NULL,
+      "SGD with Nesterov momentum (needs --momentum > 0)", NULL, 0, APP_CMD_TRAIN },
+    { "label-smoothing", "training.label_smoothing", APP_T_DOUBLE, F(label_smoothing), 0, 1, "0", "X",
+      "training loss with label smoothing X (CrossEntropyLoss's: targets (1-X) on the label + X/classes); "
+      "evaluation losses are never smoothed", NULL, 0, APP_CMD_TRAIN },
     { "val-split", "data.val_split", APP_T_INT, F(val_split), 0, BIG, "0", "N",
       "hold out the last N training samples as a validation set, evaluated every epoch", NULL, 0, APP_CMD_TRAIN },
     { "scheduler", "scheduler.name", APP_T_STR, F(scheduler), 0, 0, "none", "NAME",
-      "learning-rate schedule, stepped once per epoch (cosine: over --epochs; plateau: on the "
-      "validation loss, else the training loss)", "none|step|cosine|plateau", 0, APP_CMD_TRAIN },
+      "learning-rate schedule: step, cosine (over --epochs) and plateau (on the validation loss, else the "
+      "training loss) change it once per epoch; onecycle every batch (PyTorch's OneCycleLR: up from --lr/25 "
+      "to --lr over the first 30 % of all batches, then down to --lr/25e4, cosine)",
+      "none|step|cosine|plateau|onecycle", 0, APP_CMD_TRAIN },
     { "step-size", "scheduler.step_size", APP_T_INT, F(step_size), 1, 100000, "1", "N",
       "step: multiply the rate by --gamma every N epochs", NULL, 0, APP_CMD_TRAIN },
     { "gamma", "scheduler.gamma", APP_T_DOUBLE, F(gamma), 1e-9, 1, "0.1", "X",
@@ -78,7 +88,7 @@ static const app_optdef options[] = {
     { "min-delta", "training.min_delta", APP_T_DOUBLE, F(min_delta), 0, 1e6, "0", "X",
       "early stopping: smallest loss decrease that counts as an improvement", NULL, 0, APP_CMD_TRAIN },
     { "restore-best", "training.restore_best", APP_T_BOOL, F(restore_best), 0, 1, "false", NULL,
-      "early stopping: test and save the weights of the best epoch, not the last", NULL, 0, APP_CMD_TRAIN },
+      "test and save the weights of the epoch with the lowest validation (else training) loss, not the last", NULL, 0, APP_CMD_TRAIN },
     { "clip-grad", "optimizer.clip_grad", APP_T_DOUBLE, F(clip_grad), 0, 1e9, "0", "X",
       "clip gradients to global L2 norm X before each step (clip_grad_norm_); 0 = off", NULL, 0, APP_CMD_TRAIN },
     { "augment-shift", "augment.shift", APP_T_DOUBLE, F(aug_shift), 0, 64, "0", "PX",
@@ -194,12 +204,63 @@ static int in_choices(const char *choices, const char *s)
     return 0;
 }
 
+/* ------------------------------------------------------- value parsing */
+
 static mt_status range_error(const app_optdef *d, const char *origin, const char *got, mt_err *err)
 {
     if (d->type == APP_T_INT)
         return mt_errf(err, MT_EARG, "%s: expected an integer from %.0f to %.0f, got %s",
                        origin, d->min, d->max, got);
     return mt_errf(err, MT_EARG, "%s: expected a number from %g to %g, got %s", origin, d->min, d->max, got);
+}
+
+/* "'text'" escaped and cut (mt_esc) for messages. */
+static const char *quoted(char *buf, size_t cap, const char *text)
+{
+    char e[MT_ESC_CAP];
+    snprintf(buf, cap, "'%s'", mt_esc(e, text));
+    return buf;
+}
+
+static int is_digit(char c) { return c >= '0' && c <= '9'; }
+
+/* An optional sign and decimal digits, nothing else: "12", "-3", "+7";
+ * never "1e3", "0x10", " 5", "5 ", "" (strtoll would take some of these). */
+static int int_syntax(const char *s)
+{
+    if (*s == '+' || *s == '-')
+        s++;
+    if (!is_digit(*s))
+        return 0;
+    while (is_digit(*s))
+        s++;
+    return *s == '\0';
+}
+
+/* A decimal number: [sign] digits [. digits] [e [sign] digits], with digits on
+ * at least one side of the point; no spaces, hex, "inf" or "nan". */
+static int double_syntax(const char *s)
+{
+    int digits = 0;
+    if (*s == '+' || *s == '-')
+        s++;
+    for (; is_digit(*s); s++)
+        digits++;
+    if (*s == '.')
+        for (s++; is_digit(*s); s++)
+            digits++;
+    if (!digits)
+        return 0;
+    if (*s == 'e' || *s == 'E') {
+        s++;
+        if (*s == '+' || *s == '-')
+            s++;
+        if (!is_digit(*s))
+            return 0;
+        while (is_digit(*s))
+            s++;
+    }
+    return *s == '\0';
 }
 
 /* Stores a number after checking type and range; got is the text for messages. */
@@ -221,8 +282,10 @@ static mt_status set_number(app_config *c, const app_optdef *d, double v, const 
 static mt_status set_string(app_config *c, const app_optdef *d, const char *s, const char *origin,
                             mt_err *err)
 {
+    char got[MT_ESC_CAP + 4];
     if (d->choices && !in_choices(d->choices, s))
-        return mt_errf(err, MT_EARG, "%s: expected one of %s, got '%s'", origin, d->choices, s);
+        return mt_errf(err, MT_EARG, "%s: expected one of %s, got %s", origin, d->choices,
+                       quoted(got, sizeof got, s));
     if (strlen(s) >= d->size)
         return mt_errf(err, MT_EARG, "%s: value longer than %zu characters", origin, d->size - 1);
     memcpy((char *)c + d->offset, s, strlen(s) + 1);
@@ -232,8 +295,7 @@ static mt_status set_string(app_config *c, const app_optdef *d, const char *s, c
 mt_status app_config_set(app_config *c, const app_optdef *d, const char *text,
                         const char *origin, mt_err *err)
 {
-    char got[80];
-    snprintf(got, sizeof got, "'%s'", text);
+    char got[MT_ESC_CAP + 4];
     switch (d->type) {
     case APP_T_STR:
         return set_string(c, d, text, origin, err);
@@ -243,14 +305,27 @@ mt_status app_config_set(app_config *c, const app_optdef *d, const char *text,
         else if (strcmp(text, "false") == 0 || strcmp(text, "0") == 0)
             *(int *)((char *)c + d->offset) = 0;
         else
-            return mt_errf(err, MT_EARG, "%s: expected true or false, got %s", origin, got);
+            return mt_errf(err, MT_EARG, "%s: expected true or false, got %s", origin,
+                           quoted(got, sizeof got, text));
         return MT_OK;
-    case APP_T_INT:
-    case APP_T_DOUBLE: {
-        char *end;
+    case APP_T_INT: {
+        quoted(got, sizeof got, text);
+        if (!int_syntax(text))
+            return range_error(d, origin, got, err);
         errno = 0;
-        double v = strtod(text, &end);
-        if (end == text || *end != '\0' || errno == ERANGE)
+        long long v = strtoll(text, NULL, 10);
+        if (errno == ERANGE || (double)v < d->min || (double)v > d->max)
+            return range_error(d, origin, got, err);
+        *(long long *)((char *)c + d->offset) = v;
+        return MT_OK;
+    }
+    case APP_T_DOUBLE: {
+        quoted(got, sizeof got, text);
+        if (!double_syntax(text))
+            return range_error(d, origin, got, err);
+        errno = 0;
+        double v = strtod(text, NULL);
+        if (errno == ERANGE && fabs(v) > 1.0) /* overflow; underflow to 0 or a denormal is a value */
             return range_error(d, origin, got, err);
         return set_number(c, d, v, origin, got, err);
     }
@@ -312,9 +387,9 @@ static mt_status apply_object(app_config *c, const cJSON *obj, const char *prefi
                               const char *path, mt_err *err)
 {
     for (const cJSON *it = obj->child; it; it = it->next) {
-        char key[256], where[512];
+        char key[256], where[512], ekey[MT_ESC_CAP];
         snprintf(key, sizeof key, "%s%s%s", prefix, *prefix ? "." : "", it->string);
-        snprintf(where, sizeof where, "%s: %s", path, key);
+        snprintf(where, sizeof where, "%s: %s", path, mt_esc(ekey, key));
         if (cJSON_IsObject(it)) {
             mt_status st = apply_object(c, it, key, path, err);
             if (st)
@@ -335,7 +410,13 @@ static mt_status apply_object(app_config *c, const cJSON *obj, const char *prefi
             if (dup->string && strcmp(dup->string, it->string) == 0)
                 return mt_errf(err, MT_EARG, "%s: key appears twice", where);
         mt_status st = MT_OK;
-        char *text = cJSON_PrintUnformatted(it);
+        char got[MT_ESC_CAP], *text = NULL;
+        if (cJSON_IsNumber(it) && !isfinite(it->valuedouble)) /* cJSON would print "null" */
+            snprintf(got, sizeof got, "%s", it->valuedouble > 0 ? "inf" : "-inf");
+        else if ((text = cJSON_PrintUnformatted(it)) != NULL)
+            mt_esc(got, text);
+        else
+            snprintf(got, sizeof got, "?");
         switch (d->type) {
         case APP_T_STR:
             if (cJSON_IsString(it))
@@ -345,19 +426,18 @@ static mt_status apply_object(app_config *c, const cJSON *obj, const char *prefi
             else
                 st = mt_errf(err, MT_EARG, "%s: expected %s, got %s", where,
                              d->flags & APP_OPTF_LIST ? "a list or a comma-separated string" : "a string",
-                             text ? text : "?");
+                             got);
             break;
         case APP_T_BOOL:
             if (cJSON_IsBool(it))
                 *(int *)((char *)c + d->offset) = cJSON_IsTrue(it);
             else
-                st = mt_errf(err, MT_EARG, "%s: expected true or false, got %s", where, text ? text : "?");
+                st = mt_errf(err, MT_EARG, "%s: expected true or false, got %s", where, got);
             break;
         case APP_T_INT:
         case APP_T_DOUBLE:
-            st = cJSON_IsNumber(it) ? set_number(c, d, it->valuedouble, where, text ? text : "?", err)
-                                    : mt_errf(err, MT_EARG, "%s: expected a number, got %s", where,
-                                              text ? text : "?");
+            st = cJSON_IsNumber(it) ? set_number(c, d, it->valuedouble, where, got, err)
+                                    : mt_errf(err, MT_EARG, "%s: expected a number, got %s", where, got);
             break;
         }
         free(text);
@@ -367,9 +447,35 @@ static mt_status apply_object(app_config *c, const cJSON *obj, const char *prefi
     return MT_OK;
 }
 
+/* The first "\u0000" escape inside a JSON string, or NULL: cJSON would cut
+ * the string there without a word. */
+static const char *find_nul_escape(const char *json)
+{
+    int in_str = 0;
+    for (const char *p = json; *p; p++) {
+        if (!in_str) {
+            in_str = *p == '"';
+        } else if (*p == '"') {
+            in_str = 0;
+        } else if (*p == '\\') {
+            if (p[1] == 'u' && strncmp(p + 2, "0000", 4) == 0)
+                return p;
+            if (p[1])
+                p++; /* the escaped character */
+        }
+    }
+    return NULL;
+}
+
 mt_status app_config_parse(app_config *c, const char *json, const char *path, mt_err *err)
 {
-    const char *end = NULL;
+    const char *end = NULL, *nul = find_nul_escape(json);
+    if (nul) {
+        int line, col;
+        line_col(json, nul, &line, &col);
+        return mt_errf(err, MT_EARG, "%s: line %d, column %d: a string holds \\u0000 (a NUL character)",
+                       path, line, col);
+    }
     cJSON *root = cJSON_ParseWithOpts(json, &end, 1);
     if (!root) {
         int line, col;
@@ -392,43 +498,15 @@ mt_status app_config_parse(app_config *c, const char *json, const char *path, mt
 
 mt_status app_config_load(app_config *c, const char *path, mt_err *err)
 {
-    mt_status st = MT_OK;
     char *buf = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return mt_errf(err, MT_EARG, "%s: cannot open config: %s", path, strerror(errno));
-    size_t cap = 0, len = 0;
-    for (;;) {
-        if (len + 4096 + 1 > cap) {
-            cap = cap ? cap * 2 : 8192;
-            if (cap > (64u << 20)) {
-                st = mt_errf(err, MT_EARG, "%s: config file larger than 64 MiB", path);
-                goto done;
-            }
-            char *p = realloc(buf, cap);
-            if (!p) {
-                st = mt_errf(err, MT_ENOMEM, "%s: out of memory", path);
-                goto done;
-            }
-            buf = p;
-        }
-        size_t n = fread(buf + len, 1, cap - len - 1, f);
-        len += n;
-        if (n == 0)
-            break;
-    }
-    if (ferror(f)) {
-        st = mt_errf(err, MT_EARG, "%s: read error", path);
-        goto done;
-    }
-    buf[len] = '\0';
-    if (strlen(buf) != len) {
+    size_t len = 0;
+    mt_status st = mt_file_read_all(path, "config", MT_EARG, (size_t)64 << 20, &buf, &len, err);
+    if (st)
+        return st;
+    if (strlen(buf) != len)
         st = mt_errf(err, MT_EARG, "%s: config contains a NUL byte", path);
-        goto done;
-    }
-    st = app_config_parse(c, buf, path, err);
-done:
-    fclose(f);
+    else
+        st = app_config_parse(c, buf, path, err);
     free(buf);
     return st;
 }

@@ -79,6 +79,10 @@ static void on_batch(void *user, const mt_batch_info *b)
 {
     run *r = user;
     const app_config *cfg = r->cfg;
+    /* every schedule counts batches (its state); onecycle sets each one's rate */
+    double lr = mt_sched_batch_end(&r->sched);
+    if (mt_sched_per_batch(&r->sched))
+        r->opt.lr = (float)lr;
     long long li = cfg->log_interval;
     if (li > 0 && b->batch % li == 0) {
         /* the seed logs batch_idx % 100 == 0, 0-based */
@@ -130,22 +134,35 @@ static mt_status setup_data(run *r, mt_err *err)
     return MT_OK;
 }
 
-static void setup_optimizer(run *r)
+static mt_status setup_optimizer(run *r, mt_err *err)
 {
     const app_config *cfg = r->cfg;
+    mt_err e2 = { 0 };
+    if (cfg->nesterov && (strcmp(cfg->optimizer, "sgd") != 0 || !(cfg->momentum > 0)))
+        return mt_errf(err, MT_EARG, "--nesterov needs --optimizer sgd with --momentum > 0 (got %s, momentum %g)",
+                       cfg->optimizer, cfg->momentum);
     r->opt.lr = (float)cfg->lr;
     r->opt.beta1 = (float)cfg->beta1;
     r->opt.beta2 = (float)cfg->beta2;
     r->opt.eps = (float)cfg->eps;
+    r->opt.rho = (float)cfg->rho;
     r->opt.weight_decay = (float)cfg->weight_decay;
     r->opt.momentum = (float)cfg->momentum;
+    r->opt.nesterov = cfg->nesterov;
+    if (mt_optim_check(&r->opt, &e2))
+        return mt_errf(err, MT_EARG, "%s", e2.msg);
     mt_sched_init(&r->sched, (mt_sched_kind)mt_sched_parse(cfg->scheduler), cfg->lr);
     r->sched.step_size = (int)cfg->step_size;
     r->sched.gamma = cfg->gamma;
     r->sched.min_lr = cfg->min_lr;
     r->sched.patience = (int)cfg->lr_patience;
     r->sched.t_max = (int)cfg->epochs;
+    /* onecycle spans every batch of the run (OneCycleLR's total_steps) */
+    r->sched.total_steps = cfg->epochs * (((long long)r->train.n + cfg->batch_size - 1) / cfg->batch_size);
+    r->opt.lr = (float)mt_sched_lr(&r->sched);
     mt_early_init(&r->early, (int)cfg->early_stop, cfg->min_delta);
+    r->tr.label_smoothing = (float)cfg->label_smoothing;
+    return MT_OK;
 }
 
 /* The model, its optimizer and schedule, its first weights (initialised,
@@ -169,9 +186,9 @@ static mt_status setup_model(run *r, mt_err *err)
         (st = mt_optim_init(&r->opt, (mt_opt_kind)mt_optim_parse(cfg->optimizer), r->model.n_params, err)) ||
         (st = mt_trainer_init(&r->tr, &r->model, &r->opt, r->k, r->train.n, (int)cfg->batch_size,
                               /* its own stream: changing the model never changes the order */
-                              (uint64_t)cfg->seed ^ 0x53485546464c45ULL, err)))
+                              (uint64_t)cfg->seed ^ 0x53485546464c45ULL, err)) ||
+        (st = setup_optimizer(r, err)))
         return st;
-    setup_optimizer(r);
     r->tr.shuffle = cfg->shuffle;
     r->tr.max_steps = cfg->max_steps;
     mt_norm_affine(&r->tr.scale, &r->tr.shift, cfg->mean, cfg->std);
@@ -184,7 +201,7 @@ static mt_status setup_model(run *r, mt_err *err)
         if (sch && *sch) {
             if (mt_sched_state_parse(sch, &r->sched, &r->early))
                 return mt_errf(err, MT_EDATA, "%s: malformed 'schedule' metadata", cfg->resume);
-            r->opt.lr = (float)r->sched.lr;
+            r->opt.lr = (float)mt_sched_lr(&r->sched);
         }
         app_log_info(&r->log, "resuming from %s: %lld epoch%s done%s, step %lld", cfg->resume, r->epochs_done,
                      plural(r->epochs_done), r->tr.in_epoch ? " and part of the next" : "", r->opt.step);
@@ -197,6 +214,7 @@ static mt_status setup_model(run *r, mt_err *err)
         return st;
     r->tr.engine = r->eng;
     mt_engine_set_clip(r->eng, (float)cfg->clip_grad);
+    mt_engine_set_label_smoothing(r->eng, (float)cfg->label_smoothing);
     mt_augment aug = { (float)cfg->aug_shift, (float)cfg->aug_rotate, (float)cfg->aug_scale };
     if (mt_augment_active(&aug)) {
         /* its own stream, derived from the seed; a resumed run continues it at its step */
@@ -358,11 +376,12 @@ static mt_status train_epochs(run *r, mt_err *err)
                                     : cfg->batch_size);
         r->epochs_done = r->tr.in_epoch ? ep - 1 : ep;
         int stop_early = 0;
-        double lr_next = lr_used;
+        /* a per-batch schedule has moved on during the epoch, whole or not */
+        double lr_next = mt_sched_per_batch(&r->sched) ? mt_sched_lr(&r->sched) : lr_used;
         double monitored = have_vev ? vev.loss : avg;
         if (!r->tr.in_epoch) { /* a whole epoch: step the schedule and the early stopper */
             lr_next = mt_sched_epoch_end(&r->sched, monitored);
-            if (cfg->early_stop > 0) {
+            if (cfg->early_stop > 0 || cfg->restore_best) {
                 if (mt_early_update(&r->early, ep, monitored) && r->best) {
                     memcpy(r->best, r->model.params, r->model.n_params * sizeof *r->best);
                     r->best_epoch = ep;
@@ -400,10 +419,15 @@ static mt_status test(run *r, mt_err *err)
         memcpy(r->model.params, r->best, r->model.n_params * sizeof *r->best);
         mt_engine_sync(r->eng, NULL);
         snprintf(which, sizeof which, " [weights of epoch %d, the best]", r->best_epoch);
-    } else if (cfg->early_stop > 0 && r->early.best_epoch > 0 && r->early.best_epoch != r->last_epoch &&
-               !cfg->restore_best) {
+    } else if (r->early.best_epoch > 0 && r->early.best_epoch != r->last_epoch && !cfg->restore_best &&
+               cfg->early_stop > 0) {
         snprintf(which, sizeof which, " [weights of the last epoch, %d; the best was epoch %d: --restore-best "
                  "tests and saves those]", r->last_epoch, r->early.best_epoch);
+    } else if (cfg->restore_best && r->early.best_epoch > 0 && r->best_epoch == 0 &&
+               r->early.best_epoch != r->last_epoch) {
+        /* the best epoch came before a --resume: its weights were not kept */
+        snprintf(which, sizeof which, " [weights of the last epoch, %d: the best, epoch %d, came before the resume "
+                 "and its weights are not in the state]", r->last_epoch, r->early.best_epoch);
     }
     double t0 = app_now();
     mt_status st = mt_evaluate_engine(r->eng, &r->model, r->k, &r->test, (int)cfg->test_batch_size, r->tr.scale,
@@ -422,7 +446,7 @@ static mt_status test(run *r, mt_err *err)
     app_ev_int(e, "total", ev->total);
     app_ev_num(e, "seconds", r->test_secs);
     app_ev_num(e, "train_seconds", r->train_secs);
-    if (cfg->early_stop > 0)
+    if (cfg->early_stop > 0 || cfg->restore_best)
         app_ev_int(e, "weights_epoch", r->best_epoch > 0 ? r->best_epoch : r->last_epoch);
     app_ev_emit(&r->log, e);
     return MT_OK;
@@ -490,8 +514,13 @@ static mt_status parse(run *r, int argc, char **argv, mt_err *err)
     mt_status st = app_opt_parse(&r->a, APP_CMD_TRAIN, argc, argv, NULL, err);
     if (!st && r->a.cfg.resume[0] && !r->a.help && !r->a.version)
         st = app_ckpt_resume_args(&r->a, argc, argv, &r->resume, &r->epochs_done, err);
-    if (!st && r->a.n_pos > 0)
-        st = mt_errf(err, MT_EARG, "unexpected argument '%.100s'", r->a.pos[0]);
+    if (!st && r->a.n_pos > 0) {
+        const char *p = r->a.pos[0];
+        int is_cmd = !strcmp(p, "eval") || !strcmp(p, "predict") || !strcmp(p, "info") || !strcmp(p, "fetch") ||
+                     !strcmp(p, "train");
+        st = mt_errf(err, MT_EARG, "unexpected argument '%.100s'%s", p,
+                     is_cmd ? " (the command comes first: mnist-train COMMAND [OPTIONS])" : "");
+    }
     return st;
 }
 
@@ -518,7 +547,7 @@ int app_cmd_train(int argc, char **argv)
         goto done;
     }
     if (r.a.print_config) {
-        st = app_opt_print_config(r.cfg, &err);
+        st = app_opt_print_config(r.cfg, !r.cfg->json, &err);
         goto done;
     }
     const app_config *cfg = r.cfg;

@@ -47,12 +47,10 @@ static int parse_num(const char *s, double *v)
     return *end == '\0' && errno == 0 && isfinite(*v);
 }
 
-mt_status mt_ckpt_load(const char *path, mt_ckpt *out, mt_err *err)
+/* Checks the model part of the loaded file c.st (owned: freed on failure). */
+static mt_status from_st(mt_ckpt *out, mt_ckpt c, mt_err *err)
 {
     mt_status st;
-    mt_ckpt c = { 0 };
-    if ((st = mt_st_load(path, &c.st, err)))
-        return st;
     const char *p = c.st.path;
     int L = 0;
     for (; L <= MT_MAX_LAYERS; L++) {
@@ -129,6 +127,20 @@ mt_status mt_ckpt_load(const char *path, mt_ckpt *out, mt_err *err)
 fail:
     mt_st_free(&c.st);
     return st;
+}
+
+mt_status mt_ckpt_load(const char *path, mt_ckpt *out, mt_err *err)
+{
+    mt_ckpt c = { 0 };
+    mt_status st = mt_st_load(path, &c.st, err);
+    return st ? st : from_st(out, c, err);
+}
+
+mt_status mt_ckpt_parse(const void *bytes, size_t n, const char *name, mt_ckpt *out, mt_err *err)
+{
+    mt_ckpt c = { 0 };
+    mt_status st = mt_st_parse(bytes, n, name, &c.st, err);
+    return st ? st : from_st(out, c, err);
 }
 
 void mt_ckpt_free(mt_ckpt *c)
@@ -217,6 +229,8 @@ static const char *moment_names(mt_opt_kind kind, int j)
 {
     if (kind == MT_OPT_SGD)
         return j == 0 ? "optimizer.momentum_buffer" : NULL;
+    if (kind == MT_OPT_ADADELTA) /* torch.optim.Adadelta's state names */
+        return j == 0 ? "optimizer.square_avg" : j == 1 ? "optimizer.acc_delta" : NULL;
     return j == 0 ? "optimizer.exp_avg" : j == 1 ? "optimizer.exp_avg_sq" : NULL;
 }
 
@@ -265,10 +279,12 @@ mt_status mt_ckpt_restore(const mt_ckpt *c, mt_mlp *m, mt_optim *o, mt_trainer *
             if ((s = mt_st_get_f32(st, name, sh, nd, mom[j] + off, err)))
                 goto fail;
         }
+        /* second moments, and both of Adadelta's running means of squares, are >= 0 */
+        const int nonneg = j == 1 || o->kind == MT_OPT_ADADELTA;
         for (size_t i = 0; i < m->n_params; i++)
-            if (!isfinite(mom[j][i]) || (j == 1 && mom[j][i] < 0.f)) {
+            if (!isfinite(mom[j][i]) || (nonneg && mom[j][i] < 0.f)) {
                 s = mt_errf(err, MT_EDATA, "%s: inconsistent state: %s holds %s", p, moment_names(o->kind, j),
-                            j == 1 ? "a negative or non-finite second moment" : "a non-finite value");
+                            nonneg ? "a negative or non-finite second moment" : "a non-finite value");
                 goto fail;
             }
     }

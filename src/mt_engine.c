@@ -102,6 +102,7 @@ struct mt_engine {
     long long n_steps, n_single;     /* steps taken, and how many on one thread */
     long long n_dense, n_sparse;
     float clip;                      /* max global L2 norm of the gradients; 0 = off */
+    float label_smoothing;           /* the loss's CrossEntropyLoss label_smoothing; 0 = off */
     double gnorm;                    /* global norm of the last step's gradients (when clip) */
     int have_gt;                     /* g1 holds the last step's whole (clipped) gradient */
     mt_augment aug;                  /* augmentation; active when aug_on */
@@ -370,8 +371,8 @@ static void middle(mt_engine *e, const upper *u, const tail *tl, int r0, int r1)
     if (!e->backward)
         return;
     float *dlogits = L > 1 ? u->dact[L] : e->sg[0].d1;
-    k->softmax_xent(dlogits + (size_t)r0 * K, u->losses + r0, logits_of(e, u) + (size_t)r0 * K, e->labels + r0, nb,
-                    K, 1.f / (float)e->B);
+    k->softmax_xent_ls(dlogits + (size_t)r0 * K, u->losses + r0, logits_of(e, u) + (size_t)r0 * K, e->labels + r0,
+                       nb, K, 1.f / (float)e->B, e->label_smoothing);
     for (int l = L - 1; l >= 2; l--) {
         const int C = m->dims[l], OC = m->dims[l + 1];
         k->linear_bwd_x(u->dact[l] + (size_t)r0 * C, u->dact[l + 1] + (size_t)r0 * OC,
@@ -896,6 +897,11 @@ void mt_engine_export(mt_engine *e, mt_optim *o)
 void mt_engine_set_clip(mt_engine *e, float max_norm)
 {
     e->clip = max_norm > 0.f && isfinite(max_norm) ? max_norm : 0.f;
+}
+
+void mt_engine_set_label_smoothing(mt_engine *e, float ls)
+{
+    e->label_smoothing = ls > 0.f && ls <= 1.f ? ls : 0.f;
 }
 
 double mt_engine_grad_norm(const mt_engine *e) { return e->gnorm; }

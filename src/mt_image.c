@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "mt_file.h"
 #include "mt_jpeg.h"
 #include "mt_png.h"
 
@@ -82,12 +83,11 @@ done:
 
 mt_status mt_image_read(const char *path, mt_image *img, mt_err *err)
 {
-    if (!path)
-        return mt_errf(err, MT_EARG, "(null): no file name");
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
-        return mt_errf(err, MT_EDATA, "%s: cannot open: %s", path, strerror(errno));
-    mt_status st = mt_image_read_fp(fp, path, img, err);
+    FILE *fp = NULL;
+    mt_status st = mt_file_fopen(path, NULL, MT_EDATA, &fp, err); /* regular files only: a FIFO never blocks */
+    if (st)
+        return st;
+    st = mt_image_read_fp(fp, path, img, err);
     fclose(fp);
     return st;
 }

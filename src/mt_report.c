@@ -4,7 +4,6 @@
  * external resources, so it opens anywhere, offline. */
 #include "mt_report.h"
 
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,34 +133,10 @@ static void kv_table(sbuf *s, const mt_report_kv *kv, int n)
 /* Reads a PNG file whole; MT_EDATA naming it. */
 static mt_status slurp_png(const char *path, uint8_t **out, size_t *len, mt_err *err)
 {
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
-        return mt_errf(err, MT_EDATA, "%s: cannot open: %s", path, strerror(errno));
-    mt_status st = MT_OK;
-    uint8_t *buf = NULL;
-    long n = -1;
-    if (fseek(fp, 0, SEEK_END) != 0 || (n = ftell(fp)) < 0 || fseek(fp, 0, SEEK_SET) != 0) {
-        st = mt_errf(err, MT_EDATA, "%s: cannot read: %s", path, strerror(errno));
-        goto done;
-    }
-    if (n > MT_REPORT_MAX_IMAGE) {
-        st = mt_errf(err, MT_EDATA, "%s: picture over %ld MiB", path, MT_REPORT_MAX_IMAGE >> 20);
-        goto done;
-    }
-    if (!(buf = malloc((size_t)n + 1))) {
-        st = mt_errf(err, MT_ENOMEM, "%s: out of memory", path);
-        goto done;
-    }
-    if (fread(buf, 1, (size_t)n, fp) != (size_t)n) {
-        st = mt_errf(err, MT_EDATA, "%s: cannot read: %s", path, ferror(fp) ? strerror(errno) : "short file");
-        goto done;
-    }
-    *out = buf;
-    *len = (size_t)n;
-    buf = NULL;
-done:
-    free(buf);
-    fclose(fp);
+    char *buf = NULL;
+    mt_status st = mt_file_read_all(path, NULL, MT_EDATA, (size_t)MT_REPORT_MAX_IMAGE, &buf, len, err);
+    if (!st)
+        *out = (uint8_t *)buf;
     return st;
 }
 
