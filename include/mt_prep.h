@@ -48,8 +48,11 @@ mt_status mt_prep_digit(uint8_t *out, int rows, int cols, const uint8_t *gray, i
  *   - Background removal: a grey opening with a square of side
  *     2*max(side/8, 2)+1 (wider than a stroke) is the local background
  *     (shadows, shading, page edges); ink = picture - background, divided by
- *     the local paper brightness on light paper.  A background flat to within
- *     24 levels is subtracted as one value.
+ *     the local paper brightness on light paper.  A raised part of that
+ *     background (> 24 above its median) that does not reach the picture's
+ *     edge is an object wider than a stroke (a bold digit, a solid shape) and
+ *     gets the median instead.  A background flat to within 24 levels is
+ *     subtracted as one value.
  *   - Ink = 8-connected components above the Otsu threshold (at least 1/4 of
  *     the 99.9 % quantile).  Dropped: specks (< 3 % of the largest), hollow
  *     components (fill < 35 %) around another sizeable one (frames), and

@@ -347,7 +347,44 @@ mt_status mt_prep_picture(uint8_t *out, int rows, int cols, const uint8_t *gray,
     minmax_filter(T, S, I, ww, wh, r, 0);
     minmax_filter(B, S, T, ww, wh, r, 1);
     histogram(hist, B, wn);
-    const int flat = quantile(hist, 0.98) - quantile(hist, 0.02) < 24, bg_med = quantile(hist, 0.5);
+    const int bg_med = quantile(hist, 0.5);
+    /* A raised part of that background which does not reach the picture's
+     * edge is an object wider than a stroke (a bold digit, a solid shape),
+     * not shading: shadows and page edges come from outside the picture.
+     * Such a region (8-connected, > 24 above the median) gets the median. */
+    lab = malloc(wn * sizeof *lab);
+    stack = malloc(wn * sizeof *stack);
+    if (!lab || !stack) {
+        st = mt_errf(err, MT_ENOMEM, "prep: out of memory");
+        goto done;
+    }
+    for (size_t j = 0; j < wn; j++)
+        lab[j] = B[j] - bg_med > 24.f ? 0 : -1;
+    for (size_t j0 = 0; j0 < wn; j0++) {
+        if (lab[j0] != 0)
+            continue;
+        size_t head = 0, tail = 0; /* stack[0..tail): the region, in visiting order */
+        int edge = 0;
+        stack[tail++] = (int)j0;
+        lab[j0] = 1;
+        while (head < tail) {
+            int j = stack[head++], x = j % ww, y = j / ww;
+            edge |= x == 0 || y == 0 || x == ww - 1 || y == wh - 1;
+            for (int dy = -1; dy <= 1; dy++)
+                for (int dx = -1; dx <= 1; dx++) {
+                    int X = x + dx, Y = y + dy;
+                    if (X < 0 || Y < 0 || X >= ww || Y >= wh || lab[(size_t)Y * ww + X] != 0)
+                        continue;
+                    lab[(size_t)Y * ww + X] = 1;
+                    stack[tail++] = Y * ww + X;
+                }
+        }
+        if (!edge)
+            for (size_t q = 0; q < tail; q++)
+                B[stack[q]] = (float)bg_med;
+    }
+    histogram(hist, B, wn);
+    const int flat = quantile(hist, 0.98) - quantile(hist, 0.02) < 24;
     for (size_t j = 0; j < wn; j++) {
         float bg = flat ? (float)bg_med : B[j], v = I[j] - bg;
         if (in.inverted && !flat)
@@ -367,12 +404,6 @@ mt_status mt_prep_picture(uint8_t *out, int rows, int cols, const uint8_t *gray,
     in.threshold = thr;
 
     /* 5. 8-connected components of T > thr. */
-    lab = malloc(wn * sizeof *lab);
-    stack = malloc(wn * sizeof *stack);
-    if (!lab || !stack) {
-        st = mt_errf(err, MT_ENOMEM, "prep: out of memory");
-        goto done;
-    }
     int nc = 0, cap = 0;
     for (size_t j = 0; j < wn; j++)
         lab[j] = T[j] > thr ? 0 : -1;

@@ -223,6 +223,35 @@ static void test_picture_keeps_mnist_style_inputs_as_the_plain_preparation(void 
     assert_true(mean_abs_diff(a, b) < 2.0);
 }
 
+/* A solid shape wider than the background window (a bold blob, a
+ * Fashion-MNIST silhouette) is the object, not background shading. */
+static void test_picture_keeps_solid_shapes_wider_than_a_stroke(void **state)
+{
+    (void)state;
+    uint8_t g[28 * 28], a[784], b[784];
+    for (int y = 0; y < 28; y++)
+        for (int x = 0; x < 28; x++)
+            g[y * 28 + x] = 8 < x && x < 20 && 4 < y && y < 24 ? 255 : 0;
+    mt_prep_info ia, ib;
+    mt_err err = { 0 };
+    if (mt_prep_picture(a, 28, 28, g, NULL, 28, 28, &ia, &err))
+        fail_msg("%s", err.msg);
+    assert_int_equal(mt_prep_digit(b, 28, 28, g, 28, 28, &ib, NULL), MT_OK);
+    assert_int_equal(ia.box_h, 20);
+    assert_true(mean_abs_diff(a, b) < 2.0);
+    /* the same, dark on light paper, large */
+    uint8_t *p = malloc(W * H);
+    assert_non_null(p);
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++)
+            p[y * W + x] = 40 < x && x < 110 && 30 < y && y < 150 ? 30 : 235;
+    if (mt_prep_picture(a, 28, 28, p, NULL, W, H, &ia, &err))
+        fail_msg("%s", err.msg);
+    assert_int_equal(ia.inverted, 1);
+    assert_int_equal(ia.box_h, 20);
+    free(p);
+}
+
 static void test_picture_refuses_blank_and_bad_sizes(void **state)
 {
     (void)state;
@@ -399,6 +428,7 @@ int main(void)
         cmocka_unit_test(test_picture_drops_noise_specks),
         cmocka_unit_test(test_picture_flags_two_digits_as_ambiguous),
         cmocka_unit_test(test_picture_keeps_mnist_style_inputs_as_the_plain_preparation),
+        cmocka_unit_test(test_picture_keeps_solid_shapes_wider_than_a_stroke),
         cmocka_unit_test(test_picture_refuses_blank_and_bad_sizes),
         cmocka_unit_test(test_image_decodes_png_alpha_without_compositing),
         cmocka_unit_test(test_image_decodes_jpeg_by_content_not_name),
