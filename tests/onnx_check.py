@@ -7,7 +7,7 @@ import sys
 try:
     import onnx
 except ImportError:
-    print("skip: python3-onnx is not installed (Debian: python3-onnx)")
+    print("skip - python3-onnx is not installed (Debian: python3-onnx)")
     sys.exit(77)
 
 path, c, h, w, k = sys.argv[1], *map(int, sys.argv[2:6])

@@ -171,7 +171,7 @@ static void test_onnx_checker_and_onnxruntime_agree_with_us(void **state)
     char cmd[2048];
     snprintf(cmd, sizeof cmd, "/usr/bin/python3 tests/onnx_check.py %s 1 28 28 10", tu_in(dir, "m.onnx"));
     int rc_py = run(cmd);
-    snprintf(cmd, sizeof cmd, "command -v node >/dev/null || { echo 'skip: node is not installed (Debian: nodejs)'; exit 77; }; "
+    snprintf(cmd, sizeof cmd, "command -v node >/dev/null || { echo 'skip - node is not installed (Debian: nodejs)'; exit 77; }; "
              "node tests/js/onnx_run.js %s %s %s %d 1 28 28 10 1e-5", tu_in(dir, "m.onnx"),
              tu_in(dir, "pix.f32"), tu_in(dir, "logits.f32"), N);
     int rc_js = run(cmd);

@@ -159,7 +159,7 @@ static void test_report_has_every_section_and_embeds_pictures_exactly(void **sta
     /* the page in a real browser */
     char cmd[1024];
     snprintf(cmd, sizeof cmd,
-             "command -v node >/dev/null || { echo 'skip: node is not installed (Debian: nodejs)'; exit 77; }; "
+             "command -v node >/dev/null || { echo 'skip - node is not installed (Debian: nodejs)'; exit 77; }; "
              "node tests/js/report_check.js %s summary curves confusion-heatmap mistakes confusion metrics timing config",
              tu_in(dir, "r.html"));
     int rc = system(cmd);

@@ -11,7 +11,7 @@ let ort;
 try {
   ort = require('onnxruntime-node');
 } catch (e) {
-  console.log('skip: onnxruntime-node is not installed (ONNXRUNTIME_NODE_INSTALL_CUDA=skip npm ci --prefix tests/js)');
+  console.log('skip - onnxruntime-node is not installed (ONNXRUNTIME_NODE_INSTALL_CUDA=skip npm ci --prefix tests/js)');
   process.exit(77);
 }
 const [model, pixFile, logFile, ...rest] = process.argv.slice(2);

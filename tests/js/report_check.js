@@ -10,12 +10,12 @@ let puppeteer;
 try {
   puppeteer = require('puppeteer-core');
 } catch (e) {
-  console.log('skip: puppeteer-core is not installed (ONNXRUNTIME_NODE_INSTALL_CUDA=skip npm ci --prefix tests/js)');
+  console.log('skip - puppeteer-core is not installed (ONNXRUNTIME_NODE_INSTALL_CUDA=skip npm ci --prefix tests/js)');
   process.exit(77);
 }
 const chrome = process.env.CHROMIUM || '/usr/bin/chromium';
 if (!fs.existsSync(chrome)) {
-  console.log(`skip: ${chrome} not found (Debian: chromium)`);
+  console.log(`skip - ${chrome} not found (Debian: chromium)`);
   process.exit(77);
 }
 const [file, ...sections] = process.argv.slice(2);
