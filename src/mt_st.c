@@ -345,7 +345,8 @@ mt_status mt_st_write(const char *path, const mt_st_tensor *tensors, size_t n_te
 
     if (!path)
         return mt_errf(err, MT_EARG, "mt_st_write: path is NULL");
-    if ((st = check_write_args(path, tensors, n_tensors, meta, n_meta, err)) != MT_OK)
+    if ((st = check_write_args(path, tensors, n_tensors, meta, n_meta, err)) != MT_OK ||
+        (st = mt_file_check_target(path, err)) != MT_OK)
         return st;
 
     build_header(&hdr, tensors, n_tensors, meta, n_meta);
