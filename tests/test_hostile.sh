@@ -112,7 +112,8 @@ w("shape_overflow.st", st({"fc1.weight": ("F32", [2**40, 2**40], b""), "fc1.bias
 w("offsets_overlap.st", st({}, raw_header=json.dumps({"fc1.weight": {"dtype": "F32", "shape": [1, 1], "data_offsets": [0, 4]},
                                                       "fc1.bias": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}).encode(), data=bytes(4)))
 w("nan_weights.st", st({**good, "fc1.weight": ("F32", [4, 36], f32(144, float("nan")))}))
-w("meta_std0.st", st(good, meta={"norm_std": "0"}))
+w("meta_std0.st", st(good, meta={"norm_std": "0\n\u001b[2J"}))
+w("name_esc.st", st({**good, "fc9.\nweight\u001b[31m": ("F32", [1], f32(1))}))
 w("meta_nul.st", st(good, raw_header=None, meta={"a\u0000b": "x"}))
 # PNGs
 def chunk(t, d): return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
@@ -234,7 +235,8 @@ hcase ck-wrong-dtype        3 "F16"               "$BIN" info "$T/wrong_dtype.st
 hcase ck-broken-chain       3 "fc2.weight"        "$BIN" info "$T/bad_chain.st"
 hcase ck-shape-overflow     3 "shape_overflow.st" "$BIN" info "$T/shape_overflow.st"
 hcase ck-offsets-overlap    3 "offsets_overlap.st" "$BIN" info "$T/offsets_overlap.st"
-hcase ck-meta-std-zero      3 "norm_std"          "$BIN" info "$T/meta_std0.st"
+hcase ck-meta-std-escaped   3 "got ''/'0\n\x1b[2J'"   "$BIN" info "$T/meta_std0.st"
+hcase ck-name-escaped       3 "tensor 'fc9.\nweight\x1b[31m' does not fit" "$BIN" info "$T/name_esc.st"
 hcase ck-fifo               3 "is a FIFO"         "$BIN" eval --data "$T/d" --checkpoint "$T/fifo"
 hcase ck-fifo-info          3 "fifo"              "$BIN" info "$T/fifo"
 hcase ck-directory          3 "dir.st"            "$BIN" eval --data "$T/d" --checkpoint "$T/dir.st"
