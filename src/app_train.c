@@ -175,9 +175,10 @@ static mt_status model_dims(const run *r, int *dims, int *n_layers, mt_err *err)
 {
     int hidden[MT_MAX_LAYERS];
     int n_hidden = mt_mlp_parse_hidden(r->cfg->hidden, hidden, MT_MAX_LAYERS - 1);
+    char e[MT_ESC_CAP];
     if (n_hidden < 0)
-        return mt_errf(err, MT_EARG, "--hidden: expected comma-separated sizes from 1 to 65536 (at most %d), got '%.60s'",
-                       MT_MAX_LAYERS - 1, r->cfg->hidden);
+        return mt_errf(err, MT_EARG, "--hidden: expected comma-separated sizes from 1 to 65536 (at most %d), got '%s'",
+                       MT_MAX_LAYERS - 1, mt_esc(e, r->cfg->hidden));
     dims[0] = (int)(r->train.rows * r->train.cols);
     for (int i = 0; i < n_hidden; i++)
         dims[1 + i] = hidden[i];
@@ -529,8 +530,9 @@ static mt_status parse(run *r, int argc, char **argv, mt_err *err)
     mt_status st = app_opt_parse(&r->a, APP_CMD_TRAIN, argc, argv, NULL, err);
     if (!st && r->a.cfg.resume[0] && !r->a.help && !r->a.version)
         st = app_ckpt_resume_args(&r->a, argc, argv, &r->resume, &r->epochs_done, err);
+    char e[MT_ESC_CAP];
     if (!st && r->a.n_pos > 0)
-        st = mt_errf(err, MT_EARG, "unexpected argument '%.100s'", r->a.pos[0]);
+        st = mt_errf(err, MT_EARG, "unexpected argument '%s'", mt_esc(e, r->a.pos[0]));
     return st;
 }
 

@@ -52,8 +52,9 @@ int main(int argc, char **argv)
         const char *near = app_nearest(argv[1], names, N_COMMANDS);
         app_log lg;
         mt_err err;
+        char e[MT_ESC_CAP];
         app_log_init(&lg, app_opt_wants_json(argc, argv), "off");
-        mt_errf(&err, MT_EARG, "unknown command '%.100s'%s%s%s", argv[1], near ? " (did you mean '" : "",
+        mt_errf(&err, MT_EARG, "unknown command '%s'%s%s%s", mt_esc(e, argv[1]), near ? " (did you mean '" : "",
                 near ? near : "", near ? "'?)" : "");
         return app_fail(&lg, &err, NULL);
     }

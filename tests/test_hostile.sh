@@ -223,6 +223,12 @@ hcase mem-max-memory        2 "more than the 16 MiB allowed by --max-memory" "${
 hcase mem-max-memory-bad    2 "--max-memory: expected a size" "$BIN" train --data "$T/d" --max-memory 1e3
 hcase mem-max-memory-enough 0 ""                  "${TRAIN[@]}" --data "$T/d" --max-memory 1G
 
+# command-line words are echoed escaped too
+hcase arg-command-escaped   2 "unknown command '\x1b[31mtrain'" "$BIN" $'\e[31mtrain'
+hcase arg-option-newline    2 "unknown option '--x\ny'" "$BIN" train $'--x\ny'
+hcase arg-extra-escaped     2 "unexpected argument 'a\x1b]0;pwned\x07'" "${TRAIN[@]}" --data "$T/d" $'a\e]0;pwned\a'
+hcase arg-hidden-escaped    2 "got '8,\x1b[1m'"   "${TRAIN[@]}" --data "$T/d" --hidden $'8,\e[1m'
+
 # --------------------------------------------------------------- checkpoints
 hcase ck-empty              3 "empty file"          "$BIN" eval --data "$T/d" --checkpoint "$T/empty"
 hcase ck-header-huge        3 "hdr_huge.st"       "$BIN" info "$T/hdr_huge.st"
