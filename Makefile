@@ -100,11 +100,17 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libmt.a
 # Every test binary and every tests/test_*.sh runs; any failure fails `make check`.
 check: $(BIN) $(TEST_BIN)
 	@pkg-config --exists cmocka || { echo "pkg-config cannot find 'cmocka' (Debian: libcmocka-dev)"; exit 1; }
-	@fail=0; for t in $(TEST_BIN); do \
-	    echo "== $$t"; MT_BIN=$(abspath $(BIN)) $$t || fail=1; done; \
+	@fail=0; log=$(BUILD)/check.log; : >$$log; for t in $(TEST_BIN); do \
+	    echo "== $$t"; { MT_BIN=$(abspath $(BIN)) $$t || echo "FAILED: $$t"; } 2>&1 | tee -a $$log; done; \
 	for t in $(TEST_SH); do \
-	    echo "== $$t"; MT_BIN=$(abspath $(BIN)) bash $$t || fail=1; done; \
-	if [ $$fail = 0 ]; then echo "make check: all tests passed"; else echo "make check: FAILED"; exit 1; fi
+	    echo "== $$t"; { MT_BIN=$(abspath $(BIN)) bash $$t || echo "FAILED: $$t"; } 2>&1 | tee -a $$log; done; \
+	grep -q '^FAILED: ' $$log && fail=1; \
+	skips=$$(grep -E '^skip - |skipped: ' $$log | sed -E 's/^.*(skip - |skipped: )//' | sort | uniq -c); \
+	echo; if [ -n "$$skips" ]; then \
+	    echo "make check: skipped checks (count, reason):"; \
+	    printf '%s\n' "$$skips"; fi; \
+	if [ $$fail = 0 ]; then echo "make check: all tests passed"; \
+	else echo "make check: FAILED ($$(grep '^FAILED: ' $$log | sed 's/FAILED: //' | tr '\n' ' '))"; exit 1; fi
 
 # Fuzz harnesses (tests/fuzz/README.md).  `make fuzz` builds them with clang
 # in build/fuzz and writes the seed corpora; without clang's libFuzzer runtime
