@@ -54,6 +54,7 @@ typedef struct app_config {
     char isa[16];               /* "auto", "scalar", "avx2", "avx512", "neon" */
     long long threads;          /* 0 = online CPUs */
     char first_layer[16];       /* "auto", "dense", "sparse" */
+    char max_memory[32];        /* memory a training run may use ("4G"); "" = what is available */
     /* output */
     int json;                   /* JSON Lines events on stdout */
     char progress[8];           /* "auto", "on", "off" */

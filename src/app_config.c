@@ -104,6 +104,9 @@ static const app_optdef options[] = {
     { "first-layer", "runtime.first_layer", APP_T_STR, F(first_layer), 0, 0, "auto", "PATH",
       "first layer on raw pixels (sparse) or floats (dense); auto picks by batch density",
       "auto|dense|sparse", 0, APP_CMD_TRAIN },
+    { "max-memory", "runtime.max_memory", APP_T_STR, F(max_memory), 0, 0, "", "SIZE",
+      "refuse to train when the run would need more memory than SIZE (e.g. 512M, 4G; default: what is available)",
+      NULL, 0, APP_CMD_TRAIN },
     { "json", "output.json", APP_T_BOOL, F(json), 0, 1, "false", NULL,
       "write JSON Lines events to stdout", NULL, 0, APP_CMD_TRAIN | APP_CMD_EVAL | APP_CMD_PREDICT | APP_CMD_INFO | APP_CMD_FETCH },
     { "progress", "output.progress", APP_T_STR, F(progress), 0, 0, "auto", "WHEN",
@@ -544,7 +547,9 @@ static int is_file(const char *path)
 
 mt_status app_config_locate(char *out, size_t cap, const char *name, mt_err *err)
 {
-    if (is_file(name) || strchr(name, '/') || !*name) {
+    struct stat sb;
+    /* anything there (a FIFO, a directory) is used as given: its reader says what it is */
+    if (stat(name, &sb) == 0 || strchr(name, '/') || !*name) {
         snprintf(out, cap, "%s", name);
         return MT_OK;
     }

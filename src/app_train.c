@@ -17,8 +17,10 @@
 #include "app_opt.h"
 #include "app_viz.h"
 #include "mt_augment.h"
+#include "mt_budget.h"
 #include "mt_engine.h"
 #include "mt_kern.h"
+#include "mt_labels.h"
 #include "mt_mlp.h"
 #include "mt_optim.h"
 #include "mt_pool.h"
@@ -164,24 +166,96 @@ static mt_status setup_optimizer(run *r, mt_err *err)
     return MT_OK;
 }
 
+/* Classes the training labels never use: a warning naming them (a stray
+ * label 200 in a 10-class file otherwise makes 191 classes in silence).
+ * With --classes N a label >= N is already a data error (mt_dataset_load). */
+static void check_classes(run *r)
+{
+    mt_class_report rep;
+    mt_labels_report(&rep, r->train.labels, (size_t)r->train.n + r->val.n, r->train.n_classes);
+    if (rep.n_empty == 0)
+        return;
+    app_log_info(&r->log, "warning: %s: %d of the %d classes have no training samples (%s)%s", r->train.lbl_path,
+                 rep.n_empty, rep.n_classes, rep.ranges,
+                 r->cfg->classes ? "" : "; a stray label? --classes N makes a label >= N an error");
+    app_ev *e = app_ev_new("warning");
+    app_ev_str(e, "kind", "empty_classes");
+    app_ev_str(e, "file", r->train.lbl_path);
+    app_ev_int(e, "classes", rep.n_classes);
+    app_ev_int(e, "empty", rep.n_empty);
+    app_ev_str(e, "empty_ranges", rep.ranges);
+    app_ev_emit(&r->log, e);
+}
+
+/* dims[0..*n_layers]: the data's inputs, --hidden, the classes. */
+static mt_status model_dims(const run *r, int *dims, int *n_layers, mt_err *err)
+{
+    int hidden[MT_MAX_LAYERS];
+    int n_hidden = mt_mlp_parse_hidden(r->cfg->hidden, hidden, MT_MAX_LAYERS - 1);
+    char e[MT_ESC_CAP];
+    if (n_hidden < 0)
+        return mt_errf(err, MT_EARG, "--hidden: expected comma-separated sizes from 1 to 65536 (at most %d), got '%s'",
+                       MT_MAX_LAYERS - 1, mt_esc(e, r->cfg->hidden));
+    dims[0] = (int)(r->train.rows * r->train.cols);
+    for (int i = 0; i < n_hidden; i++)
+        dims[1 + i] = hidden[i];
+    dims[n_hidden + 1] = r->train.n_classes;
+    *n_layers = n_hidden + 1;
+    return MT_OK;
+}
+
+/* Before the model and the engine are allocated: the memory the run will
+ * need against --max-memory and against what the machine (or cgroup) has
+ * available, so a run too large for it ends with a line, not the OOM killer. */
+static mt_status check_memory(run *r, mt_err *err)
+{
+    const app_config *cfg = r->cfg;
+    int dims[MT_MAX_LAYERS + 1], L;
+    uint64_t allowed = 0;
+    mt_status st = model_dims(r, dims, &L, err);
+    if (st)
+        return st;
+    if (cfg->max_memory[0] && mt_size_parse(cfg->max_memory, &allowed) != 0) {
+        char e[MT_ESC_CAP];
+        return mt_errf(err, MT_EARG, "--max-memory: expected a size such as 512M or 4G, got '%s'",
+                       mt_esc(e, cfg->max_memory));
+    }
+    int opt = mt_optim_parse(cfg->optimizer);
+    mt_budget_in in = { dims, L, opt < 0 ? MT_OPT_ADAM : (mt_opt_kind)opt, (int)cfg->batch_size,
+                        (int)cfg->test_batch_size, app_opt_threads(cfg), (uint64_t)r->train.n + r->val.n,
+                        r->test.n };
+    mt_budget b;
+    if ((st = mt_budget_compute(&b, &in, err)))
+        return st;
+    mt_budget_part big = mt_budget_largest(&b);
+    const char *change = big == MT_BUDGET_DATA     ? "--train-limit"
+                         : big == MT_BUDGET_ENGINE ? "--hidden, --batch-size or --threads"
+                                                   : "--hidden";
+    if (allowed && (st = mt_budget_check(&b, allowed, "allowed by --max-memory", err)) == MT_OK)
+        return MT_OK; /* the user's limit decides */
+    if (!allowed) {
+        /* the data sets are loaded already: count them as available */
+        uint64_t avail = mt_mem_available();
+        if (!avail || (st = mt_budget_check(&b, avail + b.part[MT_BUDGET_DATA], "available", err)) == MT_OK)
+            return MT_OK;
+    }
+    size_t n = strlen(err->msg);
+    snprintf(err->msg + n, sizeof err->msg - n, "; lower %s%s", change, allowed ? " or raise --max-memory" : "");
+    return st;
+}
+
 /* The model, its optimizer and schedule, its first weights (initialised,
  * --init, or --resume's with the whole training state) and the engine. */
 static mt_status setup_model(run *r, mt_err *err)
 {
     const app_config *cfg = r->cfg;
     mt_status st;
-    int hidden[MT_MAX_LAYERS], dims[MT_MAX_LAYERS + 1];
-    int n_hidden = mt_mlp_parse_hidden(cfg->hidden, hidden, MT_MAX_LAYERS - 1);
-    if (n_hidden < 0)
-        return mt_errf(err, MT_EARG, "--hidden: expected comma-separated sizes from 1 to 65536 (at most %d), got '%.60s'",
-                       MT_MAX_LAYERS - 1, cfg->hidden);
-    dims[0] = (int)(r->train.rows * r->train.cols);
-    for (int i = 0; i < n_hidden; i++)
-        dims[1 + i] = hidden[i];
-    dims[n_hidden + 1] = r->train.n_classes;
+    int dims[MT_MAX_LAYERS + 1], n_layers;
+    if ((st = model_dims(r, dims, &n_layers, err)))
+        return st;
     mt_rng init_rng;
     mt_rng_seed(&init_rng, (uint64_t)cfg->seed);
-    if ((st = mt_mlp_init(&r->model, dims, n_hidden + 1, &init_rng, err)) ||
+    if ((st = mt_mlp_init(&r->model, dims, n_layers, &init_rng, err)) ||
         (st = mt_optim_init(&r->opt, (mt_opt_kind)mt_optim_parse(cfg->optimizer), r->model.n_params, err)) ||
         (st = mt_trainer_init(&r->tr, &r->model, &r->opt, r->k, r->train.n, (int)cfg->batch_size,
                               /* its own stream: changing the model never changes the order */
@@ -480,11 +554,12 @@ static mt_status parse(run *r, int argc, char **argv, mt_err *err)
     mt_status st = app_opt_parse(&r->a, APP_CMD_TRAIN, argc, argv, NULL, err);
     if (!st && r->a.cfg.resume[0] && !r->a.help && !r->a.version)
         st = app_ckpt_resume_args(&r->a, argc, argv, &r->resume, &r->epochs_done, err);
+    char e[MT_ESC_CAP];
     if (!st && r->a.n_pos > 0) {
         const char *p = r->a.pos[0];
         int is_cmd = !strcmp(p, "eval") || !strcmp(p, "predict") || !strcmp(p, "info") || !strcmp(p, "fetch") ||
                      !strcmp(p, "train");
-        st = mt_errf(err, MT_EARG, "unexpected argument '%.100s'%s", p,
+        st = mt_errf(err, MT_EARG, "unexpected argument '%s'%s", mt_esc(e, p),
                      is_cmd ? " (the command comes first: mnist-train COMMAND [OPTIONS])" : "");
     }
     return st;
@@ -525,7 +600,10 @@ int app_cmd_train(int argc, char **argv)
     app_ev_emit(&r.log, e);
     free(js);
 
-    if ((st = app_opt_kernels(cfg, &r.k, &err)) || (st = setup_data(&r, &err)) || (st = setup_model(&r, &err)) ||
+    if ((st = app_opt_kernels(cfg, &r.k, &err)) || (st = setup_data(&r, &err)))
+        goto done;
+    check_classes(&r);
+    if ((st = check_memory(&r, &err)) || (st = setup_model(&r, &err)) ||
         (st = app_viz_init(&r.viz, cfg, &r.test, &err)))
         goto done;
     announce(&r);
