@@ -1,12 +1,17 @@
 /* mt_augment: data augmentation for uint8 images: a random affine map
  * (shift, rotation, scale about the centre) sampled bilinearly, outside
  * pixels 0 (MNIST's background).  Applied per sample while a batch is
- * gathered; the data set itself is never modified. */
+ * gathered; the data set itself is never modified.
+ * The warp has a scalar reference (mt_warp_u8_ref) and SIMD variants beside
+ * the kernel table (src/kern/warp_<isa>.c, picked by mt_augment_warp_kernel)
+ * that make the same operations in the same order, so they give the same
+ * bytes (tests/test_augment.c checks it on many random warps). */
 #ifndef MT_AUGMENT_H
 #define MT_AUGMENT_H
 
 #include <stdint.h>
 
+#include "mt_kern.h"
 #include "mt_rng.h"
 
 typedef struct mt_augment {
@@ -24,7 +29,26 @@ int mt_augment_active(const mt_augment *a);
 void mt_augment_warp(uint8_t *dst, const uint8_t *src, int rows, int cols,
                      float dx, float dy, float angle, float scale);
 
-/* Draws a random transform from rng and warps src into dst. */
+/* The warp kernel: mt_augment_warp with the angle given as cs = cos(angle),
+ * sn = sin(angle) and the scale as inv = 1/scale.  Per pixel (x, y), in this
+ * order, in float without fused multiply-adds:
+ *   u = x - cx - dx,  v = y - cy - dy    (cx = (cols-1)/2, cy = (rows-1)/2)
+ *   sx = (cs*u - sn*v) * inv + cx,  sy = (sn*u + cs*v) * inv + cy
+ *   bilinear from the four pixels around (sx, sy), 0 outside, rounded to
+ *   nearest (even) and clamped to 0..255. */
+typedef void (*mt_warp_fn)(uint8_t *dst, const uint8_t *src, int rows, int cols,
+                           float dx, float dy, float cs, float sn, float inv);
+void mt_warp_u8_ref(uint8_t *dst, const uint8_t *src, int rows, int cols,
+                    float dx, float dy, float cs, float sn, float inv);
+
+/* The warp for kernel table k: its ISA's SIMD variant, or the reference
+ * (k NULL, the scalar table, or an ISA without one). */
+mt_warp_fn mt_augment_warp_kernel(const mt_kern *k);
+
+/* Draws a random transform from rng and warps src into dst with warp
+ * (NULL: the reference).  mt_augment_random uses the reference. */
+void mt_augment_random_with(uint8_t *dst, const uint8_t *src, int rows, int cols,
+                            const mt_augment *a, mt_rng *rng, mt_warp_fn warp);
 void mt_augment_random(uint8_t *dst, const uint8_t *src, int rows, int cols,
                        const mt_augment *a, mt_rng *rng);
 
