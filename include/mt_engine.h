@@ -118,7 +118,9 @@ mt_status mt_engine_set_augment(mt_engine *e, const mt_augment *a, int rows, int
 void mt_engine_set_augment_step(mt_engine *e, uint64_t step);
 
 /* Forward only, for evaluation, on the B consecutive samples starting at
- * images (B, C): logits (B, K).  Any B (runs of max_B rows). */
+ * images (B, C): logits (B, K).  Any B (runs of max_B rows, each on all
+ * threads or on the caller's alone as a probe of its own finds faster; the
+ * logits are the same either way). */
 void mt_engine_forward(mt_engine *e, const uint8_t *images, int B, float scale, float shift,
                        float *logits);
 
