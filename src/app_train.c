@@ -111,8 +111,8 @@ static mt_status setup_data(run *r, mt_err *err)
     mt_status st;
     app_data_locate(&r->dir, cfg);
     if ((st = app_data_ensure(cfg, &r->dir, &r->log, err)) ||
-        (st = app_data_load(&r->train, cfg, &r->dir, "train", (int)cfg->classes, (uint32_t)cfg->train_limit, err)) ||
-        (st = app_data_load(&r->test, cfg, &r->dir, "t10k", r->train.n_classes, (uint32_t)cfg->test_limit, err)))
+        (st = app_data_load_train_test(&r->train, &r->test, cfg, &r->dir, (int)cfg->classes,
+                                       (uint32_t)cfg->train_limit, (uint32_t)cfg->test_limit, err)))
         return st;
     if (r->test.rows != r->train.rows || r->test.cols != r->train.cols)
         return mt_errf(err, MT_EDATA, "%s: images are %ux%u but the training images are %ux%u", r->test.img_path,
