@@ -3,7 +3,7 @@
  * pixels 0 (MNIST's background).  Applied per sample while a batch is
  * gathered; the data set itself is never modified.
  * The warp has a scalar reference (mt_warp_u8_ref) and SIMD variants beside
- * the kernel table (src/kern/warp_<isa>.c, picked by mt_augment_warp_kernel)
+ * the kernel table (src/kern/kern_warp_<isa>.c, picked by mt_augment_warp_kernel)
  * that make the same operations in the same order, so they give the same
  * bytes (tests/test_augment.c checks it on many random warps). */
 #ifndef MT_AUGMENT_H
@@ -11,6 +11,7 @@
 
 #include <stdint.h>
 
+#include "kern_warp.h"
 #include "mt_kern.h"
 #include "mt_rng.h"
 
@@ -29,17 +30,9 @@ int mt_augment_active(const mt_augment *a);
 void mt_augment_warp(uint8_t *dst, const uint8_t *src, int rows, int cols,
                      float dx, float dy, float angle, float scale);
 
-/* The warp kernel: mt_augment_warp with the angle given as cs = cos(angle),
- * sn = sin(angle) and the scale as inv = 1/scale.  Per pixel (x, y), in this
- * order, in float without fused multiply-adds:
- *   u = x - cx - dx,  v = y - cy - dy    (cx = (cols-1)/2, cy = (rows-1)/2)
- *   sx = (cs*u - sn*v) * inv + cx,  sy = (sn*u + cs*v) * inv + cy
- *   bilinear from the four pixels around (sx, sy), 0 outside, rounded to
- *   nearest (even) and clamped to 0..255. */
-typedef void (*mt_warp_fn)(uint8_t *dst, const uint8_t *src, int rows, int cols,
-                           float dx, float dy, float cs, float sn, float inv);
-void mt_warp_u8_ref(uint8_t *dst, const uint8_t *src, int rows, int cols,
-                    float dx, float dy, float cs, float sn, float inv);
+/* The warp kernels (mt_warp_fn, mt_warp_u8_ref: mt_augment_warp with the
+ * angle as its cosine and sine and the scale as its inverse) are in
+ * kern_warp.h. */
 
 /* The warp for kernel table k: its ISA's SIMD variant, or the reference
  * (k NULL, the scalar table, or an ISA without one). */

@@ -53,6 +53,7 @@ typedef struct run {
     mt_eval ev;              /* the final test */
     double test_secs;
     int no_pictures;         /* a --seeds run after the first: nothing to draw */
+    double load_secs;        /* finding and loading the data set */
 } run;
 
 static const char *plural(long long n)
@@ -112,11 +113,13 @@ static mt_status setup_data(run *r, mt_err *err)
 {
     const app_config *cfg = r->cfg;
     mt_status st;
+    double t0 = app_now();
     app_data_locate(&r->dir, cfg);
     if ((st = app_data_ensure(cfg, &r->dir, &r->log, err)) ||
         (st = app_data_load_train_test(&r->train, &r->test, cfg, &r->dir, (int)cfg->classes,
                                        (uint32_t)cfg->train_limit, (uint32_t)cfg->test_limit, err)))
         return st;
+    r->load_secs = app_now() - t0;
     if (r->test.rows != r->train.rows || r->test.cols != r->train.cols)
         return mt_errf(err, MT_EDATA, "%s: images are %ux%u but the training images are %ux%u", r->test.img_path,
                        (unsigned)r->test.rows, (unsigned)r->test.cols, (unsigned)r->train.rows,
@@ -232,6 +235,7 @@ static void announce(run *r)
     app_ev_str(e, "isa", r->k->name);
     app_ev_str(e, "first_layer", cfg->first_layer);
     app_ev_int(e, "threads", r->threads);
+    app_ev_num(e, "load_seconds", r->load_secs);
     app_ev_emit(&r->log, e);
 }
 

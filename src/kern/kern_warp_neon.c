@@ -7,8 +7,7 @@
 #endif
 #include <arm_neon.h>
 
-#include "mt_augment.h"
-#include "warp_impl.h"
+#include "kern_warp_impl.h"
 
 void mt_warp_u8_neon(uint8_t *dst, const uint8_t *src, int rows, int cols,
                      float dx, float dy, float cs, float sn, float inv)

@@ -9,8 +9,7 @@
 #endif
 #include <immintrin.h>
 
-#include "mt_augment.h"
-#include "warp_impl.h"
+#include "kern_warp_impl.h"
 
 void mt_warp_u8_avx2(uint8_t *dst, const uint8_t *src, int rows, int cols,
                      float dx, float dy, float cs, float sn, float inv)

@@ -1,26 +1,21 @@
-/* Private to mt_augment: the SIMD variants of mt_warp_u8_ref (see
- * mt_augment.h for the contract).  Each copies the image into a zero border
+/* Private to the warp kernels (kern_warp.h has the contract): each SIMD
+ * variant copies the image into a zero border
  * (MT_WARP_PAD pixels on every side, so a tap clamped there reads 0 as the
  * reference's bounds test gives) and gathers the taps from it; images wider
  * or taller than MT_WARP_MAX go to the reference. */
-#ifndef MT_WARP_IMPL_H
-#define MT_WARP_IMPL_H
+#ifndef KERN_WARP_IMPL_H
+#define KERN_WARP_IMPL_H
 
 #include <stdint.h>
 #include <string.h>
+
+#include "kern_warp.h"
 
 #define MT_WARP_MAX 124
 #define MT_WARP_PAD 2
 /* the bordered copy, plus room for a 32-bit gather at its last pixel and
  * for whole 16-byte vectors past a row's end */
 #define MT_WARP_BUF ((MT_WARP_MAX + 2 * MT_WARP_PAD) * (MT_WARP_MAX + 2 * MT_WARP_PAD) + 64)
-
-void mt_warp_u8_avx2(uint8_t *dst, const uint8_t *src, int rows, int cols,
-                     float dx, float dy, float cs, float sn, float inv);
-void mt_warp_u8_avx512(uint8_t *dst, const uint8_t *src, int rows, int cols,
-                       float dx, float dy, float cs, float sn, float inv);
-void mt_warp_u8_neon(uint8_t *dst, const uint8_t *src, int rows, int cols,
-                     float dx, float dy, float cs, float sn, float inv);
 
 /* pad (ph, pw) = src (rows, cols) inside a zero border of MT_WARP_PAD. */
 static inline void mt_warp_border(uint8_t *pad, const uint8_t *src, int rows, int cols)

@@ -1,13 +1,12 @@
 /* The augmentation warp, 16 pixels of a row at a time (AVX-512F): the
- * operations and the gather of warp_avx2.c on twice the lanes, the last
+ * operations and the gather of kern_warp_avx2.c on twice the lanes, the last
  * vector of a row stored through a mask. */
 #ifdef __clang__
 #pragma STDC FP_CONTRACT OFF
 #endif
 #include <immintrin.h>
 
-#include "mt_augment.h"
-#include "warp_impl.h"
+#include "kern_warp_impl.h"
 
 void mt_warp_u8_avx512(uint8_t *dst, const uint8_t *src, int rows, int cols,
                        float dx, float dy, float cs, float sn, float inv)
