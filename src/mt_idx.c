@@ -5,6 +5,7 @@
  * IDX format on yann.lecun.com/exdb/mnist; gzip is RFC 1952. */
 #define _DEFAULT_SOURCE /* madvise's MADV_HUGEPAGE */
 #include "mt_idx.h"
+#include "mt_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -53,34 +54,21 @@ static void *alloc_data(size_t n)
     return malloc(n ? n : 1);
 }
 
-/* The whole file into *buf (*len bytes; caller frees).  The size from fstat
- * is a hint (one spare byte shows the end without a second buffer); pipes
- * and files that grow are read by doubling.  Files beyond what an IDX (or
- * its gzip form) can be are refused before they are read. */
-static mt_status read_file(unsigned char **buf, size_t *len, const char *path, mt_err *err)
+/* The whole regular file open at fd (size from fstat, a hint: one spare
+ * byte shows the end, a file that grows is read by doubling) into *buf
+ * (*len bytes; caller frees).  Files beyond what an IDX (or its gzip form)
+ * can be are refused before they are read. */
+static mt_status read_fd(unsigned char **buf, size_t *len, int fd, size_t size, const char *path, mt_err *err)
 {
     const size_t max_in = 2 * (size_t)MAX_FILE;
     mt_status st;
     unsigned char *b = NULL;
-    size_t n = 0, cap;
-    struct stat sb;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return mt_errf(err, MT_EDATA, "%s: cannot open: %s", path, strerror(errno));
-    if (fstat(fd, &sb) != 0) {
-        st = mt_errf(err, MT_EDATA, "%s: cannot read: %s", path, strerror(errno));
-        goto fail;
-    }
-    if (S_ISREG(sb.st_mode) && (unsigned long long)sb.st_size > max_in) {
-        st = mt_errf(err, MT_EDATA, "%s: %lld bytes is more than an IDX file can hold (%zu bytes of data)",
-                     path, (long long)sb.st_size, MT_IDX_MAX_BYTES);
-        goto fail;
-    }
-    cap = S_ISREG(sb.st_mode) ? (size_t)sb.st_size + 1 : (size_t)1 << 16;
-    if (!(b = alloc_data(cap))) {
-        st = mt_errf(err, MT_ENOMEM, "%s: out of memory for %zu bytes", path, cap);
-        goto fail;
-    }
+    size_t n = 0, cap = size + 1;
+    if (size > max_in)
+        return mt_errf(err, MT_EDATA, "%s: %zu bytes is more than an IDX file can hold (%zu bytes of data)",
+                       path, size, MT_IDX_MAX_BYTES);
+    if (!(b = alloc_data(cap)))
+        return mt_errf(err, MT_ENOMEM, "%s: out of memory for %zu bytes", path, cap);
     for (;;) {
         if (n == cap) {
             if (cap > max_in) {
@@ -95,9 +83,7 @@ static mt_status read_file(unsigned char **buf, size_t *len, const char *path, m
             b = nb;
             cap *= 2;
         }
-        ssize_t r = read(fd, b + n, cap - n);
-        if (r < 0 && errno == EINTR)
-            continue;
+        ssize_t r = mt_file_read(fd, b + n, cap - n);
         if (r < 0) {
             st = mt_errf(err, MT_EDATA, "%s: cannot read: %s", path, strerror(errno));
             goto fail;
@@ -106,12 +92,10 @@ static mt_status read_file(unsigned char **buf, size_t *len, const char *path, m
             break;
         n += (size_t)r;
     }
-    close(fd);
     *buf = b;
     *len = n;
     return MT_OK;
 fail:
-    close(fd);
     free(b);
     return st;
 }
@@ -305,51 +289,43 @@ mt_status mt_idx_parse(mt_idx *out, const void *buf, size_t len, const char *nam
     return adopt(out, mem, n, name, expect_ndim, err);
 }
 
-/* A regular gzip file mapped rather than read: its pages come from the page
- * cache as they are, where a read buffer would be fresh memory the kernel
- * must zero first (on this project's VM as dear as inflating a fifth of
- * the data).  Returns MAP_FAILED when the file is not a regular gzip file
- * or cannot be mapped; the caller then reads it. */
-static unsigned char *map_gzip(const char *path, size_t *len)
-{
-    unsigned char *m = MAP_FAILED;
-    struct stat sb;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return MAP_FAILED;
-    if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size >= 18 &&
-        (unsigned long long)sb.st_size <= 2 * (unsigned long long)MAX_FILE) {
-        m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
-        if (m != MAP_FAILED && !is_gzip(m, (size_t)sb.st_size)) {
-            munmap(m, (size_t)sb.st_size);
-            m = MAP_FAILED;
-        }
-        *len = (size_t)sb.st_size;
-    }
-    close(fd);
-    return m;
-}
-
 mt_status mt_idx_load(mt_idx *out, const char *path, int expect_ndim, mt_err *err)
 {
     mt_status st;
-    unsigned char *file = NULL, *mem = NULL;
+    unsigned char *file = NULL, *mem = NULL, head[2] = { 0, 0 };
     size_t len = 0, n = 0;
-    unsigned char *map = map_gzip(path, &len);
-    if (map != MAP_FAILED) {
-        st = inflate_all(&mem, &n, map, len, path, err);
-        munmap(map, len);
-        return st ? st : adopt(out, mem, n, path, expect_ndim, err);
-    }
-    if ((st = read_file(&file, &len, path, err)))
+    struct stat sb;
+    int fd;
+    if ((st = mt_file_open(path, NULL, MT_EDATA, &fd, err)))
         return st;
-    if (!is_gzip(file, len)) /* a plain file is its own result */
+    if (fstat(fd, &sb) != 0) {
+        st = mt_errf(err, MT_EDATA, "%s: cannot read: %s", path, strerror(errno));
+        close(fd);
+        return st;
+    }
+    len = (size_t)sb.st_size;
+    /* A gzip file is mapped rather than read: its pages come from the page
+     * cache as they are, where a read buffer would be fresh memory the
+     * kernel must zero first (on this project's VM as dear as inflating a
+     * fifth of the data).  A plain one is read: it is its own result. */
+    if (len >= 18 && len <= 2 * (size_t)MAX_FILE && pread(fd, head, 2, 0) == 2 && is_gzip(head, 2)) {
+        unsigned char *map = mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+        if (map != MAP_FAILED) {
+            close(fd);
+            st = inflate_all(&mem, &n, map, len, path, err);
+            munmap(map, len);
+            return st ? st : adopt(out, mem, n, path, expect_ndim, err);
+        }
+    }
+    st = read_fd(&file, &len, fd, len, path, err);
+    close(fd);
+    if (st)
+        return st;
+    if (!is_gzip(file, len))
         return adopt(out, file, len, path, expect_ndim, err);
     st = inflate_all(&mem, &n, file, len, path, err);
     free(file);
-    if (st)
-        return st;
-    return adopt(out, mem, n, path, expect_ndim, err);
+    return st ? st : adopt(out, mem, n, path, expect_ndim, err);
 }
 
 void mt_idx_free(mt_idx *idx)
