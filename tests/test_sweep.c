@@ -230,6 +230,8 @@ static void test_side_by_side_runs_equal_runs_one_by_one(void **state)
         assert_true(a.loss[i] < 1.0); /* it learned something */
         if (i > 0)
             assert_true(memcmp(a.params[i], a.params[0], n * sizeof(float)) != 0);
+    }
+    for (int i = 0; i < 4; i++) {
         free(a.params[i]);
         free(b.params[i]);
     }
