@@ -4,7 +4,7 @@ CFLAGS   ?= -O2 -g
 WERROR   ?= -Werror
 PREFIX   ?= /usr/local
 
-PKGS     := zlib libpng libcjson libcurl
+PKGS     := zlib libdeflate libpng libcjson libcurl
 $(foreach p,$(PKGS),$(if $(shell pkg-config --exists $(p) && echo y),,\
   $(error pkg-config cannot find '$(p)': bash deps.sh installs the Debian packages)))
 

@@ -29,6 +29,8 @@ typedef struct app_config {
     long long test_batch_size;
     double lr;
     long long seed;
+    char seeds[256];            /* "" = one run with seed; else a list ("1-10", "1,4,9"):
+                                   one run per seed and a summary */
     long long log_interval;     /* batches between loss lines; 0 = none */
     int shuffle;                /* reshuffle every epoch */
     long long max_steps;        /* 0 = no limit */

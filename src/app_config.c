@@ -43,6 +43,10 @@ static const app_optdef options[] = {
       "learning rate (adadelta: 1.0 unless given); onecycle: the peak rate", NULL, 0, APP_CMD_TRAIN },
     { "seed", "training.seed", APP_T_INT, F(seed), 0, 9007199254740991.0, "1", "N",
       "random seed (initialization and shuffling)", NULL, 0, APP_CMD_TRAIN },
+    { "seeds", "training.seeds", APP_T_STR, F(seeds), 0, 0, "", "LIST",
+      "run once per seed of LIST (N,M,... or A-B), side by side when each run's --threads leaves CPUs free, "
+      "and summarise test accuracy and loss (mean, std, min, max); pictures and --save for the first seed",
+      NULL, APP_OPTF_LIST, APP_CMD_TRAIN },
     { "log-interval", "training.log_interval", APP_T_INT, F(log_interval), 0, BIG, "100", "N",
       "log the loss every N batches (0 = never)", NULL, 0, APP_CMD_TRAIN },
     { "no-shuffle", "training.shuffle", APP_T_BOOL, F(shuffle), 0, 1, "true", NULL,
