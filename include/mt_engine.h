@@ -1,5 +1,5 @@
 /* mt_engine: the fast, threaded and deterministic training step and the
- * evaluation forward pass (issue 3), on top of mt_mlp's parameter block and
+ * evaluation forward pass, on top of mt_mlp's parameter block and
  * the mt_kern table.
  *
  * The first layer's outputs are split into segments, one per thread (two
@@ -8,8 +8,8 @@
  * training, never transposed per step), its b1 and its rows of W2^T, with
  * their optimizer moments, gradients and activations, each in its own
  * page-aligned allocation.  Cores then share almost nothing: on a machine
- * whose cores sit far apart (this project's VM: ~0.24 us per cache line
- * moved between its two vCPUs) every line one core writes and another
+ * whose cores sit far apart (a VM's vCPUs may pay ~0.24 us per cache line
+ * moved between them: docs/speed.md) every line one core writes and another
  * reads costs more than the arithmetic on it.  A step (mt_engine_step) is
  * one mt_pool run with one barrier (two with augmentation: the threads
  * warp a share of the rows each first): every thread reads the whole batch

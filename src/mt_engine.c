@@ -1,4 +1,4 @@
-/* mt_engine: the threaded training step and evaluation forward (issue 3).
+/* mt_engine: the threaded training step and evaluation forward .
  * The first layer's outputs are split into SEGMENTS, one per working thread
  * (min(threads, ceil(OC1 / 64)) of them; a single layer, whose outputs are
  * the logits, is one segment).  A segment owns, for the whole run, its
@@ -218,9 +218,9 @@ static void chunk_colsum(mt_engine *e, int s, int j)
  * MXCSR's FTZ and DAZ; AArch64: FPCR.FZ), as TensorFlow does by default and
  * torch.set_flush_denormal(True) does.  Adam's first moment of a parameter
  * whose gradient stays 0 (a hidden unit that never fires) decays by 0.9 a
- * step into the denormal range within ~850 steps, and on this Zen 5 every
- * operation with a denormal result then takes a slow path: one thread's
- * epochs after the first ran ~20 % slower.  Only values below 1.2e-38
+ * step into the denormal range within ~850 steps, and on many x86 cores
+ * every operation with a denormal result then takes a slow path (whole
+ * epochs measurably slower: docs/speed.md).  Only values below 1.2e-38
  * change (to 0); every thread flushes, so results stay independent of the
  * thread count. */
 #if defined(__x86_64__) || defined(__i386__)
