@@ -4,7 +4,7 @@ CFLAGS   ?= -O2 -g
 WERROR   ?= -Werror
 PREFIX   ?= /usr/local
 
-PKGS     := zlib libpng libcjson libcurl libjpeg libprotobuf-c
+PKGS     := zlib libdeflate libpng libcjson libcurl libjpeg libprotobuf-c
 $(foreach p,$(PKGS),$(if $(shell pkg-config --exists $(p) && echo y),,\
   $(error pkg-config cannot find '$(p)': bash deps.sh installs the Debian packages)))
 
@@ -155,10 +155,11 @@ fuzz:
 
 fuzz-bins: $(FUZZ_BIN) build/fuzz/corpus/.stamp
 
-build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_util.h $(BUILD)/libmt.a
+# (fuzz_config reads configs through the command layer's app_config: libapp.a)
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_util.h $(BUILD)/libapp.a $(BUILD)/libmt.a
 	@mkdir -p $(@D)
 	$(CC) $(MT_CPPFLAGS) $(CPPFLAGS) $(MT_CFLAGS) $(CFLAGS) -fsanitize=fuzzer -o $@ $< \
-	    $(BUILD)/libmt.a $(MT_LDLIBS) $(LDLIBS)
+	    $(BUILD)/libapp.a $(BUILD)/libmt.a $(MT_LDLIBS) $(LDLIBS)
 
 # Seeds come from fixtures the release binary writes (models, states), so it is built first.
 build/fuzz/corpus/.stamp: tests/fuzz/make_seeds.sh tests/fuzz/make_png.py tests/make_fixture.py $(wildcard configs/*.json)

@@ -5,7 +5,7 @@
 #   bash deps.sh --ci   also what the optional cross-checks use, so none of them skips
 #                       (and the test-only npm packages in tests/js: onnxruntime-node, puppeteer-core)
 set -euo pipefail
-pkgs="build-essential pkg-config zlib1g-dev libpng-dev libcjson-dev libcurl4-openssl-dev ca-certificates
+pkgs="build-essential pkg-config zlib1g-dev libdeflate-dev libpng-dev libcjson-dev libcurl4-openssl-dev ca-certificates
       libjpeg-dev libprotobuf-c-dev protobuf-c-compiler libcmocka-dev python3 python3-numpy pngcheck clang"
 [ "${1:-}" = "--ci" ] && pkgs="$pkgs dataset-fashion-mnist python3-onnx nodejs chromium"
 # Debian's npm is its own package; a nodejs from elsewhere (NodeSource) brings its own npm

@@ -29,6 +29,8 @@ typedef struct app_config {
     long long test_batch_size;
     double lr;
     long long seed;
+    char seeds[256];            /* "" = one run with seed; else a list ("1-10", "1,4,9"):
+                                   one run per seed and a summary */
     long long log_interval;     /* batches between loss lines; 0 = none */
     int shuffle;                /* reshuffle every epoch */
     long long max_steps;        /* 0 = no limit */
@@ -54,6 +56,7 @@ typedef struct app_config {
     char isa[16];               /* "auto", "scalar", "avx2", "avx512", "neon" */
     long long threads;          /* 0 = online CPUs */
     char first_layer[16];       /* "auto", "dense", "sparse" */
+    char max_memory[32];        /* memory a training run may use ("4G"); "" = what is available */
     /* output */
     int json;                   /* JSON Lines events on stdout */
     char progress[8];           /* "auto", "on", "off" */

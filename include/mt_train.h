@@ -49,7 +49,7 @@ typedef struct mt_trainer {
     int in_epoch;
     int next_batch;
     double running;           /* sum of batch-mean losses of batches [0, next_batch) */
-    struct mt_engine *engine; /* borrowed; when set, steps run on it (threaded, issue 3) */
+    struct mt_engine *engine; /* borrowed; when set, steps run on it (threaded) */
 } mt_trainer;
 
 /* Allocates buffers for training on n samples; the shuffling stream is

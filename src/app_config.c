@@ -43,6 +43,10 @@ static const app_optdef options[] = {
       "learning rate (adadelta: 1.0 unless given); onecycle: the peak rate", NULL, 0, APP_CMD_TRAIN },
     { "seed", "training.seed", APP_T_INT, F(seed), 0, 9007199254740991.0, "1", "N",
       "random seed (initialization and shuffling)", NULL, 0, APP_CMD_TRAIN },
+    { "seeds", "training.seeds", APP_T_STR, F(seeds), 0, 0, "", "LIST",
+      "run once per seed of LIST (N,M,... or A-B), side by side when each run's --threads leaves CPUs free, "
+      "and summarise test accuracy and loss (mean, std, min, max); pictures and --save for the first seed",
+      NULL, APP_OPTF_LIST, APP_CMD_TRAIN },
     { "log-interval", "training.log_interval", APP_T_INT, F(log_interval), 0, BIG, "100", "N",
       "log the loss every N batches (0 = never)", NULL, 0, APP_CMD_TRAIN },
     { "no-shuffle", "training.shuffle", APP_T_BOOL, F(shuffle), 0, 1, "true", NULL,
@@ -104,6 +108,9 @@ static const app_optdef options[] = {
     { "first-layer", "runtime.first_layer", APP_T_STR, F(first_layer), 0, 0, "auto", "PATH",
       "first layer on raw pixels (sparse) or floats (dense); auto picks by batch density",
       "auto|dense|sparse", 0, APP_CMD_TRAIN },
+    { "max-memory", "runtime.max_memory", APP_T_STR, F(max_memory), 0, 0, "", "SIZE",
+      "refuse to train when the run would need more memory than SIZE (e.g. 512M, 4G; default: what is available)",
+      NULL, 0, APP_CMD_TRAIN },
     { "json", "output.json", APP_T_BOOL, F(json), 0, 1, "false", NULL,
       "write JSON Lines events to stdout", NULL, 0,
       APP_CMD_TRAIN | APP_CMD_EVAL | APP_CMD_PREDICT | APP_CMD_INFO | APP_CMD_FETCH | APP_CMD_EXPORT },
@@ -559,7 +566,9 @@ static int is_file(const char *path)
 
 mt_status app_config_locate(char *out, size_t cap, const char *name, mt_err *err)
 {
-    if (is_file(name) || strchr(name, '/') || !*name) {
+    struct stat sb;
+    /* anything there (a FIFO, a directory) is used as given: its reader says what it is */
+    if (stat(name, &sb) == 0 || strchr(name, '/') || !*name) {
         snprintf(out, cap, "%s", name);
         return MT_OK;
     }

@@ -53,9 +53,10 @@ static mt_status unknown(unsigned cmd, const char *arg, const char *name, mt_err
         if (t[i].cmds & cmd)
             cands[nc++] = t[i].name;
     const char *near = app_nearest(name, cands, nc);
+    char e[MT_ESC_CAP];
     if (near)
-        return mt_errf(err, MT_EARG, "unknown option '%.100s' (did you mean '--%s'?)", arg, near);
-    return mt_errf(err, MT_EARG, "unknown option '%.100s'", arg);
+        return mt_errf(err, MT_EARG, "unknown option '%s' (did you mean '--%s'?)", mt_esc(e, arg), near);
+    return mt_errf(err, MT_EARG, "unknown option '%s'", mt_esc(e, arg));
 }
 
 static mt_status foreign(unsigned cmd, const char *name, unsigned cmds, mt_err *err)
@@ -131,7 +132,8 @@ mt_status app_opt_parse(app_args *a, unsigned cmd, int argc, char **argv, const 
             continue;
         }
         if (arg[1] != '-') {
-            st = mt_errf(err, MT_EARG, "unknown option '%.100s' (options are spelled --name)", arg);
+            char e[MT_ESC_CAP];
+            st = mt_errf(err, MT_EARG, "unknown option '%s' (options are spelled --name)", mt_esc(e, arg));
             goto done;
         }
         char name[64];

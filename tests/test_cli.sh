@@ -83,7 +83,7 @@ grep -q $'\r' "$T/err" && bad "  progress bar drawn on a non-terminal" || ok "  
 python3 - "$T/r1" "$T/r2" <<'PY' && ok "same seed gives the same losses" || bad "runs with the same seed differ"
 import json, sys
 a = [json.loads(l) for l in open(sys.argv[1])]; b = [json.loads(l) for l in open(sys.argv[2])]
-strip = lambda e: {k: v for k, v in e.items() if k not in ("seconds", "samples_per_sec", "train_seconds", "single_thread_steps")}
+strip = lambda e: {k: v for k, v in e.items() if k not in ("seconds", "samples_per_sec", "train_seconds", "load_seconds", "single_thread_steps")}
 assert [strip(e) for e in a] == [strip(e) for e in b]
 PY
 
