@@ -85,7 +85,7 @@ static mt_status expand_args(char ***paths, int *n, app_args *a, app_log *lg, mt
             mt_err fe = { 0 };
             mt_status s = mt_image_list_dir(arg, &dir, &nd, &fe);
             if (!s && nd == 0)
-                s = mt_errf(&fe, MT_EDATA, "%s: no PNG or JPEG pictures in this folder", arg);
+                s = mt_errf(&fe, MT_EDATA, "%s: is a directory with no PNG or JPEG pictures in it", arg);
             if (s == MT_ENOMEM) {
                 mt_image_paths_free(list, cnt);
                 *err = fe;

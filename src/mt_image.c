@@ -38,7 +38,7 @@ mt_status mt_image_decode(const uint8_t *buf, size_t n, const char *name, mt_ima
     else if (n == 0)
         return mt_errf(err, MT_EDATA, "%s: not a PNG or JPEG file (empty)", name);
     else
-        return mt_errf(err, MT_EDATA, "%s: not a PNG or JPEG file", name);
+        return mt_errf(err, MT_EDATA, "%s: not a PNG or JPEG file (bad signature)", name);
     if (st == MT_OK)
         *img = r;
     return st;
