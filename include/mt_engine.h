@@ -1,5 +1,5 @@
 /* mt_engine: the fast, threaded and deterministic training step and the
- * evaluation forward pass (issue 3), on top of mt_mlp's parameter block and
+ * evaluation forward pass, on top of mt_mlp's parameter block and
  * the mt_kern table.
  *
  * The first layer's outputs are split into segments, one per thread (two
@@ -8,8 +8,8 @@
  * training, never transposed per step), its b1 and its rows of W2^T, with
  * their optimizer moments, gradients and activations, each in its own
  * page-aligned allocation.  Cores then share almost nothing: on a machine
- * whose cores sit far apart (this project's VM: ~0.24 us per cache line
- * moved between its two vCPUs) every line one core writes and another
+ * whose cores sit far apart (a VM's vCPUs may pay ~0.24 us per cache line
+ * moved between them: docs/speed.md) every line one core writes and another
  * reads costs more than the arithmetic on it.  A step (mt_engine_step) is
  * one mt_pool run with one barrier (two with augmentation: the threads
  * warp a share of the rows each first): every thread reads the whole batch
@@ -100,6 +100,12 @@ void mt_engine_prefetch(mt_engine *e, const uint8_t *images, const uint32_t *idx
  * other layers), so it does not depend on the thread count.  max_norm <= 0
  * (the default) or non-finite turns clipping off. */
 void mt_engine_set_clip(mt_engine *e, float max_norm);
+/* The training loss's label smoothing, as
+ * torch.nn.CrossEntropyLoss(label_smoothing=ls) (kernel softmax_xent_ls):
+ * the steps' losses and gradients use targets (1-ls) onehot + ls/K.  0 (the
+ * default; also for ls outside (0, 1]) is the plain loss, bit for bit.
+ * Evaluation losses are never smoothed. */
+void mt_engine_set_label_smoothing(mt_engine *e, float ls);
 /* The global gradient norm before clipping of the last update (0 before any
  * update with clipping on). */
 double mt_engine_grad_norm(const mt_engine *e);

@@ -264,8 +264,9 @@ static mt_status run_fetch(const app_data_dir *d, const mt_fetch_spec *spec, con
         const mt_fetch_spec *b = NULL;
         mt_fetch_spec_find(&b, cfg->dataset, NULL);
         mt_errf(err, MT_ENET, "%s; check the network (or --mirror URL), or put the %s files from %s into %s, or "
-                "point --data%s%s at a folder that has them", msg, cfg->dataset, b && b->home ? b->home : "its site",
-                d->path, b && b->env_dir ? " or " : "", b && b->env_dir ? b->env_dir : "");
+                "point --data%s%s at a folder that has them", msg, cfg->dataset,
+                b && b->n_mirrors ? b->mirrors[0] : "a mirror", d->path, b && b->env_dir ? " or " : "",
+                b && b->env_dir ? b->env_dir : "");
     }
     return st;
 }

@@ -3,7 +3,9 @@
 #include "app_log.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,6 +157,12 @@ void app_ev_ints(app_ev *e, const char *key, const long long *v, int n)
         cJSON_AddItemToArray(a, cJSON_CreateNumber((double)v[i]));
 }
 
+void app_log_stdout_check(void)
+{
+    if (ferror(stdout) && errno == EPIPE)
+        exit(128 + SIGPIPE); /* APP_EXIT_PIPE */
+}
+
 void app_ev_emit(app_log *lg, app_ev *e)
 {
     if (!e)
@@ -166,6 +174,7 @@ void app_ev_emit(app_log *lg, app_ev *e)
             fputc('\n', stdout);
             fflush(stdout);
             free(s);
+            app_log_stdout_check();
         }
     }
     cJSON_Delete(e->obj);

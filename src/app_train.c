@@ -18,8 +18,10 @@
 #include "app_opt.h"
 #include "app_viz.h"
 #include "mt_augment.h"
+#include "mt_budget.h"
 #include "mt_engine.h"
 #include "mt_kern.h"
+#include "mt_labels.h"
 #include "mt_mlp.h"
 #include "mt_optim.h"
 #include "mt_pool.h"
@@ -82,6 +84,10 @@ static void on_batch(void *user, const mt_batch_info *b)
 {
     run *r = user;
     const app_config *cfg = r->cfg;
+    /* every schedule counts batches (its state); onecycle sets each one's rate */
+    double lr = mt_sched_batch_end(&r->sched);
+    if (mt_sched_per_batch(&r->sched))
+        r->opt.lr = (float)lr;
     long long li = cfg->log_interval;
     if (li > 0 && b->batch % li == 0) {
         /* the seed logs batch_idx % 100 == 0, 0-based */
@@ -135,22 +141,113 @@ static mt_status setup_data(run *r, mt_err *err)
     return MT_OK;
 }
 
-static void setup_optimizer(run *r)
+static mt_status setup_optimizer(run *r, mt_err *err)
 {
     const app_config *cfg = r->cfg;
+    mt_err e2 = { 0 };
+    if (cfg->nesterov && (strcmp(cfg->optimizer, "sgd") != 0 || !(cfg->momentum > 0)))
+        return mt_errf(err, MT_EARG, "--nesterov needs --optimizer sgd with --momentum > 0 (got %s, momentum %g)",
+                       cfg->optimizer, cfg->momentum);
     r->opt.lr = (float)cfg->lr;
     r->opt.beta1 = (float)cfg->beta1;
     r->opt.beta2 = (float)cfg->beta2;
     r->opt.eps = (float)cfg->eps;
+    r->opt.rho = (float)cfg->rho;
     r->opt.weight_decay = (float)cfg->weight_decay;
     r->opt.momentum = (float)cfg->momentum;
+    r->opt.nesterov = cfg->nesterov;
+    if (mt_optim_check(&r->opt, &e2))
+        return mt_errf(err, MT_EARG, "%s", e2.msg);
     mt_sched_init(&r->sched, (mt_sched_kind)mt_sched_parse(cfg->scheduler), cfg->lr);
     r->sched.step_size = (int)cfg->step_size;
     r->sched.gamma = cfg->gamma;
     r->sched.min_lr = cfg->min_lr;
     r->sched.patience = (int)cfg->lr_patience;
     r->sched.t_max = (int)cfg->epochs;
+    /* onecycle spans every batch of the run (OneCycleLR's total_steps) */
+    r->sched.total_steps = cfg->epochs * (((long long)r->train.n + cfg->batch_size - 1) / cfg->batch_size);
+    r->opt.lr = (float)mt_sched_lr(&r->sched);
     mt_early_init(&r->early, (int)cfg->early_stop, cfg->min_delta);
+    r->tr.label_smoothing = (float)cfg->label_smoothing;
+    return MT_OK;
+}
+
+/* Classes the training labels never use: a warning naming them (a stray
+ * label 200 in a 10-class file otherwise makes 191 classes in silence).
+ * With --classes N a label >= N is already a data error (mt_dataset_load). */
+static void check_classes(run *r)
+{
+    mt_class_report rep;
+    mt_labels_report(&rep, r->train.labels, (size_t)r->train.n + r->val.n, r->train.n_classes);
+    if (rep.n_empty == 0)
+        return;
+    app_log_info(&r->log, "warning: %s: %d of the %d classes have no training samples (%s)%s", r->train.lbl_path,
+                 rep.n_empty, rep.n_classes, rep.ranges,
+                 r->cfg->classes ? "" : "; a stray label? --classes N makes a label >= N an error");
+    app_ev *e = app_ev_new("warning");
+    app_ev_str(e, "kind", "empty_classes");
+    app_ev_str(e, "file", r->train.lbl_path);
+    app_ev_int(e, "classes", rep.n_classes);
+    app_ev_int(e, "empty", rep.n_empty);
+    app_ev_str(e, "empty_ranges", rep.ranges);
+    app_ev_emit(&r->log, e);
+}
+
+/* dims[0..*n_layers]: the data's inputs, --hidden, the classes. */
+static mt_status model_dims(const run *r, int *dims, int *n_layers, mt_err *err)
+{
+    int hidden[MT_MAX_LAYERS];
+    int n_hidden = mt_mlp_parse_hidden(r->cfg->hidden, hidden, MT_MAX_LAYERS - 1);
+    char e[MT_ESC_CAP];
+    if (n_hidden < 0)
+        return mt_errf(err, MT_EARG, "--hidden: expected comma-separated sizes from 1 to 65536 (at most %d), got '%s'",
+                       MT_MAX_LAYERS - 1, mt_esc(e, r->cfg->hidden));
+    dims[0] = (int)(r->train.rows * r->train.cols);
+    for (int i = 0; i < n_hidden; i++)
+        dims[1 + i] = hidden[i];
+    dims[n_hidden + 1] = r->train.n_classes;
+    *n_layers = n_hidden + 1;
+    return MT_OK;
+}
+
+/* Before the model and the engine are allocated: the memory the run will
+ * need against --max-memory and against what the machine (or cgroup) has
+ * available, so a run too large for it ends with a line, not the OOM killer. */
+static mt_status check_memory(run *r, mt_err *err)
+{
+    const app_config *cfg = r->cfg;
+    int dims[MT_MAX_LAYERS + 1], L;
+    uint64_t allowed = 0;
+    mt_status st = model_dims(r, dims, &L, err);
+    if (st)
+        return st;
+    if (cfg->max_memory[0] && mt_size_parse(cfg->max_memory, &allowed) != 0) {
+        char e[MT_ESC_CAP];
+        return mt_errf(err, MT_EARG, "--max-memory: expected a size such as 512M or 4G, got '%s'",
+                       mt_esc(e, cfg->max_memory));
+    }
+    int opt = mt_optim_parse(cfg->optimizer);
+    mt_budget_in in = { dims, L, opt < 0 ? MT_OPT_ADAM : (mt_opt_kind)opt, (int)cfg->batch_size,
+                        (int)cfg->test_batch_size, app_opt_threads(cfg), (uint64_t)r->train.n + r->val.n,
+                        r->test.n };
+    mt_budget b;
+    if ((st = mt_budget_compute(&b, &in, err)))
+        return st;
+    mt_budget_part big = mt_budget_largest(&b);
+    const char *change = big == MT_BUDGET_DATA     ? "--train-limit"
+                         : big == MT_BUDGET_ENGINE ? "--hidden, --batch-size or --threads"
+                                                   : "--hidden";
+    if (allowed && (st = mt_budget_check(&b, allowed, "allowed by --max-memory", err)) == MT_OK)
+        return MT_OK; /* the user's limit decides */
+    if (!allowed) {
+        /* the data sets are loaded already: count them as available */
+        uint64_t avail = mt_mem_available();
+        if (!avail || (st = mt_budget_check(&b, avail + b.part[MT_BUDGET_DATA], "available", err)) == MT_OK)
+            return MT_OK;
+    }
+    size_t n = strlen(err->msg);
+    snprintf(err->msg + n, sizeof err->msg - n, "; lower %s%s", change, allowed ? " or raise --max-memory" : "");
+    return st;
 }
 
 /* The model, its optimizer and schedule, its first weights (initialised,
@@ -159,24 +256,18 @@ static mt_status setup_model(run *r, mt_err *err)
 {
     const app_config *cfg = r->cfg;
     mt_status st;
-    int hidden[MT_MAX_LAYERS], dims[MT_MAX_LAYERS + 1];
-    int n_hidden = mt_mlp_parse_hidden(cfg->hidden, hidden, MT_MAX_LAYERS - 1);
-    if (n_hidden < 0)
-        return mt_errf(err, MT_EARG, "--hidden: expected comma-separated sizes from 1 to 65536 (at most %d), got '%.60s'",
-                       MT_MAX_LAYERS - 1, cfg->hidden);
-    dims[0] = (int)(r->train.rows * r->train.cols);
-    for (int i = 0; i < n_hidden; i++)
-        dims[1 + i] = hidden[i];
-    dims[n_hidden + 1] = r->train.n_classes;
+    int dims[MT_MAX_LAYERS + 1], n_layers;
+    if ((st = model_dims(r, dims, &n_layers, err)))
+        return st;
     mt_rng init_rng;
     mt_rng_seed(&init_rng, (uint64_t)cfg->seed);
-    if ((st = mt_mlp_init(&r->model, dims, n_hidden + 1, &init_rng, err)) ||
+    if ((st = mt_mlp_init(&r->model, dims, n_layers, &init_rng, err)) ||
         (st = mt_optim_init(&r->opt, (mt_opt_kind)mt_optim_parse(cfg->optimizer), r->model.n_params, err)) ||
         (st = mt_trainer_init(&r->tr, &r->model, &r->opt, r->k, r->train.n, (int)cfg->batch_size,
                               /* its own stream: changing the model never changes the order */
-                              (uint64_t)cfg->seed ^ 0x53485546464c45ULL, err)))
+                              (uint64_t)cfg->seed ^ 0x53485546464c45ULL, err)) ||
+        (st = setup_optimizer(r, err)))
         return st;
-    setup_optimizer(r);
     r->tr.shuffle = cfg->shuffle;
     r->tr.max_steps = cfg->max_steps;
     mt_norm_affine(&r->tr.scale, &r->tr.shift, cfg->mean, cfg->std);
@@ -189,7 +280,7 @@ static mt_status setup_model(run *r, mt_err *err)
         if (sch && *sch) {
             if (mt_sched_state_parse(sch, &r->sched, &r->early))
                 return mt_errf(err, MT_EDATA, "%s: malformed 'schedule' metadata", cfg->resume);
-            r->opt.lr = (float)r->sched.lr;
+            r->opt.lr = (float)mt_sched_lr(&r->sched);
         }
         app_log_info(&r->log, "resuming from %s: %lld epoch%s done%s, step %lld", cfg->resume, r->epochs_done,
                      plural(r->epochs_done), r->tr.in_epoch ? " and part of the next" : "", r->opt.step);
@@ -202,6 +293,7 @@ static mt_status setup_model(run *r, mt_err *err)
         return st;
     r->tr.engine = r->eng;
     mt_engine_set_clip(r->eng, (float)cfg->clip_grad);
+    mt_engine_set_label_smoothing(r->eng, (float)cfg->label_smoothing);
     mt_augment aug = { (float)cfg->aug_shift, (float)cfg->aug_rotate, (float)cfg->aug_scale };
     if (mt_augment_active(&aug)) {
         /* its own stream, derived from the seed; a resumed run continues it at its step */
@@ -364,11 +456,12 @@ static mt_status train_epochs(run *r, mt_err *err)
                                     : cfg->batch_size);
         r->epochs_done = r->tr.in_epoch ? ep - 1 : ep;
         int stop_early = 0;
-        double lr_next = lr_used;
+        /* a per-batch schedule has moved on during the epoch, whole or not */
+        double lr_next = mt_sched_per_batch(&r->sched) ? mt_sched_lr(&r->sched) : lr_used;
         double monitored = have_vev ? vev.loss : avg;
         if (!r->tr.in_epoch) { /* a whole epoch: step the schedule and the early stopper */
             lr_next = mt_sched_epoch_end(&r->sched, monitored);
-            if (cfg->early_stop > 0) {
+            if (cfg->early_stop > 0 || cfg->restore_best) {
                 if (mt_early_update(&r->early, ep, monitored) && r->best) {
                     memcpy(r->best, r->model.params, r->model.n_params * sizeof *r->best);
                     r->best_epoch = ep;
@@ -406,10 +499,15 @@ static mt_status test(run *r, mt_err *err)
         memcpy(r->model.params, r->best, r->model.n_params * sizeof *r->best);
         mt_engine_sync(r->eng, NULL);
         snprintf(which, sizeof which, " [weights of epoch %d, the best]", r->best_epoch);
-    } else if (cfg->early_stop > 0 && r->early.best_epoch > 0 && r->early.best_epoch != r->last_epoch &&
-               !cfg->restore_best) {
+    } else if (r->early.best_epoch > 0 && r->early.best_epoch != r->last_epoch && !cfg->restore_best &&
+               cfg->early_stop > 0) {
         snprintf(which, sizeof which, " [weights of the last epoch, %d; the best was epoch %d: --restore-best "
                  "tests and saves those]", r->last_epoch, r->early.best_epoch);
+    } else if (cfg->restore_best && r->early.best_epoch > 0 && r->best_epoch == 0 &&
+               r->early.best_epoch != r->last_epoch) {
+        /* the best epoch came before a --resume: its weights were not kept */
+        snprintf(which, sizeof which, " [weights of the last epoch, %d: the best, epoch %d, came before the resume "
+                 "and its weights are not in the state]", r->last_epoch, r->early.best_epoch);
     }
     double t0 = app_now();
     mt_status st = mt_evaluate_engine(r->eng, &r->model, r->k, &r->test, (int)cfg->test_batch_size, r->tr.scale,
@@ -428,7 +526,7 @@ static mt_status test(run *r, mt_err *err)
     app_ev_int(e, "total", ev->total);
     app_ev_num(e, "seconds", r->test_secs);
     app_ev_num(e, "train_seconds", r->train_secs);
-    if (cfg->early_stop > 0)
+    if (cfg->early_stop > 0 || cfg->restore_best)
         app_ev_int(e, "weights_epoch", r->best_epoch > 0 ? r->best_epoch : r->last_epoch);
     app_ev_emit(&r->log, e);
     return MT_OK;
@@ -661,8 +759,14 @@ static mt_status parse(run *r, int argc, char **argv, mt_err *err)
     mt_status st = app_opt_parse(&r->a, APP_CMD_TRAIN, argc, argv, NULL, err);
     if (!st && r->a.cfg.resume[0] && !r->a.help && !r->a.version)
         st = app_ckpt_resume_args(&r->a, argc, argv, &r->resume, &r->epochs_done, err);
-    if (!st && r->a.n_pos > 0)
-        st = mt_errf(err, MT_EARG, "unexpected argument '%.100s'", r->a.pos[0]);
+    char e[MT_ESC_CAP];
+    if (!st && r->a.n_pos > 0) {
+        const char *p = r->a.pos[0];
+        int is_cmd = !strcmp(p, "eval") || !strcmp(p, "predict") || !strcmp(p, "info") || !strcmp(p, "fetch") ||
+                     !strcmp(p, "train");
+        st = mt_errf(err, MT_EARG, "unexpected argument '%s'%s", mt_esc(e, p),
+                     is_cmd ? " (the command comes first: mnist-train COMMAND [OPTIONS])" : "");
+    }
     return st;
 }
 
@@ -689,7 +793,7 @@ int app_cmd_train(int argc, char **argv)
         goto done;
     }
     if (r.a.print_config) {
-        st = app_opt_print_config(r.cfg, &err);
+        st = app_opt_print_config(r.cfg, !r.cfg->json, &err);
         goto done;
     }
     const app_config *cfg = r.cfg;
@@ -707,7 +811,10 @@ int app_cmd_train(int argc, char **argv)
         viz_st = app_viz_report(&r.viz, &r.log, cfg, &r.test, &r.ev);
         goto done;
     }
-    if ((st = app_opt_kernels(cfg, &r.k, &err)) || (st = setup_data(&r, &err)) || (st = setup_model(&r, &err)) ||
+    if ((st = app_opt_kernels(cfg, &r.k, &err)) || (st = setup_data(&r, &err)))
+        goto done;
+    check_classes(&r);
+    if ((st = check_memory(&r, &err)) || (st = setup_model(&r, &err)) ||
         (st = app_viz_init(&r.viz, cfg, &r.test, &err)))
         goto done;
     announce(&r);

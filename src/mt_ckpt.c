@@ -92,7 +92,8 @@ static mt_status from_st(mt_ckpt *out, mt_ckpt c, mt_err *err)
         int k;
         char rest[16];
         if (sscanf(n, "fc%d.%15s", &k, rest) == 2 && (k < 1 || k > L)) {
-            st = mt_errf(err, MT_EDATA, "%s: tensor '%s' does not fit the layers fc1..fc%d", p, n, L);
+            char en[MT_ESC_CAP];
+            st = mt_errf(err, MT_EDATA, "%s: tensor '%s' does not fit the layers fc1..fc%d", p, mt_esc(en, n), L);
             goto fail;
         }
     }
@@ -102,8 +103,9 @@ static mt_status from_st(mt_ckpt *out, mt_ckpt c, mt_err *err)
     c.std = 0.3081;
     const char *ms = mt_st_meta_get(&c.st, "norm_mean"), *ss = mt_st_meta_get(&c.st, "norm_std");
     if ((ms && !parse_num(ms, &c.mean)) || (ss && (!parse_num(ss, &c.std) || c.std <= 0))) {
+        char em[MT_ESC_CAP], es[MT_ESC_CAP];
         st = mt_errf(err, MT_EDATA, "%s: metadata norm_mean/norm_std: expected numbers (std > 0), got '%s'/'%s'",
-                     p, ms ? ms : "", ss ? ss : "");
+                     p, mt_esc(em, ms ? ms : ""), mt_esc(es, ss ? ss : ""));
         goto fail;
     }
     const char *is = mt_st_meta_get(&c.st, "input_shape");
@@ -111,7 +113,8 @@ static mt_status from_st(mt_ckpt *out, mt_ckpt c, mt_err *err)
         int r = 0, q = 0, used = 0;
         if (sscanf(is, "%dx%d%n", &r, &q, &used) != 2 || is[used] != '\0' || r < 1 || q < 1 ||
             (long long)r * q != c.dims[0]) {
-            st = mt_errf(err, MT_EDATA, "%s: metadata input_shape '%s' does not match %d inputs", p, is,
+            char ei[MT_ESC_CAP];
+            st = mt_errf(err, MT_EDATA, "%s: metadata input_shape '%s' does not match %d inputs", p, mt_esc(ei, is),
                          c.dims[0]);
             goto fail;
         }
@@ -229,6 +232,8 @@ static const char *moment_names(mt_opt_kind kind, int j)
 {
     if (kind == MT_OPT_SGD)
         return j == 0 ? "optimizer.momentum_buffer" : NULL;
+    if (kind == MT_OPT_ADADELTA) /* torch.optim.Adadelta's state names */
+        return j == 0 ? "optimizer.square_avg" : j == 1 ? "optimizer.acc_delta" : NULL;
     return j == 0 ? "optimizer.exp_avg" : j == 1 ? "optimizer.exp_avg_sq" : NULL;
 }
 
@@ -277,10 +282,12 @@ mt_status mt_ckpt_restore(const mt_ckpt *c, mt_mlp *m, mt_optim *o, mt_trainer *
             if ((s = mt_st_get_f32(st, name, sh, nd, mom[j] + off, err)))
                 goto fail;
         }
+        /* second moments, and both of Adadelta's running means of squares, are >= 0 */
+        const int nonneg = j == 1 || o->kind == MT_OPT_ADADELTA;
         for (size_t i = 0; i < m->n_params; i++)
-            if (!isfinite(mom[j][i]) || (j == 1 && mom[j][i] < 0.f)) {
+            if (!isfinite(mom[j][i]) || (nonneg && mom[j][i] < 0.f)) {
                 s = mt_errf(err, MT_EDATA, "%s: inconsistent state: %s holds %s", p, moment_names(o->kind, j),
-                            j == 1 ? "a negative or non-finite second moment" : "a non-finite value");
+                            nonneg ? "a negative or non-finite second moment" : "a non-finite value");
                 goto fail;
             }
     }

@@ -27,8 +27,8 @@ mt_status mt_dataset_find(char *path, size_t cap, const char *dir, const char *s
         if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode))
             return MT_OK;
     }
-    return mt_errf(err, MT_EDATA, "%s: %s not found in %s (also tried %s, %s, %s)",
-                   dir, cand[1], dir, cand[0], cand[2], cand[3]);
+    return mt_errf(err, MT_EDATA, "%s: %s not found (nor %s, %s, %s)", dir, cand[1], cand[0], cand[2],
+                   cand[3]);
 }
 
 /* One IDX file to read, on its own thread. */

@@ -1,4 +1,4 @@
-/* mt_engine: the threaded training step and evaluation forward (issue 3).
+/* mt_engine: the threaded training step and evaluation forward .
  * The first layer's outputs are split into SEGMENTS, one per working thread
  * (min(threads, ceil(OC1 / 64)) of them; a single layer, whose outputs are
  * the logits, is one segment).  A segment owns, for the whole run, its
@@ -105,6 +105,7 @@ struct mt_engine {
     long long n_fwd;                 /* forward runs so far */
     long long n_dense, n_sparse;
     float clip;                      /* max global L2 norm of the gradients; 0 = off */
+    float label_smoothing;           /* the loss's CrossEntropyLoss label_smoothing; 0 = off */
     double gnorm;                    /* global norm of the last step's gradients (when clip) */
     int have_gt;                     /* g1 holds the last step's whole (clipped) gradient */
     mt_augment aug;                  /* augmentation; active when aug_on */
@@ -217,9 +218,9 @@ static void chunk_colsum(mt_engine *e, int s, int j)
  * MXCSR's FTZ and DAZ; AArch64: FPCR.FZ), as TensorFlow does by default and
  * torch.set_flush_denormal(True) does.  Adam's first moment of a parameter
  * whose gradient stays 0 (a hidden unit that never fires) decays by 0.9 a
- * step into the denormal range within ~850 steps, and on this Zen 5 every
- * operation with a denormal result then takes a slow path: one thread's
- * epochs after the first ran ~20 % slower.  Only values below 1.2e-38
+ * step into the denormal range within ~850 steps, and on many x86 cores
+ * every operation with a denormal result then takes a slow path (whole
+ * epochs measurably slower: docs/speed.md).  Only values below 1.2e-38
  * change (to 0); every thread flushes, so results stay independent of the
  * thread count. */
 #if defined(__x86_64__) || defined(__i386__)
@@ -387,8 +388,8 @@ static void middle(mt_engine *e, const upper *u, const tail *tl, int r0, int r1)
     if (!e->backward)
         return;
     float *dlogits = L > 1 ? u->dact[L] : e->sg[0].d1;
-    k->softmax_xent(dlogits + (size_t)r0 * K, u->losses + r0, logits_of(e, u) + (size_t)r0 * K, e->labels + r0, nb,
-                    K, 1.f / (float)e->B);
+    k->softmax_xent_ls(dlogits + (size_t)r0 * K, u->losses + r0, logits_of(e, u) + (size_t)r0 * K, e->labels + r0,
+                       nb, K, 1.f / (float)e->B, e->label_smoothing);
     for (int l = L - 1; l >= 2; l--) {
         const int C = m->dims[l], OC = m->dims[l + 1];
         k->linear_bwd_x(u->dact[l] + (size_t)r0 * C, u->dact[l + 1] + (size_t)r0 * OC,
@@ -919,6 +920,11 @@ void mt_engine_export(mt_engine *e, mt_optim *o)
 void mt_engine_set_clip(mt_engine *e, float max_norm)
 {
     e->clip = max_norm > 0.f && isfinite(max_norm) ? max_norm : 0.f;
+}
+
+void mt_engine_set_label_smoothing(mt_engine *e, float ls)
+{
+    e->label_smoothing = ls > 0.f && ls <= 1.f ? ls : 0.f;
 }
 
 double mt_engine_grad_norm(const mt_engine *e) { return e->gnorm; }

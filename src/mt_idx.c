@@ -102,8 +102,8 @@ fail:
 
 /* ---- prefaulting --------------------------------------------------------
  * A fresh output buffer's pages are zeroed by the kernel as inflating first
- * writes them: a quarter to a half of inflating the 47 MB training set on
- * this project's VM.  For a large buffer a helper thread faults them in
+ * writes them, a large share of the cost of inflating the 47 MB training
+ * set (docs/speed.md).  For a large buffer a helper thread faults them in
  * (MADV_POPULATE_WRITE, which never changes contents) from the end
  * backwards while libdeflate fills it from the start, so that work moves
  * to another core; it stops when inflating ends.  A kernel without the
@@ -306,8 +306,8 @@ mt_status mt_idx_load(mt_idx *out, const char *path, int expect_ndim, mt_err *er
     len = (size_t)sb.st_size;
     /* A gzip file is mapped rather than read: its pages come from the page
      * cache as they are, where a read buffer would be fresh memory the
-     * kernel must zero first (on this project's VM as dear as inflating a
-     * fifth of the data).  A plain one is read: it is its own result. */
+     * kernel must zero first (docs/speed.md).  A plain one is read: it is
+     * its own result. */
     if (len >= 18 && len <= 2 * (size_t)MAX_FILE && pread(fd, head, 2, 0) == 2 && is_gzip(head, 2)) {
         unsigned char *map = mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
         if (map != MAP_FAILED) {

@@ -240,7 +240,7 @@ static void test_dataset_reports_missing_files(void **state)
     mt_dataset ds = { 0 };
     mt_err err = { 0 };
     assert_int_equal(mt_dataset_load(&ds, *state, "train", 10, 0, &err), MT_EDATA);
-    assert_non_null(strstr(err.msg, "train-images-idx3-ubyte not found in"));
+    assert_non_null(strstr(err.msg, "train-images-idx3-ubyte not found ("));
     assert_non_null(strstr(err.msg, *state));
 }
 
