@@ -747,10 +747,12 @@ static mt_status train_seeds(run *r, mt_err *err)
         st = mt_errf(err, MT_EARG, "--seeds runs every seed from the start: not with --resume or --save-state");
         goto out;
     }
-    /* each run one thread unless --threads says otherwise: runs side by
-     * side share nothing, where one run's threads exchange every step */
-    const int threads = r->cfg->threads > 0 ? (int)r->cfg->threads : 1;
-    const int par = mt_sweep_parallel(n, threads, mt_pool_online_cpus());
+    /* unless --threads says otherwise, the CPUs are shared out between the
+     * runs (one thread each when there are as many seeds as CPUs): runs side
+     * by side share nothing, where one run's threads exchange every step */
+    const int cpus = mt_pool_online_cpus();
+    const int threads = r->cfg->threads > 0 ? (int)r->cfg->threads : cpus / n > 1 ? cpus / n : 1;
+    const int par = mt_sweep_parallel(n, threads, cpus);
     r->a.cfg.threads = threads;
     r->a.cfg.seed = (long long)seeds[0];
     if ((st = setup_data(r, err)) || (st = setup_model(r, err)) || (st = app_viz_init(&r->viz, r->cfg, &r->test, err)))

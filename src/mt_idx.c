@@ -306,8 +306,8 @@ mt_status mt_idx_load(mt_idx *out, const char *path, int expect_ndim, mt_err *er
     len = (size_t)sb.st_size;
     /* A gzip file is mapped rather than read: its pages come from the page
      * cache as they are, where a read buffer would be fresh memory the
-     * kernel must zero first (costing about as much as inflating a fifth of
-     * the data).  A plain one is read: it is its own result. */
+     * kernel must zero first (docs/speed.md).  A plain one is read: it is
+     * its own result. */
     if (len >= 18 && len <= 2 * (size_t)MAX_FILE && pread(fd, head, 2, 0) == 2 && is_gzip(head, 2)) {
         unsigned char *map = mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
         if (map != MAP_FAILED) {
