@@ -1,0 +1,346 @@
+/* mt_layers: conv2d (im2col + the kernel table's GEMM), maxpool2d, relu,
+ * dropout, flatten, linear and batchnorm as forward/backward pairs on NHWC
+ * images.  No allocation, no threads: mt_net splits the work and owns the
+ * buffers.  Reference semantics: torch.nn.Conv2d / MaxPool2d / ReLU / Dropout
+ * / Flatten / Linear / BatchNorm1d / BatchNorm2d. */
+#include "mt_layers.h"
+
+#include <assert.h>
+#include <math.h>
+#include <string.h>
+
+#include "mt_rng.h"
+
+/* ======================================================================== */
+/* conv2d                                                                    */
+/* ======================================================================== */
+
+void mt_conv2d_pack(float *wt, float *w2, const float *w, int C, int OC, int k)
+{
+    const int CKK = k * k * C;
+    for (int o = 0; o < OC; o++)
+        for (int c = 0; c < C; c++)
+            for (int kh = 0; kh < k; kh++)
+                for (int kw = 0; kw < k; kw++) {
+                    float v = w[((size_t)(o * C + c) * k + kh) * k + kw];
+                    int j = (kh * k + kw) * C + c;
+                    if (wt)
+                        wt[(size_t)j * OC + o] = v;
+                    if (w2)
+                        w2[(size_t)o * CKK + j] = v;
+                }
+}
+
+void mt_conv2d_unpack_grad(float *dw, const float *dwt, int C, int OC, int k)
+{
+    for (int o = 0; o < OC; o++)
+        for (int c = 0; c < C; c++)
+            for (int kh = 0; kh < k; kh++)
+                for (int kw = 0; kw < k; kw++)
+                    dw[((size_t)(o * C + c) * k + kh) * k + kw] +=
+                        dwt[(size_t)((kh * k + kw) * C + c) * OC + o];
+}
+
+void mt_im2col(float *col, const float *inp, int B, int H, int W, int C, int k, int pad)
+{
+    const int OH = H + 2 * pad - k + 1, OW = W + 2 * pad - k + 1, CKK = k * k * C;
+    assert(OH > 0 && OW > 0);
+    for (int b = 0; b < B; b++) {
+        const float *x = inp + (size_t)b * H * W * C;
+        for (int oy = 0; oy < OH; oy++)
+            for (int ox = 0; ox < OW; ox++) {
+                float *row = col + ((size_t)(b * OH + oy) * OW + ox) * CKK;
+                int x0 = ox - pad;
+                for (int kh = 0; kh < k; kh++) {
+                    int y = oy - pad + kh;
+                    float *dst = row + (size_t)kh * k * C;
+                    if (y < 0 || y >= H) {
+                        memset(dst, 0, (size_t)k * C * sizeof *dst);
+                    } else if (x0 >= 0 && x0 + k <= W) { /* one run of k*C floats */
+                        memcpy(dst, x + ((size_t)y * W + x0) * C, (size_t)k * C * sizeof *dst);
+                    } else {
+                        for (int kw = 0; kw < k; kw++) {
+                            int xx = x0 + kw;
+                            if (xx < 0 || xx >= W)
+                                memset(dst + kw * C, 0, (size_t)C * sizeof *dst);
+                            else
+                                memcpy(dst + kw * C, x + ((size_t)y * W + xx) * C,
+                                       (size_t)C * sizeof *dst);
+                        }
+                    }
+                }
+            }
+    }
+}
+
+void mt_col2im(float *dinp, const float *dcol, int B, int H, int W, int C, int k, int pad)
+{
+    const int OH = H + 2 * pad - k + 1, OW = W + 2 * pad - k + 1, CKK = k * k * C;
+    memset(dinp, 0, (size_t)B * H * W * C * sizeof *dinp);
+    for (int b = 0; b < B; b++) {
+        float *dx = dinp + (size_t)b * H * W * C;
+        for (int oy = 0; oy < OH; oy++)
+            for (int ox = 0; ox < OW; ox++) {
+                const float *row = dcol + ((size_t)(b * OH + oy) * OW + ox) * CKK;
+                for (int kh = 0; kh < k; kh++) {
+                    int y = oy - pad + kh;
+                    if (y < 0 || y >= H)
+                        continue;
+                    for (int kw = 0; kw < k; kw++) {
+                        int xx = ox - pad + kw;
+                        if (xx < 0 || xx >= W)
+                            continue;
+                        float *d = dx + ((size_t)y * W + xx) * C;
+                        const float *s = row + (kh * k + kw) * C;
+                        for (int c = 0; c < C; c++)
+                            d[c] += s[c];
+                    }
+                }
+            }
+    }
+}
+
+void mt_conv2d_forward(float *out, float *col, const float *inp, const float *wt, const float *b,
+                       int B, int H, int W, int C, int OC, int k, int pad, const mt_kern *kn)
+{
+    const int P = (H + 2 * pad - k + 1) * (W + 2 * pad - k + 1), CKK = k * k * C;
+    mt_im2col(col, inp, B, H, W, C, k, pad);
+    kn->gemm(out, OC, col, CKK, 1, wt, OC, b, B * P, OC, CKK, 0);
+}
+
+void mt_conv2d_backward_w(float *dwt, float *db, const float *dout, const float *col, int BP,
+                          int CKK, int OC, int r0, int r1, const mt_kern *kn)
+{
+    assert(0 <= r0 && r0 <= r1 && r1 <= CKK);
+    /* dwt[r, o] = sum over rows i of col[i, r] * dout[i, o]: a = col^T */
+    if (r1 > r0)
+        kn->gemm(dwt + (size_t)r0 * OC, OC, col + r0, 1, CKK, dout, OC, NULL, r1 - r0, OC, BP, 0);
+    if (db)
+        kn->colsum_acc(db, dout, BP, OC);
+}
+
+void mt_conv2d_backward_x(float *dinp, float *dcol, const float *dout, const float *w2, int B,
+                          int H, int W, int C, int OC, int k, int pad, const mt_kern *kn)
+{
+    const int P = (H + 2 * pad - k + 1) * (W + 2 * pad - k + 1), CKK = k * k * C;
+    for (int b = 0; b < B; b++) {
+        kn->gemm(dcol, CKK, dout + (size_t)b * P * OC, OC, 1, w2, CKK, NULL, P, CKK, OC, 0);
+        mt_col2im(dinp + (size_t)b * H * W * C, dcol, 1, H, W, C, k, pad);
+    }
+}
+
+/* ======================================================================== */
+/* maxpool2d                                                                 */
+/* ======================================================================== */
+
+void mt_maxpool2d_forward(float *out, uint8_t *arg, const float *inp, int B, int H, int W, int C)
+{
+    const int OH = H / 2, OW = W / 2;
+    for (int b = 0; b < B; b++)
+        for (int oy = 0; oy < OH; oy++)
+            for (int ox = 0; ox < OW; ox++) {
+                const float *x = inp + (((size_t)b * H + 2 * oy) * W + 2 * ox) * C;
+                const float *win[4] = { x, x + C, x + (size_t)W * C, x + (size_t)W * C + C };
+                size_t o = (((size_t)b * OH + oy) * OW + ox) * C;
+                for (int c = 0; c < C; c++) {
+                    float m = win[0][c];
+                    int a = 0;
+                    for (int j = 1; j < 4; j++) {
+                        float v = win[j][c];
+                        if (v > m || isnan(v)) { /* PyTorch's rule: a later NaN wins */
+                            m = v;
+                            a = j;
+                        }
+                    }
+                    out[o + c] = m;
+                    arg[o + c] = (uint8_t)a;
+                }
+            }
+}
+
+void mt_maxpool2d_backward(float *dinp, const float *dout, const uint8_t *arg, int B, int H, int W,
+                           int C)
+{
+    const int OH = H / 2, OW = W / 2;
+    memset(dinp, 0, (size_t)B * H * W * C * sizeof *dinp);
+    for (int b = 0; b < B; b++)
+        for (int oy = 0; oy < OH; oy++)
+            for (int ox = 0; ox < OW; ox++) {
+                float *dx = dinp + (((size_t)b * H + 2 * oy) * W + 2 * ox) * C;
+                size_t o = (((size_t)b * OH + oy) * OW + ox) * C;
+                for (int c = 0; c < C; c++) {
+                    int a = arg[o + c];
+                    dx[((size_t)(a >> 1) * W + (a & 1)) * C + c] = dout[o + c];
+                }
+            }
+}
+
+/* ======================================================================== */
+/* relu, dropout, flatten                                                    */
+/* ======================================================================== */
+
+void mt_relu_forward(float *out, const float *inp, size_t N)
+{
+    for (size_t i = 0; i < N; i++)
+        out[i] = inp[i] > 0.f ? inp[i] : 0.f;
+}
+
+void mt_relu_backward(float *dinp, const float *dout, const float *out, size_t N)
+{
+    for (size_t i = 0; i < N; i++)
+        dinp[i] = out[i] > 0.f ? dout[i] : 0.f;
+}
+
+/* splitmix64's finaliser: a bijective mix, so distinct (seed, layer, step,
+ * sample) give unrelated streams. */
+static uint64_t mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+uint64_t mt_dropout_seed(uint64_t seed, uint64_t layer, uint64_t step, uint64_t sample)
+{
+    uint64_t h = mix64(seed ^ 0x6472706f7574ull); /* "drpout" */
+    h = mix64(h ^ layer);
+    h = mix64(h ^ step);
+    return mix64(h ^ sample);
+}
+
+void mt_dropout_forward(float *out, uint8_t *keep, const float *inp, size_t N, float p,
+                        uint64_t sample_seed)
+{
+    assert(p >= 0.f && p < 1.f);
+    mt_rng r;
+    mt_rng_seed(&r, sample_seed);
+    /* u in [0,1) from 24 bits; keep when u >= p: P(keep) = 1 - p to 2^-24 */
+    const float scale = 1.f / (1.f - p);
+    uint64_t bits = 0;
+    for (size_t i = 0; i < N; i++) {
+        if (i % 2 == 0)
+            bits = mt_rng_u64(&r);
+        uint32_t u = (uint32_t)(bits >> (i % 2 ? 8 : 40)) & 0xffffffu;
+        int kp = (float)u * (1.f / 16777216.f) >= p;
+        keep[i] = (uint8_t)kp;
+        out[i] = kp ? inp[i] * scale : 0.f;
+    }
+}
+
+void mt_dropout_backward(float *dinp, const float *dout, const uint8_t *keep, size_t N, float p)
+{
+    const float scale = 1.f / (1.f - p);
+    for (size_t i = 0; i < N; i++)
+        dinp[i] = keep[i] ? dout[i] * scale : 0.f;
+}
+
+void mt_flatten_forward(float *out, const float *inp, int B, int H, int W, int C)
+{
+    const size_t HW = (size_t)H * W, n = HW * C;
+    assert(out != inp);
+    for (int b = 0; b < B; b++)
+        for (size_t p = 0; p < HW; p++)
+            for (int c = 0; c < C; c++)
+                out[b * n + (size_t)c * HW + p] = inp[b * n + p * C + c];
+}
+
+void mt_flatten_backward(float *dinp, const float *dout, int B, int H, int W, int C)
+{
+    const size_t HW = (size_t)H * W, n = HW * C;
+    for (int b = 0; b < B; b++)
+        for (size_t p = 0; p < HW; p++)
+            for (int c = 0; c < C; c++)
+                dinp[b * n + p * C + c] = dout[b * n + (size_t)c * HW + p];
+}
+
+/* ======================================================================== */
+/* linear                                                                    */
+/* ======================================================================== */
+
+void mt_linear_forward(float *out, const float *inp, const float *wt, const float *b, int B, int C,
+                       int OC, const mt_kern *kn)
+{
+    kn->linear_fwd_t(out, inp, wt, b, B, C, OC, 0);
+}
+
+void mt_linear_backward_w(float *dw, float *db, const float *dout, const float *inp, int B, int C,
+                          int OC, int c0, int c1, const mt_kern *kn)
+{
+    kn->linear_bwd_w_cols(dw, db, dout, inp, B, C, OC, c0, c1);
+}
+
+void mt_linear_backward_x(float *dinp, const float *dout, const float *w, int B, int C, int OC,
+                          const mt_kern *kn)
+{
+    kn->linear_bwd_x(dinp, dout, w, NULL, B, C, OC);
+}
+
+/* ======================================================================== */
+/* batchnorm                                                                 */
+/* ======================================================================== */
+
+/* Statistics in double: a channel of a 2-d batch norm sums up to B*H*W
+ * values, where a float sum would lose the variance's low digits. */
+void mt_batchnorm_forward_train(float *out, float *xhat, float *invstd, float *run_mean,
+                                float *run_var, const float *inp, const float *gamma,
+                                const float *beta, int R, int C, float eps, float momentum, int c0,
+                                int c1)
+{
+    assert(R >= 2 && 0 <= c0 && c0 <= c1 && c1 <= C);
+    for (int c = c0; c < c1; c++) {
+        double s = 0.0, ss = 0.0;
+        for (int r = 0; r < R; r++)
+            s += inp[(size_t)r * C + c];
+        double mean = s / R;
+        for (int r = 0; r < R; r++) {
+            double d = inp[(size_t)r * C + c] - mean;
+            ss += d * d;
+        }
+        double var = ss / R;
+        float is = (float)(1.0 / sqrt(var + eps));
+        invstd[c] = is;
+        for (int r = 0; r < R; r++) {
+            size_t i = (size_t)r * C + c;
+            float xh = (float)(inp[i] - mean) * is;
+            xhat[i] = xh;
+            out[i] = xh * gamma[c] + beta[c];
+        }
+        run_mean[c] = (1.f - momentum) * run_mean[c] + momentum * (float)mean;
+        run_var[c] = (1.f - momentum) * run_var[c] + momentum * (float)(ss / (R - 1));
+    }
+}
+
+void mt_batchnorm_forward_eval(float *out, const float *inp, const float *gamma, const float *beta,
+                               const float *run_mean, const float *run_var, int R, int C, float eps)
+{
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < C; c++) {
+            size_t i = (size_t)r * C + c;
+            float is = 1.f / sqrtf(run_var[c] + eps);
+            out[i] = (inp[i] - run_mean[c]) * is * gamma[c] + beta[c];
+        }
+}
+
+/* dx = invstd/R * (R*dxhat - sum(dxhat) - xhat*sum(dxhat*xhat)), dxhat =
+ * dout*gamma: the batch statistics' share of the gradient included. */
+void mt_batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *dout,
+                           const float *xhat, const float *invstd, const float *gamma, int R, int C,
+                           int c0, int c1)
+{
+    assert(0 <= c0 && c0 <= c1 && c1 <= C);
+    for (int c = c0; c < c1; c++) {
+        double sd = 0.0, sdx = 0.0;
+        for (int r = 0; r < R; r++) {
+            size_t i = (size_t)r * C + c;
+            sd += dout[i];
+            sdx += (double)dout[i] * xhat[i];
+        }
+        dgamma[c] += (float)sdx;
+        dbeta[c] += (float)sd;
+        double g = gamma[c], k = invstd[c] / (double)R;
+        for (int r = 0; r < R; r++) {
+            size_t i = (size_t)r * C + c;
+            dinp[i] = (float)(k * (R * g * dout[i] - g * sd - xhat[i] * g * sdx));
+        }
+    }
+}
