@@ -127,6 +127,9 @@ void mt_net_work_free(mt_net_work *w);
 double mt_net_step(mt_net *net, mt_net_work *w, mt_pool *pool, const float *x,
                    const uint8_t *labels, int B, uint64_t seed, uint64_t step, const mt_kern *k);
 
+/* The last step's logits (B, n_classes), valid until the next call. */
+const float *mt_net_work_logits(const mt_net_work *w);
+
 /* Evaluation forward (dropout off, bn on running statistics) of n samples
  * x (n, in_c*in_h*in_w) in chunks of max_B: logits (n, n_classes). */
 void mt_net_predict(const mt_net *net, mt_net_work *w, mt_pool *pool, const float *x, size_t n,

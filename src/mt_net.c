@@ -310,7 +310,7 @@ void mt_net_init(mt_net *net, mt_rng *rng)
 /* ======================================================================== */
 
 struct mt_net_work {
-    int max_B, n_threads;
+    int max_B, n_threads, n_layers;
     size_t act_n[MT_NET_MAX_LAYERS + 1]; /* per-sample floats of layer l's input; [n] logits */
     float *act[MT_NET_MAX_LAYERS + 1];   /* (max_B, act_n[l]); relu/dropout alias their input */
     int own[MT_NET_MAX_LAYERS + 1];      /* act[l] allocated here (not an alias) */
@@ -353,7 +353,7 @@ mt_status mt_net_work_create(mt_net_work **out, const mt_net *net, int max_B, in
     mt_net_work *w = calloc(1, sizeof *w);
     if (!w)
         goto nomem;
-    w->max_B = max_B, w->n_threads = n_threads;
+    w->max_B = max_B, w->n_threads = n_threads, w->n_layers = net->n_layers;
     const size_t B = (size_t)max_B;
     size_t maxact = 1;
     w->act_n[0] = (size_t)net->in_c * net->in_h * net->in_w;
@@ -409,6 +409,11 @@ mt_status mt_net_work_create(mt_net_work **out, const mt_net *net, int max_B, in
 nomem:
     mt_net_work_free(w);
     return mt_errf(err, MT_ENOMEM, "model '%s': out of memory for a batch of %d", net->model, max_B);
+}
+
+const float *mt_net_work_logits(const mt_net_work *w)
+{
+    return w->act[w->n_layers];
 }
 
 /* ======================================================================== */

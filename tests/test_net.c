@@ -10,11 +10,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "mt_kern.h"
 #include "mt_layers.h"
 #include "mt_net.h"
+#include "mt_optim.h"
 #include "mt_pool.h"
 #include "mt_rng.h"
 #include "mt_st.h"
@@ -302,6 +304,231 @@ static void test_state_dict_round_trip(void **state)
     mt_net_free(&a), mt_net_free(&b), mt_net_free(&c);
 }
 
+/* ---- PyTorch golden file (tests/golden/gen_cnn_golden.py) ---------------- */
+
+static int close_all(const char *what, const float *got, const float *want, size_t n, double rtol,
+                     double atol)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!(fabs(got[i] - want[i]) <= atol + rtol * fabs(want[i]))) {
+            print_error("%s[%zu]: got %.8g, PyTorch %.8g\n", what, i, got[i], want[i]);
+            return 0;
+        }
+    return 1;
+}
+
+/* The stored elements of a tensor of n floats: every stride-th. */
+static size_t gather(float *dst, const float *src, size_t n)
+{
+    size_t stride = n <= 4096 ? 1 : n / 2048 + 1, m = 0;
+    for (size_t i = 0; i < n; i += stride)
+        dst[m++] = src[i];
+    return m;
+}
+
+static const mt_st_tensor *need(const mt_st *st, const char *a, const char *b)
+{
+    char key[400];
+    snprintf(key, sizeof key, "%s.%s", a, b);
+    const mt_st_tensor *t = mt_st_find(st, key);
+    if (!t) {
+        print_error("golden file lacks '%s'\n", key);
+        fail();
+    }
+    return t;
+}
+
+/* Compares every F32 tensor of net (parameters if which is "p0", "p1" or
+ * "g" -- gradients --, buffers if "b1") with the file's sampled copy. */
+static void compare_tensors(const mt_st *st, const char *cs, const mt_net *net, const char *which,
+                            double rtol, double atol)
+{
+    int nt = mt_net_n_tensors(net);
+    char name[64], key[160];
+    mt_st_tensor t;
+    float *tmp = malloc(8192 * sizeof *tmp);
+    assert_non_null(tmp);
+    int is_buf_pass = !strcmp(which, "b1");
+    for (int i = 0; i < nt; i++) {
+        mt_net_tensor(net, i, name, sizeof name, &t);
+        int is_buf = strstr(name, "running_") || strstr(name, "num_batches");
+        if (is_buf != is_buf_pass)
+            continue;
+        snprintf(key, sizeof key, "%s.%s", which, name);
+        const mt_st_tensor *f = need(st, cs, key);
+        if (t.dtype == MT_ST_I64) {
+            assert_true(f->dtype == MT_ST_I64 && *(const long long *)t.data == *(const int64_t *)f->data);
+            continue;
+        }
+        size_t n = t.nbytes / sizeof(float);
+        const float *src = (const float *)t.data;
+        if (!strcmp(which, "g"))
+            src = net->grads + (src - net->params);
+        size_t m = gather(tmp, src, n);
+        assert_true(f->dtype == MT_ST_F32 && f->nbytes == m * sizeof(float));
+        char what[200];
+        snprintf(what, sizeof what, "%s %s", cs, key);
+        if (!close_all(what, tmp, (const float *)f->data, m, rtol, atol))
+            fail();
+    }
+    free(tmp);
+}
+
+static void run_golden_case(const mt_st *st, const char *cs, const mt_kern *k, int threads)
+{
+    char key[96];
+    mt_err err;
+#define META(field) (snprintf(key, sizeof key, "%s.%s", cs, field), mt_st_meta_get(st, key))
+    const char *model = META("model");
+    assert_non_null(model);
+    int c, h, w;
+    assert_int_equal(sscanf(META("input"), "%d,%d,%d", &c, &h, &w), 3);
+    uint64_t seed = strtoull(META("seed"), NULL, 10);
+    int steps = atoi(META("steps"));
+    float lr = strtof(META("lr"), NULL);
+    mt_net_opts o = { 0 };
+    if (META("hidden")) {
+        const char *p = META("hidden");
+        while (*p && o.n_hidden < 8) {
+            o.hidden[o.n_hidden++] = atoi(p);
+            p = strchr(p, ',') ? strchr(p, ',') + 1 : p + strlen(p);
+        }
+        o.dropout = strtof(META("dropout"), NULL);
+    }
+#undef META
+    mt_net net = { 0 };
+    assert_int_equal(mt_net_build(&net, model, &o, c, h, w, 10, &err), MT_OK);
+    mt_rng r;
+    mt_rng_seed(&r, seed);
+    mt_net_init(&net, &r);
+    compare_tensors(st, cs, &net, "p0", 0.0, 0.0); /* the same draws, bit for bit */
+
+    const mt_st_tensor *tx = need(st, cs, "x"), *ty = need(st, cs, "y");
+    int B = (int)ty->shape[0];
+    uint8_t lab[64];
+    for (int i = 0; i < B; i++)
+        lab[i] = (uint8_t)((const int64_t *)ty->data)[i];
+    const float *x = tx->data;
+    mt_net_work *wk = NULL;
+    mt_pool *pool = NULL;
+    assert_int_equal(mt_net_work_create(&wk, &net, B, threads, &err), MT_OK);
+    assert_int_equal(mt_pool_create(&pool, threads, &err), MT_OK);
+    mt_optim opt = { 0 };
+    assert_int_equal(mt_optim_init(&opt, MT_OPT_ADAM, net.n_params, &err), MT_OK);
+    mt_optim_defaults(&opt);
+    opt.lr = lr;
+    const float *wl = need(st, cs, "losses")->data;
+    for (int t = 0; t < steps; t++) {
+        float loss = (float)(mt_net_step(&net, wk, pool, x, lab, B, seed, (uint64_t)t, k) / B);
+        if (t == 0) {
+            char what[64];
+            snprintf(what, sizeof what, "%s logits", cs);
+            assert_true(close_all(what, mt_net_work_logits(wk), need(st, cs, "logits")->data,
+                                  (size_t)B * 10, 1e-4, 1e-5));
+            assert_true(close_all(what, &loss, need(st, cs, "loss")->data, 1, 1e-5, 1e-6));
+            compare_tensors(st, cs, &net, "g", 2e-3, 2e-6);
+        }
+        char what[64];
+        snprintf(what, sizeof what, "%s loss of step %d", cs, t);
+        assert_true(close_all(what, &loss, wl + t, 1, 1e-4, 1e-6));
+        mt_optim_step(&opt, net.params, net.grads, k);
+    }
+    /* Adam amplifies tiny gradient differences for near-zero gradients
+     * (m / sqrt(v) is +-1 whatever their size): an absolute tolerance of
+     * a fraction of steps * lr */
+    compare_tensors(st, cs, &net, "p1", 1e-3, 0.05 * lr * steps);
+    compare_tensors(st, cs, &net, "b1", 1e-4, 1e-5);
+    float *ev = malloc((size_t)B * 10 * sizeof *ev);
+    assert_non_null(ev);
+    mt_net_predict(&net, wk, pool, x, (size_t)B, ev, k);
+    char what[64];
+    snprintf(what, sizeof what, "%s eval logits", cs);
+    assert_true(close_all(what, ev, need(st, cs, "eval_logits")->data, (size_t)B * 10, 1e-3, 1e-3));
+    free(ev);
+    mt_optim_free(&opt);
+    mt_pool_free(pool);
+    mt_net_work_free(wk);
+    mt_net_free(&net);
+}
+
+static void test_cases_match_pytorch_golden(void **state)
+{
+    (void)state;
+    const char *path = getenv("MT_CNN_GOLDEN") ? getenv("MT_CNN_GOLDEN") : "tests/golden/cnn_ref.safetensors";
+    mt_st st = { 0 };
+    mt_err err;
+    if (mt_st_load(path, &st, &err) != MT_OK) {
+        print_error("%s\n", err.msg);
+        fail();
+    }
+    char cases[256];
+    snprintf(cases, sizeof cases, "%s", mt_st_meta_get(&st, "cases"));
+    mt_kern_variant v[8];
+    int nv = mt_kern_variants(v, 8);
+    for (char *save = NULL, *cs = strtok_r(cases, ",", &save); cs; cs = strtok_r(NULL, ",", &save))
+        for (int i = 0; i < nv; i++) {
+            if (!v[i].runnable)
+                continue;
+            print_message("golden case %s, %s kernels\n", cs, v[i].k->name);
+            run_golden_case(&st, cs, v[i].k, 1 + i % 2);
+        }
+    mt_st_free(&st);
+}
+
+/* A saved model loads into the matching PyTorch module with
+ * load_state_dict(strict=True) and gives our logits (tests/net_interop.py;
+ * skipped where python3 or torch is missing). */
+static void test_saved_models_load_strictly_into_pytorch(void **state)
+{
+    (void)state;
+    if (access("/usr/bin/python3", X_OK) != 0) {
+        print_message("skipped: no /usr/bin/python3\n");
+        skip();
+    }
+    static const char *models[] = { "cnn", "fastcnn", "conv:4:3:same,bn,relu,maxpool,dropout:0.3,flatten,linear:10" };
+    const mt_kern *k = auto_kern();
+    enum { NB = 3 };
+    for (int mi = 0; mi < 3; mi++) {
+        mt_net n = { 0 };
+        mt_err err;
+        mt_rng r;
+        mt_rng_seed(&r, 77 + mi);
+        assert_int_equal(mt_net_build(&n, models[mi], NULL, 1, 28, 28, 10, &err), MT_OK);
+        mt_net_init(&n, &r);
+        float x[NB * 784], logits[NB * 10];
+        uint8_t y[NB] = { 1, 2, 3 };
+        fill(&r, x, NB * 784, -0.4f, 2.8f);
+        mt_net_work *w = NULL;
+        assert_int_equal(mt_net_work_create(&w, &n, NB, 1, &err), MT_OK);
+        for (int s = 0; s < 2; s++) { /* training moves the bn statistics */
+            mt_net_step(&n, w, NULL, x, y, NB, 1, (uint64_t)s, k);
+            for (size_t i = 0; i < n.n_params; i++)
+                n.params[i] -= 0.05f * n.grads[i];
+        }
+        mt_net_predict(&n, w, NULL, x, NB, logits, k);
+        char mpath[] = "/tmp/test_net_model_XXXXXX", apath[] = "/tmp/test_net_aux_XXXXXX";
+        int fd1 = mkstemp(mpath), fd2 = mkstemp(apath);
+        assert_true(fd1 >= 0 && fd2 >= 0);
+        close(fd1), close(fd2);
+        mt_st_meta meta = { "model", models[mi] };
+        assert_int_equal(mt_net_save(mpath, &n, &meta, 1, &err), MT_OK);
+        mt_st_tensor aux[2] = { { .name = "x", .dtype = MT_ST_F32, .ndim = 4, .shape = { NB, 1, 28, 28 }, .data = x },
+                                { .name = "logits", .dtype = MT_ST_F32, .ndim = 2, .shape = { NB, 10 }, .data = logits } };
+        assert_int_equal(mt_st_write(apath, aux, 2, NULL, 0, &err), MT_OK);
+        char cmd[512];
+        snprintf(cmd, sizeof cmd, "/usr/bin/python3 tests/net_interop.py %s %s", mpath, apath);
+        int rc = system(cmd);
+        unlink(mpath), unlink(apath);
+        mt_net_work_free(w);
+        mt_net_free(&n);
+        if (WIFEXITED(rc) && WEXITSTATUS(rc) == 77) {
+            print_message("skipped: torch is not installed\n");
+            skip();
+        }
+        assert_true(WIFEXITED(rc) && WEXITSTATUS(rc) == 0);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -311,6 +538,8 @@ int main(void)
         cmocka_unit_test(test_threads_give_identical_bits),
         cmocka_unit_test(test_batchnorm_running_stats_in_the_net),
         cmocka_unit_test(test_state_dict_round_trip),
+        cmocka_unit_test(test_cases_match_pytorch_golden),
+        cmocka_unit_test(test_saved_models_load_strictly_into_pytorch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
