@@ -11,6 +11,13 @@
 
 #include "mt_rng.h"
 
+/* The elementwise loops here (im2col runs, pooling, ReLU, dropout, flatten)
+ * are written branch-free for the vectoriser; GCC's -O2 cost model would
+ * leave loops of run-time length scalar.  (Clang vectorises them at -O2.) */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("tree-vectorize", "vect-cost-model=dynamic")
+#endif
+
 /* ======================================================================== */
 /* conv2d                                                                    */
 /* ======================================================================== */
@@ -41,6 +48,20 @@ void mt_conv2d_unpack_grad(float *dw, const float *dwt, int C, int OC, int k)
                         dwt[(size_t)((kh * k + kw) * C + c) * OC + o];
 }
 
+/* Copies n floats; the runs are short (k*C, or C), where a memcpy call
+ * would cost more than the copy. */
+static inline void copy_run(float *restrict dst, const float *restrict src, int n)
+{
+    for (int j = 0; j < n; j++)
+        dst[j] = src[j];
+}
+
+static inline void zero_run(float *dst, int n)
+{
+    for (int j = 0; j < n; j++)
+        dst[j] = 0.f;
+}
+
 void mt_im2col(float *col, const float *inp, int B, int H, int W, int C, int k, int pad)
 {
     const int OH = H + 2 * pad - k + 1, OW = W + 2 * pad - k + 1, CKK = k * k * C;
@@ -55,17 +76,16 @@ void mt_im2col(float *col, const float *inp, int B, int H, int W, int C, int k, 
                     int y = oy - pad + kh;
                     float *dst = row + (size_t)kh * k * C;
                     if (y < 0 || y >= H) {
-                        memset(dst, 0, (size_t)k * C * sizeof *dst);
+                        zero_run(dst, k * C);
                     } else if (x0 >= 0 && x0 + k <= W) { /* one run of k*C floats */
-                        memcpy(dst, x + ((size_t)y * W + x0) * C, (size_t)k * C * sizeof *dst);
+                        copy_run(dst, x + ((size_t)y * W + x0) * C, k * C);
                     } else {
                         for (int kw = 0; kw < k; kw++) {
                             int xx = x0 + kw;
                             if (xx < 0 || xx >= W)
-                                memset(dst + kw * C, 0, (size_t)C * sizeof *dst);
+                                zero_run(dst + kw * C, C);
                             else
-                                memcpy(dst + kw * C, x + ((size_t)y * W + xx) * C,
-                                       (size_t)C * sizeof *dst);
+                                copy_run(dst + kw * C, x + ((size_t)y * W + xx) * C, C);
                         }
                     }
                 }
@@ -100,12 +120,17 @@ void mt_col2im(float *dinp, const float *dcol, int B, int H, int W, int C, int k
     }
 }
 
+/* Sample by sample: one sample's patches (P x CKK) and outputs stay in L2
+ * through the product's K blocks. */
 void mt_conv2d_forward(float *out, float *col, const float *inp, const float *wt, const float *b,
                        int B, int H, int W, int C, int OC, int k, int pad, const mt_kern *kn)
 {
     const int P = (H + 2 * pad - k + 1) * (W + 2 * pad - k + 1), CKK = k * k * C;
-    mt_im2col(col, inp, B, H, W, C, k, pad);
-    kn->gemm(out, OC, col, CKK, 1, wt, OC, b, B * P, OC, CKK, 0);
+    for (int s = 0; s < B; s++) {
+        float *cs = col + (size_t)s * P * CKK;
+        mt_im2col(cs, inp + (size_t)s * H * W * C, 1, H, W, C, k, pad);
+        kn->gemm(out + (size_t)s * P * OC, OC, cs, CKK, 1, wt, OC, b, P, OC, CKK, 0);
+    }
 }
 
 void mt_conv2d_backward_w(float *dwt, float *db, const float *dout, const float *col, int BP,
@@ -133,27 +158,43 @@ void mt_conv2d_backward_x(float *dinp, float *dcol, const float *dout, const flo
 /* maxpool2d                                                                 */
 /* ======================================================================== */
 
+/* Branch-free over the channels (random data would mispredict a branch per
+ * comparison): selections are bit masks on the floats' representations. */
+static inline uint32_t f2u(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+static inline float u2f(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
 void mt_maxpool2d_forward(float *out, uint8_t *arg, const float *inp, int B, int H, int W, int C)
 {
     const int OH = H / 2, OW = W / 2;
     for (int b = 0; b < B; b++)
         for (int oy = 0; oy < OH; oy++)
             for (int ox = 0; ox < OW; ox++) {
-                const float *x = inp + (((size_t)b * H + 2 * oy) * W + 2 * ox) * C;
-                const float *win[4] = { x, x + C, x + (size_t)W * C, x + (size_t)W * C + C };
+                const float *restrict x0 = inp + (((size_t)b * H + 2 * oy) * W + 2 * ox) * C;
+                const float *restrict x1 = x0 + C, *restrict x2 = x0 + (size_t)W * C, *restrict x3 = x2 + C;
                 size_t o = (((size_t)b * OH + oy) * OW + ox) * C;
+                float *restrict y = out + o;
+                uint8_t *restrict ag = arg + o;
+                /* PyTorch's rule: v > m, or v NaN, replaces: the first
+                 * maximum wins, a NaN wins */
                 for (int c = 0; c < C; c++) {
-                    float m = win[0][c];
-                    int a = 0;
-                    for (int j = 1; j < 4; j++) {
-                        float v = win[j][c];
-                        if (v > m || isnan(v)) { /* PyTorch's rule: a later NaN wins */
-                            m = v;
-                            a = j;
-                        }
-                    }
-                    out[o + c] = m;
-                    arg[o + c] = (uint8_t)a;
+                    uint32_t m = f2u(x0[c]), a = 0, g;
+                    float v;
+                    v = x1[c], g = -(uint32_t)((v > u2f(m)) | (v != v)), m = (f2u(v) & g) | (m & ~g), a = (1 & g) | (a & ~g);
+                    v = x2[c], g = -(uint32_t)((v > u2f(m)) | (v != v)), m = (f2u(v) & g) | (m & ~g), a = (2 & g) | (a & ~g);
+                    v = x3[c], g = -(uint32_t)((v > u2f(m)) | (v != v)), m = (f2u(v) & g) | (m & ~g), a = (3 & g) | (a & ~g);
+                    y[c] = u2f(m);
+                    ag[c] = (uint8_t)a;
                 }
             }
 }

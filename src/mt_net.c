@@ -321,7 +321,8 @@ struct mt_net_work {
     float *pk1[MT_NET_MAX_LAYERS];       /* conv: wt (CKK,OC); linear: wt (C,OC) */
     float *pk2[MT_NET_MAX_LAYERS];       /* conv: w2 (OC,CKK) */
     float *dwt[MT_NET_MAX_LAYERS];       /* conv: weight gradient (CKK,OC) */
-    float *dbuf[2];                      /* (max_B, max act_n) gradients, ping-pong */
+    float *dact[MT_NET_MAX_LAYERS + 1];  /* (max_B, act_n[l]) gradient w.r.t. act[l], l >= 1;
+                                            aliased like act */
     size_t scratch_n;                    /* floats per thread */
     float *scratch;                      /* (n_threads, scratch_n) conv patches of one sample */
     float *losses;                       /* (max_B) */
@@ -336,12 +337,12 @@ void mt_net_work_free(mt_net_work *w)
         return;
     for (int l = 0; l <= MT_NET_MAX_LAYERS; l++)
         if (w->own[l])
-            free(w->act[l]);
+            free(w->act[l]), free(w->dact[l]);
     for (int l = 0; l < MT_NET_MAX_LAYERS; l++) {
         free(w->col[l]), free(w->mask[l]), free(w->xhat[l]), free(w->invstd[l]);
         free(w->pk1[l]), free(w->pk2[l]), free(w->dwt[l]);
     }
-    free(w->dbuf[0]), free(w->dbuf[1]), free(w->scratch), free(w->losses);
+    free(w->scratch), free(w->losses);
     free(w);
 }
 
@@ -365,9 +366,11 @@ mt_status mt_net_work_create(mt_net_work **out, const mt_net *net, int max_B, in
         maxact = on > maxact ? on : maxact;
         if (l > 0 && (L->kind == MT_LAYER_RELU || L->kind == MT_LAYER_DROPOUT)) {
             w->act[l + 1] = w->act[l];
+            w->dact[l + 1] = w->dact[l];
         } else {
             w->own[l + 1] = 1;
-            if (!(w->act[l + 1] = mt_alloc_aligned(B * on * sizeof(float))))
+            if (!(w->act[l + 1] = mt_alloc_aligned(B * on * sizeof(float))) ||
+                !(w->dact[l + 1] = mt_alloc_aligned(B * on * sizeof(float))))
                 goto nomem;
         }
         switch (L->kind) {
@@ -399,9 +402,7 @@ mt_status mt_net_work_create(mt_net_work **out, const mt_net *net, int max_B, in
             break;
         }
     }
-    if (!(w->dbuf[0] = mt_alloc_aligned(B * maxact * sizeof(float))) ||
-        !(w->dbuf[1] = mt_alloc_aligned(B * maxact * sizeof(float))) ||
-        !(w->scratch = mt_alloc_aligned((size_t)n_threads * (w->scratch_n + 16) * sizeof(float))) ||
+    if (!(w->scratch = mt_alloc_aligned((size_t)n_threads * (w->scratch_n + 16) * sizeof(float))) ||
         !(w->losses = malloc(B * sizeof(float))))
         goto nomem;
     *out = w;
@@ -540,6 +541,79 @@ static void forward_layer(step_ctx *c, int l, int b0, int b1, int tid, int nt)
     }
 }
 
+/* Forward of samples [b0,b1) through layers [l0,l1) (no bn in training):
+ * sample by sample, so a sample's activations stay in cache from layer to
+ * layer, except the linear layers, which take the rows at once (a product
+ * of one row would leave the tiles' registers idle). */
+static void forward_run(step_ctx *c, int l0, int l1, int b0, int b1, int tid, int nt)
+{
+    for (int j = l0; j < l1;) {
+        int r = j;
+        while (r < l1 && c->net->layers[r].kind != MT_LAYER_LINEAR)
+            r++;
+        for (int b = b0; b < b1; b++)
+            for (int q = j; q < r; q++)
+                forward_layer(c, q, b, b + 1, tid, nt);
+        if (r < l1)
+            forward_layer(c, r, b0, b1, tid, nt);
+        j = r + 1;
+    }
+}
+
+/* Backward of sample b through layer l: the input gradient only (weight
+ * gradients are made batch-wide, in backward_step). */
+static void backward_sample(step_ctx *c, int l, int b, int tid)
+{
+    const mt_net *net = c->net;
+    mt_net_work *w = c->w;
+    const mt_layer *L = &net->layers[l];
+    const size_t in_n = w->act_n[l], out_n = w->act_n[l + 1];
+    float *d = w->dact[l + 1] + (size_t)b * out_n;
+    float *din = l > 0 ? w->dact[l] + (size_t)b * in_n : NULL;
+    switch (L->kind) {
+    case MT_LAYER_CONV:
+        if (din)
+            mt_conv2d_backward_x(din, w->scratch + (size_t)tid * (w->scratch_n + 16), d, w->pk2[l], 1,
+                                 L->h, L->w, L->c, L->oc, L->k, L->pad, c->k);
+        break;
+    case MT_LAYER_LINEAR:
+        if (din)
+            mt_linear_backward_x(din, d, net->params + L->w_off, 1, L->c, L->oc, c->k);
+        break;
+    case MT_LAYER_MAXPOOL:
+        if (din)
+            mt_maxpool2d_backward(din, d, w->mask[l] + (size_t)b * out_n, 1, L->h, L->w, L->c);
+        break;
+    case MT_LAYER_RELU:
+        mt_relu_backward(d, d, w->act[l + 1] + (size_t)b * out_n, out_n);
+        break;
+    case MT_LAYER_DROPOUT:
+        mt_dropout_backward(d, d, w->mask[l] + (size_t)b * out_n, out_n, L->p);
+        break;
+    case MT_LAYER_FLATTEN:
+        if (din && L->flat)
+            memcpy(din, d, in_n * sizeof *din);
+        else if (din)
+            mt_flatten_backward(din, d, 1, L->h, L->w, L->c);
+        break;
+    case MT_LAYER_BN:
+        assert(0); /* batch-wide */
+        break;
+    }
+}
+
+static int is_param(const mt_layer *L)
+{
+    return L->kind == MT_LAYER_CONV || L->kind == MT_LAYER_LINEAR;
+}
+
+/* One step on thread tid: the forward sample by sample (a sample's
+ * activations stay in cache from layer to layer) up to each bn layer, which
+ * works on the whole batch between barriers; the loss on own rows; then,
+ * from the top, each conv/linear layer's weight gradient split by rows of
+ * the gradient over the whole batch (after a barrier: it needs every
+ * sample's output gradient), followed by the own samples' input gradients
+ * down to the next conv/linear/bn layer. */
 static void step_thread(void *arg, int tid, int nt)
 {
     step_ctx *c = arg;
@@ -560,84 +634,77 @@ static void step_thread(void *arg, int tid, int nt)
             memset(net->grads + lo, 0, (hi - lo) * sizeof *net->grads);
     }
     barrier(c);
-    for (int l = 0; l < n; l++)
-        forward_layer(c, l, b0, b1, tid, nt);
+    for (int l = 0; l < n;) {
+        int e = l;
+        while (e < n && net->layers[e].kind != MT_LAYER_BN)
+            e++;
+        forward_run(c, l, e, b0, b1, tid, nt);
+        if (e < n)
+            forward_layer(c, e, b0, b1, tid, nt);
+        l = e + 1;
+    }
 
     /* loss on own rows: dlogits = (softmax - onehot) / B */
-    float *dout = w->dbuf[0];
-    int cur = 0;
-    c->k->softmax_xent(dout + (size_t)b0 * K, w->losses + b0, w->act[n] + (size_t)b0 * K,
+    c->k->softmax_xent(w->dact[n] + (size_t)b0 * K, w->losses + b0, w->act[n] + (size_t)b0 * K,
                        c->labels + b0, nb, K, 1.f / (float)B);
 
-    for (int l = n - 1; l >= 0; l--) {
+    for (int l = n - 1; l >= 0;) {
         const mt_layer *L = &net->layers[l];
-        const size_t in_n = w->act_n[l], out_n = w->act_n[l + 1];
-        const int need_dx = l > 0;
-        float *dall = w->dbuf[cur], *dinall = w->dbuf[1 - cur];
-        float *d = dall + (size_t)b0 * out_n, *din = dinall + (size_t)b0 * in_n;
-        const float *wp = net->params + L->w_off;
         float *gw = net->grads + L->w_off, *gb = net->grads + L->b_off;
-        int r0, r1, swap = 1;
-        switch (L->kind) {
-        case MT_LAYER_CONV: {
+        int r0, r1;
+        const int start = l;
+        if (L->kind == MT_LAYER_CONV) {
             const int CKK = (int)conv_CKK(L), P = (int)conv_P(L);
             barrier(c);
             split(CKK, tid, nt, 1, &r0, &r1);
-            mt_conv2d_backward_w(w->dwt[l], tid == 0 ? gb : NULL, dall, w->col[l], B * P, CKK, L->oc,
-                                 r0, r1, c->k);
-            if (need_dx)
-                mt_conv2d_backward_x(din, w->scratch + (size_t)tid * (w->scratch_n + 16), d, w->pk2[l],
-                                     nb, L->h, L->w, L->c, L->oc, L->k, L->pad, c->k);
-            barrier(c);
-            if (l % nt == tid)
-                mt_conv2d_unpack_grad(gw, w->dwt[l], L->c, L->oc, L->k);
-            break;
-        }
-        case MT_LAYER_LINEAR:
+            mt_conv2d_backward_w(w->dwt[l], tid == 0 ? gb : NULL, w->dact[l + 1], w->col[l], B * P, CKK,
+                                 L->oc, r0, r1, c->k);
+        } else if (L->kind == MT_LAYER_LINEAR) {
             barrier(c);
             split(L->c, tid, nt, 16, &r0, &r1);
-            mt_linear_backward_w(gw, tid == 0 ? gb : NULL, dall, l == 0 ? c->x : w->act[l], B, L->c,
-                                 L->oc, r0, r1, c->k);
-            if (need_dx)
-                mt_linear_backward_x(din, d, wp, nb, L->c, L->oc, c->k);
-            barrier(c);
-            break;
-        case MT_LAYER_MAXPOOL:
-            if (need_dx)
-                mt_maxpool2d_backward(din, d, w->mask[l] + (size_t)b0 * out_n, nb, L->h, L->w, L->c);
-            break;
-        case MT_LAYER_RELU:
-            mt_relu_backward(d, d, w->act[l + 1] + (size_t)b0 * out_n, (size_t)nb * out_n);
-            swap = 0;
-            break;
-        case MT_LAYER_DROPOUT:
-            mt_dropout_backward(d, d, w->mask[l] + (size_t)b0 * out_n, (size_t)nb * out_n, L->p);
-            swap = 0;
-            break;
-        case MT_LAYER_FLATTEN:
-            if (L->flat)
-                swap = 0;
-            else if (need_dx)
-                mt_flatten_backward(din, d, nb, L->h, L->w, L->c);
-            break;
-        case MT_LAYER_BN: {
+            mt_linear_backward_w(gw, tid == 0 ? gb : NULL, w->dact[l + 1], l == 0 ? c->x : w->act[l], B,
+                                 L->c, L->oc, r0, r1, c->k);
+        } else if (L->kind == MT_LAYER_BN) {
             const int hw = L->flat ? 1 : L->h * L->w;
             barrier(c);
             split(L->c, tid, nt, 1, &r0, &r1);
-            mt_batchnorm_backward(dinall, gw, gb, dall, w->xhat[l], w->invstd[l], wp, B * hw, L->c, r0,
-                                  r1);
+            if (l > 0)
+                mt_batchnorm_backward(w->dact[l], gw, gb, w->dact[l + 1], w->xhat[l], w->invstd[l],
+                                      net->params + L->w_off, B * hw, L->c, r0, r1);
+            else { /* gamma and beta only: the input gradient goes to scratch */
+                for (int cc = r0; cc < r1; cc++)
+                    for (int r = 0; r < B * hw; r++) {
+                        size_t i = (size_t)r * L->c + cc;
+                        gw[cc] += w->dact[l + 1][i] * w->xhat[l][i];
+                        gb[cc] += w->dact[l + 1][i];
+                    }
+            }
             barrier(c);
-            break;
+            l--; /* the layer below starts its own chain */
+            continue;
         }
+        int stop = start;
+        while (stop >= 0 && (stop == start || !(is_param(&net->layers[stop]) ||
+                                                net->layers[stop].kind == MT_LAYER_BN)))
+            stop--;
+        int top = start;
+        if (L->kind == MT_LAYER_LINEAR) { /* own rows at once: M = nb rows for the product */
+            if (l > 0 && nb > 0)
+                mt_linear_backward_x(w->dact[l] + (size_t)b0 * w->act_n[l],
+                                     w->dact[l + 1] + (size_t)b0 * w->act_n[l + 1],
+                                     net->params + L->w_off, nb, L->c, L->oc, c->k);
+            top--;
         }
-        if (swap) {
-            cur = 1 - cur;
-            /* the next layer writes the other buffer with another row
-             * stride: rows of this thread there may overlap rows another
-             * thread still reads */
-            if (L->kind == MT_LAYER_MAXPOOL || L->kind == MT_LAYER_FLATTEN)
-                barrier(c);
-        }
+        for (int b = b0; b < b1; b++)
+            for (int j = top; j > stop; j--)
+                backward_sample(c, j, b, tid);
+        l = stop;
+    }
+    barrier(c);
+    for (int l = 0; l < n; l++) {
+        const mt_layer *L = &net->layers[l];
+        if (L->kind == MT_LAYER_CONV && l % nt == tid)
+            mt_conv2d_unpack_grad(net->grads + L->w_off, w->dwt[l], L->c, L->oc, L->k);
     }
 }
 
@@ -676,8 +743,7 @@ static void predict_thread(void *arg, int tid, int nt)
         step_ctx cc = *c;
         cc.x = c->x + s0 * in_n;
         cc.B = B;
-        for (int l = 0; l < net->n_layers; l++)
-            forward_layer(&cc, l, b0, b1, tid, nt);
+        forward_run(&cc, 0, net->n_layers, b0, b1, tid, nt);
         memcpy(c->logits + (s0 + (size_t)b0) * K, w->act[net->n_layers] + (size_t)b0 * K,
                (size_t)(b1 - b0) * K * sizeof(float));
     }
