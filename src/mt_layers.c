@@ -52,8 +52,17 @@ void mt_conv2d_unpack_grad(float *dw, const float *dwt, int C, int OC, int k)
  * would cost more than the copy. */
 static inline void copy_run(float *restrict dst, const float *restrict src, int n)
 {
-    for (int j = 0; j < n; j++)
-        dst[j] = src[j];
+    switch (n) { /* one-channel inputs: 3- and 5-wide kernels */
+    case 3:
+        dst[0] = src[0], dst[1] = src[1], dst[2] = src[2];
+        return;
+    case 5:
+        dst[0] = src[0], dst[1] = src[1], dst[2] = src[2], dst[3] = src[3], dst[4] = src[4];
+        return;
+    default:
+        for (int j = 0; j < n; j++)
+            dst[j] = src[j];
+    }
 }
 
 static inline void zero_run(float *dst, int n)
