@@ -37,6 +37,7 @@ ISA_FLAGS_avx512 := -mavx512f -mavx512bw -mavx512dq -mavx512vl -mavx2 -mfma
 ISA_FLAGS_neon   :=
 
 APP_SRC  := $(wildcard src/main.c src/app_*.c)
+APPLIB_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard src/app_*.c))
 LIB_SRC  := $(wildcard src/mt_*.c) $(filter-out $(wildcard src/kern/*_avx2.c src/kern/*_avx512.c src/kern/*_neon.c),$(wildcard src/kern/*.c)) $(ISA_SRC)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 APP_OBJ  := $(APP_SRC:%.c=$(BUILD)/%.o)
@@ -53,8 +54,15 @@ features:
 	@printf '%s AVX2+FMA / AVX-512 kernels (x86-64)\n' $(if $(findstring x86_64,$(MACHINE)),✓,✗)
 	@printf '%s NEON kernels (aarch64)\n' $(if $(findstring aarch64,$(MACHINE)),✓,✗)
 
-$(BIN): $(APP_OBJ) $(BUILD)/libmt.a
+$(BIN): $(BUILD)/src/main.o $(BUILD)/libapp.a $(BUILD)/libmt.a
 	$(CC) $(MT_LDFLAGS) $(LDFLAGS) -o $@ $^ $(MT_LDLIBS) $(LDLIBS)
+
+# The command layer below main, so tests can link its base and services.
+$(BUILD)/libapp.a: $(APPLIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/src/app_config.o: MT_CPPFLAGS += -DAPP_DATADIR='"$(PREFIX)/share/mnist-train"'
 
 $(BUILD)/libmt.a: $(LIB_OBJ)
 	@rm -f $@
@@ -64,10 +72,10 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(MT_CPPFLAGS) $(CPPFLAGS) $(MT_CFLAGS) $(ISA_FLAGS_$(lastword $(subst _, ,$(basename $(notdir $<))))) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/tests/%: tests/%.c $(BUILD)/libmt.a
+$(BUILD)/tests/%: tests/%.c $(BUILD)/libapp.a $(BUILD)/libmt.a
 	@mkdir -p $(@D)
 	$(CC) $(MT_CPPFLAGS) $(CPPFLAGS) $(MT_CFLAGS) $(CFLAGS) $(MT_LDFLAGS) $(LDFLAGS) -o $@ $< \
-	    $(BUILD)/libmt.a $(shell pkg-config --cflags --libs cmocka) $(MT_LDLIBS) $(LDLIBS)
+	    $(BUILD)/libapp.a $(BUILD)/libmt.a $(shell pkg-config --cflags --libs cmocka) $(MT_LDLIBS) $(LDLIBS)
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libmt.a
 	@mkdir -p $(@D)

@@ -1,4 +1,4 @@
-/* app_log: everything the program prints (owned by main): human lines and the
+/* app_log: everything the program prints: human lines and the
  * progress bar on stderr, JSON Lines events on stdout.  Library modules never
  * print; they report through return codes and callbacks that main routes here. */
 #ifndef APP_LOG_H
@@ -38,7 +38,7 @@ void app_ev_num(app_ev *e, const char *key, double v);
 void app_ev_int(app_ev *e, const char *key, long long v);
 void app_ev_str(app_ev *e, const char *key, const char *v);
 void app_ev_bool(app_ev *e, const char *key, int v);
-/* Adds a raw JSON value (already valid JSON text, e.g. from mt_config_to_json). */
+/* Adds a raw JSON value (already valid JSON text, e.g. from app_config_to_json). */
 void app_ev_raw(app_ev *e, const char *key, const char *json);
 /* Adds an array of n integers. */
 void app_ev_ints(app_ev *e, const char *key, const long long *v, int n);

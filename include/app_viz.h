@@ -1,6 +1,6 @@
-/* app_viz: the pictures and the confusion report of the `train` command
- * (owned by main, issue 4).  Collects what the pictures need while training
- * runs (per-epoch losses, the test predictions), then prints the confusion
+/* app_viz: the pictures and the confusion report of `train` and `eval`.
+ * Collects what the pictures need while training runs (per-epoch losses,
+ * the test predictions), then prints the confusion
  * table, emits its JSON event and writes the PNG files through mt_viz. */
 #ifndef APP_VIZ_H
 #define APP_VIZ_H
@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 #include "app_log.h"
-#include "mt_config.h"
+#include "app_config.h"
 #include "mt_data.h"
 #include "mt_err.h"
 #include "mt_train.h"
@@ -27,11 +27,11 @@ typedef struct app_viz {
 
 /* Allocates the buffers for a run with cfg on the test set test (n_classes K).
  * Caller frees with app_viz_free (safe on a zeroed struct). MT_ENOMEM. */
-mt_status app_viz_init(app_viz *v, const mt_config *cfg, const mt_dataset *test, mt_err *err);
+mt_status app_viz_init(app_viz *v, const app_config *cfg, const mt_dataset *test, mt_err *err);
 void app_viz_free(app_viz *v);
 
 /* Whether the test set should be evaluated after every epoch (--curves). */
-int app_viz_eval_each_epoch(const mt_config *cfg);
+int app_viz_eval_each_epoch(const app_config *cfg);
 
 /* Records epoch ep (1-based): its mean training loss and, when test is not
  * NULL, the test loss and accuracy measured after it. */
@@ -43,7 +43,7 @@ void app_viz_record_epoch(app_viz *v, int ep, double train_loss, const mt_eval *
  * fails is reported on the spot (one error line and an "error" event) and the
  * others are still written.  Returns MT_OK or the status of the first failure
  * (MT_EIO for an unwritable path), already reported. */
-mt_status app_viz_report(app_viz *v, app_log *lg, const mt_config *cfg, const mt_dataset *test,
+mt_status app_viz_report(app_viz *v, app_log *lg, const app_config *cfg, const mt_dataset *test,
                          const mt_eval *ev);
 
 #endif

@@ -1,27 +1,20 @@
 /* mt_err: status codes and error messages shared by every module.
  * A function that can fail returns mt_status and fills an mt_err with a
- * one-line message that names the file or option and the problem; only main
- * turns it into an exit code (mt_exit_code) and prints it. */
+ * one-line message that names the file and the problem; the command layer
+ * alone prints it and turns the status into an exit code. */
 #ifndef MT_ERR_H
 #define MT_ERR_H
 
 typedef enum {
     MT_OK = 0,
-    MT_EARG,      /* usage or config error             -> exit 2 */
-    MT_EDATA,     /* bad data set or checkpoint        -> exit 3 */
-    MT_EIO,       /* output could not be written       -> exit 4 */
-    MT_ENET,      /* network / download failure        -> exit 5 */
-    MT_EDIVERGED, /* training produced NaN/inf         -> exit 6 */
-    MT_EINTR,     /* interrupted by SIGINT / SIGTERM   -> exit 130 / 143 */
-    MT_ENOMEM     /* out of memory                     -> exit 1 */
+    MT_EARG,      /* bad argument, usage or config */
+    MT_EDATA,     /* bad data set or checkpoint */
+    MT_EIO,       /* output could not be written */
+    MT_ENET,      /* network / download failure */
+    MT_EDIVERGED, /* training produced NaN/inf */
+    MT_EINTR,     /* interrupted (the caller's stop flag, or EINTR) */
+    MT_ENOMEM     /* out of memory */
 } mt_status;
-
-/* Exit codes of the command-line contract (README "Exit codes"). */
-enum {
-    MT_EXIT_OK = 0, MT_EXIT_INTERNAL = 1, MT_EXIT_USAGE = 2, MT_EXIT_DATA = 3,
-    MT_EXIT_OUTPUT = 4, MT_EXIT_NET = 5, MT_EXIT_DIVERGED = 6,
-    MT_EXIT_SIGINT = 130, MT_EXIT_SIGTERM = 143
-};
 
 typedef struct {
     mt_status code;
@@ -31,9 +24,6 @@ typedef struct {
 /* Fills err (may be NULL) with code and a printf-style message; returns code. */
 mt_status mt_errf(mt_err *err, mt_status code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-
-/* The exit code for a status (MT_EINTR maps to 130; main picks 143 for SIGTERM). */
-int mt_exit_code(mt_status s);
 
 /* Short human name of a status, e.g. "data error". */
 const char *mt_status_name(mt_status s);

@@ -1,5 +1,6 @@
 /* mt_fetch: getting the data.  Built-in specs for MNIST and Fashion-MNIST
- * (file names, decompressed sizes, CRC-32s, default mirrors, class names),
+ * (file names, decompressed sizes, CRC-32s, default mirrors, class names,
+ * where a system copy lives): the one place that knows each data set's facts,
  * verification of .gz files against those values, and a downloader that only
  * ever creates a file under its final name after it has been verified.
  *
@@ -52,6 +53,9 @@ typedef struct mt_fetch_spec {
     int n_mirrors;
     const char *const *class_names;  /* (n_classes) label i -> name, e.g. "Ankle boot" */
     int n_classes;                   /* 10 */
+    const char *system_dir;          /* a read-only copy a distribution installs, or NULL */
+    const char *env_dir;             /* the environment variable naming its folder, or NULL */
+    const char *home;                /* where its files are published, for hints */
 } mt_fetch_spec;
 
 /* *out = the built-in spec called name ("mnist", "fashion-mnist"); the spec is

@@ -1,12 +1,14 @@
-/* app_ckpt: checkpoint plumbing for the commands (issue 5).  The files are
- * mt_ckpt's; this adds what only the program knows: the effective config,
- * version, data set and test accuracy as metadata, and the log lines. */
+/* app_ckpt: checkpoint plumbing for the commands.  The files are mt_ckpt's;
+ * this adds what only the program knows: the effective config, version, data
+ * set and test accuracy as metadata, the log lines, and reading that
+ * context back for eval and predict. */
 #include "app_ckpt.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "app.h"
+#include "app_data.h"
+#include "mt_sniff.h"
 
 /* The shortest "%.*g" text that reads back as exactly v. */
 static void num_text(char *buf, size_t cap, double v)
@@ -18,14 +20,28 @@ static void num_text(char *buf, size_t cap, double v)
     }
 }
 
-mt_status app_ckpt_resume_args(app_args *a, int argc, char **argv, mt_ckpt *ck, mt_err *err)
+/* Loads path as a checkpoint; a file of another kind says what it is. */
+static mt_status load(const char *path, mt_ckpt *ck, mt_err *err)
+{
+    mt_status st = mt_ckpt_load(path, ck, err);
+    if (st == MT_EDATA) {
+        mt_kind k = mt_sniff_path(path);
+        if (k != MT_KIND_UNKNOWN && k != MT_KIND_SAFETENSORS)
+            return mt_errf(err, MT_EDATA, "%s: not a checkpoint (safetensors file): it looks like %s", path,
+                           mt_kind_text(k));
+    }
+    return st;
+}
+
+mt_status app_ckpt_resume_args(app_args *a, int argc, char **argv, mt_ckpt *ck, long long *epochs_done,
+                               mt_err *err)
 {
     mt_status st;
-    char path[MT_PATH_MAX];
+    char path[APP_PATH_MAX];
     if (a->cfg.init[0])
         return mt_errf(err, MT_EARG, "--resume and --init exclude each other (a state already holds weights)");
     snprintf(path, sizeof path, "%s", a->cfg.resume);
-    if ((st = mt_ckpt_load(path, ck, err)))
+    if ((st = load(path, ck, err)))
         return st;
     const char *js = mt_ckpt_meta(ck, "config");
     if (!ck->is_state)
@@ -34,14 +50,14 @@ mt_status app_ckpt_resume_args(app_args *a, int argc, char **argv, mt_ckpt *ck, 
     if (!js)
         return mt_errf(err, MT_EDATA, "%s: no 'config' in the metadata: not written by mnist-train --save-state",
                        path);
-    mt_config stored, base;
+    app_config stored, base;
     mt_err e2 = { 0 };
-    mt_config_defaults(&stored);
-    if (mt_config_parse(&stored, js, "stored config", &e2))
+    app_config_defaults(&stored);
+    if (app_config_parse(&stored, js, "stored config", &e2))
         return mt_errf(err, MT_EDATA, "%s: %s", path, e2.msg);
-    mt_config_defaults(&base);
+    app_config_defaults(&base);
     int n;
-    const mt_optdef *t = mt_config_options(&n);
+    const app_optdef *t = app_config_options(&n);
     static const char *const groups[] = { "data.", "model.", "training.", "optimizer.", "scheduler.", "augment." };
     /* The kernels and first-layer path decide the last bits of every step, so
      * an exact resume restores them too (--isa / --first-layer on the command
@@ -56,13 +72,26 @@ mt_status app_ckpt_resume_args(app_args *a, int argc, char **argv, mt_ckpt *ck, 
         if (take)
             memcpy((char *)&base + t[i].offset, (const char *)&stored + t[i].offset, t[i].size);
     }
-    return app_cli_parse_base(a, argc, argv, &base, err);
+    /* a resumed run keeps its state where it came from unless told otherwise */
+    snprintf(base.save_state, sizeof base.save_state, "%s", path);
+    if ((st = app_opt_parse(a, APP_CMD_TRAIN, argc, argv, &base, err)))
+        return st;
+    int64_t done = 0, in_epoch = 0;
+    const size_t one = 1;
+    mt_st_get(&ck->st, "train.epoch", MT_ST_I64, &one, 1, &done, NULL);
+    mt_st_get(&ck->st, "train.in_epoch", MT_ST_I64, &one, 1, &in_epoch, NULL);
+    *epochs_done = done;
+    if (a->cfg.epochs < done || (a->cfg.epochs == done && !in_epoch))
+        return mt_errf(err, MT_EARG, "--epochs %lld: %s has already done %lld epoch%s; ask for more (--epochs %lld "
+                       "or higher) to continue it", a->cfg.epochs, path, (long long)done, done == 1 ? "" : "s",
+                       (long long)done + 1);
+    return MT_OK;
 }
 
 mt_status app_ckpt_init_weights(app_log *lg, const char *path, mt_mlp *m, mt_err *err)
 {
     mt_ckpt ck = { 0 };
-    mt_status st = mt_ckpt_load(path, &ck, err);
+    mt_status st = load(path, &ck, err);
     if (!st)
         st = mt_ckpt_weights(&ck, m, err);
     if (!st)
@@ -82,11 +111,10 @@ static void event(app_log *lg, const char *kind, const char *path, long long epo
     app_ev_emit(lg, e);
 }
 
-mt_status app_ckpt_save_state(app_log *lg, const mt_config *cfg, const mt_mlp *m, const mt_optim *o,
-                              const mt_trainer *t, long long epochs_done, const char *schedule,
-                              mt_err *err)
+mt_status app_ckpt_save_state(app_log *lg, const app_config *cfg, const mt_mlp *m, const mt_optim *o,
+                              const mt_trainer *t, long long epochs_done, const char *schedule, mt_err *err)
 {
-    char *js = mt_config_to_json(cfg, 0);
+    char *js = app_config_to_json(cfg, 0);
     char mean[32], sd[32];
     if (!js)
         return mt_errf(err, MT_ENOMEM, "out of memory");
@@ -113,10 +141,10 @@ mt_status app_ckpt_save_state(app_log *lg, const mt_config *cfg, const mt_mlp *m
     return MT_OK;
 }
 
-mt_status app_ckpt_save_model(app_log *lg, const mt_config *cfg, const mt_mlp *m, int rows, int cols,
+mt_status app_ckpt_save_model(app_log *lg, const app_config *cfg, const mt_mlp *m, int rows, int cols,
                               double acc, double loss, long long steps, mt_err *err)
 {
-    char *js = mt_config_to_json(cfg, 0);
+    char *js = app_config_to_json(cfg, 0);
     char mean[32], sd[32], norm[96], shape[32], accs[32], losss[32], stepss[32];
     if (!js)
         return mt_errf(err, MT_ENOMEM, "out of memory");
@@ -142,37 +170,51 @@ mt_status app_ckpt_save_model(app_log *lg, const mt_config *cfg, const mt_mlp *m
     return MT_OK;
 }
 
-int app_ckpt_fail(app_log *lg, const mt_err *err, const char *cmd)
+/* ------------------------------------------------------------- models -- */
+
+mt_status app_model_open(app_model *md, const char *path, mt_err *err)
 {
-    app_log_error(lg, "%s", err->msg);
-    if (err->code == MT_EARG)
-        fprintf(stderr, "Try 'mnist-train %s%s--help' for more information.\n", cmd ? cmd : "", cmd ? " " : "");
-    app_ev *e = app_ev_new("error");
-    app_ev_str(e, "kind", mt_status_name(err->code));
-    app_ev_str(e, "message", err->msg);
-    app_ev_int(e, "exit_code", app_exit_code(err->code));
-    app_ev_emit(lg, e);
-    return app_exit_code(err->code);
+    mt_status st;
+    memset(md, 0, sizeof *md);
+    if ((st = load(path, &md->ck, err)) || (st = mt_ckpt_model(&md->ck, &md->m, err))) {
+        app_model_free(md);
+        return st;
+    }
+    const char *ds = mt_ckpt_meta(&md->ck, "dataset");
+    if (ds)
+        snprintf(md->dataset, sizeof md->dataset, "%s", ds);
+    /* the run's own --class-names, when its stored config parses (the file
+     * is untrusted: anything else is ignored) */
+    const char *js = mt_ckpt_meta(&md->ck, "config");
+    app_config c;
+    app_config_defaults(&c);
+    if (js && app_config_parse(&c, js, "stored config", NULL) == MT_OK)
+        snprintf(md->class_names, sizeof md->class_names, "%s", c.class_names);
+    return MT_OK;
 }
 
-void app_ckpt_help(FILE *f, const char *usage, const char *about, const char *const *opts)
+void app_model_free(app_model *md)
 {
-    fprintf(f, "Usage: %s\n\n%s\n\nOptions:\n", usage, about);
-    for (int i = 0; opts[i]; i++)
-        app_cli_print_option(f, opts[i]);
-    fprintf(f, "  --config FILE          read options from a JSON config file (command line wins)\n"
-               "  -h, --help             show this help and exit\n");
+    mt_mlp_free(&md->m);
+    mt_ckpt_free(&md->ck);
 }
 
-mt_status app_ckpt_open_model(const app_args *a, int pos_ok, mt_ckpt *ck, mt_mlp *m, mt_err *err)
+mt_status app_model_dataset(const app_model *md, const char *cfg_dataset, int dataset_given, char *out,
+                            size_t cap, mt_err *err)
 {
-    const char *path = a->cfg.checkpoint;
-    if (!*path && pos_ok && a->n_pos == 1)
-        path = a->pos[0];
-    if (!*path)
-        return mt_errf(err, MT_EARG, "--checkpoint FILE is required");
-    mt_status st = mt_ckpt_load(path, ck, err);
-    if (!st && (st = mt_ckpt_model(ck, m, err)))
-        mt_ckpt_free(ck);
-    return st;
+    if (dataset_given && md->dataset[0] && strcmp(md->dataset, cfg_dataset) != 0)
+        return mt_errf(err, MT_EARG, "--dataset %s: %s was trained on %s (its classes are that set's); leave "
+                       "--dataset out, or give --data DIR to test it on other files", cfg_dataset,
+                       md->ck.st.path, md->dataset);
+    snprintf(out, cap, "%s", md->dataset[0] && !dataset_given ? md->dataset : cfg_dataset);
+    return MT_OK;
+}
+
+const char *const *app_model_class_names(const app_model *md, const char *cli_names, const char *dataset)
+{
+    int n;
+    const int K = md->m.dims[md->m.n_layers];
+    const char *const *names = app_data_class_names(cli_names && *cli_names ? cli_names : md->class_names,
+                                                    dataset, &n);
+    return names && n == K ? names : NULL;
 }

@@ -1,16 +1,22 @@
 /* app_info: the `info` command: describes a checkpoint (model or training
  * state) or an IDX file.  Everything is validated by the same loaders as
  * training, so `info` is also a quick integrity check (exit 3 when bad). */
+#include "app_cmd.h"
+
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
-#include "app.h"
 #include "app_ckpt.h"
+#include "app_exit.h"
+#include "app_opt.h"
 #include "mt_idx.h"
-
-static const char *const info_opts[] = { "json", NULL };
+#include "mt_sched.h"
+#include "mt_sniff.h"
 
 static int64_t get_i64(const mt_st *st, const char *name, int64_t dflt)
 {
@@ -74,6 +80,23 @@ static mt_status info_idx(app_log *lg, const char *path, int ndim, int json, mt_
     return MT_OK;
 }
 
+/* The schedule's saved state in words ("step, learning rate 0.0001 after 3
+ * epochs"), not its exact hex floats. */
+static void schedule_text(char *out, size_t cap, const char *name, const char *state)
+{
+    mt_sched s;
+    mt_early e;
+    mt_sched_init(&s, MT_SCHED_NONE, 0);
+    mt_early_init(&e, 0, 0);
+    if (!*state || mt_sched_state_parse(state, &s, &e) != 0) {
+        snprintf(out, cap, "%s", *state ? "(unreadable)" : "none");
+        return;
+    }
+    int n = snprintf(out, cap, "%s, learning rate %.6g after %d epoch%s", name, s.lr, s.epoch, s.epoch == 1 ? "" : "s");
+    if (e.best_epoch > 0 && n > 0 && (size_t)n < cap)
+        snprintf(out + n, cap - (size_t)n, "; best loss %.4f at epoch %d", e.best, e.best_epoch);
+}
+
 static mt_status info_ckpt(app_log *lg, const char *path, int json, mt_err *err)
 {
     mt_ckpt ck = { 0 };
@@ -84,7 +107,13 @@ static mt_status info_ckpt(app_log *lg, const char *path, int json, mt_err *err)
     struct stat sb;
     long long size = stat(path, &sb) == 0 ? (long long)sb.st_size : -1;
     mt_ckpt_arch(arch, sizeof arch, ck.dims, ck.n_layers);
-    const char *opt = mt_st_find(&ck.st, "optimizer.exp_avg.fc1.weight") ? "adam/adamw"
+    /* the optimizer and schedule by name, from the stored config when it parses */
+    app_config c;
+    app_config_defaults(&c);
+    const char *js = mt_ckpt_meta(&ck, "config");
+    int have_cfg = js && app_config_parse(&c, js, "stored config", NULL) == MT_OK;
+    const char *opt = have_cfg ? c.optimizer
+                      : mt_st_find(&ck.st, "optimizer.exp_avg.fc1.weight") ? "adam or adamw"
                       : mt_st_find(&ck.st, "optimizer.momentum_buffer.fc1.weight") ? "sgd" : "?";
     int64_t epoch = get_i64(&ck.st, "train.epoch", -1), step = get_i64(&ck.st, "optimizer.step", -1);
     int64_t in_epoch = get_i64(&ck.st, "train.in_epoch", 0), batch = get_i64(&ck.st, "train.batch", 0);
@@ -101,14 +130,13 @@ static mt_status info_ckpt(app_log *lg, const char *path, int json, mt_err *err)
         if (ck.is_state) {
             app_ev_int(e, "epochs_done", epoch);
             app_ev_int(e, "steps", step);
+            app_ev_str(e, "optimizer", opt);
         }
         for (size_t i = 0; i < ck.st.n_meta; i++) {
             char key[160];
             snprintf(key, sizeof key, "meta.%s", ck.st.meta[i].key);
-            mt_config c;
-            mt_config_defaults(&c);
             /* raw JSON only when it parses as a config (the file is untrusted) */
-            if (strcmp(ck.st.meta[i].key, "config") == 0 && !mt_config_parse(&c, ck.st.meta[i].value, "", NULL))
+            if (strcmp(ck.st.meta[i].key, "config") == 0 && have_cfg)
                 app_ev_raw(e, key, ck.st.meta[i].value);
             else
                 app_ev_str(e, key, ck.st.meta[i].value);
@@ -126,8 +154,15 @@ static mt_status info_ckpt(app_log *lg, const char *path, int json, mt_err *err)
                 printf(", epoch %lld at batch %lld", (long long)epoch + 1, (long long)batch);
             printf(", %lld steps, optimizer %s\n", (long long)step, opt);
         }
-        for (size_t i = 0; i < ck.st.n_meta; i++)
-            printf("  %-13s %s\n", ck.st.meta[i].key, ck.st.meta[i].value);
+        for (size_t i = 0; i < ck.st.n_meta; i++) {
+            const char *key = ck.st.meta[i].key, *val = ck.st.meta[i].value;
+            if (strcmp(key, "schedule") == 0) {
+                char text[256];
+                schedule_text(text, sizeof text, have_cfg ? c.scheduler : "?", val);
+                printf("  %-13s %s\n", key, text);
+            } else
+                printf("  %-13s %s\n", key, val);
+        }
         printf("  tensors:\n");
         for (size_t i = 0; i < ck.st.n_tensors; i++) {
             const mt_st_tensor *t = &ck.st.tensors[i];
@@ -147,44 +182,53 @@ int app_cmd_info(int argc, char **argv)
     app_log lg;
     mt_err err = { 0 };
     mt_status st;
-    if ((st = app_cli_parse(&a, argc, argv, &err))) {
-        fprintf(stderr, "mnist-train: %s\nTry 'mnist-train info --help' for more information.\n", err.msg);
-        return app_exit_code(st);
-    }
+    app_log_init(&lg, app_opt_wants_json(argc, argv), "off");
+    if ((st = app_opt_parse(&a, APP_CMD_INFO, argc, argv, NULL, &err)))
+        return app_fail(&lg, &err, "info");
     if (a.help) {
-        app_ckpt_help(stdout, "mnist-train info [--json] FILE...",
-                      "Describe checkpoints (model or training state: architecture, normalization,\n"
-                      "progress, metadata, tensors) or IDX files (item count, sizes, label counts).\n"
-                      "Every file is fully validated; a bad one gives exit code 3.",
-                      info_opts);
-        return MT_EXIT_OK;
+        app_opt_help(stdout, APP_CMD_INFO, "mnist-train info [--json] FILE...",
+                     "Describe checkpoints (model or training state: architecture, normalization,\n"
+                     "progress, metadata, tensors) or IDX files (item count, sizes, label counts).\n"
+                     "Every file is fully validated; a bad one gives exit code 3.");
+        return APP_EXIT_OK;
     }
-    app_log_init(&lg, a.cfg.json, "off");
     if (a.n_pos == 0) {
         mt_errf(&err, MT_EARG, "no file given (mnist-train info FILE...)");
-        return app_ckpt_fail(&lg, &err, "info");
+        return app_fail(&lg, &err, "info");
     }
     mt_status worst = MT_OK;
     for (int i = 0; i < a.n_pos; i++) {
         const char *path = a.pos[i];
-        unsigned char m[4] = { 0 };
-        FILE *f = fopen(path, "rb");
-        size_t n = f ? fread(m, 1, 4, f) : 0;
-        if (f)
-            fclose(f);
-        if (!f)
-            st = mt_errf(&err, MT_EDATA, "%s: cannot open", path);
-        else if (n >= 2 && m[0] == 0x1f && m[1] == 0x8b)
+        unsigned char m[16] = { 0 };
+        struct stat sb;
+        int fd = open(path, O_RDONLY | O_NONBLOCK); /* never blocks on a FIFO */
+        ssize_t n = -1;
+        st = MT_OK;
+        if (fd < 0)
+            st = mt_errf(&err, MT_EDATA, "%s: cannot open: %s", path, strerror(errno));
+        else if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode))
+            st = mt_errf(&err, MT_EDATA, "%s: not a regular file", path);
+        else if ((n = read(fd, m, sizeof m)) < 0)
+            st = mt_errf(&err, MT_EDATA, "%s: cannot read: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        mt_kind kind = n >= 0 ? mt_sniff(m, (size_t)n) : MT_KIND_UNKNOWN;
+        if (st)
+            ;
+        else if (kind == MT_KIND_GZIP)
             st = info_idx(&lg, path, 0, a.cfg.json, &err);
-        else if (n == 4 && m[0] == 0 && m[1] == 0 && m[2] == 8 && m[3] >= 1 && m[3] <= MT_IDX_MAX_DIMS)
+        else if (kind == MT_KIND_IDX && m[3] <= MT_IDX_MAX_DIMS)
             st = info_idx(&lg, path, m[3], a.cfg.json, &err);
-        else
+        else if (kind == MT_KIND_SAFETENSORS || kind == MT_KIND_UNKNOWN)
             st = info_ckpt(&lg, path, a.cfg.json, &err);
+        else
+            st = mt_errf(&err, MT_EDATA, "%s: neither a checkpoint nor an IDX file: it looks like %s", path,
+                         mt_kind_text(kind));
         if (st) {
-            app_ckpt_fail(&lg, &err, NULL);
+            app_fail(&lg, &err, NULL);
             if (!worst || st == MT_ENOMEM)
                 worst = st;
         }
     }
-    return worst ? app_exit_code(worst) : MT_EXIT_OK;
+    return worst ? app_exit_code(worst) : APP_EXIT_OK;
 }

@@ -1,4 +1,4 @@
-/* app_viz: what `train` shows after testing (issue 4): the confusion table on
+/* app_viz: what `train` and `eval` show after testing: the confusion table on
  * stderr and as a JSON event, and the PNG pictures (prediction grid, confident
  * mistakes, confusion heatmap, learning curves).  Drawing is mt_viz's job;
  * this file only gathers the numbers, names the files and reports. */
@@ -10,15 +10,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "app.h"
-#include "app_fetch.h"
+#include "app_data.h"
+#include "app_exit.h"
 #include "mt_viz.h"
 
 /* The confusion table is printed for at most this many classes (wider than
  * a terminal beyond that; the JSON event and the PNG have it all). */
 #define TABLE_MAX_CLASSES 30
 
-mt_status app_viz_init(app_viz *v, const mt_config *cfg, const mt_dataset *test, mt_err *err)
+mt_status app_viz_init(app_viz *v, const app_config *cfg, const mt_dataset *test, mt_err *err)
 {
     memset(v, 0, sizeof *v);
     size_t n = test->n ? test->n : 1, K = (size_t)test->n_classes;
@@ -40,7 +40,7 @@ mt_status app_viz_init(app_viz *v, const mt_config *cfg, const mt_dataset *test,
         v->train_loss[i] = v->test_loss[i] = v->test_acc[i] = NAN;
     /* class names (--class-names, else the data set's own), when they fit */
     int n_names;
-    const char *const *names = app_class_names(cfg, &n_names);
+    const char *const *names = app_data_class_names(cfg->class_names, cfg->dataset, &n_names);
     if (names && n_names == v->K)
         v->class_names = names;
     return MT_OK;
@@ -57,7 +57,7 @@ void app_viz_free(app_viz *v)
     memset(v, 0, sizeof *v);
 }
 
-int app_viz_eval_each_epoch(const mt_config *cfg)
+int app_viz_eval_each_epoch(const app_config *cfg)
 {
     return cfg->curves[0] != '\0';
 }
@@ -175,16 +175,6 @@ done:
 
 /* ------------------------------------------------------------- pictures */
 
-static void report_error(app_log *lg, const mt_err *err)
-{
-    app_log_error(lg, "%s", err->msg);
-    app_ev *e = app_ev_new("error");
-    app_ev_str(e, "kind", mt_status_name(err->code));
-    app_ev_str(e, "message", err->msg);
-    app_ev_int(e, "exit_code", app_exit_code(err->code));
-    app_ev_emit(lg, e);
-}
-
 /* One line and one "picture" event for a file written. */
 static void report_written(app_log *lg, const char *kind, const char *path, const mt_viz_info *info,
                            const char *what)
@@ -204,7 +194,7 @@ static void report_written(app_log *lg, const char *kind, const char *path, cons
     app_ev_emit(lg, e);
 }
 
-static void grid_opts(mt_viz_grid_opts *o, const app_viz *v, const mt_config *cfg, int n_cells,
+static void grid_opts(mt_viz_grid_opts *o, const app_viz *v, const app_config *cfg, int n_cells,
                       const char *title)
 {
     memset(o, 0, sizeof *o);
@@ -216,7 +206,7 @@ static void grid_opts(mt_viz_grid_opts *o, const app_viz *v, const mt_config *cf
     o->n_classes = v->class_names ? v->K : 0;
 }
 
-static void layout_text(char *out, size_t cap, const mt_viz_info *info, const mt_config *cfg, const char *noun)
+static void layout_text(char *out, size_t cap, const mt_viz_info *info, const app_config *cfg, const char *noun)
 {
     if (info->n_cells == 0) {
         snprintf(out, cap, "no %s", noun);
@@ -229,7 +219,7 @@ static void layout_text(char *out, size_t cap, const mt_viz_info *info, const mt
                  info->scale);
 }
 
-mt_status app_viz_report(app_viz *v, app_log *lg, const mt_config *cfg, const mt_dataset *test,
+mt_status app_viz_report(app_viz *v, app_log *lg, const app_config *cfg, const mt_dataset *test,
                          const mt_eval *ev)
 {
     mt_status first = MT_OK;
@@ -253,7 +243,7 @@ mt_status app_viz_report(app_viz *v, app_log *lg, const mt_config *cfg, const mt
         memset(&info, 0, sizeof info);
         mt_status st = mt_viz_grid(cfg->grid, test->images, test->labels, v->preds, n, rows, cols, &o, &info, &err);
         if (st) {
-            report_error(lg, &err);
+            app_fail(lg, &err, NULL);
             first = first ? first : st;
         } else {
             layout_text(what, sizeof what, &info, cfg, "test images");
@@ -285,7 +275,7 @@ mt_status app_viz_report(app_viz *v, app_log *lg, const mt_config *cfg, const mt
         }
         free(conf);
         if (st) {
-            report_error(lg, &err);
+            app_fail(lg, &err, NULL);
             first = first ? first : st;
         } else {
             layout_text(what, sizeof what, &info, cfg, "mistakes");
@@ -307,7 +297,7 @@ mt_status app_viz_report(app_viz *v, app_log *lg, const mt_config *cfg, const mt
         }
         free(counts);
         if (st) {
-            report_error(lg, &err);
+            app_fail(lg, &err, NULL);
             first = first ? first : st;
         } else {
             snprintf(what, sizeof what, "%d x %d classes", v->K, v->K);
@@ -328,7 +318,7 @@ mt_status app_viz_report(app_viz *v, app_log *lg, const mt_config *cfg, const mt
         memset(&info, 0, sizeof info);
         mt_status st = mt_viz_curves(cfg->curves, &in, &info, &err);
         if (st) {
-            report_error(lg, &err);
+            app_fail(lg, &err, NULL);
             first = first ? first : st;
         } else {
             snprintf(what, sizeof what, "%d epoch%s", v->n_epochs, v->n_epochs == 1 ? "" : "s");

@@ -241,8 +241,7 @@ mt_status mt_ckpt_restore(const mt_ckpt *c, mt_mlp *m, mt_optim *o, mt_trainer *
     const size_t one = 1, four = 4, n = t->n;
 
     if (!c->is_state)
-        return mt_errf(err, MT_EDATA, "%s: a model file, not a training state (no 'train.epoch'); "
-                       "use --init to start from its weights", p);
+        return mt_errf(err, MT_EDATA, "%s: a model file, not a training state (no 'train.epoch')", p);
     if ((s = check_arch(c, m, err)))
         return s;
     /* the optimizer's moments, one tensor per parameter tensor */
@@ -259,7 +258,7 @@ mt_status mt_ckpt_restore(const mt_ckpt *c, mt_mlp *m, mt_optim *o, mt_trainer *
             size_t sh[2] = { (size_t)shape[0], (size_t)shape[1] }, off = (size_t)(data - m->params);
             snprintf(name, sizeof name, "%s.%s", moment_names(o->kind, j), pn);
             if (!mt_st_find(st, name)) {
-                s = mt_errf(err, MT_EDATA, "%s: tensor '%s' is missing (was the state written with --optimizer %s?)",
+                s = mt_errf(err, MT_EDATA, "%s: tensor '%s' is missing (was the state written by another optimizer than %s?)",
                             p, name, mt_optim_name(o->kind));
                 goto fail;
             }
@@ -285,7 +284,7 @@ mt_status mt_ckpt_restore(const mt_ckpt *c, mt_mlp *m, mt_optim *o, mt_trainer *
     }
     if (pt->ndim != 1 || pt->shape[0] != n) {
         s = mt_errf(err, MT_EDATA, "%s: the state orders %zu training samples, this run has %zu "
-                    "(same --train-limit and data?)", p, pt->ndim == 1 ? pt->shape[0] : 0, n);
+                    "(the same training data and limit?)", p, pt->ndim == 1 ? pt->shape[0] : 0, n);
         goto fail;
     }
     perm = malloc((n ? n : 1) * sizeof *perm);

@@ -800,11 +800,11 @@ mt_status mt_engine_create(mt_engine **out, mt_mlp *m, const mt_kern *k, int nth
 {
     mt_status st;
     if (nthreads < 1 || nthreads > 256)
-        return mt_errf(err, MT_EARG, "--threads %d: must be between 1 and 256", nthreads);
+        return mt_errf(err, MT_EARG, "%d threads: must be between 1 and 256", nthreads);
     if (max_B < 1 || m->n_layers < 1)
         return mt_errf(err, MT_EARG, "engine: bad batch size %d or empty model", max_B);
     if (m->dims[0] >= MT_SP_MAX_C && path != MT_PATH_DENSE)
-        return mt_errf(err, MT_EARG, "%d inputs are too many for the sparse first layer: use --first-layer dense",
+        return mt_errf(err, MT_EARG, "%d inputs are too many for the sparse first layer: use the dense one",
                        m->dims[0]);
     mt_engine *e = calloc(1, sizeof *e);
     if (!e)

@@ -1,4 +1,4 @@
-/* mt_err: formatting of one-line error messages and the status -> exit code map.
+/* mt_err: formatting of one-line error messages and the names of statuses.
  * Deliberately holds no global "last error": every caller passes its own mt_err. */
 #include "mt_err.h"
 
@@ -15,21 +15,6 @@ mt_status mt_errf(mt_err *err, mt_status code, const char *fmt, ...)
         err->code = code;
     }
     return code;
-}
-
-int mt_exit_code(mt_status s)
-{
-    switch (s) {
-    case MT_OK:        return MT_EXIT_OK;
-    case MT_EARG:      return MT_EXIT_USAGE;
-    case MT_EDATA:     return MT_EXIT_DATA;
-    case MT_EIO:       return MT_EXIT_OUTPUT;
-    case MT_ENET:      return MT_EXIT_NET;
-    case MT_EDIVERGED: return MT_EXIT_DIVERGED;
-    case MT_EINTR:     return MT_EXIT_SIGINT;
-    case MT_ENOMEM:    return MT_EXIT_INTERNAL;
-    }
-    return MT_EXIT_INTERNAL;
 }
 
 const char *mt_status_name(mt_status s)

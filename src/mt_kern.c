@@ -101,11 +101,11 @@ mt_status mt_kern_select(const mt_kern **out, mt_isa isa, mt_err *err)
         if (v[i].isa != isa)
             continue;
         if (!v[i].runnable)
-            return mt_errf(err, MT_EARG, "--isa %s: this CPU does not support it", mt_isa_name(isa));
+            return mt_errf(err, MT_EARG, "kernels %s: this CPU does not support them", mt_isa_name(isa));
         *out = v[i].k;
         return MT_OK;
     }
-    return mt_errf(err, MT_EARG, "--isa %s: not compiled into this build (%s)", mt_isa_name(isa),
+    return mt_errf(err, MT_EARG, "kernels %s: not compiled into this build (%s)", mt_isa_name(isa),
 #if defined(MT_HAVE_X86)
                    "x86-64 builds have scalar, avx2, avx512"
 #elif defined(MT_HAVE_NEON)

@@ -114,7 +114,7 @@ int mt_pool_threads(const mt_pool *p) { return p ? p->n : 1; }
 mt_status mt_pool_create(mt_pool **out, int nthreads, mt_err *err)
 {
     if (nthreads < 1 || nthreads > 256)
-        return mt_errf(err, MT_EARG, "--threads %d: must be between 1 and 256", nthreads);
+        return mt_errf(err, MT_EARG, "%d threads: must be between 1 and 256", nthreads);
     mt_pool *p = calloc(1, sizeof *p);
     if (!p)
         return mt_errf(err, MT_ENOMEM, "thread pool: out of memory");

@@ -103,8 +103,7 @@ mt_status mt_train_epoch(mt_trainer *t, const mt_dataset *ds, int epoch, mt_batc
         }
         float loss = (float)(sum / B);
         if (!isfinite(loss)) {
-            st = mt_errf(err, MT_EDIVERGED, "training diverged at epoch %d, batch %d: loss is %s "
-                         "(try a lower --lr)", epoch, b, isnan(loss) ? "nan" : "inf");
+            st = mt_errf(err, MT_EDIVERGED, "training diverged at epoch %d, batch %d: loss is %s", epoch, b, isnan(loss) ? "nan" : "inf");
             break;
         }
         if (!t->engine) { /* backward and update */

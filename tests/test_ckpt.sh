@@ -101,7 +101,7 @@ PY
 expect 3 "overlapping offsets" "$BIN" predict --checkpoint "$T/ovl.st" "$T/nothing.png"; err_has "ovl.st"; err_lines
 expect 3 "missing checkpoint" "$BIN" eval --checkpoint "$T/none.st" --data "$D"; err_has "none.st"
 expect 3 "resume from garbage" "$BIN" --resume "$D/t10k-labels-idx1-ubyte"; err_lines
-expect 2 "eval without a checkpoint" "$BIN" eval --data "$D"; err_has "--checkpoint FILE is required"
+expect 2 "eval without a checkpoint" "$BIN" eval --data "$D"; err_has "no checkpoint given"
 
 # --- eval and info
 expect 0 "eval" "$BIN" eval --checkpoint "$T/full.st" --data "$D"
@@ -115,7 +115,7 @@ assert e["correct"] == t["correct"] and e["total"] == t["total"] == 200 and e["l
 assert sum(map(sum, e["confusion"])) == 200 and sum(e["confusion"][i][i] for i in range(len(e["confusion"]))) == e["correct"]
 PY
 for th in 1 2 3; do
-    "$BIN" eval --checkpoint "$T/full.st" --data "$D" --json --no-grid --threads $th 2>/dev/null | grep '"event":"eval"' >"$T/eval.$th"
+    "$BIN" eval --checkpoint "$T/full.st" --data "$D" --json --threads $th 2>/dev/null | grep '"event":"eval"' >"$T/eval.$th"
 done
 [ -s "$T/eval.1" ] && cmp -s "$T/eval.1" "$T/eval.2" && cmp -s "$T/eval.1" "$T/eval.3" \
     && ok "  eval --threads 1, 2 and 3 agree to the bit" || bad "  eval differs between thread counts"

@@ -635,9 +635,8 @@ static void test_fetch_server_down_lists_tried_mirrors(void **state)
     assert_non_null(strstr(e.msg, a));
     assert_non_null(strstr(e.msg, b));
     assert_non_null(strstr(e.msg, "connect"));
-    assert_non_null(strstr(e.msg, "put the four files in"));
-    assert_non_null(strstr(e.msg, dir));
-    assert_non_null(strstr(e.msg, "--data"));
+    /* the library names no option: the command layer adds the hint */
+    assert_null(strstr(e.msg, "--"));
     assert_null(strchr(e.msg, '\n'));
     assert_int_equal(r.n_attempt, 4); /* 2 mirrors x 2 retries, then stop */
     assert_none(dir);

@@ -7,13 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mt_config.h"
+#include "app_config.h"
 
 static void test_defaults_are_the_seed_recipe(void **state)
 {
     (void)state;
-    mt_config c;
-    mt_config_defaults(&c);
+    app_config c;
+    app_config_defaults(&c);
     assert_int_equal(c.epochs, 5);
     assert_int_equal(c.batch_size, 64);
     assert_int_equal(c.test_batch_size, 1000);
@@ -24,20 +24,20 @@ static void test_defaults_are_the_seed_recipe(void **state)
     assert_int_equal(c.log_interval, 100);
     /* every default in the table parses under its own rules */
     int n;
-    const mt_optdef *t = mt_config_options(&n);
+    const app_optdef *t = app_config_options(&n);
     for (int i = 0; i < n; i++) {
         mt_err err = { 0 };
-        assert_int_equal(mt_config_set(&c, &t[i], t[i].def, t[i].name, &err), MT_OK);
-        assert_ptr_equal(mt_config_find(t[i].name), &t[i]);
+        assert_int_equal(app_config_set(&c, &t[i], t[i].def, t[i].name, &err), MT_OK);
+        assert_ptr_equal(app_config_find(t[i].name), &t[i]);
     }
 }
 
 static void expect_set_error(const char *name, const char *value, const char *needle)
 {
-    mt_config c;
+    app_config c;
     mt_err err = { 0 };
-    mt_config_defaults(&c);
-    mt_status st = mt_config_set(&c, mt_config_find(name), value, name, &err);
+    app_config_defaults(&c);
+    mt_status st = app_config_set(&c, app_config_find(name), value, name, &err);
     if (st != MT_EARG || !strstr(err.msg, needle))
         fail_msg("%s=%s: status %d, '%s'", name, value, st, err.msg);
 }
@@ -59,11 +59,11 @@ static void test_set_rejects_bad_values(void **state)
 
 static void expect_json_error(const char *json, const char *needle)
 {
-    mt_config c, before;
+    app_config c, before;
     mt_err err = { 0 };
-    mt_config_defaults(&c);
+    app_config_defaults(&c);
     before = c;
-    mt_status st = mt_config_parse(&c, json, "cfg.json", &err);
+    mt_status st = app_config_parse(&c, json, "cfg.json", &err);
     if (st != MT_EARG || !strstr(err.msg, needle) || strncmp(err.msg, "cfg.json: ", 10) != 0)
         fail_msg("%s: status %d, '%s' (wanted '%s')", json, st, err.msg, needle);
     assert_memory_equal(&c, &before, sizeof c); /* all or nothing */
@@ -87,10 +87,10 @@ static void test_json_errors_name_the_key(void **state)
 static void test_json_applies_nested_keys(void **state)
 {
     (void)state;
-    mt_config c;
+    app_config c;
     mt_err err = { 0 };
-    mt_config_defaults(&c);
-    assert_int_equal(mt_config_parse(&c, "{\"optimizer\": {\"name\": \"adamw\", \"lr\": 0.01},"
+    app_config_defaults(&c);
+    assert_int_equal(app_config_parse(&c, "{\"optimizer\": {\"name\": \"adamw\", \"lr\": 0.01},"
                                          " \"training\": {\"shuffle\": false, \"epochs\": 2},"
                                          " \"data\": {\"train_limit\": 2000}}", "x.json", &err), MT_OK);
     assert_string_equal(c.optimizer, "adamw");
@@ -104,15 +104,15 @@ static void test_json_applies_nested_keys(void **state)
 static void test_print_config_round_trips(void **state)
 {
     (void)state;
-    mt_config a, b;
+    app_config a, b;
     mt_err err = { 0 };
-    mt_config_defaults(&a);
-    assert_int_equal(mt_config_parse(&a, "{\"training\": {\"epochs\": 7, \"seed\": 123456789012},"
+    app_config_defaults(&a);
+    assert_int_equal(app_config_parse(&a, "{\"training\": {\"epochs\": 7, \"seed\": 123456789012},"
                                          " \"data\": {\"dir\": \"/tmp/q\\\"x\"}}", "a", &err), MT_OK);
-    char *s = mt_config_to_json(&a, 1);
+    char *s = app_config_to_json(&a, 1);
     assert_non_null(s);
-    mt_config_defaults(&b);
-    assert_int_equal(mt_config_parse(&b, s, "printed", &err), MT_OK);
+    app_config_defaults(&b);
+    assert_int_equal(app_config_parse(&b, s, "printed", &err), MT_OK);
     assert_memory_equal(&a, &b, sizeof a);
     free(s);
 }
@@ -120,10 +120,10 @@ static void test_print_config_round_trips(void **state)
 static void test_load_reports_missing_file(void **state)
 {
     (void)state;
-    mt_config c;
+    app_config c;
     mt_err err = { 0 };
-    mt_config_defaults(&c);
-    assert_int_equal(mt_config_load(&c, "/nonexistent/c.json", &err), MT_EARG);
+    app_config_defaults(&c);
+    assert_int_equal(app_config_load(&c, "/nonexistent/c.json", &err), MT_EARG);
     assert_non_null(strstr(err.msg, "/nonexistent/c.json: cannot open config"));
 }
 
