@@ -4,7 +4,10 @@
 #   bash bench/run.sh BIN BENCHDIR
 # Env: MNIST_DATA (default /work/shared/data/mnist, else data/mnist),
 #      REPS (default 3), TRAIN_REPS (default 9), BENCH_TORCH=0 to skip PyTorch, TORCH_STEPS (batches
-#      per PyTorch run, default 500), BENCH_QUICK=1 for a short smoke run.
+#      per PyTorch run, default 500), BENCH_QUICK=1 for a short smoke run,
+#      BENCH_TORCH_CNN=0 to skip PyTorch's CNN recipes (bench/torch_cnn.py), CNN_EPOCHS
+#      (its cnn recipe's epochs, default 1), CNN_STEPS (batches per CNN run, 0 = whole
+#      epochs), FAST_SEEDS (seeds of its fastcnn runs, default 1,2,3).
 # Not a test: it never fails on a missed target, it reports it.
 set -euo pipefail
 BIN=${1:?usage: run.sh BIN BENCHDIR}
@@ -194,6 +197,48 @@ print(s.median(e["samples_per_s"] for e in map(json.loads, open(sys.argv[1])) if
     echo
 else
     echo "(PyTorch not installed or BENCH_TORCH=0: no comparison)"
+    echo
+fi
+
+# ---------------------------------------------------------------- PyTorch CNN recipes
+# torch_cnn.py picks its best thread count (a short probe at 1 and 2) and
+# prints one JSON line per run; torch_cnn_sps / torch_fast_s / torch_fast_acc
+# are the medians for the comparison rows of the CNN recipes.
+torch_cnn_sps=""; torch_fast_s=""; torch_fast_acc=""
+if [ "${BENCH_TORCH_CNN:-1}" != 0 ] && "$PY" -c 'import torch' 2>/dev/null; then
+    cnn_epochs=${CNN_EPOCHS:-1}; cnn_steps=${CNN_STEPS:-0}; fast_seeds=${FAST_SEEDS:-1,2,3}
+    [ "$QUICK" = 1 ] && { cnn_steps=50; fast_seeds=1; }
+    echo "## PyTorch, the CNN recipes (preloaded float tensors; best of 1 and 2 threads)"
+    echo
+    "$PY" "$HERE/torch_cnn.py" "$DATA" --recipe cnn --epochs "$cnn_epochs" --steps "$cnn_steps" > "$T/torch_cnn.json"
+    "$PY" "$HERE/torch_cnn.py" "$DATA" --recipe fastcnn --seeds "$fast_seeds" --steps "$cnn_steps" >> "$T/torch_cnn.json"
+    echo "| recipe | torch threads | runs | train s (median) | samples/s (median) | test accuracy (mean) |"
+    echo "|---|---|---|---|---|---|"
+    "$PY" - "$T/torch_cnn.json" "$T/torch_cnn.vars" <<'PY'
+import json, sys, statistics as st
+runs = [e for e in map(json.loads, open(sys.argv[1])) if e["bench"] == "torch_cnn"]
+out = {}
+for name in ("cnn", "fastcnn"):
+    rs = [e for e in runs if e["recipe"] == name]
+    if not rs:
+        continue
+    t = st.median(e["train_s"] for e in rs); sps = st.median(e["samples_per_s"] for e in rs)
+    acc = sum(e["test_accuracy"] for e in rs) / len(rs)
+    e0 = rs[0]
+    part = f", {e0['samples']} samples only" if e0["samples"] < e0["epochs"] * 60000 else ""
+    desc = f"{name} ({e0['epochs']} epoch{'s' if e0['epochs'] > 1 else ''}, batch {e0['batch_size']}{part})"
+    print(f"| {desc} | {rs[0]['threads']} | {len(rs)} | {t:.2f} | {sps:.0f} | {acc * 100:.2f} % |")
+    out[name] = (t, sps, acc)
+with open(sys.argv[2], "w") as f:
+    if "cnn" in out:
+        print(f"torch_cnn_sps={out['cnn'][1]}", file=f)
+    if "fastcnn" in out:
+        print(f"torch_fast_s={out['fastcnn'][0]}; torch_fast_acc={out['fastcnn'][2]}", file=f)
+PY
+    . "$T/torch_cnn.vars"
+    echo
+else
+    echo "(PyTorch not installed or BENCH_TORCH_CNN=0: no CNN comparison)"
     echo
 fi
 

@@ -60,6 +60,13 @@ typedef struct mt_kern {
      * dlogits may alias logits.  losses may be NULL. */
     double (*softmax_xent)(float *dlogits, float *losses, const float *logits,
                            const uint8_t *labels, int B, int K, float dscale);
+    /* softmax_xent with torch.nn.CrossEntropyLoss(label_smoothing=ls)'s
+     * targets t = (1-ls) onehot(labels) + ls/K, 0 <= ls <= 1:
+     *   losses (B) = (1-ls) (lse - z[y]) + ls * mean_k (lse - z[k])
+     *   dlogits (B,K) = (softmax(logits) - t) * dscale
+     * With ls = 0 it gives softmax_xent's bits.  Same aliasing rules. */
+    double (*softmax_xent_ls)(float *dlogits, float *losses, const float *logits,
+                              const uint8_t *labels, int B, int K, float dscale, float ls);
     /* out (N) = in (N) * scale + shift   (uint8 pixels -> normalized floats) */
     void (*u8_to_f32)(float *out, const uint8_t *in, size_t N, float scale, float shift);
     /* One Adam/AdamW step over N parameters (torch.optim.Adam / AdamW):
@@ -71,6 +78,17 @@ typedef struct mt_kern {
     void (*adam)(float *p, const float *g, float *m, float *v, size_t N,
                  float lr, float b1, float b2, float eps, float bc1, float bc2,
                  float wd_l2, float wd_decoupled);
+    /* One Adadelta step over N parameters (torch.optim.Adadelta):
+     *   g'    = g + wd * p
+     *   sq    = rho sq + (1-rho) g'^2
+     *   delta = sqrt(acc + eps) / sqrt(sq + eps) * g'
+     *   acc   = rho acc + (1-rho) delta^2
+     *   p    -= lr * delta
+     * sq (N) is PyTorch's square_avg, acc (N) its acc_delta.  Every variant
+     * does these IEEE operations in this order (no FMA): bit-identical to
+     * the reference. */
+    void (*adadelta)(float *p, const float *g, float *sq, float *acc, size_t N,
+                     float lr, float rho, float eps, float wd);
 
     /* ---- Issue 3: forms that pay on SIMD and split across threads. ----
      * Every output element is computed by one fixed chain of operations

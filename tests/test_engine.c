@@ -102,7 +102,7 @@ static run_out train(const mt_dataset *ds, const mt_kern *k, int T, mt_path path
     assert_int_equal(mt_mlp_init(&m, g_dims, g_layers, &r, &err), MT_OK);
     assert_int_equal(mt_optim_init(&o, opt_kind, m.n_params, &err), MT_OK);
     mt_optim_defaults(&o);
-    o.lr = opt_kind == MT_OPT_SGD ? 0.05f : 2e-3f;
+    o.lr = opt_kind == MT_OPT_SGD ? 0.05f : opt_kind == MT_OPT_ADADELTA ? 1.0f : 2e-3f;
     o.momentum = 0.9f;
     o.weight_decay = opt_kind == MT_OPT_ADAM ? 0.f : 1e-3f;
     assert_int_equal(mt_trainer_init(&t, &m, &o, k, ds->n, 64, 99, &err), MT_OK);
@@ -146,14 +146,14 @@ static void test_threads_give_bit_identical_training(void **state)
     make_data(&ds, 0);
     mt_kern_variant v[8];
     int nv = mt_kern_variants(v, 8);
-    const mt_opt_kind kinds[] = { MT_OPT_ADAM, MT_OPT_ADAMW, MT_OPT_SGD };
+    const mt_opt_kind kinds[] = { MT_OPT_ADAM, MT_OPT_ADAMW, MT_OPT_SGD, MT_OPT_ADADELTA };
     for (int vi = 0; vi < nv; vi++) {
         if (!v[vi].runnable) {
             print_message("skipped: %s (this CPU cannot run it)\n", v[vi].k->name);
             continue;
         }
         for (int p = MT_PATH_DENSE; p <= MT_PATH_SPARSE; p++)
-            for (int ki = 0; ki < 3; ki++) {
+            for (int ki = 0; ki < 4; ki++) {
                 if (ki > 0 && p == MT_PATH_DENSE)
                     continue;
                 run_out r1 = train(&ds, v[vi].k, 1, (mt_path)p, kinds[ki]);

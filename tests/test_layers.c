@@ -1,6 +1,8 @@
 /* Numerical checks of the scalar reference kernels and the model: every
  * gradient against a central difference of an independent double-precision
- * forward pass; softmax-CE stability at huge and tiny logits. */
+ * forward pass; softmax-CE stability at huge and tiny logits; label
+ * smoothing also against torch.nn.functional.cross_entropy where
+ * /usr/bin/python3 has torch. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +15,7 @@
 #include "mt_layers.h"
 #include "mt_mlp.h"
 #include "mt_rng.h"
+#include "test_util.h"
 
 static mt_rng rng;
 
@@ -174,6 +177,132 @@ static void test_softmax_xent_matches_finite_differences(void **state)
     memcpy(z2, z, sizeof z);
     k->softmax_xent(z2, NULL, z2, y, SB, K, 1.0f / SB);
     assert_memory_equal(z2, dz, sizeof dz);
+}
+
+/* CrossEntropyLoss(label_smoothing=ls), mean over the batch, in double:
+ * sum_k -t_k log p_k with t = (1-ls) onehot + ls/K. */
+static double xent_ls_obj(const double *z, const uint8_t *y, double ls)
+{
+    double L = 0;
+    for (int i = 0; i < SB; i++) {
+        double mx = z[i * K], s = 0;
+        for (int c = 1; c < K; c++) mx = fmax(mx, z[i * K + c]);
+        for (int c = 0; c < K; c++) s += exp(z[i * K + c] - mx);
+        for (int c = 0; c < K; c++) {
+            double t = ls / K + (c == y[i] ? 1 - ls : 0);
+            L += t * (mx + log(s) - z[i * K + c]);
+        }
+    }
+    return L / SB;
+}
+
+static void test_softmax_xent_ls_matches_finite_differences(void **state)
+{
+    (void)state;
+    const mt_kern *k = mt_kern_ref();
+    const float lss[] = { 0.1f, 0.35f, 1.f };
+    for (int li = 0; li < 3; li++) {
+        float z[SB * K], dz[SB * K], losses[SB];
+        double zd[SB * K];
+        uint8_t y[SB] = { 0, 5, 2, 2 };
+        fill(z, SB * K, -3, 3);
+        for (int i = 0; i < SB * K; i++) zd[i] = z[i];
+        double sum = k->softmax_xent_ls(dz, losses, z, y, SB, K, 1.0f / SB, lss[li]);
+        if (fabs(sum / SB - xent_ls_obj(zd, y, lss[li])) > 1e-5)
+            fail_msg("smoothing %g: loss %.9g vs %.9g", lss[li], sum / SB, xent_ls_obj(zd, y, lss[li]));
+        double tot = 0;
+        for (int i = 0; i < SB; i++) tot += losses[i];
+        assert_true(fabs(tot - sum) < 1e-5);
+        const double h = 1e-6;
+        for (int i = 0; i < SB * K; i++) {
+            double o = zd[i];
+            zd[i] = o + h; double lp = xent_ls_obj(zd, y, lss[li]);
+            zd[i] = o - h; double lm = xent_ls_obj(zd, y, lss[li]);
+            zd[i] = o;
+            if (rel_err(dz[i], (lp - lm) / (2 * h)) > 1e-4)
+                fail_msg("smoothing %g: dlogits[%d] %.9g vs %.9g", lss[li], i, dz[i], (lp - lm) / (2 * h));
+        }
+        /* each row's gradient sums to 0: the targets sum to 1 like p */
+        for (int i = 0; i < SB; i++) {
+            double r = 0;
+            for (int c = 0; c < K; c++) r += dz[i * K + c];
+            assert_true(fabs(r) < 1e-7);
+        }
+    }
+}
+
+/* Smoothing 0 is the plain loss bit for bit (the MLP's runs keep their bits),
+ * and huge logits stay finite with smoothing. */
+static void test_softmax_xent_ls_zero_is_plain_and_stable(void **state)
+{
+    (void)state;
+    const mt_kern *k = mt_kern_ref();
+    float z[SB * K], d0[SB * K], d1[SB * K], l0[SB], l1[SB];
+    uint8_t y[SB] = { 1, 0, 4, 3 };
+    fill(z, SB * K, -5, 5);
+    double t0 = k->softmax_xent(d0, l0, z, y, SB, K, 0.25f);
+    double t1 = k->softmax_xent_ls(d1, l1, z, y, SB, K, 0.25f, 0.f);
+    assert_true(t0 == t1);
+    assert_memory_equal(d0, d1, sizeof d0);
+    assert_memory_equal(l0, l1, sizeof l0);
+    float h[SB * K] = {
+        1e4f, -1e4f, 0, 0, 0, 0,
+        1e30f, 1e30f, -1e30f, 0, 0, 0,
+        1e-30f, -1e-30f, 0, 1e-38f, 0, 0,
+        -1e4f, 1e4f, 0, 0, 0, 0,
+    };
+    uint8_t hy[SB] = { 0, 1, 3, 0 };
+    double sum = k->softmax_xent_ls(d1, l1, h, hy, SB, K, 1.0f, 0.1f);
+    for (int i = 0; i < SB * K; i++)
+        assert_true(isfinite(d1[i]));
+    assert_true(isfinite(sum));
+    /* row 0: nll ~ 0; -log p_k = 1e4 - z_k, mean (0 + 2e4 + 4 * 1e4) / 6 */
+    double want0 = 0.1 * (0 + 2e4 + 4 * 1e4) / 6;
+    assert_true(fabs(l1[0] - want0) / want0 < 1e-5);
+    assert_true(fabs(l1[2] - log(6.0)) < 1e-5); /* uniform: every class costs log 6 */
+}
+
+/* The kernel against torch.nn.functional.cross_entropy(label_smoothing=)
+ * in double, loss and gradient of the batch mean. */
+static void test_softmax_xent_ls_matches_torch(void **state)
+{
+    (void)state;
+    enum { TB = 9, TK = 10 };
+    const float lss[] = { 0.f, 0.1f, 0.5f };
+    char dir[64];
+    snprintf(dir, sizeof dir, "%.63s", tu_mkdtemp()); /* "/tmp/mt_test_XXXXXX" */
+    for (int li = 0; li < 3; li++) {
+        float z[TB * TK], dz[TB * TK];
+        uint8_t y[TB];
+        fill(z, TB * TK, -4, 4);
+        for (int i = 0; i < TB; i++)
+            y[i] = (uint8_t)((i * 7 + 3) % TK);
+        double sum = mt_kern_ref()->softmax_xent_ls(dz, NULL, z, y, TB, TK, 1.0f / TB, lss[li]);
+        const char *path = tu_in(dir, "xent.txt");
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fprintf(f, "%d %d %.9g\n", TB, TK, lss[li]);
+        for (int i = 0; i < TB; i++) {
+            for (int c = 0; c < TK; c++)
+                fprintf(f, "%.9g ", z[i * TK + c]);
+            fprintf(f, "%d\n", y[i]);
+        }
+        fprintf(f, "%.17g\n", sum / TB);
+        for (int i = 0; i < TB; i++) {
+            for (int c = 0; c < TK; c++)
+                fprintf(f, "%.9g ", dz[i * TK + c]);
+            fprintf(f, "\n");
+        }
+        fclose(f);
+        int rc = tu_torch_ref("xent", path);
+        if (rc == 77) {
+            tu_rmrf(dir);
+            print_message("skipping: /usr/bin/python3 with torch not found\n");
+            skip();
+        }
+        assert_int_equal(rc, 0);
+    }
+    tu_rmrf(dir);
 }
 
 static void test_softmax_xent_is_stable_for_huge_and_tiny_logits(void **state)
@@ -679,6 +808,9 @@ int main(void)
         cmocka_unit_test(test_linear_backward_x_applies_relu_mask),
         cmocka_unit_test(test_softmax_xent_matches_finite_differences),
         cmocka_unit_test(test_softmax_xent_is_stable_for_huge_and_tiny_logits),
+        cmocka_unit_test(test_softmax_xent_ls_matches_finite_differences),
+        cmocka_unit_test(test_softmax_xent_ls_zero_is_plain_and_stable),
+        cmocka_unit_test(test_softmax_xent_ls_matches_torch),
         cmocka_unit_test(test_mlp_gradients_match_finite_differences),
         cmocka_unit_test(test_mlp_parse_hidden),
         cmocka_unit_test(test_conv2d_matches_direct_and_finite_differences),
