@@ -127,6 +127,10 @@ void mt_net_work_free(mt_net_work *w);
 double mt_net_step(mt_net *net, mt_net_work *w, mt_pool *pool, const float *x,
                    const uint8_t *labels, int B, uint64_t seed, uint64_t step, const mt_kern *k);
 
+/* The steps' loss: torch.nn.CrossEntropyLoss(label_smoothing=ls), 0 <= ls
+ * <= 1 (0, the default, is plain cross-entropy). */
+void mt_net_work_set_label_smoothing(mt_net_work *w, float ls);
+
 /* The last step's logits (B, n_classes), valid until the next call. */
 const float *mt_net_work_logits(const mt_net_work *w);
 

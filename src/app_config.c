@@ -32,6 +32,12 @@ static const app_optdef options[] = {
       "number of classes (0 = from the labels; 10 for MNIST)", NULL, 0, APP_CMD_TRAIN },
     { "hidden", "model.hidden", APP_T_STR, F(hidden), 0, 0, "128,64", "LIST",
       "hidden layer sizes, comma-separated", NULL, APP_OPTF_LIST, APP_CMD_TRAIN },
+    { "model", "model.name", APP_T_STR, F(model), 0, 0, "mlp", "NAME|SPEC",
+      "model: mlp, cnn (pytorch/examples' mnist Net), fastcnn, or a layer list such as "
+      "conv:32:3,relu,maxpool,flatten,linear:10 (items conv:OC:K[:same], maxpool, relu, dropout:P, flatten, "
+      "linear:OC, bn)", NULL, APP_OPTF_LIST, APP_CMD_TRAIN },
+    { "dropout", "model.dropout", APP_T_DOUBLE, F(dropout), 0, 0.999999, "0", "P",
+      "mlp: dropout probability after each hidden ReLU (training only)", NULL, 0, APP_CMD_TRAIN },
     { "epochs", "training.epochs", APP_T_INT, F(epochs), 1, 100000, "5", "N",
       "training epochs", NULL, 0, APP_CMD_TRAIN },
     { "batch-size", "training.batch_size", APP_T_INT, F(batch_size), 1, 65536, "64", "N",
@@ -49,7 +55,7 @@ static const app_optdef options[] = {
     { "max-steps", "training.max_steps", APP_T_INT, F(max_steps), 0, BIG, "0", "N",
       "stop after N optimizer steps, then test (0 = no limit)", NULL, 0, APP_CMD_TRAIN },
     { "optimizer", "optimizer.name", APP_T_STR, F(optimizer), 0, 0, "adam", "NAME",
-      "optimizer", "adam|adamw|sgd", 0, APP_CMD_TRAIN },
+      "optimizer", "adam|adamw|sgd|adadelta", 0, APP_CMD_TRAIN },
     { "beta1", "optimizer.beta1", APP_T_DOUBLE, F(beta1), 0, 0.999999, "0.9", "X",
       "Adam first-moment decay", NULL, 0, APP_CMD_TRAIN },
     { "beta2", "optimizer.beta2", APP_T_DOUBLE, F(beta2), 0, 0.99999999, "0.999", "X",
@@ -64,7 +70,7 @@ static const app_optdef options[] = {
       "hold out the last N training samples as a validation set, evaluated every epoch", NULL, 0, APP_CMD_TRAIN },
     { "scheduler", "scheduler.name", APP_T_STR, F(scheduler), 0, 0, "none", "NAME",
       "learning-rate schedule, stepped once per epoch (cosine: over --epochs; plateau: on the "
-      "validation loss, else the training loss)", "none|step|cosine|plateau", 0, APP_CMD_TRAIN },
+      "validation loss, else the training loss)", "none|step|cosine|plateau|onecycle", 0, APP_CMD_TRAIN },
     { "step-size", "scheduler.step_size", APP_T_INT, F(step_size), 1, 100000, "1", "N",
       "step: multiply the rate by --gamma every N epochs", NULL, 0, APP_CMD_TRAIN },
     { "gamma", "scheduler.gamma", APP_T_DOUBLE, F(gamma), 1e-9, 1, "0.1", "X",

@@ -326,6 +326,7 @@ struct mt_net_work {
     size_t scratch_n;                    /* floats per thread */
     float *scratch;                      /* (n_threads, scratch_n) conv patches of one sample */
     float *losses;                       /* (max_B) */
+    float label_smoothing;               /* CrossEntropyLoss(label_smoothing) of the steps */
 };
 
 static size_t conv_P(const mt_layer *L) { return (size_t)L->oh * L->ow; }
@@ -410,6 +411,11 @@ mt_status mt_net_work_create(mt_net_work **out, const mt_net *net, int max_B, in
 nomem:
     mt_net_work_free(w);
     return mt_errf(err, MT_ENOMEM, "model '%s': out of memory for a batch of %d", net->model, max_B);
+}
+
+void mt_net_work_set_label_smoothing(mt_net_work *w, float ls)
+{
+    w->label_smoothing = ls;
 }
 
 const float *mt_net_work_logits(const mt_net_work *w)
@@ -645,8 +651,12 @@ static void step_thread(void *arg, int tid, int nt)
     }
 
     /* loss on own rows: dlogits = (softmax - onehot) / B */
-    c->k->softmax_xent(w->dact[n] + (size_t)b0 * K, w->losses + b0, w->act[n] + (size_t)b0 * K,
-                       c->labels + b0, nb, K, 1.f / (float)B);
+    if (w->label_smoothing > 0.f)
+        c->k->softmax_xent_ls(w->dact[n] + (size_t)b0 * K, w->losses + b0, w->act[n] + (size_t)b0 * K,
+                              c->labels + b0, nb, K, 1.f / (float)B, w->label_smoothing);
+    else
+        c->k->softmax_xent(w->dact[n] + (size_t)b0 * K, w->losses + b0, w->act[n] + (size_t)b0 * K,
+                           c->labels + b0, nb, K, 1.f / (float)B);
 
     for (int l = n - 1; l >= 0;) {
         const mt_layer *L = &net->layers[l];
