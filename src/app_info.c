@@ -161,8 +161,10 @@ static mt_status info_ckpt(app_log *lg, const char *path, int json, mt_err *err)
     } else {
         printf("%s: mnist-train %s (safetensors, %lld bytes, %zu tensors)\n", path,
                ck.is_state ? "training state" : "model", size, ck.st.n_tensors);
-        if (is_net)
+        if (is_net && strcmp(mt_ckpt_meta(&ck, "model"), arch) != 0)
             printf("  model:        %s: %s (%zu parameters)\n", mt_ckpt_meta(&ck, "model"), arch, n_params);
+        else if (is_net)
+            printf("  model:        %s (%zu parameters)\n", arch, n_params);
         else
             printf("  model:        MLP %s, ReLU (%zu parameters)\n", arch, n_params);
         if (ck.rows)
