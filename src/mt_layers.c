@@ -237,8 +237,10 @@ void mt_relu_forward(float *out, const float *inp, size_t N)
 
 void mt_relu_backward(float *dinp, const float *dout, const float *out, size_t N)
 {
-    for (size_t i = 0; i < N; i++)
-        dinp[i] = out[i] > 0.f ? dout[i] : 0.f;
+    for (size_t i = 0; i < N; i++) {
+        float d = dout[i]; /* loaded unconditionally: a select, not a branch */
+        dinp[i] = out[i] > 0.f ? d : 0.f;
+    }
 }
 
 /* splitmix64's finaliser: a bijective mix, so distinct (seed, layer, step,
@@ -280,8 +282,10 @@ void mt_dropout_forward(float *out, uint8_t *keep, const float *inp, size_t N, f
 void mt_dropout_backward(float *dinp, const float *dout, const uint8_t *keep, size_t N, float p)
 {
     const float scale = 1.f / (1.f - p);
-    for (size_t i = 0; i < N; i++)
-        dinp[i] = keep[i] ? dout[i] * scale : 0.f;
+    for (size_t i = 0; i < N; i++) {
+        float d = dout[i] * scale;
+        dinp[i] = keep[i] ? d : 0.f;
+    }
 }
 
 void mt_flatten_forward(float *out, const float *inp, int B, int H, int W, int C)
