@@ -357,7 +357,10 @@ static void compare_tensors(const mt_st *st, const char *cs, const mt_net *net, 
         snprintf(key, sizeof key, "%s.%s", which, name);
         const mt_st_tensor *f = need(st, cs, key);
         if (t.dtype == MT_ST_I64) {
-            assert_true(f->dtype == MT_ST_I64 && *(const long long *)t.data == *(const int64_t *)f->data);
+            int64_t v;
+            assert_true(f->dtype == MT_ST_I64);
+            memcpy(&v, f->data, sizeof v);
+            assert_true(*(const long long *)t.data == v);
             continue;
         }
         size_t n = t.nbytes / sizeof(float);
@@ -406,8 +409,11 @@ static void run_golden_case(const mt_st *st, const char *cs, const mt_kern *k, i
     const mt_st_tensor *tx = need(st, cs, "x"), *ty = need(st, cs, "y");
     int B = (int)ty->shape[0];
     uint8_t lab[64];
-    for (int i = 0; i < B; i++)
-        lab[i] = (uint8_t)((const int64_t *)ty->data)[i];
+    for (int i = 0; i < B; i++) { /* the data may sit at any offset: copy it out */
+        int64_t v;
+        memcpy(&v, (const char *)ty->data + (size_t)i * sizeof v, sizeof v);
+        lab[i] = (uint8_t)v;
+    }
     const float *x = tx->data;
     mt_net_work *wk = NULL;
     mt_pool *pool = NULL;
