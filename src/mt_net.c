@@ -312,7 +312,13 @@ void mt_net_init(mt_net *net, mt_rng *rng)
 struct mt_net_work {
     int max_B, n_threads, n_layers;
     size_t act_n[MT_NET_MAX_LAYERS + 1]; /* per-sample floats of layer l's input; [n] logits */
-    float *act[MT_NET_MAX_LAYERS + 1];   /* (max_B, act_n[l]); relu/dropout alias their input */
+    float *act[MT_NET_MAX_LAYERS + 1];   /* (max_B, act_n[l]); relu/dropout alias their input;
+                                            NULL when sc[l] */
+    int sc[MT_NET_MAX_LAYERS + 1];       /* act[l] is needed only while its sample goes forward:
+                                            it lives in the thread's scratch slot slot[l] */
+    int slot[MT_NET_MAX_LAYERS + 1];
+    size_t asc_n;                        /* floats per scratch slot */
+    float *asc;                          /* (n_threads, 2, asc_n) */
     int own[MT_NET_MAX_LAYERS + 1];      /* act[l] allocated here (not an alias) */
     float *col[MT_NET_MAX_LAYERS];       /* conv: (max_B*P, CKK) patches */
     uint8_t *mask[MT_NET_MAX_LAYERS];    /* maxpool argmax / dropout keep, (max_B, out) */
@@ -343,7 +349,7 @@ void mt_net_work_free(mt_net_work *w)
         free(w->col[l]), free(w->mask[l]), free(w->xhat[l]), free(w->invstd[l]);
         free(w->pk1[l]), free(w->pk2[l]), free(w->dwt[l]);
     }
-    free(w->scratch), free(w->losses);
+    free(w->scratch), free(w->losses), free(w->asc);
     free(w);
 }
 
@@ -359,6 +365,29 @@ mt_status mt_net_work_create(mt_net_work **out, const mt_net *net, int max_B, in
     const size_t B = (size_t)max_B;
     size_t maxact = 1;
     w->act_n[0] = (size_t)net->in_c * net->in_h * net->in_w;
+    /* Which activations backward reads: a linear layer's input, a ReLU's
+     * output, a bn layer's input and output (batch-wide), the logits; the
+     * others (a conv's output before max-pool, ...) are dead once their
+     * sample has gone forward, so they live in per-thread scratch.  Relu and
+     * dropout share their input's buffer. */
+    int need[MT_NET_MAX_LAYERS + 1] = { 0 };
+    const int n = net->n_layers;
+    need[n] = 1;
+    for (int l = 0; l < n; l++) {
+        mt_layer_kind kd = net->layers[l].kind;
+        if (kd == MT_LAYER_LINEAR)
+            need[l] = need[l + 1] = 1;
+        if (kd == MT_LAYER_RELU)
+            need[l + 1] = 1;
+        if (kd == MT_LAYER_BN)
+            need[l] = need[l + 1] = 1;
+    }
+    for (int pass = 0; pass < 2; pass++)
+        for (int l = 1; l < n; l++) {
+            mt_layer_kind kd = net->layers[l].kind;
+            if (kd == MT_LAYER_RELU || kd == MT_LAYER_DROPOUT)
+                need[l] = need[l + 1] = need[l] | need[l + 1];
+        }
     for (int l = 0; l < net->n_layers; l++) {
         const mt_layer *L = &net->layers[l];
         size_t on = (size_t)L->oc * L->oh * L->ow, in = w->act_n[l];
@@ -368,9 +397,15 @@ mt_status mt_net_work_create(mt_net_work **out, const mt_net *net, int max_B, in
         if (l > 0 && (L->kind == MT_LAYER_RELU || L->kind == MT_LAYER_DROPOUT)) {
             w->act[l + 1] = w->act[l];
             w->dact[l + 1] = w->dact[l];
+            w->sc[l + 1] = w->sc[l];
+            w->slot[l + 1] = w->slot[l];
         } else {
             w->own[l + 1] = 1;
-            if (!(w->act[l + 1] = mt_alloc_aligned(B * on * sizeof(float))) ||
+            w->sc[l + 1] = !need[l + 1];
+            w->slot[l + 1] = 1 - w->slot[l];
+            if (w->sc[l + 1])
+                w->asc_n = on > w->asc_n ? on : w->asc_n;
+            if ((!w->sc[l + 1] && !(w->act[l + 1] = mt_alloc_aligned(B * on * sizeof(float)))) ||
                 !(w->dact[l + 1] = mt_alloc_aligned(B * on * sizeof(float))))
                 goto nomem;
         }
@@ -403,7 +438,8 @@ mt_status mt_net_work_create(mt_net_work **out, const mt_net *net, int max_B, in
             break;
         }
     }
-    if (!(w->scratch = mt_alloc_aligned((size_t)n_threads * (w->scratch_n + 16) * sizeof(float))) ||
+    if (!(w->asc = mt_alloc_aligned((size_t)n_threads * 2 * (w->asc_n + 16) * sizeof(float))) ||
+        !(w->scratch = mt_alloc_aligned((size_t)n_threads * (w->scratch_n + 16) * sizeof(float))) ||
         !(w->losses = malloc(B * sizeof(float))))
         goto nomem;
     *out = w;
@@ -474,6 +510,15 @@ static void pack_weights(step_ctx *c, int tid, int nt)
     }
 }
 
+/* Sample b's activation j: its rows in the batch buffer, or the thread's
+ * scratch slot. */
+static float *act_at(mt_net_work *w, int j, int b, int tid)
+{
+    if (w->sc[j])
+        return w->asc + ((size_t)tid * 2 + (size_t)w->slot[j]) * (w->asc_n + 16);
+    return w->act[j] + (size_t)b * w->act_n[j];
+}
+
 /* Forward of samples [b0,b1) through layer l; in training the bn layers
  * work on the whole batch between barriers. */
 static void forward_layer(step_ctx *c, int l, int b0, int b1, int tid, int nt)
@@ -483,8 +528,9 @@ static void forward_layer(step_ctx *c, int l, int b0, int b1, int tid, int nt)
     const mt_layer *L = &net->layers[l];
     const size_t in_n = w->act_n[l], out_n = w->act_n[l + 1];
     const int nb = b1 - b0;
-    const float *in = (l == 0 ? c->x : w->act[l]) + (size_t)b0 * in_n;
-    float *out = w->act[l + 1] + (size_t)b0 * out_n;
+    const float *in = l == 0 ? c->x + (size_t)b0 * in_n : act_at(w, l, b0, tid);
+    float *out = act_at(w, l + 1, b0, tid);
+    assert(nb == 1 || (!w->sc[l] && !w->sc[l + 1]));
     const float *wp = net->params + L->w_off, *bp = net->params + L->b_off;
     switch (L->kind) {
     case MT_LAYER_CONV:
