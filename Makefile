@@ -14,7 +14,17 @@ MT_CPPFLAGS = -Iinclude -D_POSIX_C_SOURCE=200809L -MMD -MP \
               $(shell pkg-config --cflags $(PKGS))
 MT_LDLIBS   = $(shell pkg-config --libs $(PKGS)) -lm -pthread
 
-ifeq ($(SANITIZE),1)
+ifeq ($(FUZZ),1)
+# libFuzzer builds (make fuzz): clang only, coverage + ASan + UBSan everywhere.
+BUILD      := build/fuzz
+FUZZ_FLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+MT_CFLAGS  += $(FUZZ_FLAGS)
+MT_LDFLAGS += -fsanitize=address,undefined
+BIN        := $(BUILD)/mnist-train
+# No reader reaches the SIMD kernels, and instrumenting their intrinsics takes
+# clang many minutes: they are built plain.
+$(patsubst %.c,$(BUILD)/%.o,$(wildcard src/kern/*_avx2.c src/kern/*_avx512.c src/kern/*_neon.c)): MT_CFLAGS := $(filter-out $(FUZZ_FLAGS),$(MT_CFLAGS))
+else ifeq ($(SANITIZE),1)
 BUILD      := build/san
 MT_CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 MT_LDFLAGS += -fsanitize=address,undefined
@@ -47,7 +57,12 @@ TEST_SH  := $(wildcard tests/test_*.sh)
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all check bench golden install clean features
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
+FUZZ_CC  ?= clang
+FUZZ_RUNS ?= 4000
+
+.PHONY: all check bench golden install clean features fuzz fuzz-bins fuzz-smoke
 all: features $(BIN)
 
 features:
@@ -85,11 +100,45 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libmt.a
 # Every test binary and every tests/test_*.sh runs; any failure fails `make check`.
 check: $(BIN) $(TEST_BIN)
 	@pkg-config --exists cmocka || { echo "pkg-config cannot find 'cmocka' (Debian: libcmocka-dev)"; exit 1; }
-	@fail=0; for t in $(TEST_BIN); do \
-	    echo "== $$t"; MT_BIN=$(abspath $(BIN)) $$t || fail=1; done; \
+	@fail=0; log=$(BUILD)/check.log; : >$$log; for t in $(TEST_BIN); do \
+	    echo "== $$t"; { MT_BIN=$(abspath $(BIN)) $$t || echo "FAILED: $$t"; } 2>&1 | tee -a $$log; done; \
 	for t in $(TEST_SH); do \
-	    echo "== $$t"; MT_BIN=$(abspath $(BIN)) bash $$t || fail=1; done; \
-	if [ $$fail = 0 ]; then echo "make check: all tests passed"; else echo "make check: FAILED"; exit 1; fi
+	    echo "== $$t"; { MT_BIN=$(abspath $(BIN)) bash $$t || echo "FAILED: $$t"; } 2>&1 | tee -a $$log; done; \
+	grep -q '^FAILED: ' $$log && fail=1; \
+	skips=$$(grep -E '^skip - |skipped: ' $$log | sed -E 's/^.*(skip - |skipped: )//' | sort | uniq -c); \
+	echo; if [ -n "$$skips" ]; then \
+	    echo "make check: skipped checks (count, reason):"; \
+	    printf '%s\n' "$$skips"; fi; \
+	if [ $$fail = 0 ]; then echo "make check: all tests passed"; \
+	else echo "make check: FAILED ($$(grep '^FAILED: ' $$log | sed 's/FAILED: //' | tr '\n' ' '))"; exit 1; fi
+
+# Fuzz harnesses (tests/fuzz/README.md).  `make fuzz` builds them with clang
+# in build/fuzz and writes the seed corpora; without clang's libFuzzer runtime
+# it says so and succeeds.  `make fuzz-smoke` runs each for FUZZ_RUNS inputs.
+FUZZ_PROBE = printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { (void)d; (void)n; return 0; }\n' \
+    | $(FUZZ_CC) -x c -fsanitize=fuzzer,address,undefined -o /dev/null - >/dev/null 2>&1
+fuzz:
+	@if ! command -v $(FUZZ_CC) >/dev/null 2>&1; then \
+	    echo "make fuzz: skipped: $(FUZZ_CC) not found (Debian: clang libclang-rt-14-dev)"; \
+	elif ! $(FUZZ_PROBE); then \
+	    echo "make fuzz: skipped: $(FUZZ_CC) cannot link -fsanitize=fuzzer (Debian: libclang-rt-14-dev)"; \
+	else $(MAKE) --no-print-directory FUZZ=1 CC=$(FUZZ_CC) fuzz-bins; fi
+
+fuzz-bins: $(FUZZ_BIN) build/fuzz/corpus/.stamp
+
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_util.h $(BUILD)/libmt.a
+	@mkdir -p $(@D)
+	$(CC) $(MT_CPPFLAGS) $(CPPFLAGS) $(MT_CFLAGS) $(CFLAGS) -fsanitize=fuzzer -o $@ $< \
+	    $(BUILD)/libmt.a $(MT_LDLIBS) $(LDLIBS)
+
+# Seeds come from fixtures the release binary writes (models, states), so it is built first.
+build/fuzz/corpus/.stamp: tests/fuzz/make_seeds.sh tests/fuzz/make_png.py tests/make_fixture.py $(wildcard configs/*.json)
+	@$(MAKE) --no-print-directory FUZZ= CC=cc mnist-train
+	bash tests/fuzz/make_seeds.sh build/fuzz/corpus $(abspath mnist-train)
+	@touch $@
+
+fuzz-smoke: fuzz
+	@if [ -x build/fuzz/fuzz_idx ]; then bash tests/fuzz/smoke.sh build/fuzz $(FUZZ_RUNS); fi
 
 bench: $(BIN) $(BENCH_BIN)
 	@bash bench/run.sh $(abspath $(BIN)) $(abspath $(BUILD)/bench)

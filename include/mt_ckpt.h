@@ -49,6 +49,9 @@ typedef struct mt_ckpt {
  * *out must be zeroed; written only on success.
  * Returns MT_OK, MT_EDATA "PATH: ..." (one line), or MT_ENOMEM. */
 mt_status mt_ckpt_load(const char *path, mt_ckpt *out, mt_err *err);
+/* Same as mt_ckpt_load, from the n bytes at bytes (copied); name is used in
+ * messages (a checkpoint held in memory, e.g. by a fuzz harness). */
+mt_status mt_ckpt_parse(const void *bytes, size_t n, const char *name, mt_ckpt *out, mt_err *err);
 void mt_ckpt_free(mt_ckpt *c);
 
 /* The metadata value for key, or NULL. */

@@ -5,6 +5,8 @@
 #ifndef MT_ERR_H
 #define MT_ERR_H
 
+#include <stddef.h>
+
 typedef enum {
     MT_OK = 0,
     MT_EARG,      /* bad argument, usage or config */
@@ -24,6 +26,17 @@ typedef struct {
 /* Fills err (may be NULL) with code and a printf-style message; returns code. */
 mt_status mt_errf(mt_err *err, mt_status code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* User text shown inside a message (a config key or value, an argument),
+ * made safe for a one-line terminal message: \n \r \t as such, other
+ * control bytes, DEL and bytes that are not valid UTF-8 as \xNN, a backslash
+ * as \\; valid UTF-8 passes.  At most MT_ESC_MAX characters of s are shown,
+ * then "...".  Writes into buf (MT_ESC_CAP bytes) and returns it. */
+#define MT_ESC_MAX 60
+#define MT_ESC_CAP (4 * MT_ESC_MAX + 8)
+const char *mt_esc(char buf[MT_ESC_CAP], const char *s);
+/* Same for n bytes that may include NUL bytes (shown as \x00). */
+const char *mt_escn(char buf[MT_ESC_CAP], const char *s, size_t n);
 
 /* Short human name of a status, e.g. "data error". */
 const char *mt_status_name(mt_status s);

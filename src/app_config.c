@@ -2,6 +2,7 @@
  * files and --print-config all go through it, so they cannot drift apart.
  * cJSON stays inside this file; every tree is freed where it was parsed. */
 #include "app_config.h"
+#include "mt_file.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -185,12 +186,63 @@ static int in_choices(const char *choices, const char *s)
     return 0;
 }
 
+/* ------------------------------------------------------- value parsing */
+
 static mt_status range_error(const app_optdef *d, const char *origin, const char *got, mt_err *err)
 {
     if (d->type == APP_T_INT)
         return mt_errf(err, MT_EARG, "%s: expected an integer from %.0f to %.0f, got %s",
                        origin, d->min, d->max, got);
     return mt_errf(err, MT_EARG, "%s: expected a number from %g to %g, got %s", origin, d->min, d->max, got);
+}
+
+/* "'text'" escaped and cut (mt_esc) for messages. */
+static const char *quoted(char *buf, size_t cap, const char *text)
+{
+    char e[MT_ESC_CAP];
+    snprintf(buf, cap, "'%s'", mt_esc(e, text));
+    return buf;
+}
+
+static int is_digit(char c) { return c >= '0' && c <= '9'; }
+
+/* An optional sign and decimal digits, nothing else: "12", "-3", "+7";
+ * never "1e3", "0x10", " 5", "5 ", "" (strtoll would take some of these). */
+static int int_syntax(const char *s)
+{
+    if (*s == '+' || *s == '-')
+        s++;
+    if (!is_digit(*s))
+        return 0;
+    while (is_digit(*s))
+        s++;
+    return *s == '\0';
+}
+
+/* A decimal number: [sign] digits [. digits] [e [sign] digits], with digits on
+ * at least one side of the point; no spaces, hex, "inf" or "nan". */
+static int double_syntax(const char *s)
+{
+    int digits = 0;
+    if (*s == '+' || *s == '-')
+        s++;
+    for (; is_digit(*s); s++)
+        digits++;
+    if (*s == '.')
+        for (s++; is_digit(*s); s++)
+            digits++;
+    if (!digits)
+        return 0;
+    if (*s == 'e' || *s == 'E') {
+        s++;
+        if (*s == '+' || *s == '-')
+            s++;
+        if (!is_digit(*s))
+            return 0;
+        while (is_digit(*s))
+            s++;
+    }
+    return *s == '\0';
 }
 
 /* Stores a number after checking type and range; got is the text for messages. */
@@ -212,8 +264,10 @@ static mt_status set_number(app_config *c, const app_optdef *d, double v, const 
 static mt_status set_string(app_config *c, const app_optdef *d, const char *s, const char *origin,
                             mt_err *err)
 {
+    char got[MT_ESC_CAP + 4];
     if (d->choices && !in_choices(d->choices, s))
-        return mt_errf(err, MT_EARG, "%s: expected one of %s, got '%s'", origin, d->choices, s);
+        return mt_errf(err, MT_EARG, "%s: expected one of %s, got %s", origin, d->choices,
+                       quoted(got, sizeof got, s));
     if (strlen(s) >= d->size)
         return mt_errf(err, MT_EARG, "%s: value longer than %zu characters", origin, d->size - 1);
     memcpy((char *)c + d->offset, s, strlen(s) + 1);
@@ -223,8 +277,7 @@ static mt_status set_string(app_config *c, const app_optdef *d, const char *s, c
 mt_status app_config_set(app_config *c, const app_optdef *d, const char *text,
                         const char *origin, mt_err *err)
 {
-    char got[80];
-    snprintf(got, sizeof got, "'%s'", text);
+    char got[MT_ESC_CAP + 4];
     switch (d->type) {
     case APP_T_STR:
         return set_string(c, d, text, origin, err);
@@ -234,14 +287,27 @@ mt_status app_config_set(app_config *c, const app_optdef *d, const char *text,
         else if (strcmp(text, "false") == 0 || strcmp(text, "0") == 0)
             *(int *)((char *)c + d->offset) = 0;
         else
-            return mt_errf(err, MT_EARG, "%s: expected true or false, got %s", origin, got);
+            return mt_errf(err, MT_EARG, "%s: expected true or false, got %s", origin,
+                           quoted(got, sizeof got, text));
         return MT_OK;
-    case APP_T_INT:
-    case APP_T_DOUBLE: {
-        char *end;
+    case APP_T_INT: {
+        quoted(got, sizeof got, text);
+        if (!int_syntax(text))
+            return range_error(d, origin, got, err);
         errno = 0;
-        double v = strtod(text, &end);
-        if (end == text || *end != '\0' || errno == ERANGE)
+        long long v = strtoll(text, NULL, 10);
+        if (errno == ERANGE || (double)v < d->min || (double)v > d->max)
+            return range_error(d, origin, got, err);
+        *(long long *)((char *)c + d->offset) = v;
+        return MT_OK;
+    }
+    case APP_T_DOUBLE: {
+        quoted(got, sizeof got, text);
+        if (!double_syntax(text))
+            return range_error(d, origin, got, err);
+        errno = 0;
+        double v = strtod(text, NULL);
+        if (errno == ERANGE && fabs(v) > 1.0) /* overflow; underflow to 0 or a denormal is a value */
             return range_error(d, origin, got, err);
         return set_number(c, d, v, origin, got, err);
     }
@@ -303,9 +369,9 @@ static mt_status apply_object(app_config *c, const cJSON *obj, const char *prefi
                               const char *path, mt_err *err)
 {
     for (const cJSON *it = obj->child; it; it = it->next) {
-        char key[256], where[512];
+        char key[256], where[512], ekey[MT_ESC_CAP];
         snprintf(key, sizeof key, "%s%s%s", prefix, *prefix ? "." : "", it->string);
-        snprintf(where, sizeof where, "%s: %s", path, key);
+        snprintf(where, sizeof where, "%s: %s", path, mt_esc(ekey, key));
         if (cJSON_IsObject(it)) {
             mt_status st = apply_object(c, it, key, path, err);
             if (st)
@@ -326,7 +392,13 @@ static mt_status apply_object(app_config *c, const cJSON *obj, const char *prefi
             if (dup->string && strcmp(dup->string, it->string) == 0)
                 return mt_errf(err, MT_EARG, "%s: key appears twice", where);
         mt_status st = MT_OK;
-        char *text = cJSON_PrintUnformatted(it);
+        char got[MT_ESC_CAP], *text = NULL;
+        if (cJSON_IsNumber(it) && !isfinite(it->valuedouble)) /* cJSON would print "null" */
+            snprintf(got, sizeof got, "%s", it->valuedouble > 0 ? "inf" : "-inf");
+        else if ((text = cJSON_PrintUnformatted(it)) != NULL)
+            mt_esc(got, text);
+        else
+            snprintf(got, sizeof got, "?");
         switch (d->type) {
         case APP_T_STR:
             if (cJSON_IsString(it))
@@ -336,19 +408,18 @@ static mt_status apply_object(app_config *c, const cJSON *obj, const char *prefi
             else
                 st = mt_errf(err, MT_EARG, "%s: expected %s, got %s", where,
                              d->flags & APP_OPTF_LIST ? "a list or a comma-separated string" : "a string",
-                             text ? text : "?");
+                             got);
             break;
         case APP_T_BOOL:
             if (cJSON_IsBool(it))
                 *(int *)((char *)c + d->offset) = cJSON_IsTrue(it);
             else
-                st = mt_errf(err, MT_EARG, "%s: expected true or false, got %s", where, text ? text : "?");
+                st = mt_errf(err, MT_EARG, "%s: expected true or false, got %s", where, got);
             break;
         case APP_T_INT:
         case APP_T_DOUBLE:
-            st = cJSON_IsNumber(it) ? set_number(c, d, it->valuedouble, where, text ? text : "?", err)
-                                    : mt_errf(err, MT_EARG, "%s: expected a number, got %s", where,
-                                              text ? text : "?");
+            st = cJSON_IsNumber(it) ? set_number(c, d, it->valuedouble, where, got, err)
+                                    : mt_errf(err, MT_EARG, "%s: expected a number, got %s", where, got);
             break;
         }
         free(text);
@@ -358,9 +429,35 @@ static mt_status apply_object(app_config *c, const cJSON *obj, const char *prefi
     return MT_OK;
 }
 
+/* The first "\u0000" escape inside a JSON string, or NULL: cJSON would cut
+ * the string there without a word. */
+static const char *find_nul_escape(const char *json)
+{
+    int in_str = 0;
+    for (const char *p = json; *p; p++) {
+        if (!in_str) {
+            in_str = *p == '"';
+        } else if (*p == '"') {
+            in_str = 0;
+        } else if (*p == '\\') {
+            if (p[1] == 'u' && strncmp(p + 2, "0000", 4) == 0)
+                return p;
+            if (p[1])
+                p++; /* the escaped character */
+        }
+    }
+    return NULL;
+}
+
 mt_status app_config_parse(app_config *c, const char *json, const char *path, mt_err *err)
 {
-    const char *end = NULL;
+    const char *end = NULL, *nul = find_nul_escape(json);
+    if (nul) {
+        int line, col;
+        line_col(json, nul, &line, &col);
+        return mt_errf(err, MT_EARG, "%s: line %d, column %d: a string holds \\u0000 (a NUL character)",
+                       path, line, col);
+    }
     cJSON *root = cJSON_ParseWithOpts(json, &end, 1);
     if (!root) {
         int line, col;
@@ -383,43 +480,15 @@ mt_status app_config_parse(app_config *c, const char *json, const char *path, mt
 
 mt_status app_config_load(app_config *c, const char *path, mt_err *err)
 {
-    mt_status st = MT_OK;
     char *buf = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return mt_errf(err, MT_EARG, "%s: cannot open config: %s", path, strerror(errno));
-    size_t cap = 0, len = 0;
-    for (;;) {
-        if (len + 4096 + 1 > cap) {
-            cap = cap ? cap * 2 : 8192;
-            if (cap > (64u << 20)) {
-                st = mt_errf(err, MT_EARG, "%s: config file larger than 64 MiB", path);
-                goto done;
-            }
-            char *p = realloc(buf, cap);
-            if (!p) {
-                st = mt_errf(err, MT_ENOMEM, "%s: out of memory", path);
-                goto done;
-            }
-            buf = p;
-        }
-        size_t n = fread(buf + len, 1, cap - len - 1, f);
-        len += n;
-        if (n == 0)
-            break;
-    }
-    if (ferror(f)) {
-        st = mt_errf(err, MT_EARG, "%s: read error", path);
-        goto done;
-    }
-    buf[len] = '\0';
-    if (strlen(buf) != len) {
+    size_t len = 0;
+    mt_status st = mt_file_read_all(path, "config", MT_EARG, (size_t)64 << 20, &buf, &len, err);
+    if (st)
+        return st;
+    if (strlen(buf) != len)
         st = mt_errf(err, MT_EARG, "%s: config contains a NUL byte", path);
-        goto done;
-    }
-    st = app_config_parse(c, buf, path, err);
-done:
-    fclose(f);
+    else
+        st = app_config_parse(c, buf, path, err);
     free(buf);
     return st;
 }

@@ -119,17 +119,18 @@ static mt_status load_spec(dspec *out, const app_config *cfg, mt_err *err)
     return MT_OK;
 }
 
-/* --mirror / data.mirrors, else MNIST_MIRROR (mnist only, like MNIST_DATA),
+/* --mirror / data.mirrors, else the set's variable (MNIST_MIRROR for mnist),
  * else nothing (the spec's own list).  *from names the source for messages. */
-static mt_status load_mirrors(mt_fetch_mirrors *m, const char **from, const app_config *cfg, mt_err *err)
+static mt_status load_mirrors(mt_fetch_mirrors *m, const char **from, const app_config *cfg,
+                              const mt_fetch_spec *spec, mt_err *err)
 {
-    const char *env = getenv("MNIST_MIRROR");
+    const char *env = spec->env_mirror ? getenv(spec->env_mirror) : NULL;
     const char *list = NULL;
     *from = "built-in";
     if (cfg->mirrors[0])
         list = cfg->mirrors, *from = "--mirror";
-    else if (env && *env && strcmp(cfg->dataset, "mnist") == 0)
-        list = env, *from = "MNIST_MIRROR";
+    else if (env && *env)
+        list = env, *from = spec->env_mirror;
     memset(m, 0, sizeof *m);
     if (!list)
         return MT_OK;
@@ -245,7 +246,7 @@ static mt_status run_fetch(const app_data_dir *d, const mt_fetch_spec *spec, con
     mt_fetch_mirrors m;
     const char *from;
     mt_status st;
-    if ((st = curl_ready(err)) || (st = load_mirrors(&m, &from, cfg, err)))
+    if ((st = curl_ready(err)) || (st = load_mirrors(&m, &from, cfg, spec, err)))
         return st;
     mt_fetch_opts o = { 0 };
     o.mirrors = m.urls;

@@ -47,12 +47,10 @@ static int parse_num(const char *s, double *v)
     return *end == '\0' && errno == 0 && isfinite(*v);
 }
 
-mt_status mt_ckpt_load(const char *path, mt_ckpt *out, mt_err *err)
+/* Checks the model part of the loaded file c.st (owned: freed on failure). */
+static mt_status from_st(mt_ckpt *out, mt_ckpt c, mt_err *err)
 {
     mt_status st;
-    mt_ckpt c = { 0 };
-    if ((st = mt_st_load(path, &c.st, err)))
-        return st;
     const char *p = c.st.path;
     int L = 0;
     for (; L <= MT_MAX_LAYERS; L++) {
@@ -129,6 +127,20 @@ mt_status mt_ckpt_load(const char *path, mt_ckpt *out, mt_err *err)
 fail:
     mt_st_free(&c.st);
     return st;
+}
+
+mt_status mt_ckpt_load(const char *path, mt_ckpt *out, mt_err *err)
+{
+    mt_ckpt c = { 0 };
+    mt_status st = mt_st_load(path, &c.st, err);
+    return st ? st : from_st(out, c, err);
+}
+
+mt_status mt_ckpt_parse(const void *bytes, size_t n, const char *name, mt_ckpt *out, mt_err *err)
+{
+    mt_ckpt c = { 0 };
+    mt_status st = mt_st_parse(bytes, n, name, &c.st, err);
+    return st ? st : from_st(out, c, err);
 }
 
 void mt_ckpt_free(mt_ckpt *c)

@@ -4,6 +4,7 @@
  * References: the MNIST page (yann.lecun.com/exdb/mnist), Fashion-MNIST's
  * README (github.com/zalandoresearch/fashion-mnist), RFC 1952 (gzip). */
 #include "mt_fetch.h"
+#include "mt_file.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -54,11 +55,11 @@ static const char *const fashion_classes[10] = {
 
 static const mt_fetch_spec specs[] = {
     {"mnist", mnist_files, MT_FETCH_N_FILES, mnist_mirrors, COUNT(mnist_mirrors),
-     mnist_classes, COUNT(mnist_classes), NULL, "MNIST_DATA", "http://yann.lecun.com/exdb/mnist/"},
+     mnist_classes, COUNT(mnist_classes), NULL, "MNIST_DATA", "MNIST_MIRROR", "http://yann.lecun.com/exdb/mnist/"},
     /* Debian 12's dataset-fashion-mnist installs the four files here */
     {"fashion-mnist", fashion_files, MT_FETCH_N_FILES, fashion_mirrors,
      COUNT(fashion_mirrors), fashion_classes, COUNT(fashion_classes), "/usr/share/datasets/fashion-mnist",
-     NULL, "https://github.com/zalandoresearch/fashion-mnist"},
+     NULL, NULL, "https://github.com/zalandoresearch/fashion-mnist"},
 };
 
 const mt_fetch_spec *mt_fetch_spec_at(int i)
@@ -221,24 +222,28 @@ static mt_status verify_gz(const char *path, uint64_t size, uint32_t crc,
     unsigned char head[16];
     unsigned char *buf = NULL;
     gzFile g = NULL;
-    FILE *f = NULL;
+    int fd = -1;
     mt_status st = MT_EDATA;
 
-    f = fopen(path, "rb");
-    if (!f) {
-        if (errno == ENOENT)
-            snprintf(why, why_n, "missing");
-        else
-            snprintf(why, why_n, "cannot open: %s", strerror(errno));
+    struct stat sb;
+    mt_err oe;
+    if (stat(path, &sb) != 0 && errno == ENOENT) {
+        snprintf(why, why_n, "missing");
         goto fail;
     }
-    size_t nh = fread(head, 1, sizeof head, f);
-    if (ferror(f)) {
+    if ((st = mt_file_open(path, NULL, MT_EDATA, &fd, &oe))) {
+        /* the reason without the "PATH: " prefix, which the caller adds */
+        const char *m = strncmp(oe.msg, path, strlen(path)) == 0 ? oe.msg + strlen(path) : oe.msg;
+        snprintf(why, why_n, "%.200s", m[0] == ':' && m[1] == ' ' ? m + 2 : m);
+        goto fail;
+    }
+    st = MT_EDATA;
+    ssize_t rh = mt_file_read(fd, head, sizeof head);
+    if (rh < 0 || lseek(fd, 0, SEEK_SET) != 0) {
         snprintf(why, why_n, "read error: %s", strerror(errno));
         goto fail;
     }
-    fclose(f);
-    f = NULL;
+    size_t nh = (size_t)rh;
     /* gzread passes non-gzip input through unchanged, so check the magic. */
     if (nh < 2 || head[0] != 0x1f || head[1] != 0x8b) {
         char d[64];
@@ -252,11 +257,12 @@ static mt_status verify_gz(const char *path, uint64_t size, uint32_t crc,
         snprintf(why, why_n, "out of memory");
         goto fail;
     }
-    g = gzopen(path, "rb");
+    g = gzdopen(fd, "rb");
     if (!g) {
         snprintf(why, why_n, "cannot open: %s", errno ? strerror(errno) : "out of memory");
         goto fail;
     }
+    fd = -1; /* now owned by g */
     gzbuffer(g, 1u << 17);
     uint64_t total = 0;
     uLong c = crc32(0L, Z_NULL, 0);
@@ -307,8 +313,8 @@ static mt_status verify_gz(const char *path, uint64_t size, uint32_t crc,
     free(buf);
     return MT_OK;
 fail:
-    if (f)
-        fclose(f);
+    if (fd >= 0)
+        close(fd);
     if (g)
         gzclose_r(g);
     free(buf);

@@ -3,6 +3,7 @@
  * management (gAMA, iCCP, ...) is deliberately not done: values are used as stored.
  * Reference: libpng 1.6 manual (libpng-manual.txt), PNG spec (W3C, 2nd ed.). */
 #include "mt_png.h"
+#include "mt_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -198,6 +199,7 @@ mt_status mt_png_write_rgb(const char *path, const uint8_t *rgb, int w, int h, m
         }
     }
     free(tmp);
+    (void)mt_file_sweep_tmp(path, MT_FILE_STALE_S); /* temp files of interrupted saves */
     return MT_OK;
 
 fail:
@@ -216,10 +218,23 @@ fail:
 /* Reading                                                                   */
 /* ------------------------------------------------------------------------- */
 
+/* fread, resumed after EINTR (a signal is the caller's business, not bad data). */
+static size_t read_full(void *data, size_t n, FILE *fp)
+{
+    size_t got = 0;
+    while (got < n) {
+        got += fread((char *)data + got, 1, n - got, fp);
+        if (got == n || !ferror(fp) || errno != EINTR)
+            break;
+        clearerr(fp);
+    }
+    return got;
+}
+
 static void read_cb(png_structp png, png_bytep data, size_t n)
 {
     io_ctx *c = png_get_io_ptr(png);
-    if (fread(data, 1, n, c->fp) != n) {
+    if (read_full(data, n, c->fp) != n) {
         if (feof(c->fp)) {
             c->eof = 1;
             snprintf(c->why, sizeof c->why, "truncated PNG (unexpected end of file)");
@@ -312,12 +327,11 @@ static mt_status read_rgba(const char *path, io_ctx *c, mt_err *err)
     mt_status st = MT_OK;
     if (!path)
         return mt_errf(err, MT_EARG, "(null): no file name");
-    c->fp = fopen(path, "rb");
-    if (!c->fp)
-        return mt_errf(err, MT_EDATA, "%s: cannot open: %s", path, strerror(errno));
+    if ((st = mt_file_fopen(path, NULL, MT_EDATA, &c->fp, err)))
+        return st;
 
     png_byte sig[8];
-    size_t got = fread(sig, 1, sizeof sig, c->fp);
+    size_t got = read_full(sig, sizeof sig, c->fp);
     if (got != sizeof sig || png_sig_cmp(sig, 0, sizeof sig) != 0) {
         if (ferror(c->fp))
             st = mt_errf(err, MT_EDATA, "%s: cannot read: %s", path, strerror(errno));

@@ -3,6 +3,7 @@
  * The reader treats the file as untrusted: every length, offset and shape is
  * checked before it is used.  It does not mmap, convert dtypes or know the model. */
 #include "mt_st.h"
+#include "mt_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -406,6 +407,7 @@ mt_status mt_st_write(const char *path, const mt_st_tensor *tensors, size_t n_te
     }
     created = 0;
     sync_parent_dir(path);
+    (void)mt_file_sweep_tmp(path, MT_FILE_STALE_S); /* temp files of interrupted saves */
 
 fail:
     if (fp)
@@ -804,16 +806,14 @@ mt_status mt_st_parse(const void *bytes, size_t n, const char *name, mt_st *out,
 mt_status mt_st_load(const char *path, mt_st *out, mt_err *err)
 {
     mt_status st = MT_OK;
-    FILE *fp = NULL;
+    int fd = -1;
     unsigned char *base = NULL, lenbuf[8];
     struct stat sb;
 
-    if (!(fp = fopen(path, "rb"))) {
-        st = mt_errf(err, MT_EDATA, "%s: cannot open: %s", path, strerror(errno));
-        goto fail;
-    }
-    if (fstat(fileno(fp), &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        st = mt_errf(err, MT_EDATA, "%s: not a regular file", path);
+    if ((st = mt_file_open(path, NULL, MT_EDATA, &fd, err)))
+        return st;
+    if (fstat(fd, &sb) != 0) {
+        st = mt_errf(err, MT_EDATA, "%s: cannot read: %s", path, strerror(errno));
         goto fail;
     }
     if (sb.st_size < 0 || (uintmax_t)sb.st_size > SIZE_MAX - 16) {
@@ -821,31 +821,34 @@ mt_status mt_st_load(const char *path, mt_st *out, mt_err *err)
         goto fail;
     }
     size_t size = (size_t)sb.st_size, got = size < 8 ? size : 8, pad = 0;
-    if (fread(lenbuf, 1, got, fp) != got) {
-        st = mt_errf(err, MT_EDATA, "%s: read error: %s", path, strerror(errno));
+    ssize_t r = mt_file_read(fd, lenbuf, got);
+    if (r < 0 || (size_t)r != got) {
+        st = mt_errf(err, MT_EDATA, "%s: cannot read: %s", path,
+                     r < 0 ? strerror(errno) : "the file shrank while being read");
         goto fail;
     }
     /* Place the file so that the data area (at 8 + N) is 8-byte aligned. */
     if (got == 8)
         pad = (size_t)((8 - (8 + le64(lenbuf)) % 8) % 8);
-    if (!(base = malloc(size + pad ? size + pad : 1))) {
+    /* one spare byte: a file that grew while being read is caught, not cut */
+    if (!(base = malloc(size + pad + 1))) {
         st = mt_errf(err, MT_ENOMEM, "%s: out of memory for %zu bytes", path, size);
         goto fail;
     }
     memcpy(base + pad, lenbuf, got);
-    if (fread(base + pad + got, 1, size - got, fp) != size - got || fgetc(fp) != EOF) {
-        st = mt_errf(err, MT_EDATA, "%s: read error (file changed while reading?)", path);
+    r = mt_file_read(fd, base + pad + got, size - got + 1);
+    if (r < 0 || (size_t)r != size - got) {
+        st = mt_errf(err, MT_EDATA, "%s: cannot read: %s", path,
+                     r < 0 ? strerror(errno) : "the file changed size while being read");
         goto fail;
     }
-    fclose(fp);
-    fp = NULL;
+    close(fd);
     unsigned char *b = base;
     base = NULL;
     return parse_owned(out, b, pad, size, path, err);
 
 fail:
-    if (fp)
-        fclose(fp);
+    close(fd);
     free(base);
     return st;
 }

@@ -127,6 +127,69 @@ static void test_load_reports_missing_file(void **state)
     assert_non_null(strstr(err.msg, "/nonexistent/c.json: cannot open config"));
 }
 
+static void test_integers_are_only_sign_and_digits(void **state)
+{
+    (void)state;
+    expect_set_error("epochs", "1e3", "got '1e3'");
+    expect_set_error("epochs", "0x10", "got '0x10'");
+    expect_set_error("epochs", " 5", "got ' 5'");
+    expect_set_error("epochs", "5 ", "got '5 '");
+    expect_set_error("epochs", "5.0", "expected an integer");
+    expect_set_error("epochs", "+", "expected an integer");
+    expect_set_error("seed", "99999999999999999999999", "expected an integer");
+    expect_set_error("lr", "0x1p-3", "got '0x1p-3'");
+    expect_set_error("lr", " 0.1", "got ' 0.1'");
+    expect_set_error("lr", "inf", "got 'inf'");
+    expect_set_error("lr", "1e999", "got '1e999'");
+    app_config c;
+    mt_err err = { 0 };
+    app_config_defaults(&c);
+    assert_int_equal(app_config_set(&c, app_config_find("epochs"), "+7", "epochs", &err), MT_OK);
+    assert_int_equal(c.epochs, 7);
+    assert_int_equal(app_config_set(&c, app_config_find("seed"), "9007199254740991", "seed", &err), MT_OK);
+    assert_true(c.seed == 9007199254740991LL);
+    assert_int_equal(app_config_set(&c, app_config_find("lr"), ".5e-1", "lr", &err), MT_OK);
+    assert_true(c.lr == 0.05);
+    assert_int_equal(app_config_set(&c, app_config_find("lr"), "3.", "lr", &err), MT_OK);
+    assert_true(c.lr == 3.0);
+}
+
+static void test_messages_escape_user_text(void **state)
+{
+    (void)state;
+    /* a key with a newline and an escape sequence stays on one line, without ESC */
+    expect_json_error("{\"a\\nb\\u001b[31m\": 1}", "cfg.json: a\\nb\\x1b[31m: unknown key");
+    expect_set_error("optimizer", "x\ty\x7f\xff", "got 'x\\ty\\x7f\\xff'");
+    char longv[200];
+    memset(longv, 'z', sizeof longv - 1);
+    longv[sizeof longv - 1] = '\0';
+    app_config c;
+    mt_err err = { 0 };
+    app_config_defaults(&c);
+    assert_int_equal(app_config_set(&c, app_config_find("optimizer"), longv, "--optimizer", &err), MT_EARG);
+    assert_non_null(strstr(err.msg, "zzz...'"));
+    assert_true(strlen(err.msg) < 160);
+    /* an infinite number is shown as such, not as JSON's null */
+    expect_json_error("{\"optimizer\": {\"lr\": 1e999}}", "optimizer.lr: expected a number from 1e-12 to 100, got inf");
+    expect_json_error("{\"optimizer\": {\"lr\": -1e999}}", "got -inf");
+    /* a value too long to show is cut */
+    expect_json_error("{\"training\": {\"epochs\": [1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1]}}",
+                      "1,1,1...");
+}
+
+static void test_json_string_with_nul_is_refused(void **state)
+{
+    (void)state;
+    expect_json_error("{\"data\": {\"dir\": \"ab\\u0000cd\"}}", "line 1, column 21: a string holds \\u0000");
+    expect_json_error("{\"data\\u0000x\": 1}", "a string holds \\u0000");
+    /* an escaped backslash before u0000 is not a NUL */
+    app_config c;
+    mt_err err = { 0 };
+    app_config_defaults(&c);
+    assert_int_equal(app_config_parse(&c, "{\"data\": {\"dir\": \"a\\\\u0000\"}}", "x", &err), MT_OK);
+    assert_string_equal(c.data_dir, "a\\u0000");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -136,6 +199,9 @@ int main(void)
         cmocka_unit_test(test_json_applies_nested_keys),
         cmocka_unit_test(test_print_config_round_trips),
         cmocka_unit_test(test_load_reports_missing_file),
+        cmocka_unit_test(test_integers_are_only_sign_and_digits),
+        cmocka_unit_test(test_messages_escape_user_text),
+        cmocka_unit_test(test_json_string_with_nul_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

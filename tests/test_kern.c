@@ -436,17 +436,17 @@ static void test_avx512_row_listers_match_ref(void **state)
     for (int i = 0; i < n; i++)
         avx512 |= v[i].isa == MT_ISA_AVX512 && v[i].runnable;
     if (!avx512) {
-        print_message("this CPU has no AVX-512: its row listers are skipped\n");
+        print_message("skipped: this CPU has no AVX-512 (its row listers)\n");
         skip();
     }
     check_row_list(mt_row_list_avx512f, "avx512f row list");
     if (!mt_cpu_avx512vbmi2()) {
-        print_message("this CPU has no VBMI2: the 64-pixel row lister is skipped\n");
+        print_message("skipped: this CPU has no VBMI2 (the 64-pixel row lister)\n");
         skip();
     }
     check_row_list(mt_row_list_avx512vbmi2, "avx512vbmi2 row list");
 #else
-    print_message("not an x86-64 build: no AVX-512 row listers\n");
+    print_message("skipped: not an x86-64 build (the AVX-512 row listers)\n");
     skip();
 #endif
 }

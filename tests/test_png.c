@@ -72,7 +72,7 @@ static int count_hidden(const char *dir)
 static void run_pngcheck(const char *path)
 {
     if (system("command -v pngcheck >/dev/null 2>&1") != 0) {
-        printf("pngcheck not on PATH: skipping the external PNG validity check\n");
+        printf("skipped: pngcheck is not on PATH (Debian: pngcheck), no external PNG validity check\n");
         skip();
     }
     char cmd[512];

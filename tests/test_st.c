@@ -914,7 +914,7 @@ static void test_st_interop_python_reads_our_file(void **state)
 {
     (void)state;
     if (!python_has_numpy()) {
-        print_message("skipping: /usr/bin/python3 with numpy not found\n");
+        print_message("skipped: /usr/bin/python3 with numpy not found\n");
         skip();
     }
     if (access(interop_script(), R_OK) != 0) {

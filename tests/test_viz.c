@@ -63,7 +63,7 @@ static long count_col(const pic *p, int x, int y, int w, int h, mt_rgb col)
 static void run_pngcheck(const char *path)
 {
     if (system("command -v pngcheck >/dev/null 2>&1") != 0) {
-        printf("pngcheck not on PATH: skipping the external PNG validity check\n");
+        printf("skipped: pngcheck is not on PATH (Debian: pngcheck), no external PNG validity check\n");
         skip();
     }
     char cmd[512];
@@ -481,7 +481,7 @@ static void test_viz_write_samples(void **state)
     (void)state;
     const char *dir = getenv("MT_VIZ_SAMPLES");
     if (!dir || !*dir) {
-        printf("MT_VIZ_SAMPLES not set: not writing sample pictures\n");
+        printf("skipped: MT_VIZ_SAMPLES is not set, so no sample pictures are written\n");
         skip();
     }
     mkdir(dir, 0755);
