@@ -54,6 +54,17 @@ void mt_conv2d_forward(float *out, float *col, const float *inp, const float *wt
 void mt_conv2d_backward_w(float *dwt, float *db, const float *dout, const float *col, int BP,
                           int CKK, int OC, int r0, int r1, const mt_kern *kn);
 
+/* The same rows [r0,r1) of dwt (OVERWRITES them) without a stored col:
+ * G samples at a time, colp (G*P, r1-r0) = those columns of their patches
+ * (mt_im2col_cols), then dwt[r0:r1] (+)= colp^T @ their dout rows -- one
+ * chain per element over the samples in order, so neither G nor a split of
+ * the rows between threads changes a bit.  inp (B,H,W,C), dout (B*P, OC). */
+void mt_conv2d_backward_w_rows(float *dwt, float *colp, const float *dout, const float *inp, int B,
+                               int G, int H, int W, int C, int OC, int k, int pad, int r0, int r1,
+                               const mt_kern *kn);
+/* colp (P, r1-r0) = columns [r0,r1) of one sample's mt_im2col rows. */
+void mt_im2col_cols(float *colp, const float *inp, int H, int W, int C, int k, int pad, int r0, int r1);
+
 /* dinp (B,H,W,C) = the input gradient (OVERWRITES): per sample, dcol (P, CKK)
  * = dout (P, OC) @ w2, then mt_col2im.  dcol is scratch for one sample. */
 void mt_conv2d_backward_x(float *dinp, float *dcol, const float *dout, const float *w2, int B,

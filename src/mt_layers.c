@@ -153,6 +153,61 @@ void mt_conv2d_backward_w(float *dwt, float *db, const float *dout, const float 
         kn->colsum_acc(db, dout, BP, OC);
 }
 
+void mt_im2col_cols(float *colp, const float *inp, int H, int W, int C, int k, int pad, int r0, int r1)
+{
+    const int OH = H + 2 * pad - k + 1, OW = W + 2 * pad - k + 1, nc = r1 - r0;
+    assert(0 <= r0 && r0 <= r1 && r1 <= k * k * C);
+    enum { MAX_OFF = 4096 };
+    if (pad == 0 && nc <= MAX_OFF) {
+        /* no padding: column j of pixel (oy, ox) is inp[pixel + off[j]] */
+        int off[MAX_OFF];
+        for (int j = r0; j < r1; j++) {
+            int sg = j / C, c = j % C;
+            off[j - r0] = ((sg / k) * W + sg % k) * C + c;
+        }
+        for (int oy = 0; oy < OH; oy++)
+            for (int ox = 0; ox < OW; ox++) {
+                float *restrict row = colp + ((size_t)oy * OW + ox) * nc;
+                const float *restrict base = inp + ((size_t)oy * W + ox) * C;
+                for (int j = 0; j < nc; j++)
+                    row[j] = base[off[j]];
+            }
+        return;
+    }
+    for (int oy = 0; oy < OH; oy++)
+        for (int ox = 0; ox < OW; ox++) {
+            float *row = colp + ((size_t)oy * OW + ox) * nc;
+            /* the (kh, kw) segments of C channels that meet [r0, r1) */
+            for (int sg = r0 / C; sg * C < r1; sg++) {
+                int kh = sg / k, kw = sg % k, c0 = sg * C < r0 ? r0 - sg * C : 0;
+                int c1 = (sg + 1) * C > r1 ? r1 - sg * C : C;
+                int y = oy - pad + kh, x = ox - pad + kw;
+                float *dst = row + sg * C + c0 - r0;
+                if (y < 0 || y >= H || x < 0 || x >= W)
+                    zero_run(dst, c1 - c0);
+                else
+                    copy_run(dst, inp + ((size_t)y * W + x) * C + c0, c1 - c0);
+            }
+        }
+}
+
+void mt_conv2d_backward_w_rows(float *dwt, float *colp, const float *dout, const float *inp, int B,
+                               int G, int H, int W, int C, int OC, int k, int pad, int r0, int r1,
+                               const mt_kern *kn)
+{
+    const int P = (H + 2 * pad - k + 1) * (W + 2 * pad - k + 1), nc = r1 - r0;
+    if (nc <= 0)
+        return;
+    for (int s0 = 0; s0 < B; s0 += G) {
+        int g = B - s0 < G ? B - s0 : G;
+        for (int s = 0; s < g; s++)
+            mt_im2col_cols(colp + (size_t)s * P * nc, inp + (size_t)(s0 + s) * H * W * C, H, W, C, k, pad,
+                           r0, r1);
+        kn->gemm(dwt + (size_t)r0 * OC, OC, colp, 1, nc, dout + (size_t)s0 * P * OC, OC, NULL, nc, OC, g * P,
+                 s0 > 0);
+    }
+}
+
 void mt_conv2d_backward_x(float *dinp, float *dcol, const float *dout, const float *w2, int B,
                           int H, int W, int C, int OC, int k, int pad, const mt_kern *kn)
 {

@@ -15,6 +15,9 @@
 #include "mt_mem.h"
 
 #define BN_EPS 1e-5f
+/* Samples per weight-gradient product of a conv layer: a longer K per
+ * call; the patches of CONV_G samples are each thread's scratch. */
+#define CONV_G 4
 #define BN_MOMENTUM 0.1f
 
 /* ======================================================================== */
@@ -320,7 +323,6 @@ struct mt_net_work {
     size_t asc_n;                        /* floats per scratch slot */
     float *asc;                          /* (n_threads, 2, asc_n) */
     int own[MT_NET_MAX_LAYERS + 1];      /* act[l] allocated here (not an alias) */
-    float *col[MT_NET_MAX_LAYERS];       /* conv: (max_B*P, CKK) patches */
     uint8_t *mask[MT_NET_MAX_LAYERS];    /* maxpool argmax / dropout keep, (max_B, out) */
     float *xhat[MT_NET_MAX_LAYERS];      /* bn: (max_B, act_n) */
     float *invstd[MT_NET_MAX_LAYERS];    /* bn: (c) */
@@ -346,7 +348,7 @@ void mt_net_work_free(mt_net_work *w)
         if (w->own[l])
             free(w->act[l]), free(w->dact[l]);
     for (int l = 0; l < MT_NET_MAX_LAYERS; l++) {
-        free(w->col[l]), free(w->mask[l]), free(w->xhat[l]), free(w->invstd[l]);
+        free(w->mask[l]), free(w->xhat[l]), free(w->invstd[l]);
         free(w->pk1[l]), free(w->pk2[l]), free(w->dwt[l]);
     }
     free(w->scratch), free(w->losses), free(w->asc);
@@ -377,6 +379,8 @@ mt_status mt_net_work_create(mt_net_work **out, const mt_net *net, int max_B, in
         mt_layer_kind kd = net->layers[l].kind;
         if (kd == MT_LAYER_LINEAR)
             need[l] = need[l + 1] = 1;
+        if (kd == MT_LAYER_CONV) /* its weight gradient makes the patches again */
+            need[l] = 1;
         if (kd == MT_LAYER_RELU)
             need[l + 1] = 1;
         if (kd == MT_LAYER_BN)
@@ -411,10 +415,9 @@ mt_status mt_net_work_create(mt_net_work **out, const mt_net *net, int max_B, in
         }
         switch (L->kind) {
         case MT_LAYER_CONV: {
-            size_t pc = conv_P(L) * conv_CKK(L);
+            size_t pc = CONV_G * conv_P(L) * conv_CKK(L);
             w->scratch_n = pc > w->scratch_n ? pc : w->scratch_n;
-            if (!(w->col[l] = mt_alloc_aligned(B * pc * sizeof(float))) ||
-                !(w->pk1[l] = mt_alloc_aligned((size_t)L->oc * conv_CKK(L) * sizeof(float))) ||
+            if (!(w->pk1[l] = mt_alloc_aligned((size_t)L->oc * conv_CKK(L) * sizeof(float))) ||
                 !(w->pk2[l] = mt_alloc_aligned((size_t)L->oc * conv_CKK(L) * sizeof(float))) ||
                 !(w->dwt[l] = mt_alloc_aligned((size_t)L->oc * conv_CKK(L) * sizeof(float))))
                 goto nomem;
@@ -534,16 +537,13 @@ static void forward_layer(step_ctx *c, int l, int b0, int b1, int tid, int nt)
     const float *wp = net->params + L->w_off, *bp = net->params + L->b_off;
     switch (L->kind) {
     case MT_LAYER_CONV:
-        if (c->training) {
-            mt_conv2d_forward(out, w->col[l] + (size_t)b0 * conv_P(L) * conv_CKK(L), in, w->pk1[l], bp,
-                              nb, L->h, L->w, L->c, L->oc, L->k, L->pad, c->k);
-        } else {
-            float *col = w->scratch + (size_t)tid * (w->scratch_n + 16);
-            for (int b = 0; b < nb; b++)
-                mt_conv2d_forward(out + (size_t)b * out_n, col, in + (size_t)b * in_n, w->pk1[l], bp, 1,
-                                  L->h, L->w, L->c, L->oc, L->k, L->pad, c->k);
-        }
+    {   /* patches in the thread's scratch: backward makes its own (backward_w_rows) */
+        float *col = w->scratch + (size_t)tid * (w->scratch_n + 16);
+        for (int b = 0; b < nb; b++)
+            mt_conv2d_forward(out + (size_t)b * out_n, col, in + (size_t)b * in_n, w->pk1[l], bp, 1, L->h,
+                              L->w, L->c, L->oc, L->k, L->pad, c->k);
         break;
+    }
     case MT_LAYER_MAXPOOL:
         mt_maxpool2d_forward(out, w->mask[l] + (size_t)b0 * out_n, in, nb, L->h, L->w, L->c);
         break;
@@ -713,8 +713,11 @@ static void step_thread(void *arg, int tid, int nt)
             const int CKK = (int)conv_CKK(L), P = (int)conv_P(L);
             barrier(c);
             split(CKK, tid, nt, 1, &r0, &r1);
-            mt_conv2d_backward_w(w->dwt[l], tid == 0 ? gb : NULL, w->dact[l + 1], w->col[l], B * P, CKK,
-                                 L->oc, r0, r1, c->k);
+            mt_conv2d_backward_w_rows(w->dwt[l], w->scratch + (size_t)tid * (w->scratch_n + 16), w->dact[l + 1],
+                                      l == 0 ? c->x : w->act[l], B, CONV_G, L->h, L->w, L->c, L->oc, L->k,
+                                      L->pad, r0, r1, c->k);
+            if (tid == 0)
+                c->k->colsum_acc(gb, w->dact[l + 1], B * P, L->oc);
         } else if (L->kind == MT_LAYER_LINEAR) {
             barrier(c);
             split(L->c, tid, nt, 16, &r0, &r1);

@@ -518,6 +518,16 @@ static void test_conv2d_matches_direct_and_finite_differences(void **state)
         mt_conv2d_backward_w(dwt, db, R, col, s.B * P, CKK, s.OC, 0, CKK / 2, kn);
         mt_conv2d_backward_w(dwt, NULL, R, col, s.B * P, CKK, s.OC, CKK / 2, CKK, kn);
         mt_conv2d_unpack_grad(dw, dwt, s.C, s.OC, s.k);
+        { /* without a stored col: rows by sample, split in two, vs the product above */
+            float *dwt2 = falloc(nw), *dwt3 = falloc(nw), *colp = falloc((size_t)2 * P * CKK);
+            mt_conv2d_backward_w_rows(dwt2, colp, R, x, s.B, 1, s.H, s.W, s.C, s.OC, s.k, s.pad, 0, CKK, kn);
+            mt_conv2d_backward_w_rows(dwt3, colp, R, x, s.B, 2, s.H, s.W, s.C, s.OC, s.k, s.pad, 0, CKK / 3, kn);
+            mt_conv2d_backward_w_rows(dwt3, colp, R, x, s.B, 2, s.H, s.W, s.C, s.OC, s.k, s.pad, CKK / 3, CKK, kn);
+            assert_memory_equal(dwt2, dwt3, nw * sizeof *dwt2);
+            for (size_t i = 0; i < nw; i++)
+                assert_true(fabs(dwt2[i] - dwt[i]) <= 1e-5 * (1 + s.B * P / 16.0));
+            free(dwt2), free(dwt3), free(colp);
+        }
         mt_conv2d_backward_x(dx, dcol, R, w2, s.B, s.H, s.W, s.C, s.OC, s.k, s.pad, kn);
         const double h = 1e-3;
         double *Rd = to_d(R, ny);
