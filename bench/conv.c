@@ -1,7 +1,9 @@
 /* bench/conv: GFLOP/s of the convolution layers' three products (forward,
  * weight gradient, input gradient; im2col and col2im included) for every
  * runnable kernel variant, as a percentage of this core's FMA peak measured
- * by a register-resident probe in the same run; then whole training steps of
+ * by a register-resident probe in the same run (the forward one sample's
+ * patches at a time, the weight gradient making its patches again four
+ * samples at a time, as mt_net does); then whole training steps of
  * the named CNNs on 1 and 2 threads (samples/s and the 2-thread speed-up).
  * Not a test: numbers depend on the machine and its load.
  *   usage: conv [--json] [--reps N]                                          */
@@ -126,7 +128,7 @@ static const char *op_names[] = { "fwd", "bwd_w", "bwd_x" };
 typedef struct {
     const mt_kern *k;
     conv_case c;
-    float *x, *wt, *w2, *b, *col, *y, *dy, *dwt, *db, *dx, *dcol;
+    float *x, *wt, *w2, *b, *col, *y, *dy, *dwt, *db, *dx, *dcol, *colp;
 } ws;
 
 static void run_op(ws *s, int op)
@@ -135,7 +137,11 @@ static void run_op(ws *s, int op)
     int P = (c->H + 2 * c->pad - c->k + 1) * (c->W + 2 * c->pad - c->k + 1), CKK = c->k * c->k * c->C;
     switch (op) {
     case FWD: mt_conv2d_forward(s->y, s->col, s->x, s->wt, s->b, c->B, c->H, c->W, c->C, c->OC, c->k, c->pad, s->k); break;
-    case BWD_W: mt_conv2d_backward_w(s->dwt, s->db, s->dy, s->col, c->B * P, CKK, c->OC, 0, CKK, s->k); break;
+    case BWD_W: /* as mt_net: the patches made again, 4 samples per product */
+        mt_conv2d_backward_w_rows(s->dwt, s->colp, s->dy, s->x, c->B, 4, c->H, c->W, c->C, c->OC, c->k, c->pad, 0,
+                                  CKK, s->k);
+        s->k->colsum_acc(s->db, s->dy, c->B * P, c->OC);
+        break;
     case BWD_X: mt_conv2d_backward_x(s->dx, s->dcol, s->dy, s->w2, c->B, c->H, c->W, c->C, c->OC, c->k, c->pad, s->k); break;
     }
 }
@@ -260,6 +266,7 @@ int main(int argc, char **argv)
             s.y = rnd((size_t)c->B * P * c->OC, &st), s.dy = rnd((size_t)c->B * P * c->OC, &st);
             s.dwt = rnd((size_t)CKK * c->OC, &st), s.db = rnd((size_t)c->OC, &st);
             s.dx = rnd((size_t)c->B * c->H * c->W * c->C, &st), s.dcol = rnd((size_t)P * CKK, &st);
+            s.colp = rnd((size_t)4 * P * CKK, &st);
             double flops = 2.0 * c->B * P * CKK * c->OC;
             for (int op = 0; op < N_OPS; op++) {
                 double t = time_op(&s, op, reps), gf = flops / t * 1e-9;
@@ -272,7 +279,7 @@ int main(int argc, char **argv)
                            t * 1e6, gf, 100.0 * gf / peak);
             }
             free(s.x), free(s.wt), free(s.w2), free(s.b), free(s.col), free(s.y), free(s.dy);
-            free(s.dwt), free(s.db), free(s.dx), free(s.dcol);
+            free(s.dwt), free(s.db), free(s.dx), free(s.dcol), free(s.colp);
         }
     }
     (void)best_peak;

@@ -256,6 +256,8 @@ static mt_status setup_model(run *r, mt_err *err)
         app_log_info(&r->log, "resuming from %s: %lld epoch%s done%s, step %lld", cfg->resume, r->epochs_done,
                      plural(r->epochs_done), r->tr.in_epoch ? " and part of the next" : "", r->opt.step);
     }
+    if (mt_sched_per_batch(&r->sched)) /* one-cycle: the first batch's rate (a resumed run's next) */
+        r->opt.lr = (float)mt_sched_lr(&r->sched);
     if (cfg->restore_best && !(r->best = malloc(r->model.n_params * sizeof *r->best)))
         return mt_errf(err, MT_ENOMEM, "out of memory");
     r->threads = app_opt_threads(cfg);
