@@ -4,9 +4,9 @@ CFLAGS   ?= -O2 -g
 WERROR   ?= -Werror
 PREFIX   ?= /usr/local
 
-PKGS     := zlib libpng libcjson libcurl
+PKGS     := zlib libdeflate libpng libcjson libcurl
 $(foreach p,$(PKGS),$(if $(shell pkg-config --exists $(p) && echo y),,\
-  $(error pkg-config cannot find '$(p)': install the Debian packages listed in README.md (bash .ci/run does it))))
+  $(error pkg-config cannot find '$(p)': bash deps.sh installs the Debian packages)))
 
 MT_CFLAGS   = -std=c11 -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes \
               -Wmissing-prototypes -Wvla $(WERROR) -pthread
@@ -126,10 +126,11 @@ fuzz:
 
 fuzz-bins: $(FUZZ_BIN) build/fuzz/corpus/.stamp
 
-build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_util.h $(BUILD)/libmt.a
+# (fuzz_config reads configs through the command layer's app_config: libapp.a)
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_util.h $(BUILD)/libapp.a $(BUILD)/libmt.a
 	@mkdir -p $(@D)
 	$(CC) $(MT_CPPFLAGS) $(CPPFLAGS) $(MT_CFLAGS) $(CFLAGS) -fsanitize=fuzzer -o $@ $< \
-	    $(BUILD)/libmt.a $(MT_LDLIBS) $(LDLIBS)
+	    $(BUILD)/libapp.a $(BUILD)/libmt.a $(MT_LDLIBS) $(LDLIBS)
 
 # Seeds come from fixtures the release binary writes (models, states), so it is built first.
 build/fuzz/corpus/.stamp: tests/fuzz/make_seeds.sh tests/fuzz/make_png.py tests/make_fixture.py $(wildcard configs/*.json)

@@ -4,7 +4,7 @@
 #   bash deps.sh        build + `make check` (cmocka, python3, numpy, pngcheck, clang for the fuzzers)
 #   bash deps.sh --ci   also what the optional cross-checks use, so none of them skips
 set -euo pipefail
-pkgs="build-essential pkg-config zlib1g-dev libpng-dev libcjson-dev libcurl4-openssl-dev ca-certificates
+pkgs="build-essential pkg-config zlib1g-dev libdeflate-dev libpng-dev libcjson-dev libcurl4-openssl-dev ca-certificates
       libcmocka-dev python3 python3-numpy pngcheck clang"
 [ "${1:-}" = "--ci" ] && pkgs="$pkgs dataset-fashion-mnist"
 missing=""

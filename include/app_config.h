@@ -31,13 +31,18 @@ typedef struct app_config {
     long long test_batch_size;
     double lr;
     long long seed;
+    char seeds[256];            /* "" = one run with seed; else a list ("1-10", "1,4,9"):
+                                   one run per seed and a summary */
     long long log_interval;     /* batches between loss lines; 0 = none */
     int shuffle;                /* reshuffle every epoch */
     long long max_steps;        /* 0 = no limit */
-    char optimizer[16];         /* "adam", "adamw", "sgd" */
+    char optimizer[16];         /* "adam", "adamw", "sgd", "adadelta" */
     double beta1, beta2, eps, weight_decay, momentum;
+    double rho;                 /* adadelta: running-average decay */
+    int nesterov;               /* sgd: Nesterov momentum */
+    double label_smoothing;     /* training loss: CrossEntropyLoss label_smoothing; 0 = off */
     long long val_split;        /* last N training samples held out for validation */
-    char scheduler[16];         /* "none", "step", "cosine", "plateau" */
+    char scheduler[16];         /* "none", "step", "cosine", "plateau", "onecycle" */
     long long step_size;        /* step: epochs between decays */
     double gamma;               /* step / plateau: decay factor */
     double min_lr;              /* cosine / plateau: floor */
@@ -53,6 +58,7 @@ typedef struct app_config {
     char isa[16];               /* "auto", "scalar", "avx2", "avx512", "neon" */
     long long threads;          /* 0 = online CPUs */
     char first_layer[16];       /* "auto", "dense", "sparse" */
+    char max_memory[32];        /* memory a training run may use ("4G"); "" = what is available */
     /* output */
     int json;                   /* JSON Lines events on stdout */
     char progress[8];           /* "auto", "on", "off" */

@@ -12,10 +12,17 @@ typedef struct app_log {
     int color;         /* ANSI colours allowed (terminal and no NO_COLOR) */
     int bar_drawn;     /* a bar is on screen and must be cleared first */
     double last_draw;  /* monotonic seconds of the last bar redraw */
+    int quiet;         /* a run inside a larger one (train --seeds): no info lines, bar or
+                          events of its own (errors still print) */
 } app_log;
 
 /* progress: "auto" (bar when stderr is a terminal), "on", "off". */
 void app_log_init(app_log *lg, int json, const char *progress);
+/* After writing to stdout: when its reader has gone (EPIPE; SIGPIPE is
+ * ignored), exit at once and quietly with 141 (128 + SIGPIPE, APP_EXIT_PIPE).
+ * No save is in progress when events are written, so nothing is left
+ * half-written. */
+void app_log_stdout_check(void);
 
 /* "mnist-train: <message>" on stderr (clears the bar first). */
 void app_log_error(app_log *lg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -45,6 +45,13 @@ ssize_t mt_file_read(int fd, void *buf, size_t n);
 mt_status mt_file_read_all(const char *path, const char *what, mt_status code, size_t max,
                            char **buf, size_t *n, mt_err *err);
 
+/* For savers, before they create a temp file beside path: MT_EIO when
+ * something other than a regular file (after symlinks) is at path ("PATH: is
+ * a character device, not a regular file: not replaced"): renaming over it
+ * would replace a device, FIFO or socket with a file.  MT_OK when nothing is
+ * there or a regular file is. */
+mt_status mt_file_check_target(const char *path, mt_err *err);
+
 /* Removes temporary files that an interrupted save to path left beside it:
  * "BASE.tmpXXXXXX" (mt_st_write) and ".BASE.XXXXXX" (mt_png_write_rgb), X
  * being mkstemp's letters and digits, regular files owned by this user, not

@@ -24,7 +24,9 @@
  * complete new file; a failed write removes its temporary file. The new file's
  * mode is 0666 minus the process umask (as for a newly created file, even when
  * it replaces one with other permissions). If path is a symlink, the link itself
- * is replaced, not its target.
+ * is replaced, not its target.  Something other than a regular file at path
+ * (after symlinks: a device, FIFO, socket, directory) is never replaced:
+ * MT_EIO "PATH: is a character device, not a regular file: not replaced".
  *
  * Returns MT_OK;
  *   MT_EARG  if w or h is not in 1..MT_PNG_MAX_WRITE_SIDE or rgb/path is NULL

@@ -96,7 +96,8 @@ typedef struct mt_st {
  *             NULL, duplicate or non-UTF-8 metadata key or value -- nothing is written;
  *   MT_ENOMEM out of memory -- nothing is written;
  *   MT_EIO    the file could not be written; the temporary file is removed and
- *             whatever was at path before is untouched. */
+ *             whatever was at path before is untouched.  Something other than a
+ *             regular file at path (a device, FIFO, directory) is never replaced. */
 mt_status mt_st_write(const char *path, const mt_st_tensor *tensors, size_t n_tensors,
                       const mt_st_meta *meta, size_t n_meta, mt_err *err);
 

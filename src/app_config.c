@@ -46,9 +46,13 @@ static const app_optdef options[] = {
     { "test-batch-size", "training.test_batch_size", APP_T_INT, F(test_batch_size), 1, 65536, "1000", "N",
       "evaluation batch size", NULL, 0, APP_CMD_TRAIN | APP_CMD_EVAL },
     { "lr", "optimizer.lr", APP_T_DOUBLE, F(lr), 1e-12, 100, "0.001", "X",
-      "learning rate", NULL, 0, APP_CMD_TRAIN },
+      "learning rate (adadelta: 1.0 unless given); onecycle: the peak rate", NULL, 0, APP_CMD_TRAIN },
     { "seed", "training.seed", APP_T_INT, F(seed), 0, 9007199254740991.0, "1", "N",
       "random seed (initialization and shuffling)", NULL, 0, APP_CMD_TRAIN },
+    { "seeds", "training.seeds", APP_T_STR, F(seeds), 0, 0, "", "LIST",
+      "run once per seed of LIST (N,M,... or A-B), side by side when each run's --threads leaves CPUs free, "
+      "and summarise test accuracy and loss (mean, std, min, max); pictures and --save for the first seed",
+      NULL, APP_OPTF_LIST, APP_CMD_TRAIN },
     { "log-interval", "training.log_interval", APP_T_INT, F(log_interval), 0, BIG, "100", "N",
       "log the loss every N batches (0 = never)", NULL, 0, APP_CMD_TRAIN },
     { "no-shuffle", "training.shuffle", APP_T_BOOL, F(shuffle), 0, 1, "true", NULL,
@@ -62,16 +66,25 @@ static const app_optdef options[] = {
     { "beta2", "optimizer.beta2", APP_T_DOUBLE, F(beta2), 0, 0.99999999, "0.999", "X",
       "Adam second-moment decay", NULL, 0, APP_CMD_TRAIN },
     { "eps", "optimizer.eps", APP_T_DOUBLE, F(eps), 0, 1, "1e-08", "X",
-      "Adam epsilon", NULL, 0, APP_CMD_TRAIN },
+      "Adam / Adadelta epsilon (adadelta: 1e-06 unless given)", NULL, 0, APP_CMD_TRAIN },
+    { "rho", "optimizer.rho", APP_T_DOUBLE, F(rho), 0, 1, "0.9", "X",
+      "Adadelta running-average decay", NULL, 0, APP_CMD_TRAIN },
     { "weight-decay", "optimizer.weight_decay", APP_T_DOUBLE, F(weight_decay), 0, 10, "0", "X",
-      "weight decay (L2 for adam/sgd, decoupled for adamw)", NULL, 0, APP_CMD_TRAIN },
+      "weight decay (L2 for adam/sgd/adadelta, decoupled for adamw)", NULL, 0, APP_CMD_TRAIN },
     { "momentum", "optimizer.momentum", APP_T_DOUBLE, F(momentum), 0, 0.999999, "0", "X",
       "SGD momentum", NULL, 0, APP_CMD_TRAIN },
+    { "nesterov", "optimizer.nesterov", APP_T_BOOL, F(nesterov), 0, 1, "false", NULL,
+      "SGD with Nesterov momentum (needs --momentum > 0)", NULL, 0, APP_CMD_TRAIN },
+    { "label-smoothing", "training.label_smoothing", APP_T_DOUBLE, F(label_smoothing), 0, 1, "0", "X",
+      "training loss with label smoothing X (CrossEntropyLoss's: targets (1-X) on the label + X/classes); "
+      "evaluation losses are never smoothed", NULL, 0, APP_CMD_TRAIN },
     { "val-split", "data.val_split", APP_T_INT, F(val_split), 0, BIG, "0", "N",
       "hold out the last N training samples as a validation set, evaluated every epoch", NULL, 0, APP_CMD_TRAIN },
     { "scheduler", "scheduler.name", APP_T_STR, F(scheduler), 0, 0, "none", "NAME",
-      "learning-rate schedule, stepped once per epoch (cosine: over --epochs; plateau: on the "
-      "validation loss, else the training loss)", "none|step|cosine|plateau|onecycle", 0, APP_CMD_TRAIN },
+      "learning-rate schedule: step, cosine (over --epochs) and plateau (on the validation loss, else the "
+      "training loss) change it once per epoch; onecycle every batch (PyTorch's OneCycleLR: up from --lr/25 "
+      "to --lr over the first 30 % of all batches, then down to --lr/25e4, cosine)",
+      "none|step|cosine|plateau|onecycle", 0, APP_CMD_TRAIN },
     { "step-size", "scheduler.step_size", APP_T_INT, F(step_size), 1, 100000, "1", "N",
       "step: multiply the rate by --gamma every N epochs", NULL, 0, APP_CMD_TRAIN },
     { "gamma", "scheduler.gamma", APP_T_DOUBLE, F(gamma), 1e-9, 1, "0.1", "X",
@@ -85,7 +98,7 @@ static const app_optdef options[] = {
     { "min-delta", "training.min_delta", APP_T_DOUBLE, F(min_delta), 0, 1e6, "0", "X",
       "early stopping: smallest loss decrease that counts as an improvement", NULL, 0, APP_CMD_TRAIN },
     { "restore-best", "training.restore_best", APP_T_BOOL, F(restore_best), 0, 1, "false", NULL,
-      "early stopping: test and save the weights of the best epoch, not the last", NULL, 0, APP_CMD_TRAIN },
+      "test and save the weights of the epoch with the lowest validation (else training) loss, not the last", NULL, 0, APP_CMD_TRAIN },
     { "clip-grad", "optimizer.clip_grad", APP_T_DOUBLE, F(clip_grad), 0, 1e9, "0", "X",
       "clip gradients to global L2 norm X before each step (clip_grad_norm_); 0 = off", NULL, 0, APP_CMD_TRAIN },
     { "augment-shift", "augment.shift", APP_T_DOUBLE, F(aug_shift), 0, 64, "0", "PX",
@@ -101,6 +114,9 @@ static const app_optdef options[] = {
     { "first-layer", "runtime.first_layer", APP_T_STR, F(first_layer), 0, 0, "auto", "PATH",
       "first layer on raw pixels (sparse) or floats (dense); auto picks by batch density",
       "auto|dense|sparse", 0, APP_CMD_TRAIN },
+    { "max-memory", "runtime.max_memory", APP_T_STR, F(max_memory), 0, 0, "", "SIZE",
+      "refuse to train when the run would need more memory than SIZE (e.g. 512M, 4G; default: what is available)",
+      NULL, 0, APP_CMD_TRAIN },
     { "json", "output.json", APP_T_BOOL, F(json), 0, 1, "false", NULL,
       "write JSON Lines events to stdout", NULL, 0, APP_CMD_TRAIN | APP_CMD_EVAL | APP_CMD_PREDICT | APP_CMD_INFO | APP_CMD_FETCH },
     { "progress", "output.progress", APP_T_STR, F(progress), 0, 0, "auto", "WHEN",
@@ -541,7 +557,9 @@ static int is_file(const char *path)
 
 mt_status app_config_locate(char *out, size_t cap, const char *name, mt_err *err)
 {
-    if (is_file(name) || strchr(name, '/') || !*name) {
+    struct stat sb;
+    /* anything there (a FIFO, a directory) is used as given: its reader says what it is */
+    if (stat(name, &sb) == 0 || strchr(name, '/') || !*name) {
         snprintf(out, cap, "%s", name);
         return MT_OK;
     }

@@ -95,7 +95,8 @@ int app_cmd_eval(int argc, char **argv)
     app_log_init(&lg, a.cfg.json, a.cfg.progress);
     const char *path = a.cfg.checkpoint[0] ? a.cfg.checkpoint : a.n_pos == 1 ? a.pos[0] : NULL;
     if (a.n_pos > (a.cfg.checkpoint[0] ? 0 : 1)) {
-        st = mt_errf(&err, MT_EARG, "unexpected argument '%.100s'", a.pos[a.cfg.checkpoint[0] ? 0 : 1]);
+        char e[MT_ESC_CAP];
+        st = mt_errf(&err, MT_EARG, "unexpected argument '%s'", mt_esc(e, a.pos[a.cfg.checkpoint[0] ? 0 : 1]));
         goto fail;
     }
     if (!path) {

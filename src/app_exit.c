@@ -2,6 +2,7 @@
  * returns statuses and knows nothing of this contract. */
 #include "app_exit.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -22,6 +23,23 @@ void app_signals_install(void)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    signal(SIGXFSZ, SIG_IGN);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+int app_exit_finish(int rc)
+{
+    int bad = fflush(stdout) != 0 || ferror(stdout);
+    int e = errno;
+    if (!bad)
+        return rc;
+    if (e == EPIPE)
+        return APP_EXIT_PIPE;
+    if (rc == APP_EXIT_OK) {
+        fprintf(stderr, "mnist-train: cannot write to standard output: %s\n", strerror(e));
+        return APP_EXIT_OUTPUT;
+    }
+    return rc;
 }
 
 int app_exit_code(mt_status st)

@@ -30,7 +30,8 @@ int app_cmd_fetch(int argc, char **argv)
     }
     app_log_init(&lg, a.cfg.json, a.cfg.progress);
     if (a.n_pos > 0) {
-        mt_errf(&err, MT_EARG, "unexpected argument '%.100s'", a.pos[0]);
+        char e[MT_ESC_CAP];
+        mt_errf(&err, MT_EARG, "unexpected argument '%s'", mt_esc(e, a.pos[0]));
         return app_fail(&lg, &err, "fetch");
     }
     app_data_locate(&d, &a.cfg);

@@ -130,7 +130,8 @@ static mt_status info_ckpt(app_log *lg, const char *path, int json, mt_err *err)
     int have_cfg = js && app_config_parse(&c, js, "stored config", NULL) == MT_OK;
     const char *opt = have_cfg ? c.optimizer
                       : mt_st_find(&ck.st, "optimizer.exp_avg.fc1.weight") ? "adam or adamw"
-                      : mt_st_find(&ck.st, "optimizer.momentum_buffer.fc1.weight") ? "sgd" : "?";
+                      : mt_st_find(&ck.st, "optimizer.momentum_buffer.fc1.weight") ? "sgd"
+                      : mt_st_find(&ck.st, "optimizer.square_avg.fc1.weight") ? "adadelta" : "?";
     int64_t epoch = get_i64(&ck.st, "train.epoch", -1), step = get_i64(&ck.st, "optimizer.step", -1);
     int64_t in_epoch = get_i64(&ck.st, "train.in_epoch", 0), batch = get_i64(&ck.st, "train.batch", 0);
     if (json) {

@@ -3,7 +3,9 @@
 #include "app_log.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +57,8 @@ void app_log_error(app_log *lg, const char *fmt, ...)
 void app_log_info(app_log *lg, const char *fmt, ...)
 {
     va_list ap;
+    if (lg->quiet)
+        return;
     va_start(ap, fmt);
     vline(lg, "", fmt, ap);
     va_end(ap);
@@ -62,7 +66,7 @@ void app_log_info(app_log *lg, const char *fmt, ...)
 
 int app_log_bar_due(const app_log *lg, int force)
 {
-    return lg->bar && (force || app_now() - lg->last_draw >= 0.1);
+    return lg->bar && !lg->quiet && (force || app_now() - lg->last_draw >= 0.1);
 }
 
 void app_log_bar(app_log *lg, const char *label, long done, long total, const char *text, int force)
@@ -153,17 +157,24 @@ void app_ev_ints(app_ev *e, const char *key, const long long *v, int n)
         cJSON_AddItemToArray(a, cJSON_CreateNumber((double)v[i]));
 }
 
+void app_log_stdout_check(void)
+{
+    if (ferror(stdout) && errno == EPIPE)
+        exit(128 + SIGPIPE); /* APP_EXIT_PIPE */
+}
+
 void app_ev_emit(app_log *lg, app_ev *e)
 {
     if (!e)
         return;
-    if (lg->json) {
+    if (lg->json && !lg->quiet) {
         char *s = cJSON_PrintUnformatted(e->obj);
         if (s) {
             fputs(s, stdout);
             fputc('\n', stdout);
             fflush(stdout);
             free(s);
+            app_log_stdout_check();
         }
     }
     cJSON_Delete(e->obj);

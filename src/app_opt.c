@@ -3,6 +3,7 @@
  * later break when an option is added). */
 #include "app_opt.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,9 +53,10 @@ static mt_status unknown(unsigned cmd, const char *arg, const char *name, mt_err
         if (t[i].cmds & cmd)
             cands[nc++] = t[i].name;
     const char *near = app_nearest(name, cands, nc);
+    char e[MT_ESC_CAP];
     if (near)
-        return mt_errf(err, MT_EARG, "unknown option '%.100s' (did you mean '--%s'?)", arg, near);
-    return mt_errf(err, MT_EARG, "unknown option '%.100s'", arg);
+        return mt_errf(err, MT_EARG, "unknown option '%s' (did you mean '--%s'?)", mt_esc(e, arg), near);
+    return mt_errf(err, MT_EARG, "unknown option '%s'", mt_esc(e, arg));
 }
 
 static mt_status foreign(unsigned cmd, const char *name, unsigned cmds, mt_err *err)
@@ -66,6 +68,32 @@ static mt_status foreign(unsigned cmd, const char *name, unsigned cmds, mt_err *
             len += (size_t)snprintf(whose + len, sizeof whose - len, "%s%s", len ? ", " : "", cmd_names[i].name);
     return mt_errf(err, MT_EARG, "'--%s' is not an option of '%s' (it belongs to: %s)", name,
                    app_opt_cmd_name(cmd), whose);
+}
+
+/* Options whose default depends on the optimizer: torch.optim.Adadelta's
+ * lr 1.0 and eps 1e-6 differ from Adam's (the table's).  They start as NaN
+ * (no config file or command line can set that), and what is still NaN
+ * after both takes the chosen optimizer's default. */
+static const struct {
+    const char *name, *adadelta;
+} opt_defaults[] = { { "lr", "1.0" }, { "eps", "1e-06" } };
+
+static void unset_optimizer_defaults(app_config *c)
+{
+    for (size_t i = 0; i < sizeof opt_defaults / sizeof *opt_defaults; i++)
+        *(double *)((char *)c + app_config_find(opt_defaults[i].name)->offset) = NAN;
+}
+
+static void resolve_optimizer_defaults(app_config *c)
+{
+    int adadelta = strcmp(c->optimizer, "adadelta") == 0;
+    for (size_t i = 0; i < sizeof opt_defaults / sizeof *opt_defaults; i++) {
+        const app_optdef *d = app_config_find(opt_defaults[i].name);
+        if (isnan(*(double *)((char *)c + d->offset))) {
+            mt_status st = app_config_set(c, d, adadelta ? opt_defaults[i].adadelta : d->def, d->name, NULL);
+            (void)st; /* valid by construction (tested) */
+        }
+    }
 }
 
 mt_status app_opt_parse(app_args *a, unsigned cmd, int argc, char **argv, const app_config *base, mt_err *err)
@@ -104,7 +132,8 @@ mt_status app_opt_parse(app_args *a, unsigned cmd, int argc, char **argv, const 
             continue;
         }
         if (arg[1] != '-') {
-            st = mt_errf(err, MT_EARG, "unknown option '%.100s' (options are spelled --name)", arg);
+            char e[MT_ESC_CAP];
+            st = mt_errf(err, MT_EARG, "unknown option '%s' (options are spelled --name)", mt_esc(e, arg));
             goto done;
         }
         char name[64];
@@ -159,10 +188,12 @@ mt_status app_opt_parse(app_args *a, unsigned cmd, int argc, char **argv, const 
     }
     a->pos = argv + 1;
     a->n_pos = n_pos;
-    if (base)
+    if (base) {
         a->cfg = *base;
-    else
+    } else {
         app_config_defaults(&a->cfg);
+        unset_optimizer_defaults(&a->cfg);
+    }
     if (config_name[0] && ((st = app_config_locate(a->config_path, sizeof a->config_path, config_name, err)) ||
                            (st = app_config_load(&a->cfg, a->config_path, err))))
         goto done;
@@ -193,6 +224,8 @@ mt_status app_opt_parse(app_args *a, unsigned cmd, int argc, char **argv, const 
             goto done;
     }
 done:
+    if (!base)
+        resolve_optimizer_defaults(&a->cfg);
     free(which);
     free(vals);
     return st;
@@ -247,9 +280,9 @@ void app_opt_help(FILE *f, unsigned cmd, const char *usage, const char *about)
             print_line(f, special[s].left, special[s].help);
 }
 
-mt_status app_opt_print_config(const app_config *cfg, mt_err *err)
+mt_status app_opt_print_config(const app_config *cfg, int pretty, mt_err *err)
 {
-    char *s = app_config_to_json(cfg, 1);
+    char *s = app_config_to_json(cfg, pretty);
     if (!s)
         return mt_errf(err, MT_ENOMEM, "out of memory");
     puts(s);

@@ -4,6 +4,7 @@
 #include "app_cmd.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,14 +18,17 @@
 #include "app_opt.h"
 #include "app_viz.h"
 #include "mt_augment.h"
+#include "mt_budget.h"
 #include "mt_engine.h"
 #include "mt_kern.h"
+#include "mt_labels.h"
 #include "mt_mlp.h"
 #include "mt_net.h"
 #include "mt_nettrain.h"
 #include "mt_optim.h"
 #include "mt_pool.h"
 #include "mt_sched.h"
+#include "mt_sweep.h"
 #include "mt_train.h"
 
 typedef struct run {
@@ -56,6 +60,8 @@ typedef struct run {
     int best_epoch;          /* its number, 0 none */
     mt_eval ev;              /* the final test */
     double test_secs;
+    int no_pictures;         /* a --seeds run after the first: nothing to draw */
+    double load_secs;        /* finding and loading the data set */
 } run;
 
 static const char *plural(long long n)
@@ -84,9 +90,11 @@ static void on_batch(void *user, const mt_batch_info *b)
 {
     run *r = user;
     const app_config *cfg = r->cfg;
+    /* every schedule counts batches (its state); onecycle sets each one's rate */
+    double lr = mt_sched_batch_end(&r->sched);
+    if (mt_sched_per_batch(&r->sched))
+        r->opt.lr = (float)lr;
     long long li = cfg->log_interval;
-    if (mt_sched_per_batch(&r->sched)) /* one-cycle: the next batch's rate */
-        r->opt.lr = (float)mt_sched_batch_end(&r->sched);
     if (li > 0 && b->batch % li == 0) {
         /* the seed logs batch_idx % 100 == 0, 0-based */
         app_log_info(&r->log, "Epoch [%d/%d], Batch [%d/%d], Loss: %.4f", b->epoch, r->epochs, b->batch,
@@ -117,11 +125,13 @@ static mt_status setup_data(run *r, mt_err *err)
 {
     const app_config *cfg = r->cfg;
     mt_status st;
+    double t0 = app_now();
     app_data_locate(&r->dir, cfg);
     if ((st = app_data_ensure(cfg, &r->dir, &r->log, err)) ||
-        (st = app_data_load(&r->train, cfg, &r->dir, "train", (int)cfg->classes, (uint32_t)cfg->train_limit, err)) ||
-        (st = app_data_load(&r->test, cfg, &r->dir, "t10k", r->train.n_classes, (uint32_t)cfg->test_limit, err)))
+        (st = app_data_load_train_test(&r->train, &r->test, cfg, &r->dir, (int)cfg->classes,
+                                       (uint32_t)cfg->train_limit, (uint32_t)cfg->test_limit, err)))
         return st;
+    r->load_secs = app_now() - t0;
     if (r->test.rows != r->train.rows || r->test.cols != r->train.cols)
         return mt_errf(err, MT_EDATA, "%s: images are %ux%u but the training images are %ux%u", r->test.img_path,
                        (unsigned)r->test.rows, (unsigned)r->test.cols, (unsigned)r->train.rows,
@@ -137,23 +147,113 @@ static mt_status setup_data(run *r, mt_err *err)
     return MT_OK;
 }
 
-static void setup_optimizer(run *r)
+static mt_status setup_optimizer(run *r, mt_err *err)
 {
     const app_config *cfg = r->cfg;
+    mt_err e2 = { 0 };
+    if (cfg->nesterov && (strcmp(cfg->optimizer, "sgd") != 0 || !(cfg->momentum > 0)))
+        return mt_errf(err, MT_EARG, "--nesterov needs --optimizer sgd with --momentum > 0 (got %s, momentum %g)",
+                       cfg->optimizer, cfg->momentum);
     r->opt.lr = (float)cfg->lr;
     r->opt.beta1 = (float)cfg->beta1;
     r->opt.beta2 = (float)cfg->beta2;
     r->opt.eps = (float)cfg->eps;
+    r->opt.rho = (float)cfg->rho;
     r->opt.weight_decay = (float)cfg->weight_decay;
     r->opt.momentum = (float)cfg->momentum;
+    r->opt.nesterov = cfg->nesterov;
+    if (mt_optim_check(&r->opt, &e2))
+        return mt_errf(err, MT_EARG, "%s", e2.msg);
     mt_sched_init(&r->sched, (mt_sched_kind)mt_sched_parse(cfg->scheduler), cfg->lr);
     r->sched.step_size = (int)cfg->step_size;
     r->sched.gamma = cfg->gamma;
     r->sched.min_lr = cfg->min_lr;
     r->sched.patience = (int)cfg->lr_patience;
     r->sched.t_max = (int)cfg->epochs;
+    /* onecycle spans every batch of the run (OneCycleLR's total_steps) */
     r->sched.total_steps = cfg->epochs * (((long long)r->train.n + cfg->batch_size - 1) / cfg->batch_size);
+    r->opt.lr = (float)mt_sched_lr(&r->sched);
     mt_early_init(&r->early, (int)cfg->early_stop, cfg->min_delta);
+    r->tr.label_smoothing = (float)cfg->label_smoothing;
+    return MT_OK;
+}
+
+/* Classes the training labels never use: a warning naming them (a stray
+ * label 200 in a 10-class file otherwise makes 191 classes in silence).
+ * With --classes N a label >= N is already a data error (mt_dataset_load). */
+static void check_classes(run *r)
+{
+    mt_class_report rep;
+    mt_labels_report(&rep, r->train.labels, (size_t)r->train.n + r->val.n, r->train.n_classes);
+    if (rep.n_empty == 0)
+        return;
+    app_log_info(&r->log, "warning: %s: %d of the %d classes have no training samples (%s)%s", r->train.lbl_path,
+                 rep.n_empty, rep.n_classes, rep.ranges,
+                 r->cfg->classes ? "" : "; a stray label? --classes N makes a label >= N an error");
+    app_ev *e = app_ev_new("warning");
+    app_ev_str(e, "kind", "empty_classes");
+    app_ev_str(e, "file", r->train.lbl_path);
+    app_ev_int(e, "classes", rep.n_classes);
+    app_ev_int(e, "empty", rep.n_empty);
+    app_ev_str(e, "empty_ranges", rep.ranges);
+    app_ev_emit(&r->log, e);
+}
+
+/* dims[0..*n_layers]: the data's inputs, --hidden, the classes. */
+static mt_status model_dims(const run *r, int *dims, int *n_layers, mt_err *err)
+{
+    int hidden[MT_MAX_LAYERS];
+    int n_hidden = mt_mlp_parse_hidden(r->cfg->hidden, hidden, MT_MAX_LAYERS - 1);
+    char e[MT_ESC_CAP];
+    if (n_hidden < 0)
+        return mt_errf(err, MT_EARG, "--hidden: expected comma-separated sizes from 1 to 65536 (at most %d), got '%s'",
+                       MT_MAX_LAYERS - 1, mt_esc(e, r->cfg->hidden));
+    dims[0] = (int)(r->train.rows * r->train.cols);
+    for (int i = 0; i < n_hidden; i++)
+        dims[1 + i] = hidden[i];
+    dims[n_hidden + 1] = r->train.n_classes;
+    *n_layers = n_hidden + 1;
+    return MT_OK;
+}
+
+/* Before the model and the engine are allocated: the memory the run will
+ * need against --max-memory and against what the machine (or cgroup) has
+ * available, so a run too large for it ends with a line, not the OOM killer. */
+static mt_status check_memory(run *r, mt_err *err)
+{
+    const app_config *cfg = r->cfg;
+    int dims[MT_MAX_LAYERS + 1], L;
+    uint64_t allowed = 0;
+    mt_status st = model_dims(r, dims, &L, err);
+    if (st)
+        return st;
+    if (cfg->max_memory[0] && mt_size_parse(cfg->max_memory, &allowed) != 0) {
+        char e[MT_ESC_CAP];
+        return mt_errf(err, MT_EARG, "--max-memory: expected a size such as 512M or 4G, got '%s'",
+                       mt_esc(e, cfg->max_memory));
+    }
+    int opt = mt_optim_parse(cfg->optimizer);
+    mt_budget_in in = { dims, L, opt < 0 ? MT_OPT_ADAM : (mt_opt_kind)opt, (int)cfg->batch_size,
+                        (int)cfg->test_batch_size, app_opt_threads(cfg), (uint64_t)r->train.n + r->val.n,
+                        r->test.n };
+    mt_budget b;
+    if ((st = mt_budget_compute(&b, &in, err)))
+        return st;
+    mt_budget_part big = mt_budget_largest(&b);
+    const char *change = big == MT_BUDGET_DATA     ? "--train-limit"
+                         : big == MT_BUDGET_ENGINE ? "--hidden, --batch-size or --threads"
+                                                   : "--hidden";
+    if (allowed && (st = mt_budget_check(&b, allowed, "allowed by --max-memory", err)) == MT_OK)
+        return MT_OK; /* the user's limit decides */
+    if (!allowed) {
+        /* the data sets are loaded already: count them as available */
+        uint64_t avail = mt_mem_available();
+        if (!avail || (st = mt_budget_check(&b, avail + b.part[MT_BUDGET_DATA], "available", err)) == MT_OK)
+            return MT_OK;
+    }
+    size_t n = strlen(err->msg);
+    snprintf(err->msg + n, sizeof err->msg - n, "; lower %s%s", change, allowed ? " or raise --max-memory" : "");
+    return st;
 }
 
 /* A layer-list model (mt_net): the same steps as setup_model below, on the
@@ -183,7 +283,9 @@ static mt_status setup_net(run *r, mt_err *err)
                                   (uint64_t)cfg->seed ^ 0x53485546464c45ULL, /* the MLP's shuffling stream */
                                   (uint64_t)cfg->seed ^ 0x44524f504f5554ULL, err)))
         return st;
-    setup_optimizer(r);
+    if ((st = setup_optimizer(r, err)))
+        return st;
+    mt_net_work_set_label_smoothing(r->ntr.work, (float)cfg->label_smoothing);
     r->ntr.shuffle = cfg->shuffle;
     r->ntr.max_steps = cfg->max_steps;
     mt_norm_affine(&r->ntr.scale, &r->ntr.shift, cfg->mean, cfg->std);
@@ -221,24 +323,18 @@ static mt_status setup_model(run *r, mt_err *err)
     mt_status st;
     if (r->use_net)
         return setup_net(r, err);
-    int hidden[MT_MAX_LAYERS], dims[MT_MAX_LAYERS + 1];
-    int n_hidden = mt_mlp_parse_hidden(cfg->hidden, hidden, MT_MAX_LAYERS - 1);
-    if (n_hidden < 0)
-        return mt_errf(err, MT_EARG, "--hidden: expected comma-separated sizes from 1 to 65536 (at most %d), got '%.60s'",
-                       MT_MAX_LAYERS - 1, cfg->hidden);
-    dims[0] = (int)(r->train.rows * r->train.cols);
-    for (int i = 0; i < n_hidden; i++)
-        dims[1 + i] = hidden[i];
-    dims[n_hidden + 1] = r->train.n_classes;
+    int dims[MT_MAX_LAYERS + 1], n_layers;
+    if ((st = model_dims(r, dims, &n_layers, err)))
+        return st;
     mt_rng init_rng;
     mt_rng_seed(&init_rng, (uint64_t)cfg->seed);
-    if ((st = mt_mlp_init(&r->model, dims, n_hidden + 1, &init_rng, err)) ||
+    if ((st = mt_mlp_init(&r->model, dims, n_layers, &init_rng, err)) ||
         (st = mt_optim_init(&r->opt, (mt_opt_kind)mt_optim_parse(cfg->optimizer), r->model.n_params, err)) ||
         (st = mt_trainer_init(&r->tr, &r->model, &r->opt, r->k, r->train.n, (int)cfg->batch_size,
                               /* its own stream: changing the model never changes the order */
-                              (uint64_t)cfg->seed ^ 0x53485546464c45ULL, err)))
+                              (uint64_t)cfg->seed ^ 0x53485546464c45ULL, err)) ||
+        (st = setup_optimizer(r, err)))
         return st;
-    setup_optimizer(r);
     r->tr.shuffle = cfg->shuffle;
     r->tr.max_steps = cfg->max_steps;
     mt_norm_affine(&r->tr.scale, &r->tr.shift, cfg->mean, cfg->std);
@@ -251,13 +347,11 @@ static mt_status setup_model(run *r, mt_err *err)
         if (sch && *sch) {
             if (mt_sched_state_parse(sch, &r->sched, &r->early))
                 return mt_errf(err, MT_EDATA, "%s: malformed 'schedule' metadata", cfg->resume);
-            r->opt.lr = (float)r->sched.lr;
+            r->opt.lr = (float)mt_sched_lr(&r->sched);
         }
         app_log_info(&r->log, "resuming from %s: %lld epoch%s done%s, step %lld", cfg->resume, r->epochs_done,
                      plural(r->epochs_done), r->tr.in_epoch ? " and part of the next" : "", r->opt.step);
     }
-    if (mt_sched_per_batch(&r->sched)) /* one-cycle: the first batch's rate (a resumed run's next) */
-        r->opt.lr = (float)mt_sched_lr(&r->sched);
     if (cfg->restore_best && !(r->best = malloc(r->model.n_params * sizeof *r->best)))
         return mt_errf(err, MT_ENOMEM, "out of memory");
     r->threads = app_opt_threads(cfg);
@@ -266,6 +360,7 @@ static mt_status setup_model(run *r, mt_err *err)
         return st;
     r->tr.engine = r->eng;
     mt_engine_set_clip(r->eng, (float)cfg->clip_grad);
+    mt_engine_set_label_smoothing(r->eng, (float)cfg->label_smoothing);
     mt_augment aug = { (float)cfg->aug_shift, (float)cfg->aug_rotate, (float)cfg->aug_scale };
     if (mt_augment_active(&aug)) {
         /* its own stream, derived from the seed; a resumed run continues it at its step */
@@ -305,6 +400,7 @@ static void announce(run *r)
     app_ev_str(e, "isa", r->k->name);
     app_ev_str(e, "first_layer", cfg->first_layer);
     app_ev_int(e, "threads", r->threads);
+    app_ev_num(e, "load_seconds", r->load_secs);
     app_ev_emit(&r->log, e);
 }
 
@@ -447,7 +543,7 @@ static mt_status train_epochs(run *r, mt_err *err)
         double secs = app_now() - t0;
         r->last_epoch = ep;
         mt_eval tev, vev; /* the test set (--curves) and the validation set, after this epoch */
-        int have_tev = app_viz_eval_each_epoch(cfg), have_vev = r->val.n > 0;
+        int have_tev = !r->no_pictures && app_viz_eval_each_epoch(cfg), have_vev = r->val.n > 0;
         if ((have_tev && (st = evaluate(r, &r->test, &tev, NULL, NULL, NULL, err))) ||
             (have_vev && (st = evaluate(r, &r->val, &vev, NULL, NULL, NULL, err))))
             return st;
@@ -460,11 +556,12 @@ static mt_status train_epochs(run *r, mt_err *err)
                                     : cfg->batch_size);
         r->epochs_done = in_epoch(r) ? ep - 1 : ep;
         int stop_early = 0;
-        double lr_next = lr_used;
+        /* a per-batch schedule has moved on during the epoch, whole or not */
+        double lr_next = mt_sched_per_batch(&r->sched) ? mt_sched_lr(&r->sched) : lr_used;
         double monitored = have_vev ? vev.loss : avg;
         if (!in_epoch(r)) { /* a whole epoch: step the schedule and the early stopper */
             lr_next = mt_sched_epoch_end(&r->sched, monitored);
-            if (cfg->early_stop > 0) {
+            if (cfg->early_stop > 0 || cfg->restore_best) {
                 if (mt_early_update(&r->early, ep, monitored) && r->best) {
                     size_t np;
                     const float *p = params_of(r, &np);
@@ -478,8 +575,7 @@ static mt_status train_epochs(run *r, mt_err *err)
         /* the schedule's next rate is news only for an epoch still to come */
         report_epoch(r, ep, avg, secs, seen, lr_used, last ? lr_used : (double)(float)lr_next,
                      have_vev ? &vev : NULL, have_tev ? &tev : NULL);
-        if (!mt_sched_per_batch(&r->sched))
-            r->opt.lr = (float)lr_next;
+        r->opt.lr = (float)lr_next;
         if (cfg->save_state[0] && cfg->save_every > 0 && ep % cfg->save_every == 0 && (st = save_state(r, err)))
             return st;
         if (stop_early)
@@ -508,10 +604,15 @@ static mt_status test(run *r, mt_err *err)
         if (r->eng)
             mt_engine_sync(r->eng, NULL);
         snprintf(which, sizeof which, " [weights of epoch %d, the best]", r->best_epoch);
-    } else if (cfg->early_stop > 0 && r->early.best_epoch > 0 && r->early.best_epoch != r->last_epoch &&
-               !cfg->restore_best) {
+    } else if (r->early.best_epoch > 0 && r->early.best_epoch != r->last_epoch && !cfg->restore_best &&
+               cfg->early_stop > 0) {
         snprintf(which, sizeof which, " [weights of the last epoch, %d; the best was epoch %d: --restore-best "
                  "tests and saves those]", r->last_epoch, r->early.best_epoch);
+    } else if (cfg->restore_best && r->early.best_epoch > 0 && r->best_epoch == 0 &&
+               r->early.best_epoch != r->last_epoch) {
+        /* the best epoch came before a --resume: its weights were not kept */
+        snprintf(which, sizeof which, " [weights of the last epoch, %d: the best, epoch %d, came before the resume "
+                 "and its weights are not in the state]", r->last_epoch, r->early.best_epoch);
     }
     double t0 = app_now();
     mt_status st = evaluate(r, &r->test, &r->ev, r->viz.preds, r->viz.probs, r->viz.confusion, err);
@@ -529,7 +630,7 @@ static mt_status test(run *r, mt_err *err)
     app_ev_int(e, "total", ev->total);
     app_ev_num(e, "seconds", r->test_secs);
     app_ev_num(e, "train_seconds", r->train_secs);
-    if (cfg->early_stop > 0)
+    if (cfg->early_stop > 0 || cfg->restore_best)
         app_ev_int(e, "weights_epoch", r->best_epoch > 0 ? r->best_epoch : r->last_epoch);
     app_ev_emit(&r->log, e);
     return MT_OK;
@@ -562,6 +663,202 @@ static void run_free(run *r)
     free(r->best);
 }
 
+/* ---------------------------------------------------------------- seeds -- */
+
+/* --seeds: the recipe once per seed.  Each seed is a whole run of the steps
+ * above on its own model, optimizer and engine, with the data set shared
+ * read-only; the engine's results do not depend on its thread count, so a
+ * seed's result equals `--seed N`'s whatever runs beside it.  The runs are
+ * quiet; each seed's line and `test` event (with its seed) print in seed
+ * order as soon as the seeds before it are done, then a summary. */
+typedef struct {
+    mt_status st;
+    mt_err err;
+    mt_eval ev;
+    double train_secs;
+    int done;
+} seed_result;
+
+typedef struct {
+    run *r0;                /* the first seed's run: the data, the pictures, --save */
+    app_log out;            /* where the seeds' lines go (r0's own log is quiet meanwhile) */
+    const uint64_t *seeds;  /* (n) */
+    seed_result *res;       /* (n) */
+    int n, next_print;
+    pthread_mutex_t mu;
+} seed_sweep;
+
+/* s := a run of seed over r0's data (views), config and kernels. */
+static void seed_run_init(run *s, const run *r0, uint64_t seed)
+{
+    s->a = r0->a;
+    s->cfg = &s->a.cfg;
+    s->a.cfg.seed = (long long)seed;
+    s->log = r0->log;
+    s->log.quiet = 1;
+    s->dir = r0->dir;
+    s->train = mt_dataset_slice(&r0->train, 0, r0->train.n);
+    s->test = mt_dataset_slice(&r0->test, 0, r0->test.n);
+    s->val = r0->val;
+    s->k = r0->k;
+    s->epochs = r0->epochs;
+    s->saved_step = -1;
+    s->no_pictures = 1;
+}
+
+static void print_seed(seed_sweep *sw, int i)
+{
+    const seed_result *o = &sw->res[i];
+    const unsigned long long seed = (unsigned long long)sw->seeds[i];
+    if (o->st) {
+        app_log_info(&sw->out, "Seed %llu: %s", seed, o->err.msg);
+        return;
+    }
+    double acc = o->ev.total ? (double)o->ev.correct / o->ev.total : 0.0;
+    app_log_info(&sw->out, "Seed %llu: Test Loss: %.4f, Test Accuracy: %.2f%% (%u/%u), %.2f s training", seed,
+                 o->ev.loss, 100.0 * acc, (unsigned)o->ev.correct, (unsigned)o->ev.total, o->train_secs);
+    app_ev *e = app_ev_new("test");
+    app_ev_int(e, "seed", (long long)seed);
+    app_ev_num(e, "loss", o->ev.loss);
+    app_ev_num(e, "accuracy", acc);
+    app_ev_int(e, "correct", o->ev.correct);
+    app_ev_int(e, "total", o->ev.total);
+    app_ev_num(e, "train_seconds", o->train_secs);
+    app_ev_emit(&sw->out, e);
+}
+
+static void seed_job(void *user, int i)
+{
+    seed_sweep *sw = user;
+    seed_result *o = &sw->res[i];
+    run *s = sw->r0; /* set up by train_seeds */
+    if (i > 0 && !(s = calloc(1, sizeof *s)))
+        o->st = mt_errf(&o->err, MT_ENOMEM, "out of memory");
+    if (i > 0 && s) {
+        seed_run_init(s, sw->r0, sw->seeds[i]);
+        o->st = setup_model(s, &o->err);
+    }
+    if (!o->st && !(o->st = train_epochs(s, &o->err)))
+        o->st = test(s, &o->err);
+    if (s) {
+        o->ev = s->ev;
+        o->train_secs = s->train_secs;
+    }
+    if (i > 0 && s) {
+        run_free(s); /* the views own nothing */
+        free(s);
+    }
+    pthread_mutex_lock(&sw->mu);
+    o->done = 1;
+    while (sw->next_print < sw->n && sw->res[sw->next_print].done)
+        print_seed(sw, sw->next_print++);
+    pthread_mutex_unlock(&sw->mu);
+}
+
+/* "mean ± std" statistics as a JSON object. */
+static void stats_json(char *buf, size_t cap, const mt_stats *st)
+{
+    snprintf(buf, cap, "{\"mean\":%.6g,\"std\":%.6g,\"min\":%.6g,\"max\":%.6g}", st->mean, st->std, st->min, st->max);
+}
+
+static void report_seeds(run *r, const seed_sweep *sw, int par, int threads, double secs)
+{
+    const int n = sw->n;
+    double *acc = malloc((size_t)n * sizeof *acc), *loss = malloc((size_t)n * sizeof *loss),
+           *tsec = malloc((size_t)n * sizeof *tsec);
+    long long *ids = malloc((size_t)n * sizeof *ids);
+    if (acc && loss && tsec && ids) {
+        for (int i = 0; i < n; i++) {
+            const mt_eval *ev = &sw->res[i].ev;
+            acc[i] = ev->total ? 100.0 * ev->correct / ev->total : 0.0;
+            loss[i] = ev->loss;
+            tsec[i] = sw->res[i].train_secs;
+            ids[i] = (long long)sw->seeds[i];
+        }
+        mt_stats sa, sl, st;
+        mt_stats_of(&sa, acc, n);
+        mt_stats_of(&sl, loss, n);
+        mt_stats_of(&st, tsec, n);
+        app_log_info(&r->log, "%d seed%s: Test Accuracy: %.2f ± %.2f%% (min %.2f, max %.2f), Test Loss: %.4f ± "
+                     "%.4f (min %.4f, max %.4f); %.2f s (%d at a time, %d thread%s each)", n, plural(n), sa.mean,
+                     sa.std, sa.min, sa.max, sl.mean, sl.std, sl.min, sl.max, secs, par, threads, plural(threads));
+        char a[160], l[160], t[160];
+        app_ev *e = app_ev_new("seeds");
+        app_ev_ints(e, "seeds", ids, n);
+        stats_json(a, sizeof a, &(mt_stats){ sa.mean / 100, sa.std / 100, sa.min / 100, sa.max / 100, n });
+        stats_json(l, sizeof l, &sl);
+        stats_json(t, sizeof t, &st);
+        app_ev_raw(e, "accuracy", a);
+        app_ev_raw(e, "loss", l);
+        app_ev_raw(e, "train_seconds", t);
+        app_ev_num(e, "seconds", secs);
+        app_ev_int(e, "parallel", par);
+        app_ev_int(e, "threads", threads);
+        app_ev_emit(&r->log, e);
+    }
+    free(acc);
+    free(loss);
+    free(tsec);
+    free(ids);
+}
+
+/* The recipe once per seed of --seeds; leaves r as the first seed's run
+ * (its model for --save, its test for the pictures). */
+static mt_status train_seeds(run *r, mt_err *err)
+{
+    mt_status st;
+    seed_sweep sw = { 0 };
+    uint64_t *seeds = malloc(MT_SWEEP_MAX * sizeof *seeds);
+    int n = 0;
+    if (!seeds)
+        return mt_errf(err, MT_ENOMEM, "out of memory");
+    if ((st = mt_seeds_parse(seeds, MT_SWEEP_MAX, &n, r->cfg->seeds, err))) {
+        char msg[sizeof err->msg];
+        snprintf(msg, sizeof msg, "%s", err->msg);
+        st = mt_errf(err, MT_EARG, "--seeds: %s", msg);
+        goto out;
+    }
+    if (r->cfg->resume[0] || r->cfg->save_state[0]) {
+        st = mt_errf(err, MT_EARG, "--seeds runs every seed from the start: not with --resume or --save-state");
+        goto out;
+    }
+    /* each run one thread unless --threads says otherwise: runs side by
+     * side share nothing, where one run's threads exchange every step */
+    const int threads = r->cfg->threads > 0 ? (int)r->cfg->threads : 1;
+    const int par = mt_sweep_parallel(n, threads, mt_pool_online_cpus());
+    r->a.cfg.threads = threads;
+    r->a.cfg.seed = (long long)seeds[0];
+    if ((st = setup_data(r, err)) || (st = setup_model(r, err)) || (st = app_viz_init(&r->viz, r->cfg, &r->test, err)))
+        goto out;
+    announce(r);
+    app_log_info(&r->log, "%d seed%s (%s), %d at a time", n, plural(n), r->cfg->seeds, par);
+    sw.r0 = r;
+    sw.out = r->log;
+    sw.seeds = seeds;
+    sw.n = n;
+    if (!(sw.res = calloc((size_t)n, sizeof *sw.res))) {
+        st = mt_errf(err, MT_ENOMEM, "out of memory");
+        goto out;
+    }
+    pthread_mutex_init(&sw.mu, NULL);
+    double t0 = app_now();
+    r->log.quiet = 1;
+    mt_sweep_run(n, par, seed_job, &sw, NULL); /* without threads it runs them one by one: fine */
+    r->log.quiet = 0;
+    pthread_mutex_destroy(&sw.mu);
+    for (int i = 0; i < n; i++)
+        if (sw.res[i].st) { /* the first failure in seed order is the command's */
+            *err = sw.res[i].err;
+            st = sw.res[i].st;
+            goto out;
+        }
+    report_seeds(r, &sw, par, threads, app_now() - t0);
+out:
+    free(sw.res);
+    free(seeds);
+    return st;
+}
+
 /* ---------------------------------------------------------------- command -- */
 
 static mt_status parse(run *r, int argc, char **argv, mt_err *err)
@@ -569,8 +866,14 @@ static mt_status parse(run *r, int argc, char **argv, mt_err *err)
     mt_status st = app_opt_parse(&r->a, APP_CMD_TRAIN, argc, argv, NULL, err);
     if (!st && r->a.cfg.resume[0] && !r->a.help && !r->a.version)
         st = app_ckpt_resume_args(&r->a, argc, argv, &r->resume, &r->epochs_done, err);
-    if (!st && r->a.n_pos > 0)
-        st = mt_errf(err, MT_EARG, "unexpected argument '%.100s'", r->a.pos[0]);
+    char e[MT_ESC_CAP];
+    if (!st && r->a.n_pos > 0) {
+        const char *p = r->a.pos[0];
+        int is_cmd = !strcmp(p, "eval") || !strcmp(p, "predict") || !strcmp(p, "info") || !strcmp(p, "fetch") ||
+                     !strcmp(p, "train");
+        st = mt_errf(err, MT_EARG, "unexpected argument '%s'%s", mt_esc(e, p),
+                     is_cmd ? " (the command comes first: mnist-train COMMAND [OPTIONS])" : "");
+    }
     return st;
 }
 
@@ -597,7 +900,7 @@ int app_cmd_train(int argc, char **argv)
         goto done;
     }
     if (r.a.print_config) {
-        st = app_opt_print_config(r.cfg, &err);
+        st = app_opt_print_config(r.cfg, !r.cfg->json, &err);
         goto done;
     }
     const app_config *cfg = r.cfg;
@@ -610,7 +913,16 @@ int app_cmd_train(int argc, char **argv)
     app_ev_emit(&r.log, e);
     free(js);
 
-    if ((st = app_opt_kernels(cfg, &r.k, &err)) || (st = setup_data(&r, &err)) || (st = setup_model(&r, &err)) ||
+    if (cfg->seeds[0]) { /* one run per seed, a summary; the first seed's pictures and model */
+        if ((st = app_opt_kernels(cfg, &r.k, &err)) || (st = train_seeds(&r, &err)) || (st = save_model(&r, &err)))
+            goto done;
+        viz_st = app_viz_report(&r.viz, &r.log, cfg, &r.test, &r.ev);
+        goto done;
+    }
+    if ((st = app_opt_kernels(cfg, &r.k, &err)) || (st = setup_data(&r, &err)))
+        goto done;
+    check_classes(&r);
+    if ((st = check_memory(&r, &err)) || (st = setup_model(&r, &err)) ||
         (st = app_viz_init(&r.viz, cfg, &r.test, &err)))
         goto done;
     announce(&r);

@@ -40,22 +40,23 @@ int main(int argc, char **argv)
     app_signals_install();
     if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         usage();
-        return APP_EXIT_OK;
+        return app_exit_finish(APP_EXIT_OK);
     }
     if (argc > 1 && argv[1][0] != '-') {
         const char *names[N_COMMANDS];
         for (int i = 0; i < N_COMMANDS; i++) {
             if (strcmp(argv[1], commands[i].name) == 0)
-                return commands[i].fn(argc - 1, argv + 1);
+                return app_exit_finish(commands[i].fn(argc - 1, argv + 1));
             names[i] = commands[i].name;
         }
         const char *near = app_nearest(argv[1], names, N_COMMANDS);
         app_log lg;
         mt_err err;
+        char e[MT_ESC_CAP];
         app_log_init(&lg, app_opt_wants_json(argc, argv), "off");
-        mt_errf(&err, MT_EARG, "unknown command '%.100s'%s%s%s", argv[1], near ? " (did you mean '" : "",
+        mt_errf(&err, MT_EARG, "unknown command '%s'%s%s%s", mt_esc(e, argv[1]), near ? " (did you mean '" : "",
                 near ? near : "", near ? "'?)" : "");
         return app_fail(&lg, &err, NULL);
     }
-    return app_cmd_train(argc, argv);
+    return app_exit_finish(app_cmd_train(argc, argv));
 }

@@ -92,7 +92,8 @@ static mt_status from_st(mt_ckpt *out, mt_ckpt c, mt_err *err)
         int k;
         char rest[16];
         if (sscanf(n, "fc%d.%15s", &k, rest) == 2 && (k < 1 || k > L)) {
-            st = mt_errf(err, MT_EDATA, "%s: tensor '%s' does not fit the layers fc1..fc%d", p, n, L);
+            char en[MT_ESC_CAP];
+            st = mt_errf(err, MT_EDATA, "%s: tensor '%s' does not fit the layers fc1..fc%d", p, mt_esc(en, n), L);
             goto fail;
         }
     }
@@ -102,8 +103,9 @@ static mt_status from_st(mt_ckpt *out, mt_ckpt c, mt_err *err)
     c.std = 0.3081;
     const char *ms = mt_st_meta_get(&c.st, "norm_mean"), *ss = mt_st_meta_get(&c.st, "norm_std");
     if ((ms && !parse_num(ms, &c.mean)) || (ss && (!parse_num(ss, &c.std) || c.std <= 0))) {
+        char em[MT_ESC_CAP], es[MT_ESC_CAP];
         st = mt_errf(err, MT_EDATA, "%s: metadata norm_mean/norm_std: expected numbers (std > 0), got '%s'/'%s'",
-                     p, ms ? ms : "", ss ? ss : "");
+                     p, mt_esc(em, ms ? ms : ""), mt_esc(es, ss ? ss : ""));
         goto fail;
     }
     const char *is = mt_st_meta_get(&c.st, "input_shape");
@@ -111,7 +113,8 @@ static mt_status from_st(mt_ckpt *out, mt_ckpt c, mt_err *err)
         int r = 0, q = 0, used = 0;
         if (sscanf(is, "%dx%d%n", &r, &q, &used) != 2 || is[used] != '\0' || r < 1 || q < 1 ||
             (long long)r * q != c.dims[0]) {
-            st = mt_errf(err, MT_EDATA, "%s: metadata input_shape '%s' does not match %d inputs", p, is,
+            char ei[MT_ESC_CAP];
+            st = mt_errf(err, MT_EDATA, "%s: metadata input_shape '%s' does not match %d inputs", p, mt_esc(ei, is),
                          c.dims[0]);
             goto fail;
         }

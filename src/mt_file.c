@@ -157,6 +157,14 @@ fail:
     return st;
 }
 
+mt_status mt_file_check_target(const char *path, mt_err *err)
+{
+    struct stat sb;
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
+        return mt_errf(err, MT_EIO, "%s: is %s, not a regular file: not replaced", path, mt_file_kind(sb.st_mode));
+    return MT_OK;
+}
+
 /* s is n mkstemp letters (A-Z a-z 0-9). */
 static int mkstemp_suffix(const char *s, size_t n)
 {

@@ -1,4 +1,4 @@
-/* mt_kern: picks the kernel table at run time from CPU features (issue 3).
+/* mt_kern: picks the kernel table at run time from CPU features.
  * Each SIMD variant is compiled with its own target flags, so the binary runs
  * on any CPU of its architecture; a variant is only called when
  * __builtin_cpu_supports() says the CPU (and OS) can run it. */

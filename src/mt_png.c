@@ -132,6 +132,8 @@ mt_status mt_png_write_rgb(const char *path, const uint8_t *rgb, int w, int h, m
     if (!path || !rgb || w < 1 || h < 1 || w > MT_PNG_MAX_WRITE_SIDE || h > MT_PNG_MAX_WRITE_SIDE)
         return mt_errf(err, MT_EARG, "%s: cannot write a %dx%d PNG (sides must be 1..%d)",
                        path ? path : "(null)", w, h, MT_PNG_MAX_WRITE_SIDE);
+    if ((st = mt_file_check_target(path, err)))
+        return st;
 
     /* tmp = "<dir>/.<base>.XXXXXX": same directory, so rename() is atomic. */
     const char *slash = strrchr(path, '/');

@@ -345,7 +345,8 @@ mt_status mt_st_write(const char *path, const mt_st_tensor *tensors, size_t n_te
 
     if (!path)
         return mt_errf(err, MT_EARG, "mt_st_write: path is NULL");
-    if ((st = check_write_args(path, tensors, n_tensors, meta, n_meta, err)) != MT_OK)
+    if ((st = check_write_args(path, tensors, n_tensors, meta, n_meta, err)) != MT_OK ||
+        (st = mt_file_check_target(path, err)) != MT_OK)
         return st;
 
     build_header(&hdr, tensors, n_tensors, meta, n_meta);
@@ -479,7 +480,7 @@ static mt_status parse_entry(mt_st_tensor *t, span *sp, const cJSON *e, const ch
                              const char *tname, size_t dsize, mt_err *err)
 {
     const cJSON *jd = NULL, *js = NULL, *jo = NULL;
-    char a[48], b[48], sh[160];
+    char a[48], b[48], sh[160], a48[MT_ESC_CAP];
 
     if (!cJSON_IsObject(e))
         return mt_errf(err, MT_EDATA, "%s: tensor '%.100s': entry is %s (expected an object "
@@ -492,7 +493,7 @@ static mt_status parse_entry(mt_st_tensor *t, span *sp, const cJSON *e, const ch
             continue; /* unknown keys are ignored, as serde does */
         if (*slot)
             return mt_errf(err, MT_EDATA, "%s: tensor '%.100s': field '%s' appears twice", file,
-                           tname, f->string);
+                           tname, f->string); /* a known field name */
         *slot = f;
     }
     if (!jd || !js || !jo)
@@ -508,7 +509,7 @@ static mt_status parse_entry(mt_st_tensor *t, span *sp, const cJSON *e, const ch
             dt = i;
     if (dt < 0)
         return mt_errf(err, MT_EDATA, "%s: tensor '%.100s': unknown dtype '%.32s' (expected "
-                       "F32, F64, I64, U8, ...)", file, tname, jd->valuestring);
+                       "F32, F64, I64, U8, ...)", file, tname, mt_esc(a48, jd->valuestring));
     t->dtype = (mt_st_dtype)dt;
 
     if (!cJSON_IsArray(js))
@@ -691,8 +692,9 @@ static mt_status parse_owned(mt_st *out, unsigned char *base, size_t pad, size_t
         }
         for (const cJSON *m = c->child; m; m = m->next) {
             if (!cJSON_IsString(m)) {
+                char ek[MT_ESC_CAP];
                 st = mt_errf(err, MT_EDATA, "%s: metadata '%.100s' is %s (expected a string)",
-                             name, m->string, json_kind(m));
+                             name, mt_esc(ek, m->string), json_kind(m));
                 goto fail;
             }
             pool += strlen(m->string) + strlen(m->valuestring) + 2;
@@ -718,7 +720,8 @@ static mt_status parse_owned(mt_st *out, unsigned char *base, size_t pad, size_t
         if (c == jmeta)
             continue;
         mt_st_tensor *t = &r.tensors[it];
-        if ((st = parse_entry(t, &spans[it], c, name, c->string, dsize, err)) != MT_OK)
+        char ename[MT_ESC_CAP]; /* names come from the file: shown escaped */
+        if ((st = parse_entry(t, &spans[it], c, name, mt_esc(ename, c->string), dsize, err)) != MT_OK)
             goto fail;
         t->name = pool_add(&sp, c->string);
         t->data = data + spans[it].begin;
@@ -726,9 +729,10 @@ static mt_status parse_owned(mt_st *out, unsigned char *base, size_t pad, size_t
         names[it] = t->name;
         it++;
     }
+    char e1[MT_ESC_CAP], e2[MT_ESC_CAP]; /* names from the file, escaped for messages */
     const char *dup = find_duplicate(names, n_t);
     if (dup) {
-        st = mt_errf(err, MT_EDATA, "%s: tensor '%.100s' appears twice in the header", name, dup);
+        st = mt_errf(err, MT_EDATA, "%s: tensor '%.100s' appears twice in the header", name, mt_esc(e1, dup));
         goto fail;
     }
     size_t im = 0;
@@ -738,7 +742,7 @@ static mt_status parse_owned(mt_st *out, unsigned char *base, size_t pad, size_t
         names[im] = r.meta[im].key;
     }
     if ((dup = find_duplicate(names, r.n_meta)) != NULL) {
-        st = mt_errf(err, MT_EDATA, "%s: metadata key '%.100s' appears twice", name, dup);
+        st = mt_errf(err, MT_EDATA, "%s: metadata key '%.100s' appears twice", name, mt_esc(e1, dup));
         goto fail;
     }
 
@@ -749,14 +753,14 @@ static mt_status parse_owned(mt_st *out, unsigned char *base, size_t pad, size_t
         const span *s = &spans[i];
         if (s->begin < pos) {
             st = mt_errf(err, MT_EDATA, "%s: tensor '%.100s' at [%zu, %zu] overlaps tensor "
-                         "'%.100s' (which ends at %zu)", name, r.tensors[s->idx].name, s->begin,
-                         s->end, r.tensors[spans[i - 1].idx].name, pos);
+                         "'%.100s' (which ends at %zu)", name, mt_esc(e1, r.tensors[s->idx].name), s->begin,
+                         s->end, mt_esc(e2, r.tensors[spans[i - 1].idx].name), pos);
             goto fail;
         }
         if (s->begin > pos) {
             st = mt_errf(err, MT_EDATA, "%s: hole in the data area: bytes [%zu, %zu) belong to "
                          "no tensor (next tensor '%.100s' starts at %zu)", name, pos, s->begin,
-                         r.tensors[s->idx].name, s->begin);
+                         mt_esc(e1, r.tensors[s->idx].name), s->begin);
             goto fail;
         }
         pos = s->end;

@@ -205,6 +205,29 @@ static void test_file_size_limit_fails_cleanly(void **state)
     tu_rmrf(d);
 }
 
+static void test_saves_never_replace_special_files(void **state)
+{
+    (void)state;
+    const char *d = tu_mkdtemp();
+    char fifo[320];
+    snprintf(fifo, sizeof fifo, "%s/out", d);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    float x[1] = { 1 };
+    mt_st_tensor t = { .name = "x", .dtype = MT_ST_F32, .ndim = 1, .shape = { 1 }, .data = x };
+    mt_err err = { 0 };
+    assert_int_equal(mt_st_write(fifo, &t, 1, NULL, 0, &err), MT_EIO);
+    assert_non_null(strstr(err.msg, "out: is a FIFO (named pipe), not a regular file: not replaced"));
+    uint8_t rgb[3] = { 0 };
+    assert_int_equal(mt_png_write_rgb(fifo, rgb, 1, 1, &err), MT_EIO);
+    assert_non_null(strstr(err.msg, "is a FIFO"));
+    struct stat sb;
+    assert_int_equal(stat(fifo, &sb), 0);
+    assert_true(S_ISFIFO(sb.st_mode)); /* still the FIFO */
+    assert_int_equal(mt_st_write(d, &t, 1, NULL, 0, &err), MT_EIO);
+    assert_non_null(strstr(err.msg, "is a directory"));
+    tu_rmrf(d);
+}
+
 static void test_esc_makes_user_text_one_safe_line(void **state)
 {
     (void)state;
@@ -239,6 +262,7 @@ int main(void)
         cmocka_unit_test(test_sweep_removes_only_our_stale_temps),
         cmocka_unit_test(test_saves_sweep_stale_temps),
         cmocka_unit_test(test_file_size_limit_fails_cleanly),
+        cmocka_unit_test(test_saves_never_replace_special_files),
         cmocka_unit_test(test_esc_makes_user_text_one_safe_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

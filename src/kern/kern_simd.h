@@ -2,7 +2,7 @@
  * kern_<isa>.c defines that layer (below) and includes this file exactly once.
  * Not a public header: it defines static functions and one mt_kern table.
  *
- * GEMM design (issue 3): one register-tiled micro-kernel computes
+ * GEMM design: one register-tiled micro-kernel computes
  *     C (M,N) [+]= A (M,K) . B (K,N),  a(i,k) = A[i*rsa + k*csa],  B, C row-major,
  * broadcasting a(i,k) against MR x NR vectors of B's row k.  All three layer
  * shapes map onto it without packing A:
@@ -474,11 +474,8 @@ SP2_LIST(RL2_FN)
  * bytes of wt (twice that for narrow outputs, whose rows go in pairs), so
  * the block stays close (L1 and its neighbour) while every row visits it:
  * 128 pixels at 128 outputs (the nearest whole chunks to 96), 384 at 64.
- * On Zen 5, at 128 outputs blocks of 48 pixels were 25 % slower than 96
- * (more row visits of a few entries each), 192 6 % slower and whole rows
- * 70 % slower (wt from L2); at 64 outputs 192 pixels were ~10 % faster
- * than 96, and 384 ~5 % faster than 192 (a 64-row MNIST batch,
- * same-process A/B).  A row's outputs go back to
+ * Smaller blocks mean more row visits of a few entries each, whole rows
+ * push wt out to L2 (the measured sizes are in docs/speed.md).  A row's outputs go back to
  * memory between blocks, which does not change the chain beff + entries
  * in list order. */
 #define RL_BLOCK (48 * 1024)

@@ -1,11 +1,11 @@
-/* fuzz_config: the JSON config loader (mt_config_parse) on arbitrary text, and
- * mt_config_set on one option (picked by the first byte) with the rest as its
+/* fuzz_config: the JSON config loader (app_config_parse) on arbitrary text, and
+ * app_config_set on one option (picked by the first byte) with the rest as its
  * value, as the command line would pass it.  Whatever is accepted must
  * print back as JSON that loads again to the same settings. */
 #include <string.h>
 
 #include "fuzz_util.h"
-#include "mt_config.h"
+#include "app_config.h"
 
 static void one_line(const mt_err *e)
 {
@@ -23,26 +23,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(text, data + 1, size - 1);
     text[size - 1] = '\0';
 
-    mt_config c;
+    app_config c;
     mt_err err = { 0 };
-    mt_config_defaults(&c);
+    app_config_defaults(&c);
     int n_opts;
-    const mt_optdef *opts = mt_config_options(&n_opts);
+    const app_optdef *opts = app_config_options(&n_opts);
     mt_status s;
     if (data[0] & 0x80)
-        s = mt_config_set(&c, &opts[(data[0] & 0x7f) % n_opts], text, "--fuzz", &err);
+        s = app_config_set(&c, &opts[(data[0] & 0x7f) % n_opts], text, "--fuzz", &err);
     else
-        s = mt_config_parse(&c, text, "fuzz.json", &err);
+        s = app_config_parse(&c, text, "fuzz.json", &err);
     if (s != MT_OK) {
         one_line(&err);
     } else {
-        char *json = mt_config_to_json(&c, 0);
+        char *json = app_config_to_json(&c, 0);
         if (json) {
-            mt_config d;
-            mt_config_defaults(&d);
-            if (mt_config_parse(&d, json, "round-trip", &err) != MT_OK)
+            app_config d;
+            app_config_defaults(&d);
+            if (app_config_parse(&d, json, "round-trip", &err) != MT_OK)
                 abort();
-            char *again = mt_config_to_json(&d, 0);
+            char *again = app_config_to_json(&d, 0);
             if (again && strcmp(again, json) != 0)
                 abort();
             free(again);
