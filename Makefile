@@ -175,6 +175,7 @@ bench: $(BIN) $(BENCH_BIN)
 
 golden:
 	/usr/bin/python3 tests/golden/gen_golden.py tests/golden/mlp_ref.bin
+	/usr/bin/python3 tests/golden/gen_cnn_golden.py tests/golden/cnn_ref.safetensors
 
 install: $(BIN)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/mnist-train/configs

@@ -318,6 +318,63 @@ else
     echo
 fi
 
+# ---------------------------------------------------------------- CNNs
+# bench/conv: the conv layers' products as % of the FMA peak, and whole cnn /
+# fastcnn steps on 1 and 2 threads; then the two recipes end to end
+# (configs/fast99.json over FAST_SEEDS, configs/cnn.json for CNN_EPOCHS
+# epochs, seed 1): training seconds, test accuracy, peak RSS.
+echo "## Convolutions (bench/conv: 1 thread, best of 11 windows; whole steps best of 5)"
+echo
+"$BENCHDIR/conv" --json > "$T/conv.json"
+"$PY" - "$T/conv.json" <<'PY'
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1])]
+peak = {e["isa"]: e["gflops"] for e in ev if e["bench"] == "fma_peak"}
+print("| ISA | layer | op | GFLOP/s | % of FMA peak |")
+print("|---|---|---|---|---|")
+for e in ev:
+    if e["bench"] == "conv":
+        print(f"| {e['isa']} | {e['layer']} | {e['op']} | {e['gflops']:.1f} | {e['pct_peak']:.0f} % |")
+print()
+for e in ev:
+    if e["bench"] == "step":
+        print(f"- {e['model']} step (batch {e['B']}, {e['isa']}): {e['ms_1t']:.1f} ms on 1 thread, "
+              f"{e['ms_2t']:.1f} ms on 2 ({e['speedup']:.2f}x)")
+print(f"- FMA peak (1 thread): " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peak.items()))
+PY
+echo
+fast_seeds_list=$(echo "${FAST_SEEDS:-1,2,3}" | tr ',' ' ')
+recipe() { # recipe NAME CONFIG SEED EXTRA...: one JSON line with train seconds, accuracy, RSS
+    local name=$1 cfg=$2 seed=$3; shift 3
+    /usr/bin/time -f "%M" -o "$T/rss" "$BIN" --config "$HERE/../configs/$cfg" --seed "$seed" --data "$DATA" --json \
+        --progress off --grid "" "$@" > "$T/recipe.jl" 2>/dev/null || { echo "{\"recipe\":\"$name\",\"failed\":1}"; return; }
+    "$PY" -c 'import json, sys
+t = [e for e in map(json.loads, open(sys.argv[1])) if e.get("event") == "test"][0]
+print(json.dumps({"recipe": sys.argv[2], "seed": int(sys.argv[3]), "train_s": t["train_seconds"],
+                  "acc": t["accuracy"], "rss_mb": int(open(sys.argv[4]).read().split()[-1]) / 1024}))' \
+        "$T/recipe.jl" "$name" "$seed" "$T/rss"
+}
+: > "$T/recipes.json"
+for s in $fast_seeds_list; do recipe fast99 fast99.json "$s" >> "$T/recipes.json"; done
+recipe cnn cnn.json 1 --epochs "${CNN_EPOCHS:-1}" >> "$T/recipes.json"
+echo "## The CNN recipes end to end (mnist-train, default threads)"
+echo
+"$PY" - "$T/recipes.json" "${torch_fast_s:-}" "${torch_fast_acc:-}" <<'PY'
+import json, sys, statistics as st
+runs = [json.loads(l) for l in open(sys.argv[1])]
+print("| recipe | runs | train s (median) | mean test accuracy | peak RSS MB | PyTorch train s |")
+print("|---|---|---|---|---|---|")
+for name in ("fast99", "cnn"):
+    r = [x for x in runs if x["recipe"] == name and not x.get("failed")]
+    if not r:
+        print(f"| {name} | failed | | | | |")
+        continue
+    torch = sys.argv[2] if name == "fast99" and sys.argv[2] else ""
+    print(f"| {name} | {len(r)} | {st.median(x['train_s'] for x in r):.2f} | "
+          f"{100 * st.mean(x['acc'] for x in r):.2f} % | {max(x['rss_mb'] for x in r):.0f} | {torch} |")
+PY
+echo
+
 # ---------------------------------------------------------------- targets
 echo "## Targets (issue 3)"
 echo

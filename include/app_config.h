@@ -23,6 +23,8 @@ typedef struct app_config {
     long long classes;          /* 0 = from the labels */
     /* model */
     char hidden[64];            /* hidden layer sizes, "128,64" */
+    char model[1024];           /* "mlp", "cnn", "fastcnn" or a layer list (mt_net.h's SPEC) */
+    double dropout;             /* mlp: dropout after each hidden ReLU (0 = none) */
     /* training */
     long long epochs;
     long long batch_size;

@@ -151,6 +151,16 @@ typedef struct mt_kern {
                           int c0, int c1);
     /* s[j] += x[r*n + j] for r = 0..rows-1 in order (each s[j] one chain). */
     void (*colsum_acc)(float *s, const float *x, int rows, int n);
+
+    /* ---- Convolutions (mt_layers): one general product for the three
+     * im2col GEMMs of a conv layer. ----
+     * c (M,N) = (load_c ? c : 0) + a (M,K) . b (K,N), then + bias (N) when
+     * bias != NULL;  a(i,k) = a[i*rsa + k*csa], b(k,n) = b[k*ldb + n],
+     * c(i,n) = c[i*ldc + n].  Each c element is one chain over k = 0..K-1
+     * whatever the blocking, so splitting M or N between threads never
+     * changes a bit.  c must not alias a or b. */
+    void (*gemm)(float *c, ptrdiff_t ldc, const float *a, ptrdiff_t rsa, ptrdiff_t csa,
+                 const float *b, ptrdiff_t ldb, const float *bias, int M, int N, int K, int load_c);
 } mt_kern;
 
 typedef enum { MT_ISA_AUTO = 0, MT_ISA_SCALAR, MT_ISA_AVX2, MT_ISA_AVX512, MT_ISA_NEON } mt_isa;

@@ -33,6 +33,12 @@ static const app_optdef options[] = {
       "number of classes (0 = from the labels; 10 for MNIST)", NULL, 0, APP_CMD_TRAIN },
     { "hidden", "model.hidden", APP_T_STR, F(hidden), 0, 0, "128,64", "LIST",
       "hidden layer sizes, comma-separated", NULL, APP_OPTF_LIST, APP_CMD_TRAIN },
+    { "model", "model.name", APP_T_STR, F(model), 0, 0, "mlp", "NAME|SPEC",
+      "model: mlp, cnn (pytorch/examples' mnist Net), fastcnn, or a layer list such as "
+      "conv:32:3,relu,maxpool,flatten,linear:10 (items conv:OC:K[:same], maxpool, relu, dropout:P, flatten, "
+      "linear:OC, bn)", NULL, APP_OPTF_LIST, APP_CMD_TRAIN },
+    { "dropout", "model.dropout", APP_T_DOUBLE, F(dropout), 0, 0.999999, "0", "P",
+      "mlp: dropout probability after each hidden ReLU (training only)", NULL, 0, APP_CMD_TRAIN },
     { "epochs", "training.epochs", APP_T_INT, F(epochs), 1, 100000, "5", "N",
       "training epochs", NULL, 0, APP_CMD_TRAIN },
     { "batch-size", "training.batch_size", APP_T_INT, F(batch_size), 1, 65536, "64", "N",

@@ -17,6 +17,7 @@
 #include "app_opt.h"
 #include "mt_data.h"
 #include "mt_image.h"
+#include "mt_net.h"
 #include "mt_prep.h"
 #include "mt_sniff.h"
 #include "mt_viz.h"
@@ -24,8 +25,8 @@
 /* Classifies one picture (a file, or "-" for stdin): probs (K), the input
  * the model saw (rows, cols) and what the preparation found; MT_EDATA naming
  * the file. */
-static mt_status predict_one(const char *path, const app_model *md, mt_mlp_work *w, const mt_kern *k,
-                             double *probs, uint8_t *input, mt_prep_info *info, mt_err *err)
+static mt_status predict_one(const char *path, const app_model *md, mt_mlp_work *w, mt_net_work *nw,
+                             const mt_kern *k, double *probs, uint8_t *input, mt_prep_info *info, mt_err *err)
 {
     const mt_ckpt *ck = &md->ck;
     const mt_mlp *m = &md->m;
@@ -48,10 +49,22 @@ static mt_status predict_one(const char *path, const app_model *md, mt_mlp_work 
     }
     float scale, shift;
     mt_norm_affine(&scale, &shift, ck->mean, ck->std);
-    k->u8_to_f32(w->act[0], input, (size_t)ck->rows * ck->cols, scale, shift);
-    mt_mlp_forward(m, w, 1, k);
-    const float *z = w->act[m->n_layers];
-    const int K = m->dims[m->n_layers];
+    const int K = app_model_classes(md);
+    float xin[784 * 16], zn[256];
+    const float *z;
+    if (md->is_net) { /* a layer-list model: one sample through its forward */
+        if ((size_t)ck->rows * ck->cols > sizeof xin / sizeof *xin || K > 256) {
+            st = mt_errf(err, MT_EDATA, "%s: the model's input or classes are too large to predict", ck->st.path);
+            goto done;
+        }
+        k->u8_to_f32(xin, input, (size_t)ck->rows * ck->cols, scale, shift);
+        mt_net_predict(&md->net, nw, NULL, xin, 1, zn, k);
+        z = zn;
+    } else {
+        k->u8_to_f32(w->act[0], input, (size_t)ck->rows * ck->cols, scale, shift);
+        mt_mlp_forward(m, w, 1, k);
+        z = w->act[m->n_layers];
+    }
     double mx = z[0], sum = 0;
     for (int c = 1; c < K; c++)
         mx = z[c] > mx ? z[c] : mx;
@@ -215,6 +228,7 @@ int app_cmd_predict(int argc, char **argv)
     mt_status st, worst = MT_OK;
     app_model md = { 0 };
     mt_mlp_work w = { 0 };
+    mt_net_work *nw = NULL;
     double *probs = NULL;
     uint8_t *input = NULL;
     char **paths = NULL;
@@ -259,7 +273,7 @@ int app_cmd_predict(int argc, char **argv)
                      md.ck.st.path, md.m.dims[0]);
         goto fail;
     }
-    const int K = md.m.dims[md.m.n_layers];
+    const int K = app_model_classes(&md);
     const char *const *names = app_model_class_names(&md, a.cfg.class_names, dataset);
     if (a.cfg.class_names[0] && !names) {
         st = mt_errf(&err, MT_EARG, "--class-names: the model has %d classes; give that many names", K);
@@ -289,13 +303,13 @@ int app_cmd_predict(int argc, char **argv)
         st = mt_errf(&err, MT_ENOMEM, "out of memory");
         goto fail;
     }
-    if ((st = mt_mlp_work_init(&w, &md.m, 1, &err)))
+    if ((st = md.is_net ? mt_net_work_create(&nw, &md.net, 1, 1, &err) : mt_mlp_work_init(&w, &md.m, 1, &err)))
         goto fail;
     for (int f = 0; f < n_paths && !app_stop_signal; f++) {
         mt_prep_info info;
         mt_err fe = { 0 };
         char shown[APP_PATH_MAX + 64];
-        mt_status s = predict_one(paths[f], &md, &w, k, probs, input, &info, &fe);
+        mt_status s = predict_one(paths[f], &md, &w, nw, k, probs, input, &info, &fe);
         if (!s && show) {
             show_path(shown, sizeof shown, show, show_dir, paths[f]);
             s = mt_viz_input(shown, input, md.ck.rows, md.ck.cols, 8, &fe);
@@ -315,6 +329,7 @@ fail:
     free(input);
     mt_image_paths_free(paths, n_paths);
     mt_mlp_work_free(&w);
+    mt_net_work_free(nw);
     app_model_free(&md);
     if (st)
         return app_fail(&lg, &err, "predict");

@@ -24,6 +24,8 @@
 #include "mt_kern.h"
 #include "mt_labels.h"
 #include "mt_mlp.h"
+#include "mt_net.h"
+#include "mt_nettrain.h"
 #include "mt_optim.h"
 #include "mt_pool.h"
 #include "mt_sched.h"
@@ -41,6 +43,10 @@ typedef struct run {
     mt_optim opt;
     mt_trainer tr;
     mt_engine *eng;
+    int use_net;             /* a layer-list model (--model other than the plain mlp): net, not model */
+    mt_net net;
+    mt_net_trainer ntr;
+    mt_pool *pool;           /* the net's threads */
     int threads;
     mt_sched sched;
     mt_early early;
@@ -251,12 +257,73 @@ static mt_status check_memory(run *r, mt_err *err)
     return st;
 }
 
+/* A layer-list model (mt_net): the same steps as setup_model below, on the
+ * net's trainer and a thread pool instead of the MLP engine. */
+static mt_status setup_net(run *r, mt_err *err)
+{
+    const app_config *cfg = r->cfg;
+    mt_status st;
+    mt_net_opts o = { .dropout = (float)cfg->dropout };
+    o.n_hidden = mt_mlp_parse_hidden(cfg->hidden, o.hidden, 8);
+    if (o.n_hidden < 0)
+        return mt_errf(err, MT_EARG, "--hidden: expected comma-separated sizes from 1 to 65536 (at most 8), got '%.60s'",
+                       cfg->hidden);
+    if (cfg->clip_grad > 0 || cfg->aug_shift > 0 || cfg->aug_rotate > 0 || cfg->aug_scale > 0)
+        return mt_errf(err, MT_EARG, "--clip-grad and --aug-* work with the plain mlp only (--model %.60s%s)",
+                       cfg->model, cfg->dropout > 0 ? " --dropout" : "");
+    if ((st = mt_net_build(&r->net, cfg->model, &o, 1, (int)r->train.rows, (int)r->train.cols, r->train.n_classes,
+                           err)))
+        return mt_errf(err, st, "--model: %.400s", err->msg);
+    mt_rng init_rng;
+    mt_rng_seed(&init_rng, (uint64_t)cfg->seed);
+    mt_net_init(&r->net, &init_rng);
+    r->threads = app_opt_threads(cfg);
+    if ((st = mt_optim_init(&r->opt, (mt_opt_kind)mt_optim_parse(cfg->optimizer), r->net.n_params, err)) ||
+        (st = mt_pool_create(&r->pool, r->threads, err)) ||
+        (st = mt_net_trainer_init(&r->ntr, &r->net, &r->opt, r->k, r->pool, r->train.n, (int)cfg->batch_size,
+                                  (uint64_t)cfg->seed ^ 0x53485546464c45ULL, /* the MLP's shuffling stream */
+                                  (uint64_t)cfg->seed ^ 0x44524f504f5554ULL, err)))
+        return st;
+    if ((st = setup_optimizer(r, err)))
+        return st;
+    mt_net_work_set_label_smoothing(r->ntr.work, (float)cfg->label_smoothing);
+    r->ntr.shuffle = cfg->shuffle;
+    r->ntr.max_steps = cfg->max_steps;
+    mt_norm_affine(&r->ntr.scale, &r->ntr.shift, cfg->mean, cfg->std);
+    if (cfg->init[0]) {
+        mt_st f = { 0 };
+        if ((st = mt_st_load(cfg->init, &f, err)) || (st = mt_net_load(&r->net, &f, err))) {
+            mt_st_free(&f);
+            return st;
+        }
+        mt_st_free(&f);
+        app_log_info(&r->log, "initial weights from %s", cfg->init);
+    }
+    if (cfg->resume[0]) {
+        if ((st = mt_net_restore_state(&r->resume.st, &r->ntr, &r->epochs_done, err)))
+            return st;
+        const char *sch = mt_ckpt_meta(&r->resume, "schedule");
+        if (sch && *sch) {
+            if (mt_sched_state_parse(sch, &r->sched, &r->early))
+                return mt_errf(err, MT_EDATA, "%s: malformed 'schedule' metadata", cfg->resume);
+        }
+        app_log_info(&r->log, "resuming from %s: %lld epoch%s done%s, step %lld", cfg->resume, r->epochs_done,
+                     plural(r->epochs_done), r->ntr.in_epoch ? " and part of the next" : "", r->opt.step);
+    }
+    r->opt.lr = (float)mt_sched_lr(&r->sched);
+    if (cfg->restore_best && !(r->best = malloc(r->net.n_params * sizeof *r->best)))
+        return mt_errf(err, MT_ENOMEM, "out of memory");
+    return MT_OK;
+}
+
 /* The model, its optimizer and schedule, its first weights (initialised,
  * --init, or --resume's with the whole training state) and the engine. */
 static mt_status setup_model(run *r, mt_err *err)
 {
     const app_config *cfg = r->cfg;
     mt_status st;
+    if (r->use_net)
+        return setup_net(r, err);
     int dims[MT_MAX_LAYERS + 1], n_layers;
     if ((st = model_dims(r, dims, &n_layers, err)))
         return st;
@@ -309,14 +376,18 @@ static mt_status setup_model(run *r, mt_err *err)
 static void announce(run *r)
 {
     const app_config *cfg = r->cfg;
-    char arch[160];
-    mt_ckpt_arch(arch, sizeof arch, r->model.dims, r->model.n_layers);
+    char arch[1100];
+    size_t n_params = r->use_net ? r->net.n_params : r->model.n_params;
+    if (r->use_net)
+        snprintf(arch, sizeof arch, "%s", r->net.model);
+    else
+        mt_ckpt_arch(arch, sizeof arch, r->model.dims, r->model.n_layers);
     app_log_info(&r->log, "mnist-train %s: %u train / %u test images (%ux%u, %d classes) from %s", APP_VERSION,
                  (unsigned)r->train.n, (unsigned)r->test.n, (unsigned)r->train.rows, (unsigned)r->train.cols,
                  r->train.n_classes, r->dir.path);
     app_log_info(&r->log, "model %s (%zu parameters), %s lr %g, batch %lld, %lld epoch%s, kernels %s, "
                  "first layer %s, %d thread%s, seed %lld",
-                 arch, r->model.n_params, cfg->optimizer, cfg->lr, cfg->batch_size, cfg->epochs, plural(cfg->epochs),
+                 arch, n_params, cfg->optimizer, cfg->lr, cfg->batch_size, cfg->epochs, plural(cfg->epochs),
                  r->k->name, cfg->first_layer, r->threads, plural(r->threads), cfg->seed);
     app_ev *e = app_ev_new("start");
     app_ev_str(e, "version", APP_VERSION);
@@ -324,7 +395,9 @@ static void announce(run *r)
     app_ev_int(e, "train_samples", r->train.n);
     app_ev_int(e, "test_samples", r->test.n);
     app_ev_str(e, "model", arch);
-    app_ev_int(e, "parameters", (long long)r->model.n_params);
+    app_ev_int(e, "parameters", (long long)n_params);
+    if (r->use_net)
+        app_ev_str(e, "model_spec", r->net.spec);
     app_ev_str(e, "isa", r->k->name);
     app_ev_str(e, "first_layer", cfg->first_layer);
     app_ev_int(e, "threads", r->threads);
@@ -338,7 +411,9 @@ static mt_status save_state(run *r, mt_err *err)
 {
     char text[256];
     mt_sched_state_text(text, sizeof text, &r->sched, &r->early);
-    mt_status st = app_ckpt_save_state(&r->log, r->cfg, &r->model, &r->opt, &r->tr, r->epochs_done, text, err);
+    mt_status st = r->use_net ? app_ckpt_save_net_state(&r->log, r->cfg, &r->ntr, r->epochs_done, text, err)
+                              : app_ckpt_save_state(&r->log, r->cfg, &r->model, &r->opt, &r->tr, r->epochs_done,
+                                                    text, err);
     if (!st)
         r->saved_step = r->opt.step;
     return st;
@@ -376,11 +451,13 @@ static void report_epoch(run *r, int ep, double avg, double secs, long long seen
         app_ev_num(e, "val_loss", vev->loss);
         app_ev_num(e, "val_accuracy", vev->total ? (double)vev->correct / vev->total : 0.0);
     }
-    long long n_dense, n_sparse;
-    mt_engine_path_counts(r->eng, &n_dense, &n_sparse);
-    app_ev_int(e, "dense_batches", n_dense);
-    app_ev_int(e, "sparse_batches", n_sparse);
-    app_ev_int(e, "single_thread_steps", mt_engine_single_steps(r->eng));
+    if (r->eng) {
+        long long n_dense, n_sparse;
+        mt_engine_path_counts(r->eng, &n_dense, &n_sparse);
+        app_ev_int(e, "dense_batches", n_dense);
+        app_ev_int(e, "sparse_batches", n_sparse);
+        app_ev_int(e, "single_thread_steps", mt_engine_single_steps(r->eng));
+    }
     if (tev) {
         app_ev_num(e, "test_loss", tev->loss);
         app_ev_num(e, "test_accuracy", tev->total ? (double)tev->correct / tev->total : 0.0);
@@ -419,6 +496,30 @@ static mt_status interrupted(run *r, int ep, mt_err *err)
     return MT_EINTR;
 }
 
+/* Evaluation of ds on either model (the engine's threaded forward, or the
+ * net's). */
+static mt_status evaluate(run *r, const mt_dataset *ds, mt_eval *ev, uint8_t *preds, float *probs,
+                          uint32_t *confusion, mt_err *err)
+{
+    const app_config *cfg = r->cfg;
+    if (r->use_net)
+        return mt_net_evaluate(&r->net, r->ntr.work, r->pool, r->k, ds, (int)cfg->batch_size, r->ntr.scale,
+                               r->ntr.shift, ev, preds, probs, confusion, err);
+    return mt_evaluate_engine(r->eng, &r->model, r->k, ds, (int)cfg->test_batch_size, r->tr.scale, r->tr.shift, ev,
+                              preds, probs, confusion, err);
+}
+
+static float *params_of(run *r, size_t *n)
+{
+    *n = r->use_net ? r->net.n_params : r->model.n_params;
+    return r->use_net ? r->net.params : r->model.params;
+}
+
+static int in_epoch(const run *r)
+{
+    return r->use_net ? r->ntr.in_epoch : r->tr.in_epoch;
+}
+
 static mt_status train_epochs(run *r, mt_err *err)
 {
     const app_config *cfg = r->cfg;
@@ -429,7 +530,8 @@ static mt_status train_epochs(run *r, mt_err *err)
         int done;
         if (cfg->max_steps > 0 && r->opt.step >= cfg->max_steps)
             break; /* before the epoch draws its order, so a saved state stays exact */
-        st = mt_train_epoch(&r->tr, &r->train, ep, on_batch, r, &app_stop_signal, &avg, &done, err);
+        st = r->use_net ? mt_net_train_epoch(&r->ntr, &r->train, ep, on_batch, r, &app_stop_signal, &avg, &done, err)
+                        : mt_train_epoch(&r->tr, &r->train, ep, on_batch, r, &app_stop_signal, &avg, &done, err);
         if (st == MT_EINTR)
             return interrupted(r, ep, err);
         if (st == MT_EDIVERGED) {
@@ -443,10 +545,8 @@ static mt_status train_epochs(run *r, mt_err *err)
         r->last_epoch = ep;
         mt_eval tev, vev; /* the test set (--curves) and the validation set, after this epoch */
         int have_tev = !r->no_pictures && app_viz_eval_each_epoch(cfg), have_vev = r->val.n > 0;
-        if ((have_tev && (st = mt_evaluate_engine(r->eng, &r->model, r->k, &r->test, (int)cfg->test_batch_size,
-                                                  r->tr.scale, r->tr.shift, &tev, NULL, NULL, NULL, err))) ||
-            (have_vev && (st = mt_evaluate_engine(r->eng, &r->model, r->k, &r->val, (int)cfg->test_batch_size,
-                                                  r->tr.scale, r->tr.shift, &vev, NULL, NULL, NULL, err))))
+        if ((have_tev && (st = evaluate(r, &r->test, &tev, NULL, NULL, NULL, err))) ||
+            (have_vev && (st = evaluate(r, &r->val, &vev, NULL, NULL, NULL, err))))
             return st;
         app_viz_record_epoch(&r->viz, ep, avg, have_tev ? &tev : NULL);
         t_train += app_now() - t0 - secs; /* train_seconds leaves these evaluations out */
@@ -455,16 +555,18 @@ static mt_status train_epochs(run *r, mt_err *err)
                                ((long long)r->train.n - (long long)(done - 1) * cfg->batch_size < cfg->batch_size
                                     ? (long long)r->train.n - (long long)(done - 1) * cfg->batch_size
                                     : cfg->batch_size);
-        r->epochs_done = r->tr.in_epoch ? ep - 1 : ep;
+        r->epochs_done = in_epoch(r) ? ep - 1 : ep;
         int stop_early = 0;
         /* a per-batch schedule has moved on during the epoch, whole or not */
         double lr_next = mt_sched_per_batch(&r->sched) ? mt_sched_lr(&r->sched) : lr_used;
         double monitored = have_vev ? vev.loss : avg;
-        if (!r->tr.in_epoch) { /* a whole epoch: step the schedule and the early stopper */
+        if (!in_epoch(r)) { /* a whole epoch: step the schedule and the early stopper */
             lr_next = mt_sched_epoch_end(&r->sched, monitored);
             if (cfg->early_stop > 0 || cfg->restore_best) {
                 if (mt_early_update(&r->early, ep, monitored) && r->best) {
-                    memcpy(r->best, r->model.params, r->model.n_params * sizeof *r->best);
+                    size_t np;
+                    const float *p = params_of(r, &np);
+                    memcpy(r->best, p, np * sizeof *r->best);
                     r->best_epoch = ep;
                 }
                 stop_early = mt_early_should_stop(&r->early) && ep < r->epochs;
@@ -497,8 +599,11 @@ static mt_status test(run *r, mt_err *err)
     const app_config *cfg = r->cfg;
     char which[160] = "";
     if (r->best_epoch > 0 && r->best_epoch != r->last_epoch) {
-        memcpy(r->model.params, r->best, r->model.n_params * sizeof *r->best);
-        mt_engine_sync(r->eng, NULL);
+        size_t np;
+        float *p = params_of(r, &np);
+        memcpy(p, r->best, np * sizeof *r->best);
+        if (r->eng)
+            mt_engine_sync(r->eng, NULL);
         snprintf(which, sizeof which, " [weights of epoch %d, the best]", r->best_epoch);
     } else if (r->early.best_epoch > 0 && r->early.best_epoch != r->last_epoch && !cfg->restore_best &&
                cfg->early_stop > 0) {
@@ -511,8 +616,7 @@ static mt_status test(run *r, mt_err *err)
                  "and its weights are not in the state]", r->last_epoch, r->early.best_epoch);
     }
     double t0 = app_now();
-    mt_status st = mt_evaluate_engine(r->eng, &r->model, r->k, &r->test, (int)cfg->test_batch_size, r->tr.scale,
-                                      r->tr.shift, &r->ev, r->viz.preds, r->viz.probs, r->viz.confusion, err);
+    mt_status st = evaluate(r, &r->test, &r->ev, r->viz.preds, r->viz.probs, r->viz.confusion, err);
     if (st)
         return st;
     r->test_secs = app_now() - t0;
@@ -538,6 +642,8 @@ static mt_status save_model(run *r, mt_err *err)
     if (!r->cfg->save[0])
         return MT_OK;
     double acc = r->ev.total ? (double)r->ev.correct / r->ev.total : 0.0;
+    if (r->use_net)
+        return app_ckpt_save_net_model(&r->log, r->cfg, &r->net, acc, r->ev.loss, r->opt.step, err);
     return app_ckpt_save_model(&r->log, r->cfg, &r->model, (int)r->train.rows, (int)r->train.cols, acc, r->ev.loss,
                                r->opt.step, err);
 }
@@ -549,8 +655,11 @@ static mt_status report(run *r, mt_err *err)
     if (!cfg->report[0])
         return MT_OK;
     char arch[160], params[32], epochs[32], steps[32], kern[96], tsec[32], esec[32], per[32];
-    mt_ckpt_arch(arch, sizeof arch, r->model.dims, r->model.n_layers);
-    snprintf(params, sizeof params, "%zu", r->model.n_params);
+    if (r->use_net)
+        snprintf(arch, sizeof arch, "%.150s", r->net.model);
+    else
+        mt_ckpt_arch(arch, sizeof arch, r->model.dims, r->model.n_layers);
+    snprintf(params, sizeof params, "%zu", r->use_net ? r->net.n_params : r->model.n_params);
     snprintf(epochs, sizeof epochs, "%d", r->last_epoch);
     snprintf(steps, sizeof steps, "%lld", (long long)r->opt.step);
     snprintf(kern, sizeof kern, "%s, %d thread%s", r->k->name, r->threads, plural(r->threads));
@@ -580,6 +689,9 @@ static void run_free(run *r)
     app_viz_free(&r->viz);
     mt_engine_free(r->eng);
     mt_trainer_free(&r->tr);
+    mt_net_trainer_free(&r->ntr);
+    mt_net_free(&r->net);
+    mt_pool_free(r->pool);
     mt_optim_free(&r->opt);
     mt_mlp_free(&r->model);
     mt_dataset_free(&r->train);
@@ -818,7 +930,7 @@ int app_cmd_train(int argc, char **argv)
         goto done;
     if (r.a.help) {
         app_opt_help(stdout, APP_CMD_TRAIN, "mnist-train [train] [OPTIONS]",
-                     "Train the MLP on an IDX data set (MNIST by default, downloaded when missing), then\n"
+                     "Train a model (the MLP unless --model says otherwise) on an IDX data set (MNIST by default, downloaded when missing), then\n"
                      "test it.");
         goto done;
     }
@@ -832,6 +944,11 @@ int app_cmd_train(int argc, char **argv)
     }
     const app_config *cfg = r.cfg;
     r.epochs = (int)cfg->epochs;
+    r.use_net = strcmp(cfg->model, "mlp") != 0 || cfg->dropout > 0;
+    if (r.use_net && cfg->save_onnx[0]) { /* said before training, not after */
+        st = mt_errf(&err, MT_EARG, "--save-onnx: ONNX export covers the mlp only, not --model %s", cfg->model);
+        goto done;
+    }
     app_log_init(&r.log, cfg->json, cfg->progress);
     char *js = app_config_to_json(cfg, 0);
     app_ev *e = app_ev_new("config");

@@ -34,6 +34,7 @@ static const mt_kern kern_ref = {
     .sparse_bwd_masks = mt_sparse_bwd_masks_ref,
     .linear_bwd_wt = mt_linear_bwd_wt_ref,
     .colsum_acc = mt_colsum_acc_ref,
+    .gemm = mt_gemm_ref,
 };
 
 static const char *const isa_names[] = { "auto", "scalar", "avx2", "avx512", "neon" };

@@ -965,11 +965,53 @@ static void test_select_refuses_what_the_cpu_lacks(void **state)
 
 /* ---- runner: one group of tests per compiled-in variant ----------------- */
 
+/* ---- general product (convolutions) -------------------------------------- */
+
+/* gemm on ragged shapes in the three stride patterns the conv layer uses
+ * (a row-major, a transposed, padded leading dimensions), with and without
+ * load_c and bias; and the M and N splits of a thread give the same bits. */
+static void test_gemm_matches_ref(void **state)
+{
+    const mt_kern *k = variant_or_skip(state);
+    static const int S[] = { 1, 3, 7, 17, 33, 64, 65, 100, 288 };
+    int ns = (int)(sizeof S / sizeof *S), t = 0;
+    for (int im = 0; im < ns; im++)
+        for (int in = 0; in < ns; in++)
+            for (int ik = 0; ik < ns; ik++, t++) {
+                int M = S[im], N = S[in], K = S[ik];
+                int trans = t % 2, load_c = t / 2 % 2, bias = t / 4 % 2;
+                ptrdiff_t ldb = N + t % 3, ldc = N + t % 5;
+                ptrdiff_t rsa = trans ? 1 : K + 1, csa = trans ? M : 1;
+                size_t na = trans ? (size_t)K * M : (size_t)M * (K + 1);
+                double zf = ZERO_FRAC[t % 4];
+                float *a = randv(na, zf), *b = randv((size_t)K * ldb, 0.0), *bi = randv(N, 0.0);
+                float *c0 = randv((size_t)M * ldc, 0.0);
+                float *c = copyv(c0, (size_t)M * ldc), *cr = copyv(c0, (size_t)M * ldc);
+                float *c2 = copyv(c0, (size_t)M * ldc);
+                const float *bp = bias ? bi : NULL;
+                k->gemm(c, ldc, a, rsa, csa, b, ldb, bp, M, N, K, load_c);
+                mt_kern_ref()->gemm(cr, ldc, a, rsa, csa, b, ldb, bp, M, N, K, load_c);
+                double atol = red_atol(K + 2, 1.f, 1.f);
+                assert_true(close_enough("gemm vs ref", c, cr, (size_t)M * ldc, atol, M, N, K, zf));
+                /* rows [0,m1) and [m1,M), then columns [0,n1) and [n1,N) */
+                int m1 = M / 3, n1 = N / 2;
+                memcpy(c2, c0, (size_t)M * ldc * sizeof *c2);
+                k->gemm(c2, ldc, a, rsa, csa, b, ldb, bp, m1, N, K, load_c);
+                k->gemm(c2 + m1 * ldc, ldc, a + m1 * rsa, rsa, csa, b, ldb, bp, M - m1, N, K, load_c);
+                assert_true(same_bits("gemm row split", c2, c, (size_t)M * ldc, M, N, K, zf));
+                memcpy(c2, c0, (size_t)M * ldc * sizeof *c2);
+                k->gemm(c2, ldc, a, rsa, csa, b, ldb, bp, M, n1, K, load_c);
+                k->gemm(c2 + n1, ldc, a, rsa, csa, b + n1, ldb, bp ? bp + n1 : NULL, M, N - n1, K, load_c);
+                assert_true(same_bits("gemm column split", c2, c, (size_t)M * ldc, M, N, K, zf));
+                free(a), free(b), free(bi), free(c0), free(c), free(cr), free(c2);
+            }
+}
+
 int main(void)
 {
     static vstate vs[8];
-    static struct CMUnitTest tests[8 * 16 + 4];
-    static char names[8 * 16][96];
+    static struct CMUnitTest tests[8 * 20 + 4];
+    static char names[8 * 20][96];
     mt_kern_variant v[8];
     int nv = mt_kern_variants(v, 8), nt = 0, nn = 0;
     struct { void (*f)(void **); const char *name; } per[] = {
@@ -985,6 +1027,7 @@ int main(void)
         { test_softmax_xent_ls_matches_ref, "softmax_xent_ls_matches_ref" },
         { test_u8_to_f32_matches_ref, "u8_to_f32_matches_ref" },
         { test_adam_matches_ref, "adam_matches_ref" },
+        { test_gemm_matches_ref, "gemm_matches_ref" },
         { test_adadelta_matches_ref, "adadelta_matches_ref" },
     };
     for (int i = 0; i < nv && i < 8; i++) {

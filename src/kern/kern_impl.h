@@ -39,6 +39,8 @@ void mt_sparse_bwd_masks_ref(float *gt, const float *dout, const float *cs, cons
                              int c0, int c1);
 void mt_linear_fwd_t_acc_ref(float *out, const float *inp, int ldi, const float *wt, const float *b,
                              int B, int C, int OC, int relu, int acc, int last);
+void mt_gemm_ref(float *c, ptrdiff_t ldc, const float *a, ptrdiff_t rsa, ptrdiff_t csa,
+                 const float *b, ptrdiff_t ldb, const float *bias, int M, int N, int K, int load_c);
 
 /* The SIMD tables (each defined in its kern_<isa>.c, compiled only where the
  * architecture matches). */

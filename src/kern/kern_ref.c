@@ -312,3 +312,15 @@ void mt_colsum_acc_ref(float *s, const float *x, int rows, int n)
         for (int j = 0; j < n; j++)
             s[j] += x[(size_t)r * n + j];
 }
+
+void mt_gemm_ref(float *c, ptrdiff_t ldc, const float *a, ptrdiff_t rsa, ptrdiff_t csa,
+                 const float *b, ptrdiff_t ldb, const float *bias, int M, int N, int K, int load_c)
+{
+    for (int i = 0; i < M; i++)
+        for (int n = 0; n < N; n++) {
+            float s = load_c ? c[i * ldc + n] : 0.f;
+            for (int k = 0; k < K; k++)
+                s += a[i * rsa + k * csa] * b[k * ldb + n];
+            c[i * ldc + n] = bias ? s + bias[n] : s;
+        }
+}

@@ -971,6 +971,19 @@ static void KSFX(adadelta)(float *p, const float *g, float *sq, float *acc, size
 }
 
 /* ======================================================================== */
+/* General product (convolutions)                                            */
+/* ======================================================================== */
+
+static void KSFX(gemm)(float *c, ptrdiff_t ldc, const float *a, ptrdiff_t rsa, ptrdiff_t csa,
+                       const float *b, ptrdiff_t ldb, const float *bias, int M, int N, int K,
+                       int load_c)
+{
+    gemm_args g = { .a = a, .rsa = rsa, .csa = csa, .b = b, .ldb = ldb, .c = c, .ldc = ldc,
+                    .M = M, .N = N, .K = K, .load_c = load_c, .bias = bias };
+    gemm(&g);
+}
+
+/* ======================================================================== */
 
 const mt_kern KSFX(mt_kern) = {
     .name = KERN_NAME,
@@ -992,4 +1005,5 @@ const mt_kern KSFX(mt_kern) = {
     .sparse_bwd_masks = KSFX(sparse_bwd_masks),
     .linear_bwd_wt = KSFX(linear_bwd_wt),
     .colsum_acc = KSFX(colsum_acc),
+    .gemm = KSFX(gemm),
 };
