@@ -537,7 +537,7 @@ static mt_status train_epochs(run *r, mt_err *err)
         if (st == MT_EDIVERGED) {
             char msg[sizeof err->msg];
             snprintf(msg, sizeof msg, "%s", err->msg);
-            return mt_errf(err, st, "%s (try a lower --lr, or --clip-grad)", msg);
+            return mt_errf(err, st, "%s (try a lower --lr%s)", msg, r->use_net ? "" : ", or --clip-grad");
         }
         if (st)
             return st;
