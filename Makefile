@@ -4,9 +4,14 @@ CFLAGS   ?= -O2 -g
 WERROR   ?= -Werror
 PREFIX   ?= /usr/local
 
-PKGS     := zlib libpng libcjson libcurl
+PKGS     := zlib libdeflate libpng libcjson libcurl libjpeg libprotobuf-c
 $(foreach p,$(PKGS),$(if $(shell pkg-config --exists $(p) && echo y),,\
-  $(error pkg-config cannot find '$(p)': install the Debian packages listed in README.md (bash .ci/run does it))))
+  $(error pkg-config cannot find '$(p)': bash deps.sh installs the Debian packages)))
+
+PROTOC_C ?= protoc-c
+ifeq (,$(shell command -v $(PROTOC_C)))
+$(error '$(PROTOC_C)' not found: bash deps.sh installs the Debian packages (protobuf-c-compiler))
+endif
 
 MT_CFLAGS   = -std=c11 -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes \
               -Wmissing-prototypes -Wvla $(WERROR) -pthread
@@ -49,11 +54,16 @@ ISA_FLAGS_neon   :=
 APP_SRC  := $(wildcard src/main.c src/app_*.c)
 APPLIB_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard src/app_*.c))
 LIB_SRC  := $(wildcard src/mt_*.c) $(filter-out $(wildcard src/kern/*_avx2.c src/kern/*_avx512.c src/kern/*_neon.c),$(wildcard src/kern/*.c)) $(ISA_SRC)
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+# protoc-c turns proto/*.proto into C at build time (build/.../gen, never committed).
+PROTO_SRC := $(wildcard proto/*.proto)
+PROTO_C   := $(PROTO_SRC:proto/%.proto=$(BUILD)/gen/%.pb-c.c)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(PROTO_C:.c=.o)
 APP_OBJ  := $(APP_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TEST_SH  := $(wildcard tests/test_*.sh)
+TOOL_SRC := $(wildcard tests/tools/*.c)
+TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tests/tools/%)
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
@@ -83,6 +93,19 @@ $(BUILD)/libmt.a: $(LIB_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
+$(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: proto/%.proto
+	@mkdir -p $(@D)
+	$(PROTOC_C) --c_out=$(@D) --proto_path=proto $<
+
+$(BUILD)/gen/%.o: $(BUILD)/gen/%.c
+	$(CC) $(MT_CPPFLAGS) -I$(BUILD)/gen $(CPPFLAGS) $(MT_CFLAGS) $(CFLAGS) -c -o $@ $<
+
+# Sources that use generated code: the headers must exist before they compile.
+$(BUILD)/src/mt_onnx.o: $(PROTO_C:.c=.h)
+$(BUILD)/src/mt_onnx.o: MT_CPPFLAGS += -I$(BUILD)/gen
+$(BUILD)/tests/test_onnx: $(PROTO_C:.c=.h)
+$(BUILD)/tests/test_onnx: MT_CPPFLAGS += -I$(BUILD)/gen
+
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(MT_CPPFLAGS) $(CPPFLAGS) $(MT_CFLAGS) $(ISA_FLAGS_$(lastword $(subst _, ,$(basename $(notdir $<))))) $(CFLAGS) -c -o $@ $<
@@ -92,18 +115,24 @@ $(BUILD)/tests/%: tests/%.c $(BUILD)/libapp.a $(BUILD)/libmt.a
 	$(CC) $(MT_CPPFLAGS) $(CPPFLAGS) $(MT_CFLAGS) $(CFLAGS) $(MT_LDFLAGS) $(LDFLAGS) -o $@ $< \
 	    $(BUILD)/libapp.a $(BUILD)/libmt.a $(shell pkg-config --cflags --libs cmocka) $(MT_LDLIBS) $(LDLIBS)
 
+# Helpers the shell tests run (fixture makers), found through $$MT_TOOLS.
+$(BUILD)/tests/tools/%: tests/tools/%.c $(BUILD)/libmt.a
+	@mkdir -p $(@D)
+	$(CC) $(MT_CPPFLAGS) $(CPPFLAGS) $(MT_CFLAGS) $(CFLAGS) $(MT_LDFLAGS) $(LDFLAGS) -o $@ $< \
+	    $(BUILD)/libmt.a $(MT_LDLIBS) $(LDLIBS)
+
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libmt.a
 	@mkdir -p $(@D)
 	$(CC) $(MT_CPPFLAGS) $(CPPFLAGS) $(MT_CFLAGS) $(CFLAGS) $(MT_LDFLAGS) $(LDFLAGS) -o $@ $< \
 	    $(BUILD)/libmt.a $(MT_LDLIBS) $(LDLIBS)
 
 # Every test binary and every tests/test_*.sh runs; any failure fails `make check`.
-check: $(BIN) $(TEST_BIN)
+check: $(BIN) $(TEST_BIN) $(TOOL_BIN)
 	@pkg-config --exists cmocka || { echo "pkg-config cannot find 'cmocka' (Debian: libcmocka-dev)"; exit 1; }
 	@fail=0; log=$(BUILD)/check.log; : >$$log; for t in $(TEST_BIN); do \
 	    echo "== $$t"; { MT_BIN=$(abspath $(BIN)) $$t || echo "FAILED: $$t"; } 2>&1 | tee -a $$log; done; \
 	for t in $(TEST_SH); do \
-	    echo "== $$t"; { MT_BIN=$(abspath $(BIN)) bash $$t || echo "FAILED: $$t"; } 2>&1 | tee -a $$log; done; \
+	    echo "== $$t"; { MT_BIN=$(abspath $(BIN)) MT_TOOLS=$(abspath $(BUILD)/tests/tools) bash $$t || echo "FAILED: $$t"; } 2>&1 | tee -a $$log; done; \
 	grep -q '^FAILED: ' $$log && fail=1; \
 	skips=$$(grep -E '^skip - |skipped: ' $$log | sed -E 's/^.*(skip - |skipped: )//' | sort | uniq -c); \
 	echo; if [ -n "$$skips" ]; then \
@@ -147,6 +176,7 @@ bench: $(BIN) $(BENCH_BIN)
 
 golden:
 	/usr/bin/python3 tests/golden/gen_golden.py tests/golden/mlp_ref.bin
+	/usr/bin/python3 tests/golden/gen_cnn_golden.py tests/golden/cnn_ref.safetensors
 
 install: $(BIN)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/mnist-train/configs
@@ -157,4 +187,4 @@ install: $(BIN)
 clean:
 	rm -rf build mnist-train
 
--include $(LIB_OBJ:.o=.d) $(APP_OBJ:.o=.d) $(TEST_BIN:=.d) $(BENCH_BIN:=.d)
+-include $(LIB_OBJ:.o=.d) $(APP_OBJ:.o=.d) $(TEST_BIN:=.d) $(BENCH_BIN:=.d) $(TOOL_BIN:=.d)

@@ -1,6 +1,6 @@
 /* bench/gemm: GFLOP/s of each layer's GEMMs for every runnable kernel variant,
  * as a percentage of this core's FMA peak measured by a register-resident
- * probe in the same run (issue 3).  One thread.  Prints a table, or JSON
+ * probe in the same run.  One thread.  Prints a table, or JSON
  * lines with --json.  Not a test: numbers depend on the machine and its load.
  *   usage: gemm [--json] [--reps N]                                          */
 #include <stdint.h>

@@ -4,7 +4,10 @@
 #   bash bench/run.sh BIN BENCHDIR
 # Env: MNIST_DATA (default /work/shared/data/mnist, else data/mnist),
 #      REPS (default 3), TRAIN_REPS (default 9), BENCH_TORCH=0 to skip PyTorch, TORCH_STEPS (batches
-#      per PyTorch run, default 500), BENCH_QUICK=1 for a short smoke run.
+#      per PyTorch run, default 500), BENCH_QUICK=1 for a short smoke run,
+#      BENCH_TORCH_CNN=0 to skip PyTorch's CNN recipes (bench/torch_cnn.py), CNN_EPOCHS
+#      (its cnn recipe's epochs, default 1), CNN_STEPS (batches per CNN run, 0 = whole
+#      epochs), FAST_SEEDS (seeds of its fastcnn runs, default 1,2,3).
 # Not a test: it never fails on a missed target, it reports it.
 set -euo pipefail
 BIN=${1:?usage: run.sh BIN BENCHDIR}
@@ -176,6 +179,82 @@ echo
 echo "Median wall $(printf %.2f "$wall_med") s, median 10k eval $(printf %.1f "$eval_med") ms, mean accuracy $acc_mean %, peak RSS $(printf %.1f "$rss_max") MB."
 echo
 
+# ---------------------------------------------------------------- the whole run
+echo "## The whole run (issue 17): loading, phases, augmentation, the best recipe"
+echo
+for r in $(seq "$REPS"); do "$BENCHDIR/load" "$DATA" 9 --json >> "$T/load.json"; done
+load_ms=$("$PY" -c 'import json,sys,statistics as s
+print(s.median(json.loads(l)["parallel_ms"] for l in open(sys.argv[1])))' "$T/load.json")
+load_seq_ms=$("$PY" -c 'import json,sys,statistics as s
+print(s.median(json.loads(l)["sequential_ms"] for l in open(sys.argv[1])))' "$T/load.json")
+echo "Loading MNIST's four .gz files (\`bench/load\`, libdeflate, medians of $REPS x 9): both splits on parallel"
+echo "threads $(printf %.1f "$load_ms") ms, one file after another $(printf %.1f "$load_seq_ms") ms."
+echo
+"$BENCHDIR/augment" "$DATA" --json > "$T/warp.json"
+echo "| warp kernel | µs per 28x28 image (best of 7 x 10000) |"
+echo "|---|---|"
+"$PY" -c 'import json,sys
+for l in open(sys.argv[1]):
+    e = json.loads(l); print("| %s | %.2f |" % (e["isa"], e["us_per_image"]))' "$T/warp.json"
+echo
+# phases of the default run: the e2e runs above give wall, train and test;
+# the same runs without the picture give the picture's share
+for r in 1 2 3; do
+    /usr/bin/time -f %e "$BIN" --data "$DATA" --epochs "$EPOCHS_E2E" --seed "$r" --no-grid --log-interval 0 \
+        > /dev/null 2> "$T/nogrid$r.txt"
+    tail -1 "$T/nogrid$r.txt" >> "$T/walls_nogrid"
+    jget "$T/e2e$r.json" test train_seconds >> "$T/trains"
+    jget "$T/e2e$r.json" start load_seconds >> "$T/loads"
+done
+wall_ng=$(median < "$T/walls_nogrid"); train_med=$(median < "$T/trains")
+run_load_ms=$(awk '{print $1*1000}' "$T/loads" | median)
+[ "$run_load_ms" = nan ] && run_load_ms=$load_ms   # a binary without load_seconds
+pict_ms=$(awk -v a="$wall_med" -v b="$wall_ng" 'BEGIN{printf "%.0f", (a-b)*1000}')
+rest_ms=$(awk -v w="$wall_ng" -v l="$run_load_ms" -v t="$train_med" -v e="$eval_med" 'BEGIN{printf "%.0f", w*1000-l-t*1000-e}')
+echo "| phase of \`--epochs $EPOCHS_E2E\` (medians) | ms |"
+echo "|---|---|"
+echo "| load (the start event's load_seconds) | $(printf %.0f "$run_load_ms") |"
+echo "| train | $(awk -v t="$train_med" 'BEGIN{printf "%.0f", t*1000}') |"
+echo "| test (10k) | $(printf %.0f "$eval_med") |"
+echo "| picture (wall with the grid − wall without) | $pict_ms |"
+echo "| the rest (start-up, model set-up, the confusion table, exit) | $rest_ms |"
+echo "| wall | $(awk -v w="$wall_med" 'BEGIN{printf "%.0f", w*1000}') |"
+echo
+# augmented against plain: one epoch each, taking turns
+for r in $(seq "$TREPS"); do
+    for a in plain aug; do
+        extra=(); [ "$a" = aug ] && extra=(--augment-shift 2 --augment-rotate 10)
+        "$BIN" --data "$DATA" --epochs 1 --json --log-interval 0 --no-grid "${extra[@]}" 2>/dev/null > "$T/$a.json"
+        jget "$T/$a.json" epoch samples_per_sec >> "$T/sps_$a"
+    done
+done
+sps_plain=$(median < "$T/sps_plain"); sps_aug=$(median < "$T/sps_aug")
+echo "One epoch, default threads, medians of $TREPS taking turns: plain $(printf %.0f "$sps_plain") samples/s,"
+echo "augmented (shift 2, rotate 10) $(printf %.0f "$sps_aug") samples/s: $(ratio "$sps_aug" "$sps_plain") of plain."
+echo
+best_wall=nan; best_acc=nan
+if [ "$QUICK" != 1 ] && [ -f "$HERE/../configs/best.json" ]; then
+    for r in $(seq "$REPS"); do
+        /usr/bin/time -f %e "$BIN" --config "$HERE/../configs/best.json" --data "$DATA" --json --log-interval 0 \
+            --no-grid > "$T/best$r.json" 2> "$T/best$r.txt"
+        tail -1 "$T/best$r.txt" >> "$T/best_walls"
+        jget "$T/best$r.json" test accuracy >> "$T/best_accs"
+    done
+    best_wall=$(median < "$T/best_walls"); best_acc=$(awk '{print $1*100}' "$T/best_accs" | median)
+    echo "configs/best.json end to end: median $(printf %.2f "$best_wall") s, test accuracy $(printf %.2f "$best_acc") % (median of $REPS)."
+    echo
+fi
+seeds_wall=nan
+if "$BIN" train --help 2>&1 | grep -q -- '--seeds'; then
+    for r in $(seq "$REPS"); do
+        /usr/bin/time -f %e "$BIN" --data "$DATA" --seeds 1-10 --no-grid --log-interval 0 > /dev/null 2> "$T/seeds$r.txt"
+        tail -1 "$T/seeds$r.txt" >> "$T/seeds_walls"
+    done
+    seeds_wall=$(median < "$T/seeds_walls")
+    echo "\`--seeds 1-10\` (default recipe) end to end: median $(printf %.2f "$seeds_wall") s of $REPS."
+    echo
+fi
+
 # ---------------------------------------------------------------- PyTorch
 torch_best=""
 if [ "${BENCH_TORCH:-1}" != 0 ] && "$PY" -c 'import torch' 2>/dev/null; then
@@ -196,6 +275,105 @@ else
     echo "(PyTorch not installed or BENCH_TORCH=0: no comparison)"
     echo
 fi
+
+# ---------------------------------------------------------------- PyTorch CNN recipes
+# torch_cnn.py picks its best thread count (a short probe at 1 and 2) and
+# prints one JSON line per run; torch_cnn_sps / torch_fast_s / torch_fast_acc
+# are the medians for the comparison rows of the CNN recipes.
+torch_cnn_sps=""; torch_fast_s=""; torch_fast_acc=""
+if [ "${BENCH_TORCH_CNN:-1}" != 0 ] && "$PY" -c 'import torch' 2>/dev/null; then
+    cnn_epochs=${CNN_EPOCHS:-1}; cnn_steps=${CNN_STEPS:-0}; fast_seeds=${FAST_SEEDS:-1,2,3}
+    [ "$QUICK" = 1 ] && { cnn_steps=50; fast_seeds=1; }
+    echo "## PyTorch, the CNN recipes (preloaded float tensors; best of 1 and 2 threads)"
+    echo
+    "$PY" "$HERE/torch_cnn.py" "$DATA" --recipe cnn --epochs "$cnn_epochs" --steps "$cnn_steps" > "$T/torch_cnn.json"
+    "$PY" "$HERE/torch_cnn.py" "$DATA" --recipe fastcnn --seeds "$fast_seeds" --steps "$cnn_steps" >> "$T/torch_cnn.json"
+    echo "| recipe | torch threads | runs | train s (median) | samples/s (median) | test accuracy (mean) |"
+    echo "|---|---|---|---|---|---|"
+    "$PY" - "$T/torch_cnn.json" "$T/torch_cnn.vars" <<'PY'
+import json, sys, statistics as st
+runs = [e for e in map(json.loads, open(sys.argv[1])) if e["bench"] == "torch_cnn"]
+out = {}
+for name in ("cnn", "fastcnn"):
+    rs = [e for e in runs if e["recipe"] == name]
+    if not rs:
+        continue
+    t = st.median(e["train_s"] for e in rs); sps = st.median(e["samples_per_s"] for e in rs)
+    acc = sum(e["test_accuracy"] for e in rs) / len(rs)
+    e0 = rs[0]
+    part = f", {e0['samples']} samples only" if e0["samples"] < e0["epochs"] * 60000 else ""
+    desc = f"{name} ({e0['epochs']} epoch{'s' if e0['epochs'] > 1 else ''}, batch {e0['batch_size']}{part})"
+    print(f"| {desc} | {rs[0]['threads']} | {len(rs)} | {t:.2f} | {sps:.0f} | {acc * 100:.2f} % |")
+    out[name] = (t, sps, acc)
+with open(sys.argv[2], "w") as f:
+    if "cnn" in out:
+        print(f"torch_cnn_sps={out['cnn'][1]}", file=f)
+    if "fastcnn" in out:
+        print(f"torch_fast_s={out['fastcnn'][0]}; torch_fast_acc={out['fastcnn'][2]}", file=f)
+PY
+    . "$T/torch_cnn.vars"
+    echo
+else
+    echo "(PyTorch not installed or BENCH_TORCH_CNN=0: no CNN comparison)"
+    echo
+fi
+
+# ---------------------------------------------------------------- CNNs
+# bench/conv: the conv layers' products as % of the FMA peak, and whole cnn /
+# fastcnn steps on 1 and 2 threads; then the two recipes end to end
+# (configs/fast99.json over FAST_SEEDS, configs/cnn.json for CNN_EPOCHS
+# epochs, seed 1): training seconds, test accuracy, peak RSS.
+echo "## Convolutions (bench/conv: 1 thread, best of 11 windows; whole steps best of 5)"
+echo
+"$BENCHDIR/conv" --json > "$T/conv.json"
+"$PY" - "$T/conv.json" <<'PY'
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1])]
+peak = {e["isa"]: e["gflops"] for e in ev if e["bench"] == "fma_peak"}
+print("| ISA | layer | op | GFLOP/s | % of FMA peak |")
+print("|---|---|---|---|---|")
+for e in ev:
+    if e["bench"] == "conv":
+        print(f"| {e['isa']} | {e['layer']} | {e['op']} | {e['gflops']:.1f} | {e['pct_peak']:.0f} % |")
+print()
+for e in ev:
+    if e["bench"] == "step":
+        print(f"- {e['model']} step (batch {e['B']}, {e['isa']}): {e['ms_1t']:.1f} ms on 1 thread, "
+              f"{e['ms_2t']:.1f} ms on 2 ({e['speedup']:.2f}x)")
+print(f"- FMA peak (1 thread): " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peak.items()))
+PY
+echo
+fast_seeds_list=$(echo "${FAST_SEEDS:-1,2,3}" | tr ',' ' ')
+recipe() { # recipe NAME CONFIG SEED EXTRA...: one JSON line with train seconds, accuracy, RSS
+    local name=$1 cfg=$2 seed=$3; shift 3
+    /usr/bin/time -f "%M" -o "$T/rss" "$BIN" --config "$HERE/../configs/$cfg" --seed "$seed" --data "$DATA" --json \
+        --progress off --grid "" "$@" > "$T/recipe.jl" 2>/dev/null || { echo "{\"recipe\":\"$name\",\"failed\":1}"; return; }
+    "$PY" -c 'import json, sys
+t = [e for e in map(json.loads, open(sys.argv[1])) if e.get("event") == "test"][0]
+print(json.dumps({"recipe": sys.argv[2], "seed": int(sys.argv[3]), "train_s": t["train_seconds"],
+                  "acc": t["accuracy"], "rss_mb": int(open(sys.argv[4]).read().split()[-1]) / 1024}))' \
+        "$T/recipe.jl" "$name" "$seed" "$T/rss"
+}
+: > "$T/recipes.json"
+for s in $fast_seeds_list; do recipe fast99 fast99.json "$s" >> "$T/recipes.json"; done
+recipe cnn cnn.json 1 --epochs "${CNN_EPOCHS:-1}" >> "$T/recipes.json"
+echo "## The CNN recipes end to end (mnist-train, default threads)"
+echo
+"$PY" - "$T/recipes.json" "${torch_fast_s:-}" "${torch_fast_acc:-}" <<'PY'
+import json, sys, statistics as st
+runs = [json.loads(l) for l in open(sys.argv[1])]
+print("| recipe | runs | train s (median) | mean test accuracy | peak RSS MB | PyTorch train s |")
+print("|---|---|---|---|---|---|")
+for name in ("fast99", "cnn"):
+    r = [x for x in runs if x["recipe"] == name and not x.get("failed")]
+    if not r:
+        print(f"| {name} | failed | | | | |")
+        continue
+    torch = sys.argv[2] if name == "fast99" and sys.argv[2] else ""
+    print(f"| {name} | {len(r)} | {st.median(x['train_s'] for x in r):.2f} | "
+          f"{100 * st.mean(x['acc'] for x in r):.2f} % | {max(x['rss_mb'] for x in r):.0f} | {torch} |")
+PY
+echo
 
 # ---------------------------------------------------------------- targets
 echo "## Targets (issue 3)"
@@ -225,3 +403,14 @@ echo "| \`--epochs 5\` end to end ≤ 1.5 s | $(printf %.2f "$wall_med") s | $(y
 echo "| 10k-image evaluation ≤ 20 ms | $(printf %.1f "$eval_med") ms | $(yes_no "$eval_med <= 20") |"
 echo "| peak RSS ≤ 80 MB | $(printf %.1f "$rss_max") MB | $(yes_no "$rss_max <= 80") |"
 echo "| mean accuracy of 3 seeds ≥ 97.4 % | $acc_mean % | $(yes_no "$acc_mean >= 97.4") |"
+echo
+echo "## Targets (issue 17)"
+echo
+echo "| target | measured | |"
+echo "|---|---|---|"
+echo "| loading MNIST ≤ 50 ms | $(printf %.1f "$load_ms") ms | $(yes_no "$load_ms <= 50") |"
+echo "| \`--epochs $EPOCHS_E2E\` end to end ≤ 0.45 s (median) | $(printf %.2f "$wall_med") s | $(yes_no "$wall_med <= 0.45") |"
+echo "| augmented training ≥ 50 % of plain samples/s | $(awk -v a="$sps_aug" -v b="$sps_plain" 'BEGIN{printf "%.0f", 100*a/b}') % | $(yes_no "$sps_aug >= 0.5*$sps_plain") |"
+[ "$best_wall" != nan ] && echo "| configs/best.json ≤ 4 s at ≥ 98.9 % | $(printf %.2f "$best_wall") s, $(printf %.2f "$best_acc") % | $(yes_no "$best_wall <= 4 && $best_acc >= 98.9") |"
+[ "$seeds_wall" != nan ] && echo "| \`--seeds 1-10\` ≤ 5 s on two cores | $(printf %.2f "$seeds_wall") s | $(yes_no "$seeds_wall <= 5") |"
+echo "| peak RSS of the default run ≤ 80 MB | $(printf %.1f "$rss_max") MB | $(yes_no "$rss_max <= 80") |"

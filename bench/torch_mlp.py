@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """The same training recipe as mnist-train's default config, in PyTorch, for
-`make bench` (issue 3): MLP 784-128-64-10 with ReLU, Adam lr 1e-3, batch 64,
+`make bench`: MLP 784-128-64-10 with ReLU, Adam lr 1e-3, batch 64,
 reshuffled every epoch, pixels normalised with mean 0.1307 / std 0.3081.
 PyTorch at its best: the whole training set preloaded as one float tensor, no
 DataLoader, batches sliced by a random permutation.  Prints one JSON line per

@@ -9,6 +9,8 @@
 #include "app_log.h"
 #include "app_opt.h"
 #include "mt_ckpt.h"
+#include "mt_net.h"
+#include "mt_nettrain.h"
 
 /* --resume: loads a->cfg.resume into *ck (caller frees with mt_ckpt_free) and
  * re-parses argv on top of the recipe stored in it (its data, model, training
@@ -33,11 +35,31 @@ mt_status app_ckpt_save_state(app_log *lg, const app_config *cfg, const mt_mlp *
 mt_status app_ckpt_save_model(app_log *lg, const app_config *cfg, const mt_mlp *m, int rows, int cols,
                               double acc, double loss, long long steps, mt_err *err);
 
+/* Writes m as ONNX to path (mt_onnx_export_mlp: input [N,1,rows,cols] raw
+ * pixels in [0,1], or [N,C] when rows = 0; normalization mean/std inside the
+ * graph; output logits) and logs it with an "onnx" event.  MT_EIO when it
+ * cannot be written. */
+mt_status app_ckpt_save_onnx(app_log *lg, const char *path, const mt_mlp *m, int rows, int cols, double mean,
+                             double std, mt_err *err);
+/* Layer-list models (mt_net: --model other than the plain mlp): their files
+ * hold the state_dict and the metadata of app_ckpt_save_model plus "model"
+ * (the name or layer list), "model_spec" (the equivalent layer list) and
+ * "classes".  app_ckpt_is_net tells such a file; app_ckpt_net_build builds
+ * its model and loads the weights (MT_EDATA naming what is wrong). */
+int app_ckpt_is_net(const mt_ckpt *ck);
+mt_status app_ckpt_net_build(const mt_ckpt *ck, mt_net *net, mt_err *err);
+mt_status app_ckpt_save_net_model(app_log *lg, const app_config *cfg, const mt_net *n, double acc, double loss,
+                                  long long steps, mt_err *err);
+mt_status app_ckpt_save_net_state(app_log *lg, const app_config *cfg, const mt_net_trainer *t,
+                                  long long epochs_done, const char *schedule, mt_err *err);
+
 /* A model opened for eval / predict, with what its metadata says about the
  * data it was trained on. */
 typedef struct app_model {
     mt_ckpt ck;               /* the file (its path, normalization, input shape) */
-    mt_mlp m;                 /* the network */
+    mt_mlp m;                 /* the network (an MLP file) */
+    int is_net;               /* a layer-list model's file: net, not m */
+    mt_net net;
     char dataset[32];         /* the data set it was trained on; "" when unknown */
     char class_names[2048];   /* the run's --class-names; "" for the data set's own */
 } app_model;
@@ -58,5 +80,11 @@ mt_status app_model_dataset(const app_model *md, const char *cfg_dataset, int da
 /* The model's class names: --class-names when given, else the run's, else
  * the data set's; NULL when none fits the class count. */
 const char *const *app_model_class_names(const app_model *md, const char *cli_names, const char *dataset);
+
+/* The model's classes, architecture text ("784-128-64-10", or the model
+ * name / layer list) and parameter count, for either kind. */
+int app_model_classes(const app_model *md);
+void app_model_arch(char *buf, size_t cap, const app_model *md);
+size_t app_model_params(const app_model *md);
 
 #endif

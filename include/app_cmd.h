@@ -9,5 +9,6 @@ int app_cmd_eval(int argc, char **argv);
 int app_cmd_predict(int argc, char **argv);
 int app_cmd_info(int argc, char **argv);
 int app_cmd_fetch(int argc, char **argv);
+int app_cmd_export(int argc, char **argv);
 
 #endif

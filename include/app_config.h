@@ -23,19 +23,26 @@ typedef struct app_config {
     long long classes;          /* 0 = from the labels */
     /* model */
     char hidden[64];            /* hidden layer sizes, "128,64" */
+    char model[1024];           /* "mlp", "cnn", "fastcnn" or a layer list (mt_net.h's SPEC) */
+    double dropout;             /* mlp: dropout after each hidden ReLU (0 = none) */
     /* training */
     long long epochs;
     long long batch_size;
     long long test_batch_size;
     double lr;
     long long seed;
+    char seeds[256];            /* "" = one run with seed; else a list ("1-10", "1,4,9"):
+                                   one run per seed and a summary */
     long long log_interval;     /* batches between loss lines; 0 = none */
     int shuffle;                /* reshuffle every epoch */
     long long max_steps;        /* 0 = no limit */
-    char optimizer[16];         /* "adam", "adamw", "sgd" */
+    char optimizer[16];         /* "adam", "adamw", "sgd", "adadelta" */
     double beta1, beta2, eps, weight_decay, momentum;
+    double rho;                 /* adadelta: running-average decay */
+    int nesterov;               /* sgd: Nesterov momentum */
+    double label_smoothing;     /* training loss: CrossEntropyLoss label_smoothing; 0 = off */
     long long val_split;        /* last N training samples held out for validation */
-    char scheduler[16];         /* "none", "step", "cosine", "plateau" */
+    char scheduler[16];         /* "none", "step", "cosine", "plateau", "onecycle" */
     long long step_size;        /* step: epochs between decays */
     double gamma;               /* step / plateau: decay factor */
     double min_lr;              /* cosine / plateau: floor */
@@ -77,6 +84,13 @@ typedef struct app_config {
     int download;               /* fetch missing data files before loading (--no-download clears it) */
     char mirrors[2048];         /* comma-separated mirror base URLs; "" = $MNIST_MIRROR (mnist), else built-in */
     char class_names[2048];     /* comma-separated names of labels 0.. ; "" = the data set's own */
+    /* predict */
+    char show_input[APP_PATH_MAX]; /* PNG of the 28x28 input the model saw (a folder: one per picture); "" = none */
+    double min_confidence;      /* answers with a lower top probability are flagged "not sure" */
+    /* export and report */
+    char onnx[APP_PATH_MAX];    /* export --onnx: the ONNX file to write */
+    char save_onnx[APP_PATH_MAX]; /* train --save-onnx: the trained model as ONNX too; "" = none */
+    char report[APP_PATH_MAX];  /* --report: one self-contained HTML page of the run; "" = none */
 } app_config;
 
 typedef enum { APP_T_INT, APP_T_DOUBLE, APP_T_STR, APP_T_BOOL } app_opt_type;
@@ -90,7 +104,7 @@ enum {
 /* The commands, as bits of app_optdef.cmds. */
 enum {
     APP_CMD_TRAIN = 1, APP_CMD_EVAL = 2, APP_CMD_PREDICT = 4, APP_CMD_INFO = 8, APP_CMD_FETCH = 16,
-    APP_CMD_ALL = 31
+    APP_CMD_EXPORT = 32, APP_CMD_ALL = 63
 };
 
 typedef struct app_optdef {

@@ -49,6 +49,14 @@ mt_status app_data_fetch(const app_config *cfg, const app_data_dir *d, int verif
 mt_status app_data_load(mt_dataset *out, const app_config *cfg, const app_data_dir *d, const char *split,
                         int n_classes, uint32_t limit, mt_err *err);
 
+/* Loads the training and test splits from d at once (their four files read
+ * on parallel threads): the training split as app_data_load with
+ * n_classes; the test split's labels must be below the training split's
+ * number of classes.  Nothing is written on failure. */
+mt_status app_data_load_train_test(mt_dataset *train, mt_dataset *test, const app_config *cfg,
+                                   const app_data_dir *d, int n_classes, uint32_t train_limit,
+                                   uint32_t test_limit, mt_err *err);
+
 /* Class names for labels 0..*n-1: list (a comma-separated list: --class-names,
  * or a checkpoint's) when not empty, else the built-in names of dataset.
  * NULL and *n = 0 when there are none.  Use them only when *n equals the

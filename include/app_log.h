@@ -12,6 +12,8 @@ typedef struct app_log {
     int color;         /* ANSI colours allowed (terminal and no NO_COLOR) */
     int bar_drawn;     /* a bar is on screen and must be cleared first */
     double last_draw;  /* monotonic seconds of the last bar redraw */
+    int quiet;         /* a run inside a larger one (train --seeds): no info lines, bar or
+                          events of its own (errors still print) */
 } app_log;
 
 /* progress: "auto" (bar when stderr is a terminal), "on", "off". */

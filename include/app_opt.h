@@ -44,8 +44,9 @@ int app_opt_wants_json(int argc, char **argv);
  * default, in table order. */
 void app_opt_help(FILE *f, unsigned cmd, const char *usage, const char *about);
 
-/* --print-config: the effective configuration as JSON on stdout; MT_ENOMEM. */
-mt_status app_opt_print_config(const app_config *cfg, mt_err *err);
+/* --print-config: the effective configuration as JSON on stdout, indented or
+ * (with --json) on one line; MT_ENOMEM. */
+mt_status app_opt_print_config(const app_config *cfg, int pretty, mt_err *err);
 
 /* The worker threads: cfg.threads, else (0) the online CPUs. */
 int app_opt_threads(const app_config *cfg);

@@ -15,7 +15,7 @@
 
 typedef struct app_viz {
     uint8_t *preds;            /* (n_test) predicted classes, for mt_evaluate_engine */
-    float *probs;              /* (n_test, K) softmax, or NULL when no --mistakes */
+    float *probs;              /* (n_test, K) softmax, or NULL without --mistakes and --report */
     uint32_t *confusion;       /* (K, K) rows true, columns predicted, for mt_evaluate_engine */
     int K;                     /* classes */
     float *train_loss;         /* (max_epochs) per-epoch mean training loss */
@@ -30,7 +30,7 @@ typedef struct app_viz {
 mt_status app_viz_init(app_viz *v, const app_config *cfg, const mt_dataset *test, mt_err *err);
 void app_viz_free(app_viz *v);
 
-/* Whether the test set should be evaluated after every epoch (--curves). */
+/* Whether the test set should be evaluated after every epoch (--curves, --report). */
 int app_viz_eval_each_epoch(const app_config *cfg);
 
 /* Records epoch ep (1-based): its mean training loss and, when test is not

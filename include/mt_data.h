@@ -31,6 +31,18 @@ typedef struct mt_dataset {
 mt_status mt_dataset_load(mt_dataset *out, const char *dir, const char *split,
                           int n_classes, uint32_t limit, mt_err *err);
 
+/* mt_dataset_load for n (1 .. MT_DATASET_MAX_SPLITS) splits at once, e.g.
+ * {"train", "t10k"}: their 2n files are read and inflated on parallel
+ * threads.  out[i] gets splits[i] with limit limits[i] (limits may be NULL:
+ * no limit).  n_classes applies to the first split as in mt_dataset_load;
+ * the others' labels must be below the first's number of classes.  All or
+ * nothing: on failure nothing is written to out and the error is the one a
+ * sequential load would meet first (splits in order, images before labels).
+ * Caller frees each with mt_dataset_free. */
+#define MT_DATASET_MAX_SPLITS 4
+mt_status mt_dataset_load_splits(mt_dataset *out, const char *dir, const char *const *splits,
+                                 const uint32_t *limits, int n, int n_classes, mt_err *err);
+
 /* The path of the first existing candidate for one file, or MT_EDATA. */
 mt_status mt_dataset_find(char *path, size_t cap, const char *dir, const char *split,
                           const char *kind, mt_err *err);

@@ -1,5 +1,5 @@
 /* mt_engine: the fast, threaded and deterministic training step and the
- * evaluation forward pass (issue 3), on top of mt_mlp's parameter block and
+ * evaluation forward pass, on top of mt_mlp's parameter block and
  * the mt_kern table.
  *
  * The first layer's outputs are split into segments, one per thread (two
@@ -8,11 +8,12 @@
  * training, never transposed per step), its b1 and its rows of W2^T, with
  * their optimizer moments, gradients and activations, each in its own
  * page-aligned allocation.  Cores then share almost nothing: on a machine
- * whose cores sit far apart (this project's VM: ~0.24 us per cache line
- * moved between its two vCPUs) every line one core writes and another
+ * whose cores sit far apart (a VM's vCPUs may pay ~0.24 us per cache line
+ * moved between them: docs/speed.md) every line one core writes and another
  * reads costs more than the arithmetic on it.  A step (mt_engine_step) is
- * one mt_pool run with one barrier: every thread reads the whole batch
- * itself (gather, augmentation, per-row non-zero lists, column masks) and
+ * one mt_pool run with one barrier (two with augmentation: the threads
+ * warp a share of the rows each first): every thread reads the whole batch
+ * itself (gather, per-row non-zero lists, column masks) and
  * makes its segments' first-layer outputs (sparse on the raw pixels from
  * the row lists, see mt_kern.sparse_fwd_rows, or dense on normalised
  * floats) and their part of layer 2's sums (a partial sum per 64 units) |
@@ -99,23 +100,33 @@ void mt_engine_prefetch(mt_engine *e, const uint8_t *images, const uint32_t *idx
  * other layers), so it does not depend on the thread count.  max_norm <= 0
  * (the default) or non-finite turns clipping off. */
 void mt_engine_set_clip(mt_engine *e, float max_norm);
+/* The training loss's label smoothing, as
+ * torch.nn.CrossEntropyLoss(label_smoothing=ls) (kernel softmax_xent_ls):
+ * the steps' losses and gradients use targets (1-ls) onehot + ls/K.  0 (the
+ * default; also for ls outside (0, 1]) is the plain loss, bit for bit.
+ * Evaluation losses are never smoothed. */
+void mt_engine_set_label_smoothing(mt_engine *e, float ls);
 /* The global gradient norm before clipping of the last update (0 before any
  * update with clipping on). */
 double mt_engine_grad_norm(const mt_engine *e);
 
 /* Data augmentation: every gathered training image (rows x cols, rows*cols
- * = the model's inputs) is warped by mt_augment_random before the forward
+ * = the model's inputs) is warped as mt_augment_random does (by the
+ * kernels' SIMD warp, which gives the reference's bytes) before the forward
  * pass, with an rng seeded from (seed, the augmentation step, the row in the
- * batch): results do not depend on the thread count.  The step counts the
+ * batch): results do not depend on the thread count or on who warps a row.  The step counts the
  * mt_engine_step calls made with augmentation on; a resumed run
  * sets it with mt_engine_set_augment_step.  a NULL or inactive turns augmentation
- * off.  MT_EARG when rows*cols does not match.  Evaluation never augments. */
+ * off.  MT_EARG when rows*cols does not match, MT_ENOMEM (the first time on:
+ * it allocates the batch's warped rows).  Evaluation never augments. */
 mt_status mt_engine_set_augment(mt_engine *e, const mt_augment *a, int rows, int cols, uint64_t seed,
                                 mt_err *err);
 void mt_engine_set_augment_step(mt_engine *e, uint64_t step);
 
 /* Forward only, for evaluation, on the B consecutive samples starting at
- * images (B, C): logits (B, K).  Any B (runs of max_B rows). */
+ * images (B, C): logits (B, K).  Any B (runs of max_B rows, each on all
+ * threads or on the caller's alone as a probe of its own finds faster; the
+ * logits are the same either way). */
 void mt_engine_forward(mt_engine *e, const uint8_t *images, int B, float scale, float shift,
                        float *logits);
 

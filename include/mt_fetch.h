@@ -56,7 +56,6 @@ typedef struct mt_fetch_spec {
     const char *system_dir;          /* a read-only copy a distribution installs, or NULL */
     const char *env_dir;             /* the environment variable naming its folder, or NULL */
     const char *env_mirror;          /* the environment variable naming its mirrors, or NULL */
-    const char *home;                /* where its files are published, for hints */
 } mt_fetch_spec;
 
 /* *out = the built-in spec called name ("mnist", "fashion-mnist"); the spec is

@@ -1,5 +1,6 @@
-/* mt_file: how every reader opens its input, and the housekeeping of atomic
- * saves.  An input must be a regular file: a FIFO, directory, socket or
+/* mt_file: how every reader opens its input, whole files written atomically
+ * (outputs built in memory: ONNX models, HTML reports), and the housekeeping
+ * of atomic saves.  An input must be a regular file: a FIFO, directory, socket or
  * device is refused before any open() that could block (a FIFO with no
  * writer blocks forever) or have side effects (devices).  Every "cannot open"
  * gives strerror's reason; EINTR is retried, never reported as bad data. */
@@ -62,5 +63,14 @@ int mt_file_sweep_tmp(const char *path, double min_age);
 
 /* min_age used by the savers: a temp file untouched for this long is stale. */
 #define MT_FILE_STALE_S 60.0
+
+/* Writes data (n bytes) to path through a temporary file next to it
+ * ("<path>.tmpXXXXXX"), fsync'ed, then rename()d over path: path is either
+ * untouched or the complete new file; stale temporary files of earlier
+ * interrupted saves are swept afterwards (mt_file_sweep_tmp).  The mode is
+ * that of the file replaced, else 0644.  Returns MT_OK; MT_EARG for a NULL
+ * path; MT_EIO "<path>: <what failed>: <reason>" (the temporary file is
+ * removed); MT_ENOMEM. */
+mt_status mt_file_write_atomic(const char *path, const void *data, size_t n, mt_err *err);
 
 #endif

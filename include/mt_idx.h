@@ -18,18 +18,31 @@
 #define MT_IDX_MAX_BYTES ((size_t)1 << 31)
 
 typedef struct mt_idx {
-    uint8_t *data;                  /* (dims[0], dims[1], ...) row-major; caller frees with mt_idx_free */
+    uint8_t *data;                  /* (dims[0], dims[1], ...) row-major, inside mem; caller frees with mt_idx_free */
     uint32_t dims[MT_IDX_MAX_DIMS]; /* dims[0] = number of items */
     int ndim;                       /* 1 for labels, 3 for images */
     size_t n_bytes;                 /* product of dims */
+    void *mem;                      /* the owned block holding the whole file (header, then data) */
 } mt_idx;
 
-/* Loads path (".gz" or plain; zlib reads both) and checks the magic is
- * 0x00000800 | expect_ndim (0x801 labels, 0x803 images), the dimension
- * product against overflow, MT_IDX_MAX_BYTES and the real data length, and
- * that no bytes trail the data.  On failure returns MT_EDATA (MT_ENOMEM for
- * allocation) with a message beginning with path; *out is untouched. */
+/* Loads path (".gz" or plain, told apart by the gzip magic, not the name)
+ * and checks the magic is 0x00000800 | expect_ndim (0x801 labels, 0x803
+ * images), the dimension product against overflow and MT_IDX_MAX_BYTES, and
+ * the header's data size against the real (decompressed) length: fewer bytes
+ * is "truncated", more is "trailing bytes".  Nothing is allocated from the
+ * header's claim: a plain file is read whole (its size is known), a gzip one
+ * is inflated whole with libdeflate into a buffer sized by its trailer's
+ * ISIZE (a hint, bounded by what the compressed size can yield, grown when
+ * too small).  Concatenated gzip members are read as one stream; bytes after
+ * the last member that do not start another one are ignored (as zlib's
+ * gzread does).  On failure returns MT_EDATA (MT_ENOMEM for allocation) with
+ * a message beginning with path; *out is untouched. */
 mt_status mt_idx_load(mt_idx *out, const char *path, int expect_ndim, mt_err *err);
+
+/* mt_idx_load on a file already in memory: buf (len bytes, gzip or plain,
+ * borrowed) named name in messages.  The result owns a copy of the data. */
+mt_status mt_idx_parse(mt_idx *out, const void *buf, size_t len, const char *name, int expect_ndim,
+                       mt_err *err);
 
 /* Frees the data; safe on NULL and on a zeroed struct. */
 void mt_idx_free(mt_idx *idx);

@@ -60,6 +60,13 @@ typedef struct mt_kern {
      * dlogits may alias logits.  losses may be NULL. */
     double (*softmax_xent)(float *dlogits, float *losses, const float *logits,
                            const uint8_t *labels, int B, int K, float dscale);
+    /* softmax_xent with torch.nn.CrossEntropyLoss(label_smoothing=ls)'s
+     * targets t = (1-ls) onehot(labels) + ls/K, 0 <= ls <= 1:
+     *   losses (B) = (1-ls) (lse - z[y]) + ls * mean_k (lse - z[k])
+     *   dlogits (B,K) = (softmax(logits) - t) * dscale
+     * With ls = 0 it gives softmax_xent's bits.  Same aliasing rules. */
+    double (*softmax_xent_ls)(float *dlogits, float *losses, const float *logits,
+                              const uint8_t *labels, int B, int K, float dscale, float ls);
     /* out (N) = in (N) * scale + shift   (uint8 pixels -> normalized floats) */
     void (*u8_to_f32)(float *out, const uint8_t *in, size_t N, float scale, float shift);
     /* One Adam/AdamW step over N parameters (torch.optim.Adam / AdamW):
@@ -71,6 +78,17 @@ typedef struct mt_kern {
     void (*adam)(float *p, const float *g, float *m, float *v, size_t N,
                  float lr, float b1, float b2, float eps, float bc1, float bc2,
                  float wd_l2, float wd_decoupled);
+    /* One Adadelta step over N parameters (torch.optim.Adadelta):
+     *   g'    = g + wd * p
+     *   sq    = rho sq + (1-rho) g'^2
+     *   delta = sqrt(acc + eps) / sqrt(sq + eps) * g'
+     *   acc   = rho acc + (1-rho) delta^2
+     *   p    -= lr * delta
+     * sq (N) is PyTorch's square_avg, acc (N) its acc_delta.  Every variant
+     * does these IEEE operations in this order (no FMA): bit-identical to
+     * the reference. */
+    void (*adadelta)(float *p, const float *g, float *sq, float *acc, size_t N,
+                     float lr, float rho, float eps, float wd);
 
     /* ---- Issue 3: forms that pay on SIMD and split across threads. ----
      * Every output element is computed by one fixed chain of operations
@@ -133,6 +151,16 @@ typedef struct mt_kern {
                           int c0, int c1);
     /* s[j] += x[r*n + j] for r = 0..rows-1 in order (each s[j] one chain). */
     void (*colsum_acc)(float *s, const float *x, int rows, int n);
+
+    /* ---- Convolutions (mt_layers): one general product for the three
+     * im2col GEMMs of a conv layer. ----
+     * c (M,N) = (load_c ? c : 0) + a (M,K) . b (K,N), then + bias (N) when
+     * bias != NULL;  a(i,k) = a[i*rsa + k*csa], b(k,n) = b[k*ldb + n],
+     * c(i,n) = c[i*ldc + n].  Each c element is one chain over k = 0..K-1
+     * whatever the blocking, so splitting M or N between threads never
+     * changes a bit.  c must not alias a or b. */
+    void (*gemm)(float *c, ptrdiff_t ldc, const float *a, ptrdiff_t rsa, ptrdiff_t csa,
+                 const float *b, ptrdiff_t ldb, const float *bias, int M, int N, int K, int load_c);
 } mt_kern;
 
 typedef enum { MT_ISA_AUTO = 0, MT_ISA_SCALAR, MT_ISA_AVX2, MT_ISA_AVX512, MT_ISA_NEON } mt_isa;

@@ -4,6 +4,7 @@
 #ifndef MT_PNG_H
 #define MT_PNG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "mt_err.h"
@@ -62,5 +63,17 @@ mt_status mt_png_read_gray(const char *path, uint8_t **out, int *w, int *h, mt_e
 /* Same as mt_png_read_gray but gives 8-bit RGB (h, w, 3); alpha is composited
  * over white per channel. Same limits, errors and ownership (free()). */
 mt_status mt_png_read_rgb(const char *path, uint8_t **out, int *w, int *h, mt_err *err);
+
+/* Decodes the PNG held in buf (n bytes; name is only used in messages) into
+ * newly allocated 8-bit gray (h, w) computed from the colour channels alone
+ * (same weights and 16-bit scaling as mt_png_read_gray, but NOT composited),
+ * and, when the PNG has an alpha channel or tRNS, its alpha (h, w) in *alpha
+ * (else *alpha = NULL): a drawing app's "white ink on transparent" keeps its
+ * ink in alpha, which compositing would erase.  Same limits as the readers.
+ * The caller frees *gray and *alpha with free().  Returns MT_OK; MT_EDATA
+ * "NAME: not a PNG file (bad signature)" / "NAME: bad PNG: ..." / truncated;
+ * MT_EARG for NULL arguments; MT_ENOMEM.  Outputs written only on success. */
+mt_status mt_png_decode_gray_alpha(const uint8_t *buf, size_t n, const char *name, uint8_t **gray,
+                                   uint8_t **alpha, int *w, int *h, mt_err *err);
 
 #endif

@@ -1,4 +1,4 @@
-/* mt_pool: a persistent pool of worker threads for the training step (issue 3).
+/* mt_pool: a persistent pool of worker threads for the training step.
  * Created once; mt_pool_run() hands one function to every thread (the caller
  * is thread 0) and returns when all have finished.  Between runs a worker
  * spins for at most MT_POOL_SPIN_US microseconds (runs come back to back

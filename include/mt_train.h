@@ -35,6 +35,8 @@ typedef struct mt_trainer {
     int shuffle;              /* reshuffle every epoch (0 = file order) */
     long long max_steps;      /* stop after this many optimizer steps (0 = no limit) */
     float scale, shift;       /* pixel normalization x = p*scale + shift */
+    float label_smoothing;    /* training loss's CrossEntropyLoss label_smoothing (0 = off); the
+                               * engine has its own (mt_engine_set_label_smoothing) */
     uint32_t *perm;           /* (n) sample order of the current epoch */
     uint32_t n;               /* samples */
     uint8_t *labels;          /* (batch_size) labels of the current batch */
@@ -47,7 +49,7 @@ typedef struct mt_trainer {
     int in_epoch;
     int next_batch;
     double running;           /* sum of batch-mean losses of batches [0, next_batch) */
-    struct mt_engine *engine; /* borrowed; when set, steps run on it (threaded, issue 3) */
+    struct mt_engine *engine; /* borrowed; when set, steps run on it (threaded) */
 } mt_trainer;
 
 /* Allocates buffers for training on n samples; the shuffling stream is

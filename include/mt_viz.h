@@ -120,4 +120,10 @@ typedef struct mt_viz_curves_in {
  * plot area (inside the axes) of the first panel; pitch_y = offset to the next. */
 mt_status mt_viz_curves(const char *path, const mt_viz_curves_in *in, mt_viz_info *info, mt_err *err);
 
+/* The image a model was given (predict's 28x28 input): gray img (rows, cols),
+ * rows and cols 1..1024, drawn as stored (white ink on black), each pixel a
+ * scale x scale square (scale <= 0 -> 8; lowered to fit the size limits),
+ * written as an RGB PNG. */
+mt_status mt_viz_input(const char *path, const uint8_t *img, int rows, int cols, int scale, mt_err *err);
+
 #endif

@@ -4,10 +4,12 @@
  * context back for eval and predict. */
 #include "app_ckpt.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "app_data.h"
+#include "mt_onnx.h"
 #include "mt_sniff.h"
 
 /* The shortest "%.*g" text that reads back as exactly v. */
@@ -20,9 +22,40 @@ static void num_text(char *buf, size_t cap, double v)
     }
 }
 
+int app_ckpt_is_net(const mt_ckpt *ck)
+{
+    return mt_ckpt_meta(ck, "model_spec") != NULL;
+}
+
+/* A layer-list model's file (metadata "model_spec"): the mt_st only, with
+ * the normalisation and input size from its metadata; mt_net_load checks
+ * the tensors when the model is built. */
+static int load_net(const char *path, mt_ckpt *ck)
+{
+    mt_st st = { 0 };
+    if (mt_st_load(path, &st, NULL) != MT_OK)
+        return 0;
+    if (!mt_st_meta_get(&st, "model_spec")) {
+        mt_st_free(&st);
+        return 0;
+    }
+    memset(ck, 0, sizeof *ck);
+    ck->st = st;
+    ck->is_state = mt_st_find(&ck->st, "train.epoch") != NULL;
+    const char *m = mt_st_meta_get(&ck->st, "norm_mean"), *sd = mt_st_meta_get(&ck->st, "norm_std");
+    const char *shape = mt_st_meta_get(&ck->st, "input_shape");
+    ck->mean = m ? strtod(m, NULL) : 0.1307;
+    ck->std = sd && strtod(sd, NULL) > 0 ? strtod(sd, NULL) : 0.3081;
+    if (!shape || sscanf(shape, "%dx%d", &ck->rows, &ck->cols) != 2)
+        ck->rows = ck->cols = 28;
+    return 1;
+}
+
 /* Loads path as a checkpoint; a file of another kind says what it is. */
 static mt_status load(const char *path, mt_ckpt *ck, mt_err *err)
 {
+    if (load_net(path, ck))
+        return MT_OK;
     mt_status st = mt_ckpt_load(path, ck, err);
     if (st == MT_EDATA) {
         mt_kind k = mt_sniff_path(path);
@@ -170,13 +203,137 @@ mt_status app_ckpt_save_model(app_log *lg, const app_config *cfg, const mt_mlp *
     return MT_OK;
 }
 
+mt_status app_ckpt_save_onnx(app_log *lg, const char *path, const mt_mlp *m, int rows, int cols, double mean,
+                             double std, mt_err *err)
+{
+    mt_status st = mt_onnx_export_mlp(path, m, rows, cols, mean, std, "mnist-train " APP_VERSION, err);
+    if (st)
+        return st;
+    char in[64], out[64];
+    const int K = m->dims[m->n_layers];
+    if (rows > 0)
+        snprintf(in, sizeof in, "[N,1,%d,%d]", rows, cols);
+    else
+        snprintf(in, sizeof in, "[N,%d]", m->dims[0]);
+    snprintf(out, sizeof out, "[N,%d]", K);
+    app_log_info(lg, "saved ONNX model to %s (input %s pixels in [0,1], output logits %s)", path, in, out);
+    app_ev *e = app_ev_new("onnx");
+    app_ev_str(e, "path", path);
+    app_ev_str(e, "input", in);
+    app_ev_str(e, "output", out);
+    app_ev_int(e, "opset", 13);
+    app_ev_emit(lg, e);
+    return MT_OK;
+}
+
+/* ------------------------------------------------------- layer lists -- */
+
+mt_status app_ckpt_net_build(const mt_ckpt *ck, mt_net *net, mt_err *err)
+{
+    const char *model = mt_ckpt_meta(ck, "model"), *cls = mt_ckpt_meta(ck, "classes");
+    const char *js = mt_ckpt_meta(ck, "config");
+    app_config c;
+    app_config_defaults(&c);
+    if (js)
+        app_config_parse(&c, js, "stored config", NULL);
+    mt_net_opts o = { .dropout = (float)c.dropout };
+    o.n_hidden = mt_mlp_parse_hidden(c.hidden, o.hidden, 8);
+    int K = cls ? atoi(cls) : 0;
+    if (!model || o.n_hidden < 0 || K < 1)
+        return mt_errf(err, MT_EDATA, "%s: metadata 'model', 'classes' or the stored config is missing or bad",
+                       ck->st.path);
+    mt_status st = mt_net_build(net, model, &o, 1, ck->rows, ck->cols, K, err);
+    if (st)
+        return mt_errf(err, MT_EDATA, "%s: %s", ck->st.path, err->msg);
+    if ((st = mt_net_load(net, &ck->st, err)))
+        mt_net_free(net);
+    return st;
+}
+
+/* The metadata both kinds of net files carry (text in bufs, which must
+ * outlive meta); returns the count. */
+static size_t net_meta(mt_st_meta *meta, char bufs[][64], const app_config *cfg, const mt_net *n, const char *js)
+{
+    size_t k = 0;
+    num_text(bufs[0], 64, cfg->mean);
+    num_text(bufs[1], 64, cfg->std);
+    snprintf(bufs[2], 64, "%dx%d", n->in_h, n->in_w);
+    snprintf(bufs[3], 64, "%d", n->n_classes);
+    meta[k++] = (mt_st_meta){ "program", "mnist-train " APP_VERSION };
+    meta[k++] = (mt_st_meta){ "dataset", cfg->dataset };
+    meta[k++] = (mt_st_meta){ "norm_mean", bufs[0] };
+    meta[k++] = (mt_st_meta){ "norm_std", bufs[1] };
+    meta[k++] = (mt_st_meta){ "input_shape", bufs[2] };
+    meta[k++] = (mt_st_meta){ "classes", bufs[3] };
+    meta[k++] = (mt_st_meta){ "model", n->model };
+    meta[k++] = (mt_st_meta){ "model_spec", n->spec };
+    meta[k++] = (mt_st_meta){ "config", js };
+    return k;
+}
+
+mt_status app_ckpt_save_net_model(app_log *lg, const app_config *cfg, const mt_net *n, double acc, double loss,
+                                  long long steps, mt_err *err)
+{
+    char *js = app_config_to_json(cfg, 0);
+    char bufs[4][64], accs[32], losss[32], stepss[32];
+    mt_st_meta meta[16];
+    if (!js)
+        return mt_errf(err, MT_ENOMEM, "out of memory");
+    size_t k = net_meta(meta, bufs, cfg, n, js);
+    snprintf(stepss, sizeof stepss, "%lld", steps);
+    meta[k++] = (mt_st_meta){ "steps", stepss };
+    if (acc >= 0) {
+        snprintf(accs, sizeof accs, "%.6f", acc);
+        snprintf(losss, sizeof losss, "%.6f", loss);
+        meta[k++] = (mt_st_meta){ "test_accuracy", accs };
+        meta[k++] = (mt_st_meta){ "test_loss", losss };
+    }
+    mt_status st = mt_net_save(cfg->save, n, meta, k, err);
+    free(js);
+    if (st)
+        return st;
+    app_log_info(lg, "saved model to %s", cfg->save);
+    event(lg, "model", cfg->save, -1, steps);
+    return MT_OK;
+}
+
+mt_status app_ckpt_save_net_state(app_log *lg, const app_config *cfg, const mt_net_trainer *t,
+                                  long long epochs_done, const char *schedule, mt_err *err)
+{
+    char *js = app_config_to_json(cfg, 0);
+    char bufs[4][64];
+    mt_st_meta meta[16];
+    if (!js)
+        return mt_errf(err, MT_ENOMEM, "out of memory");
+    size_t k = net_meta(meta, bufs, cfg, t->net, js);
+    if (schedule)
+        meta[k++] = (mt_st_meta){ "schedule", schedule };
+    mt_status st = mt_net_save_state(cfg->save_state, t, epochs_done, meta, k, err);
+    free(js);
+    if (st)
+        return st;
+    if (t->in_epoch)
+        app_log_info(lg, "saved training state to %s (epoch %lld, batch %d, step %lld)", cfg->save_state,
+                     epochs_done + 1, t->next_batch, t->opt->step);
+    else
+        app_log_info(lg, "saved training state to %s (after epoch %lld, step %lld)", cfg->save_state, epochs_done,
+                     t->opt->step);
+    event(lg, "state", cfg->save_state, epochs_done, t->opt->step);
+    return MT_OK;
+}
+
 /* ------------------------------------------------------------- models -- */
 
 mt_status app_model_open(app_model *md, const char *path, mt_err *err)
 {
     mt_status st;
     memset(md, 0, sizeof *md);
-    if ((st = load(path, &md->ck, err)) || (st = mt_ckpt_model(&md->ck, &md->m, err))) {
+    if ((st = load(path, &md->ck, err))) {
+        app_model_free(md);
+        return st;
+    }
+    md->is_net = app_ckpt_is_net(&md->ck);
+    if ((st = md->is_net ? app_ckpt_net_build(&md->ck, &md->net, err) : mt_ckpt_model(&md->ck, &md->m, err))) {
         app_model_free(md);
         return st;
     }
@@ -195,6 +352,7 @@ mt_status app_model_open(app_model *md, const char *path, mt_err *err)
 
 void app_model_free(app_model *md)
 {
+    mt_net_free(&md->net);
     mt_mlp_free(&md->m);
     mt_ckpt_free(&md->ck);
 }
@@ -213,8 +371,26 @@ mt_status app_model_dataset(const app_model *md, const char *cfg_dataset, int da
 const char *const *app_model_class_names(const app_model *md, const char *cli_names, const char *dataset)
 {
     int n;
-    const int K = md->m.dims[md->m.n_layers];
+    const int K = app_model_classes(md);
     const char *const *names = app_data_class_names(cli_names && *cli_names ? cli_names : md->class_names,
                                                     dataset, &n);
     return names && n == K ? names : NULL;
+}
+
+int app_model_classes(const app_model *md)
+{
+    return md->is_net ? md->net.n_classes : md->m.dims[md->m.n_layers];
+}
+
+void app_model_arch(char *buf, size_t cap, const app_model *md)
+{
+    if (md->is_net)
+        snprintf(buf, cap, "%s", md->net.model);
+    else
+        mt_ckpt_arch(buf, cap, md->m.dims, md->m.n_layers);
+}
+
+size_t app_model_params(const app_model *md)
+{
+    return md->is_net ? md->net.n_params : md->m.n_params;
 }

@@ -264,8 +264,9 @@ static mt_status run_fetch(const app_data_dir *d, const mt_fetch_spec *spec, con
         const mt_fetch_spec *b = NULL;
         mt_fetch_spec_find(&b, cfg->dataset, NULL);
         mt_errf(err, MT_ENET, "%s; check the network (or --mirror URL), or put the %s files from %s into %s, or "
-                "point --data%s%s at a folder that has them", msg, cfg->dataset, b && b->home ? b->home : "its site",
-                d->path, b && b->env_dir ? " or " : "", b && b->env_dir ? b->env_dir : "");
+                "point --data%s%s at a folder that has them", msg, cfg->dataset,
+                b && b->n_mirrors ? b->mirrors[0] : "a mirror", d->path, b && b->env_dir ? " or " : "",
+                b && b->env_dir ? b->env_dir : "");
     }
     return st;
 }
@@ -337,14 +338,35 @@ mt_status app_data_fetch(const app_config *cfg, const app_data_dir *d, int verif
     return st;
 }
 
-mt_status app_data_load(mt_dataset *out, const app_config *cfg, const app_data_dir *d, const char *split,
-                        int n_classes, uint32_t limit, mt_err *err)
+/* n_classes, or 0: the set's own count for a built-in set read from its own folder */
+static int classes_of(const app_config *cfg, const app_data_dir *d, int n_classes)
 {
     const mt_fetch_spec *spec = NULL;
     /* a folder given with --data may hold any IDX data set: classes from its labels */
     if (n_classes == 0 && strcmp(d->from, "--data") != 0 && mt_fetch_spec_find(&spec, cfg->dataset, NULL) == MT_OK)
         n_classes = spec->n_classes;
-    return mt_dataset_load(out, d->path, split, n_classes, limit, err);
+    return n_classes;
+}
+
+mt_status app_data_load(mt_dataset *out, const app_config *cfg, const app_data_dir *d, const char *split,
+                        int n_classes, uint32_t limit, mt_err *err)
+{
+    return mt_dataset_load(out, d->path, split, classes_of(cfg, d, n_classes), limit, err);
+}
+
+mt_status app_data_load_train_test(mt_dataset *train, mt_dataset *test, const app_config *cfg,
+                                   const app_data_dir *d, int n_classes, uint32_t train_limit,
+                                   uint32_t test_limit, mt_err *err)
+{
+    static const char *const splits[2] = { "train", "t10k" };
+    const uint32_t limits[2] = { train_limit, test_limit };
+    mt_dataset two[2];
+    mt_status st = mt_dataset_load_splits(two, d->path, splits, limits, 2, classes_of(cfg, d, n_classes), err);
+    if (st)
+        return st;
+    *train = two[0];
+    *test = two[1];
+    return MT_OK;
 }
 
 const char *const *app_data_class_names(const char *list, const char *dataset, int *n)

@@ -12,8 +12,12 @@
 #include "app_data.h"
 #include "app_exit.h"
 #include "app_opt.h"
+#include "app_report.h"
 #include "app_viz.h"
 #include "mt_engine.h"
+#include "mt_net.h"
+#include "mt_nettrain.h"
+#include "mt_pool.h"
 #include "mt_train.h"
 
 /* [[...], ...] rows true, columns predicted, as JSON text (caller frees) */
@@ -37,12 +41,12 @@ static char *confusion_json(const uint32_t *conf, int K)
 static void report(app_log *lg, const app_model *md, const app_data_dir *d, const mt_dataset *test,
                    const mt_eval *ev, const uint32_t *confusion)
 {
-    char arch[160];
-    const int K = md->m.dims[md->m.n_layers];
+    char arch[1100];
+    const int K = app_model_classes(md);
     double acc = ev->total ? (double)ev->correct / ev->total : 0.0;
-    mt_ckpt_arch(arch, sizeof arch, md->m.dims, md->m.n_layers);
+    app_model_arch(arch, sizeof arch, md);
     app_log_info(lg, "checkpoint %s: model %s (%zu parameters), %u test images from %s", md->ck.st.path, arch,
-                 md->m.n_params, (unsigned)test->n, d->path);
+                 app_model_params(md), (unsigned)test->n, d->path);
     app_log_info(lg, "Test Loss: %.4f, Test Accuracy: %.2f%% (%u/%u)", ev->loss, 100.0 * acc,
                  (unsigned)ev->correct, (unsigned)ev->total);
     char *cj = confusion_json(confusion, K);
@@ -72,6 +76,8 @@ int app_cmd_eval(int argc, char **argv)
     app_data_dir d;
     const mt_kern *k = NULL;
     mt_engine *eng = NULL;
+    mt_net_work *nw = NULL;
+    mt_pool *pool = NULL;
     app_config base;
 
     app_log_init(&lg, app_opt_wants_json(argc, argv), "off");
@@ -106,14 +112,15 @@ int app_cmd_eval(int argc, char **argv)
     if (!a.cfg.class_names[0])
         snprintf(a.cfg.class_names, sizeof a.cfg.class_names, "%s", md.class_names);
     app_data_locate(&d, &a.cfg);
-    const int K = md.m.dims[md.m.n_layers];
+    const int K = app_model_classes(&md);
     if ((st = app_data_ensure(&a.cfg, &d, &lg, &err)) ||
         (st = app_data_load(&test, &a.cfg, &d, "t10k", K, (uint32_t)a.cfg.test_limit, &err)))
         goto fail;
-    if ((int)(test.rows * test.cols) != md.m.dims[0]) {
+    int n_in = md.is_net ? md.net.in_c * md.net.in_h * md.net.in_w : md.m.dims[0];
+    if ((int)(test.rows * test.cols) != n_in) {
         st = mt_errf(&err, MT_EDATA, "%s: images are %ux%u (%u inputs) but the model in %s takes %d inputs",
                      test.img_path, (unsigned)test.rows, (unsigned)test.cols, (unsigned)(test.rows * test.cols),
-                     md.ck.st.path, md.m.dims[0]);
+                     md.ck.st.path, n_in);
         goto fail;
     }
     if ((st = app_viz_init(&viz, &a.cfg, &test, &err)))
@@ -122,15 +129,41 @@ int app_cmd_eval(int argc, char **argv)
     mt_norm_affine(&scale, &shift, md.ck.mean, md.ck.std);
     /* the engine's threaded forward, as training's test: the same numbers */
     mt_eval ev;
-    if ((st = mt_engine_create(&eng, &md.m, k, app_opt_threads(&a.cfg), MT_PATH_AUTO, (int)a.cfg.test_batch_size,
+    double t0 = app_now();
+    if (md.is_net) { /* a layer-list model: its own threaded forward */
+        if ((st = mt_pool_create(&pool, app_opt_threads(&a.cfg), &err)) ||
+            (st = mt_net_work_create(&nw, &md.net, 64, app_opt_threads(&a.cfg), &err)) ||
+            (st = mt_net_evaluate(&md.net, nw, pool, k, &test, 64, scale, shift, &ev, viz.preds, viz.probs,
+                                  viz.confusion, &err)))
+            goto fail;
+    } else if ((st = mt_engine_create(&eng, &md.m, k, app_opt_threads(&a.cfg), MT_PATH_AUTO, (int)a.cfg.test_batch_size,
                                &err)) ||
         (st = mt_evaluate_engine(eng, &md.m, k, &test, (int)a.cfg.test_batch_size, scale, shift, &ev, viz.preds,
                                  viz.probs, viz.confusion, &err)))
         goto fail;
+    double secs = app_now() - t0;
     report(&lg, &md, &d, &test, &ev, viz.confusion);
     /* the confusion table on stderr and the pictures asked for */
     viz_st = app_viz_report(&viz, &lg, &a.cfg, &test, &ev);
+    if (a.cfg.report[0]) {
+        char arch[160], sec[32], kern[96];
+        app_model_arch(arch, sizeof arch, &md);
+        snprintf(sec, sizeof sec, "%.2f s", secs);
+        snprintf(kern, sizeof kern, "%s, %d threads", k->name, app_opt_threads(&a.cfg));
+        const mt_report_kv summary[] = { { "Checkpoint", md.ck.st.path }, { "Model", arch },
+                                         { "Data set", a.cfg.dataset }, { "Test images", d.path } };
+        const mt_report_kv timing[] = { { "Evaluation", sec }, { "Kernels", kern } };
+        mt_err re = { 0 };
+        mt_status rs = app_report_write(&lg, &a.cfg, &viz, &test, &ev, "mnist-train: evaluation", summary, 4,
+                                        timing, 2, &re);
+        if (rs) {
+            app_fail(&lg, &re, NULL);
+            viz_st = viz_st ? viz_st : rs;
+        }
+    }
 fail:
+    mt_net_work_free(nw);
+    mt_pool_free(pool);
     mt_engine_free(eng);
     app_viz_free(&viz);
     mt_dataset_free(&test);

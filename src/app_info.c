@@ -100,13 +100,29 @@ static void schedule_text(char *out, size_t cap, const char *name, const char *s
 static mt_status info_ckpt(app_log *lg, const char *path, int json, mt_err *err)
 {
     mt_ckpt ck = { 0 };
-    mt_status st = mt_ckpt_load(path, &ck, err);
-    if (st)
-        return st;
-    char arch[160];
+    app_model md = { 0 };
+    char arch[1100];
+    size_t n_params;
+    int is_net = 0;
+    /* a layer-list model's file (metadata model_spec): built to check it */
+    if (app_model_open(&md, path, NULL) == MT_OK && md.is_net) {
+        is_net = 1;
+        snprintf(arch, sizeof arch, "%s", md.net.spec);
+        n_params = md.net.n_params;
+        ck = md.ck;
+        memset(&md.ck, 0, sizeof md.ck);
+    } else {
+        mt_status st = mt_ckpt_load(path, &ck, err);
+        if (st) {
+            app_model_free(&md);
+            return st;
+        }
+        mt_ckpt_arch(arch, sizeof arch, ck.dims, ck.n_layers);
+        n_params = ck.n_params;
+    }
+    app_model_free(&md);
     struct stat sb;
     long long size = stat(path, &sb) == 0 ? (long long)sb.st_size : -1;
-    mt_ckpt_arch(arch, sizeof arch, ck.dims, ck.n_layers);
     /* the optimizer and schedule by name, from the stored config when it parses */
     app_config c;
     app_config_defaults(&c);
@@ -114,7 +130,8 @@ static mt_status info_ckpt(app_log *lg, const char *path, int json, mt_err *err)
     int have_cfg = js && app_config_parse(&c, js, "stored config", NULL) == MT_OK;
     const char *opt = have_cfg ? c.optimizer
                       : mt_st_find(&ck.st, "optimizer.exp_avg.fc1.weight") ? "adam or adamw"
-                      : mt_st_find(&ck.st, "optimizer.momentum_buffer.fc1.weight") ? "sgd" : "?";
+                      : mt_st_find(&ck.st, "optimizer.momentum_buffer.fc1.weight") ? "sgd"
+                      : mt_st_find(&ck.st, "optimizer.square_avg.fc1.weight") ? "adadelta" : "?";
     int64_t epoch = get_i64(&ck.st, "train.epoch", -1), step = get_i64(&ck.st, "optimizer.step", -1);
     int64_t in_epoch = get_i64(&ck.st, "train.in_epoch", 0), batch = get_i64(&ck.st, "train.batch", 0);
     if (json) {
@@ -123,7 +140,7 @@ static mt_status info_ckpt(app_log *lg, const char *path, int json, mt_err *err)
         app_ev_str(e, "kind", ck.is_state ? "state" : "model");
         app_ev_int(e, "bytes", size);
         app_ev_str(e, "model", arch);
-        app_ev_int(e, "parameters", (long long)ck.n_params);
+        app_ev_int(e, "parameters", (long long)n_params);
         app_ev_int(e, "tensors", (long long)ck.st.n_tensors);
         app_ev_num(e, "norm_mean", ck.mean);
         app_ev_num(e, "norm_std", ck.std);
@@ -145,7 +162,12 @@ static mt_status info_ckpt(app_log *lg, const char *path, int json, mt_err *err)
     } else {
         printf("%s: mnist-train %s (safetensors, %lld bytes, %zu tensors)\n", path,
                ck.is_state ? "training state" : "model", size, ck.st.n_tensors);
-        printf("  model:        MLP %s, ReLU (%zu parameters)\n", arch, ck.n_params);
+        if (is_net && strcmp(mt_ckpt_meta(&ck, "model"), arch) != 0)
+            printf("  model:        %s: %s (%zu parameters)\n", mt_ckpt_meta(&ck, "model"), arch, n_params);
+        else if (is_net)
+            printf("  model:        %s (%zu parameters)\n", arch, n_params);
+        else
+            printf("  model:        MLP %s, ReLU (%zu parameters)\n", arch, n_params);
         if (ck.rows)
             printf("  input:        %dx%d, x = (pixel/255 - %g) / %g\n", ck.rows, ck.cols, ck.mean, ck.std);
         if (ck.is_state) {

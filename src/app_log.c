@@ -57,6 +57,8 @@ void app_log_error(app_log *lg, const char *fmt, ...)
 void app_log_info(app_log *lg, const char *fmt, ...)
 {
     va_list ap;
+    if (lg->quiet)
+        return;
     va_start(ap, fmt);
     vline(lg, "", fmt, ap);
     va_end(ap);
@@ -64,7 +66,7 @@ void app_log_info(app_log *lg, const char *fmt, ...)
 
 int app_log_bar_due(const app_log *lg, int force)
 {
-    return lg->bar && (force || app_now() - lg->last_draw >= 0.1);
+    return lg->bar && !lg->quiet && (force || app_now() - lg->last_draw >= 0.1);
 }
 
 void app_log_bar(app_log *lg, const char *label, long done, long total, const char *text, int force)
@@ -165,7 +167,7 @@ void app_ev_emit(app_log *lg, app_ev *e)
 {
     if (!e)
         return;
-    if (lg->json) {
+    if (lg->json && !lg->quiet) {
         char *s = cJSON_PrintUnformatted(e->obj);
         if (s) {
             fputs(s, stdout);

@@ -3,6 +3,7 @@
  * later break when an option is added). */
 #include "app_opt.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,7 +14,7 @@ static const struct {
     const char *name;
 } cmd_names[] = {
     { APP_CMD_TRAIN, "train" }, { APP_CMD_EVAL, "eval" }, { APP_CMD_PREDICT, "predict" },
-    { APP_CMD_INFO, "info" },   { APP_CMD_FETCH, "fetch" },
+    { APP_CMD_INFO, "info" },   { APP_CMD_FETCH, "fetch" }, { APP_CMD_EXPORT, "export" },
 };
 #define N_CMDS ((int)(sizeof cmd_names / sizeof *cmd_names))
 
@@ -67,6 +68,32 @@ static mt_status foreign(unsigned cmd, const char *name, unsigned cmds, mt_err *
             len += (size_t)snprintf(whose + len, sizeof whose - len, "%s%s", len ? ", " : "", cmd_names[i].name);
     return mt_errf(err, MT_EARG, "'--%s' is not an option of '%s' (it belongs to: %s)", name,
                    app_opt_cmd_name(cmd), whose);
+}
+
+/* Options whose default depends on the optimizer: torch.optim.Adadelta's
+ * lr 1.0 and eps 1e-6 differ from Adam's (the table's).  They start as NaN
+ * (no config file or command line can set that), and what is still NaN
+ * after both takes the chosen optimizer's default. */
+static const struct {
+    const char *name, *adadelta;
+} opt_defaults[] = { { "lr", "1.0" }, { "eps", "1e-06" } };
+
+static void unset_optimizer_defaults(app_config *c)
+{
+    for (size_t i = 0; i < sizeof opt_defaults / sizeof *opt_defaults; i++)
+        *(double *)((char *)c + app_config_find(opt_defaults[i].name)->offset) = NAN;
+}
+
+static void resolve_optimizer_defaults(app_config *c)
+{
+    int adadelta = strcmp(c->optimizer, "adadelta") == 0;
+    for (size_t i = 0; i < sizeof opt_defaults / sizeof *opt_defaults; i++) {
+        const app_optdef *d = app_config_find(opt_defaults[i].name);
+        if (isnan(*(double *)((char *)c + d->offset))) {
+            mt_status st = app_config_set(c, d, adadelta ? opt_defaults[i].adadelta : d->def, d->name, NULL);
+            (void)st; /* valid by construction (tested) */
+        }
+    }
 }
 
 mt_status app_opt_parse(app_args *a, unsigned cmd, int argc, char **argv, const app_config *base, mt_err *err)
@@ -161,10 +188,12 @@ mt_status app_opt_parse(app_args *a, unsigned cmd, int argc, char **argv, const 
     }
     a->pos = argv + 1;
     a->n_pos = n_pos;
-    if (base)
+    if (base) {
         a->cfg = *base;
-    else
+    } else {
         app_config_defaults(&a->cfg);
+        unset_optimizer_defaults(&a->cfg);
+    }
     if (config_name[0] && ((st = app_config_locate(a->config_path, sizeof a->config_path, config_name, err)) ||
                            (st = app_config_load(&a->cfg, a->config_path, err))))
         goto done;
@@ -195,6 +224,8 @@ mt_status app_opt_parse(app_args *a, unsigned cmd, int argc, char **argv, const 
             goto done;
     }
 done:
+    if (!base)
+        resolve_optimizer_defaults(&a->cfg);
     free(which);
     free(vals);
     return st;
@@ -249,9 +280,9 @@ void app_opt_help(FILE *f, unsigned cmd, const char *usage, const char *about)
             print_line(f, special[s].left, special[s].help);
 }
 
-mt_status app_opt_print_config(const app_config *cfg, mt_err *err)
+mt_status app_opt_print_config(const app_config *cfg, int pretty, mt_err *err)
 {
-    char *s = app_config_to_json(cfg, 1);
+    char *s = app_config_to_json(cfg, pretty);
     if (!s)
         return mt_errf(err, MT_ENOMEM, "out of memory");
     puts(s);

@@ -12,6 +12,7 @@
 
 #include "app_data.h"
 #include "app_exit.h"
+#include "mt_metrics.h"
 #include "mt_viz.h"
 
 /* The confusion table is printed for at most this many classes (wider than
@@ -29,10 +30,11 @@ mt_status app_viz_init(app_viz *v, const app_config *cfg, const mt_dataset *test
     v->train_loss = malloc((size_t)v->max_epochs * sizeof *v->train_loss);
     v->test_loss = malloc((size_t)v->max_epochs * sizeof *v->test_loss);
     v->test_acc = malloc((size_t)v->max_epochs * sizeof *v->test_acc);
-    if (cfg->mistakes[0])
+    const int want_probs = cfg->mistakes[0] || cfg->report[0];
+    if (want_probs)
         v->probs = malloc(n * K * sizeof *v->probs);
     if (!v->preds || !v->confusion || !v->train_loss || !v->test_loss || !v->test_acc ||
-        (cfg->mistakes[0] && !v->probs)) {
+        (want_probs && !v->probs)) {
         app_viz_free(v);
         return mt_errf(err, MT_ENOMEM, "out of memory for the test predictions");
     }
@@ -59,7 +61,7 @@ void app_viz_free(app_viz *v)
 
 int app_viz_eval_each_epoch(const app_config *cfg)
 {
-    return cfg->curves[0] != '\0';
+    return cfg->curves[0] != '\0' || cfg->report[0] != '\0';
 }
 
 void app_viz_record_epoch(app_viz *v, int ep, double train_loss, const mt_eval *test)
@@ -173,6 +175,42 @@ done:
     cJSON_Delete(cl);
 }
 
+/* Per-class precision / recall / F1 on stderr and as a "metrics" event
+ * {"event":"metrics","split":"test","per_class":[...],"macro":{...}}. */
+static void report_metrics(const app_viz *v, app_log *lg)
+{
+    mt_metrics m;
+    if (mt_metrics_compute(&m, v->confusion, v->K, NULL) != MT_OK)
+        return;
+    if (v->K <= TABLE_MAX_CLASSES) {
+        char *table = malloc(256 + (size_t)v->K * 64);
+        if (table) {
+            mt_metrics_table(table, 256 + (size_t)v->K * 64, &m, v->class_names);
+            app_log_info(lg, "Per-class metrics (test):");
+            for (char *line = strtok(table, "\n"); line; line = strtok(NULL, "\n"))
+                app_log_info(lg, "%s", line);
+            free(table);
+        }
+    } else {
+        app_log_info(lg, "Macro averages (test): precision %.4f, recall %.4f, F1 %.4f", m.macro_precision,
+                     m.macro_recall, m.macro_f1);
+    }
+    if (!lg->json)
+        return;
+    size_t cap = mt_metrics_json_per_class(NULL, 0, &m, v->class_names) + 1;
+    char *per = malloc(cap), mac[256];
+    if (!per)
+        return;
+    mt_metrics_json_per_class(per, cap, &m, v->class_names);
+    mt_metrics_json_macro(mac, sizeof mac, &m);
+    app_ev *e = app_ev_new("metrics");
+    app_ev_str(e, "split", "test");
+    app_ev_raw(e, "per_class", per);
+    app_ev_raw(e, "macro", mac);
+    app_ev_emit(lg, e);
+    free(per);
+}
+
 /* ------------------------------------------------------------- pictures */
 
 /* One line and one "picture" event for a file written. */
@@ -231,6 +269,7 @@ mt_status app_viz_report(app_viz *v, app_log *lg, const app_config *cfg, const m
 
     print_table(v, lg);
     emit_confusion(v, lg);
+    report_metrics(v, lg);
 
     if (cfg->grid_enabled && cfg->grid[0] && n > 0) {
         mt_viz_grid_opts o;

@@ -15,9 +15,10 @@ static const struct {
 } commands[] = {
     { "train", app_cmd_train, "train a model (the default when no command is given)" },
     { "eval", app_cmd_eval, "test a checkpoint: loss, accuracy, confusion table" },
-    { "predict", app_cmd_predict, "classify digit pictures (PNG) with a checkpoint" },
+    { "predict", app_cmd_predict, "classify digit pictures (PNG, JPEG) with a checkpoint" },
     { "info", app_cmd_info, "describe a checkpoint or an IDX file" },
     { "fetch", app_cmd_fetch, "download and verify a data set (mnist, fashion-mnist)" },
+    { "export", app_cmd_export, "write a checkpoint as an ONNX model" },
 };
 #define N_COMMANDS ((int)(sizeof commands / sizeof *commands))
 

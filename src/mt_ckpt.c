@@ -232,6 +232,8 @@ static const char *moment_names(mt_opt_kind kind, int j)
 {
     if (kind == MT_OPT_SGD)
         return j == 0 ? "optimizer.momentum_buffer" : NULL;
+    if (kind == MT_OPT_ADADELTA) /* torch.optim.Adadelta's state names */
+        return j == 0 ? "optimizer.square_avg" : j == 1 ? "optimizer.acc_delta" : NULL;
     return j == 0 ? "optimizer.exp_avg" : j == 1 ? "optimizer.exp_avg_sq" : NULL;
 }
 
@@ -280,10 +282,12 @@ mt_status mt_ckpt_restore(const mt_ckpt *c, mt_mlp *m, mt_optim *o, mt_trainer *
             if ((s = mt_st_get_f32(st, name, sh, nd, mom[j] + off, err)))
                 goto fail;
         }
+        /* second moments, and both of Adadelta's running means of squares, are >= 0 */
+        const int nonneg = j == 1 || o->kind == MT_OPT_ADADELTA;
         for (size_t i = 0; i < m->n_params; i++)
-            if (!isfinite(mom[j][i]) || (j == 1 && mom[j][i] < 0.f)) {
+            if (!isfinite(mom[j][i]) || (nonneg && mom[j][i] < 0.f)) {
                 s = mt_errf(err, MT_EDATA, "%s: inconsistent state: %s holds %s", p, moment_names(o->kind, j),
-                            j == 1 ? "a negative or non-finite second moment" : "a non-finite value");
+                            nonneg ? "a negative or non-finite second moment" : "a non-finite value");
                 goto fail;
             }
     }

@@ -1,4 +1,4 @@
-/* mt_engine: the threaded training step and evaluation forward (issue 3).
+/* mt_engine: the threaded training step and evaluation forward .
  * The first layer's outputs are split into SEGMENTS, one per working thread
  * (min(threads, ceil(OC1 / 64)) of them; a single layer, whose outputs are
  * the logits, is one segment).  A segment owns, for the whole run, its
@@ -10,8 +10,9 @@
  * layer 2's partial sums (64 rows x 64 floats per segment; besides them
  * only the labels and the small layers' weights cross).  Each working
  * thread reads the whole batch itself (its own copy, row lists and column
- * masks).  A training step is one pool run with one barrier: segments'
- * forward and layer 2's partial sums | every working thread adds them up
+ * masks; with augmentation, the threads first warp a share of the rows
+ * each, behind a barrier of its own).  A training step is one pool run
+ * with one barrier: segments' forward and layer 2's partial sums | every working thread adds them up
  * and runs the small layers above, the loss and the gradients down to
  * dact2 for all rows itself (cheaper than exchanging them), then its
  * segments' backward, W1^T's gradient and update by chunks, b1 and W2's
@@ -100,14 +101,20 @@ struct mt_engine {
     upper up;                        /* thread 0's layers above (evaluation: rows split between threads) */
     mt_probe probe;                  /* adaptive thread count (run_step) */
     long long n_steps, n_single;     /* steps taken, and how many on one thread */
+    mt_probe fprobe;                 /* the same for evaluation's forward runs (run_forward) */
+    long long n_fwd;                 /* forward runs so far */
     long long n_dense, n_sparse;
     float clip;                      /* max global L2 norm of the gradients; 0 = off */
+    float label_smoothing;           /* the loss's CrossEntropyLoss label_smoothing; 0 = off */
     double gnorm;                    /* global norm of the last step's gradients (when clip) */
     int have_gt;                     /* g1 holds the last step's whole (clipped) gradient */
     mt_augment aug;                  /* augmentation; active when aug_on */
     int aug_on, aug_rows, aug_cols;
     uint64_t aug_seed;
     uint64_t aug_step;               /* batches augmented so far */
+    mt_warp_fn warp;                 /* the kernels' warp (the reference's bytes) */
+    uint8_t *aug_px;                 /* (max_B, C0) the batch's warped rows: the threads of a
+                                        step warp a share of the rows each, all read them all */
 
     /* the next batch's rows (mt_engine_prefetch), fetched by every working
      * thread a few at a time during a step's W1 chunks */
@@ -211,9 +218,9 @@ static void chunk_colsum(mt_engine *e, int s, int j)
  * MXCSR's FTZ and DAZ; AArch64: FPCR.FZ), as TensorFlow does by default and
  * torch.set_flush_denormal(True) does.  Adam's first moment of a parameter
  * whose gradient stays 0 (a hidden unit that never fires) decays by 0.9 a
- * step into the denormal range within ~850 steps, and on this Zen 5 every
- * operation with a denormal result then takes a slow path: one thread's
- * epochs after the first ran ~20 % slower.  Only values below 1.2e-38
+ * step into the denormal range within ~850 steps, and on many x86 cores
+ * every operation with a denormal result then takes a slow path (whole
+ * epochs measurably slower: docs/speed.md).  Only values below 1.2e-38
  * change (to 0); every thread flushes, so results stay independent of the
  * thread count. */
 #if defined(__x86_64__) || defined(__i386__)
@@ -250,24 +257,35 @@ static void barrier(mt_engine *e, int T)
 
 /* ---- one step (or one evaluation batch) ---------------------------------- */
 
-/* The whole batch into th: gathered (and augmented) rows, their non-zero
+/* Thread t of T's share of the batch's rows, warped into aug_px.  Each
+ * row's transform comes from an rng seeded by (seed, augmentation step,
+ * row), so who warps it does not matter.  Warping is the dearest part of an
+ * augmented step, so unlike the rest of the batch it is split, at the cost
+ * of a barrier and of reading the other threads' rows. */
+static void augment_rows(mt_engine *e, int t, int T)
+{
+    const int C0 = e->m->dims[0];
+    int r0, r1;
+    row_split(e->B, t, T, &r0, &r1);
+    for (int i = r0; i < r1; i++) {
+        mt_rng r;
+        mt_rng_seed(&r, mix64(e->aug_seed ^ mix64(e->aug_step * 0x100000001b3ull + (uint64_t)i)));
+        mt_augment_random_with(e->aug_px + (size_t)i * C0, e->src_images + (size_t)e->idx[i] * C0,
+                               e->aug_rows, e->aug_cols, &e->aug, &r, e->warp);
+    }
+}
+
+/* The whole batch into th: gathered (or aug_px's warped) rows, their non-zero
  * lists (unless the path is dense), the path, and the normalised rows for
  * the dense path.  Thread 0 also gathers the labels. */
 static void prepare_batch(mt_engine *e, thr *th, int t)
 {
-    const int C0 = e->m->dims[0], B = e->B;
+    const int C0 = e->m->dims[0], B = e->B, aug = e->idx && e->aug_on;
     long long nz = 0;
-    th->pxp = e->idx ? th->px : e->pxp;
+    th->pxp = aug ? e->aug_px : e->idx ? th->px : e->pxp;
     for (int i = 0; e->idx && i < B; i++) {
-        const uint8_t *src = e->src_images + (size_t)e->idx[i] * C0;
-        uint8_t *dst = th->px + (size_t)i * C0;
-        if (e->aug_on) {
-            mt_rng r;
-            mt_rng_seed(&r, mix64(e->aug_seed ^ mix64(e->aug_step * 0x100000001b3ull + (uint64_t)i)));
-            mt_augment_random(dst, src, e->aug_rows, e->aug_cols, &e->aug, &r);
-        } else {
-            memcpy(dst, src, (size_t)C0); /* listing a cold row in place is slower */
-        }
+        if (!aug) /* listing a cold row in place is slower */
+            memcpy(th->px + (size_t)i * C0, e->src_images + (size_t)e->idx[i] * C0, (size_t)C0);
         if (t == 0 && e->src_labels)
             e->labels[i] = e->src_labels[e->idx[i]];
     }
@@ -370,8 +388,8 @@ static void middle(mt_engine *e, const upper *u, const tail *tl, int r0, int r1)
     if (!e->backward)
         return;
     float *dlogits = L > 1 ? u->dact[L] : e->sg[0].d1;
-    k->softmax_xent(dlogits + (size_t)r0 * K, u->losses + r0, logits_of(e, u) + (size_t)r0 * K, e->labels + r0, nb,
-                    K, 1.f / (float)e->B);
+    k->softmax_xent_ls(dlogits + (size_t)r0 * K, u->losses + r0, logits_of(e, u) + (size_t)r0 * K, e->labels + r0,
+                       nb, K, 1.f / (float)e->B, e->label_smoothing);
     for (int l = L - 1; l >= 2; l--) {
         const int C = m->dims[l], OC = m->dims[l + 1];
         k->linear_bwd_x(u->dact[l] + (size_t)r0 * C, u->dact[l + 1] + (size_t)r0 * OC,
@@ -519,7 +537,11 @@ static void step_thread(mt_engine *e, int t, int T)
     owned(e, t, T, &s0, &s1);
     thr *th = s0 < s1 ? e->th[t] : NULL;
 
-    /* before the first barrier: each working thread reads the whole batch
+    if (e->idx && e->aug_on) {
+        augment_rows(e, t, T);
+        barrier(e, T); /* the warped rows */
+    }
+    /* before the segments' barrier: each working thread reads the whole batch
      * and makes its segments' outputs (and a thread whose tail is stale
      * copies thread 0's, which changes only after the barrier) */
     if (th) {
@@ -765,6 +787,7 @@ void mt_engine_free(mt_engine *e)
     if (!e)
         return;
     mt_pool_free(e->pool);
+    free(e->aug_px);
     for (int s = 0; e->sg && s < e->S; s++) {
         seg *g = &e->sg[s];
         float *all[] = { g->w1t, g->m1,  g->v1,  g->g1,  g->psum, g->b1,   g->mb1, g->vb1, g->gb1, g->w2t,
@@ -816,6 +839,7 @@ mt_status mt_engine_create(mt_engine **out, mt_mlp *m, const mt_kern *k, int nth
     e->T = nthreads;
     e->clip_f = 1.0;
     mt_probe_init(&e->probe);
+    mt_probe_init(&e->fprobe);
     e->scale = NAN; /* no lut yet (set_job) */
     const int L = m->n_layers, C0 = m->dims[0], OC1 = m->dims[1], OC2 = L > 1 ? m->dims[2] : 0;
     const size_t fs = sizeof(float);
@@ -898,6 +922,11 @@ void mt_engine_set_clip(mt_engine *e, float max_norm)
     e->clip = max_norm > 0.f && isfinite(max_norm) ? max_norm : 0.f;
 }
 
+void mt_engine_set_label_smoothing(mt_engine *e, float ls)
+{
+    e->label_smoothing = ls > 0.f && ls <= 1.f ? ls : 0.f;
+}
+
 double mt_engine_grad_norm(const mt_engine *e) { return e->gnorm; }
 
 mt_status mt_engine_set_augment(mt_engine *e, const mt_augment *a, int rows, int cols, uint64_t seed,
@@ -910,6 +939,9 @@ mt_status mt_engine_set_augment(mt_engine *e, const mt_augment *a, int rows, int
     if (rows < 1 || cols < 1 || (long)rows * cols != e->m->dims[0])
         return mt_errf(err, MT_EARG, "augmentation: %dx%d images do not match %d inputs", rows, cols,
                        e->m->dims[0]);
+    if (!e->aug_px && !(e->aug_px = mt_calloc_pages((size_t)e->max_B * e->m->dims[0])))
+        return mt_errf(err, MT_ENOMEM, "augmentation: out of memory");
+    e->warp = mt_augment_warp_kernel(e->k);
     e->aug = *a;
     e->aug_rows = rows;
     e->aug_cols = cols;
@@ -1081,6 +1113,27 @@ void mt_engine_prefetch(mt_engine *e, const uint8_t *images, const uint32_t *idx
     e->pf_B = B;
 }
 
+/* An evaluation batch on all threads or on the caller's alone, whichever
+ * its own probe found faster (as run_step; results are the same either
+ * way): a forward pass has little work per exchange, and on a busy shared
+ * machine one thread often wins. */
+static void run_forward(mt_engine *e)
+{
+    if (e->T == 1) {
+        mt_pool_run(e->pool, step_job, e);
+        return;
+    }
+    int timed, all = mt_probe_mode(&e->fprobe, e->n_fwd, &timed);
+    double t0 = timed ? wall_s() : 0.0;
+    if (all)
+        mt_pool_run(e->pool, step_job, e);
+    else
+        step_job(e, 0, 1);
+    if (timed)
+        mt_probe_record(&e->fprobe, e->n_fwd, wall_s() - t0);
+    e->n_fwd++;
+}
+
 void mt_engine_forward(mt_engine *e, const uint8_t *images, int B, float scale, float shift,
                        float *logits)
 {
@@ -1089,7 +1142,7 @@ void mt_engine_forward(mt_engine *e, const uint8_t *images, int B, float scale, 
         int n = B - r < e->max_B ? B - r : e->max_B;
         set_job(e, images, NULL, NULL, n, scale, shift, images + (size_t)r * C0);
         e->backward = 0;
-        mt_pool_run(e->pool, step_job, e);
+        run_forward(e);
         memcpy(logits + (size_t)r * K, logits_of(e, &e->up), (size_t)n * K * sizeof *logits);
     }
 }

@@ -55,11 +55,11 @@ static const char *const fashion_classes[10] = {
 
 static const mt_fetch_spec specs[] = {
     {"mnist", mnist_files, MT_FETCH_N_FILES, mnist_mirrors, COUNT(mnist_mirrors),
-     mnist_classes, COUNT(mnist_classes), NULL, "MNIST_DATA", "MNIST_MIRROR", "http://yann.lecun.com/exdb/mnist/"},
+     mnist_classes, COUNT(mnist_classes), NULL, "MNIST_DATA", "MNIST_MIRROR"},
     /* Debian 12's dataset-fashion-mnist installs the four files here */
     {"fashion-mnist", fashion_files, MT_FETCH_N_FILES, fashion_mirrors,
      COUNT(fashion_mirrors), fashion_classes, COUNT(fashion_classes), "/usr/share/datasets/fashion-mnist",
-     NULL, NULL, "https://github.com/zalandoresearch/fashion-mnist"},
+     NULL, NULL},
 };
 
 const mt_fetch_spec *mt_fetch_spec_at(int i)

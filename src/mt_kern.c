@@ -1,4 +1,4 @@
-/* mt_kern: picks the kernel table at run time from CPU features (issue 3).
+/* mt_kern: picks the kernel table at run time from CPU features.
  * Each SIMD variant is compiled with its own target flags, so the binary runs
  * on any CPU of its architecture; a variant is only called when
  * __builtin_cpu_supports() says the CPU (and OS) can run it. */
@@ -20,8 +20,10 @@ static const mt_kern kern_ref = {
     .linear_bwd_w = mt_linear_bwd_w_ref,
     .linear_bwd_x = mt_linear_bwd_x_ref,
     .softmax_xent = mt_softmax_xent_ref,
+    .softmax_xent_ls = mt_softmax_xent_ls_ref,
     .u8_to_f32 = mt_u8_to_f32_ref,
     .adam = mt_adam_ref,
+    .adadelta = mt_adadelta_ref,
     .linear_fwd_t = mt_linear_fwd_t_ref,
     .linear_fwd_t_acc = mt_linear_fwd_t_acc_ref,
     .linear_bwd_w_cols = mt_linear_bwd_w_cols_ref,
@@ -32,6 +34,7 @@ static const mt_kern kern_ref = {
     .sparse_bwd_masks = mt_sparse_bwd_masks_ref,
     .linear_bwd_wt = mt_linear_bwd_wt_ref,
     .colsum_acc = mt_colsum_acc_ref,
+    .gemm = mt_gemm_ref,
 };
 
 static const char *const isa_names[] = { "auto", "scalar", "avx2", "avx512", "neon" };

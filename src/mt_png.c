@@ -19,12 +19,15 @@
  * clobbered by longjmp. */
 typedef struct {
     FILE *fp;
+    const uint8_t *mem; /* read path: the PNG in memory instead of fp (mem_n bytes) */
+    size_t mem_n, mem_pos;
     char why[256];  /* first error: ours (set before png_error) or libpng's */
     int eof;        /* a read hit end of file: the PNG is truncated */
     int nomem;      /* an allocation failed */
     uint8_t *buf;   /* decoded RGBA (h, w, 4), read path only */
     png_bytep *rows;/* (h) pointers into buf */
     png_uint_32 w, h;
+    int has_alpha;  /* the PNG had an alpha channel or tRNS */
 } io_ctx;
 
 static void on_error(png_structp png, png_const_charp msg)
@@ -236,6 +239,16 @@ static size_t read_full(void *data, size_t n, FILE *fp)
 static void read_cb(png_structp png, png_bytep data, size_t n)
 {
     io_ctx *c = png_get_io_ptr(png);
+    if (c->mem) {
+        if (c->mem_n - c->mem_pos < n) {
+            c->eof = 1;
+            snprintf(c->why, sizeof c->why, "truncated PNG (unexpected end of file)");
+            png_error(png, c->why);
+        }
+        memcpy(data, c->mem + c->mem_pos, n);
+        c->mem_pos += n;
+        return;
+    }
     if (read_full(data, n, c->fp) != n) {
         if (feof(c->fp)) {
             c->eof = 1;
@@ -294,6 +307,7 @@ static void decode_body(png_structp png, png_infop info, io_ctx *c)
         c->rows[y] = c->buf + (size_t)y * w * 4;
     png_read_image(png, c->rows);
     png_read_end(png, NULL); /* checks the CRCs up to IEND: catches truncation after IDAT */
+    c->has_alpha = has_alpha;
     c->w = w;
     c->h = h;
 }
@@ -411,6 +425,48 @@ mt_status mt_png_read_rgb(const char *path, uint8_t **out, int *w, int *h, mt_er
     }
     uint8_t *shrunk = realloc(c.buf, n * 3);
     *out = shrunk ? shrunk : c.buf;
+    *w = (int)c.w;
+    *h = (int)c.h;
+    return MT_OK;
+}
+
+mt_status mt_png_decode_gray_alpha(const uint8_t *buf, size_t n, const char *name, uint8_t **gray,
+                                   uint8_t **alpha, int *w, int *h, mt_err *err)
+{
+    io_ctx c = {0};
+    if (!buf || !name || !gray || !alpha)
+        return mt_errf(err, MT_EARG, "png: bad arguments");
+    if (n < 8 || png_sig_cmp(buf, 0, 8) != 0)
+        return mt_errf(err, MT_EDATA, "%s: not a PNG file (bad signature)", name);
+    c.mem = buf;
+    c.mem_n = n;
+    c.mem_pos = 8;
+    if (decode_rgba(&c) != 0) {
+        free(c.rows);
+        free(c.buf);
+        if (c.nomem)
+            return mt_errf(err, MT_ENOMEM, "%s: %s", name, c.why);
+        if (c.eof)
+            return mt_errf(err, MT_EDATA, "%s: %s", name, c.why);
+        return mt_errf(err, MT_EDATA, "%s: bad PNG: %s", name, c.why);
+    }
+    free(c.rows);
+    size_t np = (size_t)c.w * c.h;
+    uint8_t *a = NULL;
+    if (c.has_alpha && !(a = malloc(np))) {
+        free(c.buf);
+        return mt_errf(err, MT_ENOMEM, "%s: out of memory", name);
+    }
+    /* In place as in mt_png_read_gray; alpha copied out first per pixel. */
+    for (size_t i = 0; i < np; i++) {
+        const uint8_t *p = c.buf + 4 * i;
+        if (a)
+            a[i] = p[3];
+        c.buf[i] = (uint8_t)((2126u * p[0] + 7152u * p[1] + 722u * p[2] + 5000u) / 10000u);
+    }
+    uint8_t *shrunk = realloc(c.buf, np);
+    *gray = shrunk ? shrunk : c.buf;
+    *alpha = a;
     *w = (int)c.w;
     *h = (int)c.h;
     return MT_OK;

@@ -99,7 +99,9 @@ mt_status mt_train_epoch(mt_trainer *t, const mt_dataset *ds, int epoch, mt_batc
         } else {
             mt_dataset_gather(t->work.act[0], t->labels, ds, t->perm + i0, B, t->scale, t->shift, t->k);
             mt_mlp_forward(t->model, &t->work, B, t->k);
-            sum = mt_mlp_loss(t->model, &t->work, t->labels, B, 1.0f / (float)B, t->k);
+            const int L = t->model->n_layers;
+            sum = t->k->softmax_xent_ls(t->work.dact[L], t->work.losses, t->work.act[L], t->labels, B,
+                                        t->model->dims[L], 1.0f / (float)B, t->label_smoothing);
         }
         float loss = (float)(sum / B);
         if (!isfinite(loss)) {

@@ -676,3 +676,28 @@ fail:
     mt_canvas_free(&cv);
     return st;
 }
+
+/* ------------------------------------------------------------------------- */
+/* The model's input                                                         */
+/* ------------------------------------------------------------------------- */
+
+mt_status mt_viz_input(const char *path, const uint8_t *img, int rows, int cols, int scale, mt_err *err)
+{
+    if (!path || !img || rows < 1 || cols < 1 || rows > 1024 || cols > 1024)
+        return mt_errf(err, MT_EARG, "input picture: bad arguments (%dx%d)", cols, rows);
+    if (scale <= 0)
+        scale = 8;
+    while (scale > 1 && ((long)rows * scale > MT_VIZ_MAX_SIDE || (long)cols * scale > MT_VIZ_MAX_SIDE ||
+                         (long)rows * scale * cols * scale > MT_VIZ_MAX_PIXELS))
+        scale--;
+    const int W = cols * scale, H = rows * scale;
+    uint8_t *rgb = malloc((size_t)W * H * 3);
+    if (!rgb)
+        return mt_errf(err, MT_ENOMEM, "%s: out of memory", path);
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++)
+            memset(rgb + 3 * ((size_t)y * W + x), img[(size_t)(y / scale) * cols + x / scale], 3);
+    mt_status st = mt_png_write_rgb(path, rgb, W, H, err);
+    free(rgb);
+    return st;
+}

@@ -53,7 +53,7 @@ static void test_set_rejects_bad_values(void **state)
     expect_set_error("lr", "nan", "expected a number");
     expect_set_error("lr", "0", "expected a number");
     expect_set_error("batch-size", "0", "from 1 to 65536");
-    expect_set_error("optimizer", "rmsprop", "expected one of adam|adamw|sgd, got 'rmsprop'");
+    expect_set_error("optimizer", "rmsprop", "expected one of adam|adamw|sgd|adadelta, got 'rmsprop'");
     expect_set_error("isa", "sse9", "expected one of auto|scalar|avx2|avx512|neon");
 }
 
@@ -77,7 +77,7 @@ static void test_json_errors_name_the_key(void **state)
     expect_json_error("{\"training\": {\"epochs\": 0}}", "training.epochs: expected an integer from 1 to 100000, got 0");
     expect_json_error("{\"training\": {\"epochs\": 1.5}}", "expected an integer");
     expect_json_error("{\"output\": {\"json\": 1}}", "output.json: expected true or false, got 1");
-    expect_json_error("{\"optimizer\": {\"name\": \"lbfgs\"}}", "optimizer.name: expected one of adam|adamw|sgd");
+    expect_json_error("{\"optimizer\": {\"name\": \"lbfgs\"}}", "optimizer.name: expected one of adam|adamw|sgd|adadelta");
     expect_json_error("{\"training\": {\"epochs\": 2, \"epochs\": 3}}", "training.epochs: key appears twice");
     expect_json_error("[1, 2]", "expected a JSON object at the top level");
     expect_json_error("{\n  \"training\": {\n    \"epochs\": 5,,\n  }\n}", "line 3, column 18: malformed JSON");

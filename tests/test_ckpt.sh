@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Checkpoints and subcommands through the CLI (issue 5): exact resume, --init,
+# Checkpoints and subcommands through the CLI: exact resume, --init,
 # --save-every, states written on SIGINT, bad checkpoints (exit 3, one line),
 # eval / info / predict, reading our files with NumPy (and PyTorch), the man
 # page against --help, and `make install PREFIX=...`.

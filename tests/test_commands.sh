@@ -70,6 +70,12 @@ expect 0 "early stopping with --restore-best" "$BIN" --config "$T/es.json" --dat
 grep -q '^Test Loss.*weights of epoch 1, the best' "$T/err" && ok "  tested on the best epoch's weights" \
     || bad "  $(grep -E 'Test Loss|Early' "$T/err")"
 grep -q '"event":"test".*"weights_epoch":1' "$T/out" && ok "  test event names the epoch" || bad "  $(grep '"test"' "$T/out")"
+expect 0 "--restore-best without early stopping" "$BIN" --data "$D" --epochs 4 --lr 0.05 --val-split 50 \
+    --restore-best --log-interval 0 --no-grid --json
+grep -q '"event":"test".*"weights_epoch":[1-4]' "$T/out" && ok "  test event names the epoch" || bad "  $(grep '"test"' "$T/out")"
+expect 2 "a command after an option" "$BIN" --json eval; err_has "the command comes first"
+expect 0 "--print-config --json is one line" "$BIN" --print-config --json
+[ "$(wc -l <"$T/out")" = 1 ] && ok "  one line" || bad "  $(wc -l <"$T/out") lines"
 
 # --- Ctrl-C without --save-state says what would have kept the run
 python3 "$HERE/make_fixture.py" "$T/big" 20000 100 28 28 10 >/dev/null

@@ -30,6 +30,7 @@ static uint8_t images[N_TRAIN * SIDE * SIDE], labels[N_TRAIN];
 /* Options train() gives the engine: gradient clipping and augmentation; the
  * model's shape (default: the seed's 784-128-64-10); and the epochs. */
 static float g_clip;
+static float g_ls; /* label smoothing */
 static int g_epochs = 2;
 static const mt_augment *g_aug;
 static int g_dims[MT_MAX_LAYERS + 1] = { SIDE * SIDE, 128, 64, 10 }, g_layers = 3;
@@ -102,14 +103,16 @@ static run_out train(const mt_dataset *ds, const mt_kern *k, int T, mt_path path
     assert_int_equal(mt_mlp_init(&m, g_dims, g_layers, &r, &err), MT_OK);
     assert_int_equal(mt_optim_init(&o, opt_kind, m.n_params, &err), MT_OK);
     mt_optim_defaults(&o);
-    o.lr = opt_kind == MT_OPT_SGD ? 0.05f : 2e-3f;
+    o.lr = opt_kind == MT_OPT_SGD ? 0.05f : opt_kind == MT_OPT_ADADELTA ? 1.0f : 2e-3f;
     o.momentum = 0.9f;
     o.weight_decay = opt_kind == MT_OPT_ADAM ? 0.f : 1e-3f;
     assert_int_equal(mt_trainer_init(&t, &m, &o, k, ds->n, 64, 99, &err), MT_OK);
     mt_norm_affine(&t.scale, &t.shift, 0.1307, 0.3081);
+    t.label_smoothing = g_ls;
     if (T > 0) {
         assert_int_equal(mt_engine_create(&e, &m, k, T, path, 64, &err), MT_OK);
         mt_engine_set_clip(e, g_clip);
+        mt_engine_set_label_smoothing(e, g_ls);
         assert_int_equal(mt_engine_set_augment(e, g_aug, SIDE, SIDE, 5, &err), MT_OK);
         t.engine = e;
     }
@@ -146,14 +149,14 @@ static void test_threads_give_bit_identical_training(void **state)
     make_data(&ds, 0);
     mt_kern_variant v[8];
     int nv = mt_kern_variants(v, 8);
-    const mt_opt_kind kinds[] = { MT_OPT_ADAM, MT_OPT_ADAMW, MT_OPT_SGD };
+    const mt_opt_kind kinds[] = { MT_OPT_ADAM, MT_OPT_ADAMW, MT_OPT_SGD, MT_OPT_ADADELTA };
     for (int vi = 0; vi < nv; vi++) {
         if (!v[vi].runnable) {
             print_message("skipped: %s (this CPU cannot run it)\n", v[vi].k->name);
             continue;
         }
         for (int p = MT_PATH_DENSE; p <= MT_PATH_SPARSE; p++)
-            for (int ki = 0; ki < 3; ki++) {
+            for (int ki = 0; ki < 4; ki++) {
                 if (ki > 0 && p == MT_PATH_DENSE)
                     continue;
                 run_out r1 = train(&ds, v[vi].k, 1, (mt_path)p, kinds[ki]);
@@ -283,6 +286,35 @@ static void test_engine_matches_plain_path(void **state)
         free(e.params);
     }
     free(ref.params);
+}
+
+/* Label smoothing: the engine trains as the plain path does (up to
+ * rounding), bit-identically for 1, 2 and 3 threads, and differently from
+ * training without it (the setting reaches the loss). */
+static void test_label_smoothing_trains_as_plain_path(void **state)
+{
+    (void)state;
+    mt_dataset ds;
+    make_data(&ds, 0);
+    const mt_kern *k = auto_kern();
+    run_out plain = train(&ds, k, 2, MT_PATH_AUTO, MT_OPT_ADAM);
+    g_ls = 0.1f;
+    run_out ref = train(&ds, mt_kern_ref(), 0, MT_PATH_AUTO, MT_OPT_ADAM);
+    run_out r1 = train(&ds, k, 1, MT_PATH_AUTO, MT_OPT_ADAM);
+    run_out r2 = train(&ds, k, 2, MT_PATH_AUTO, MT_OPT_ADAM);
+    run_out r3 = train(&ds, k, 3, MT_PATH_AUTO, MT_OPT_ADAM);
+    g_ls = 0.f;
+    assert_same_bits(&r1, &r2);
+    assert_same_bits(&r1, &r3);
+    assert_true(fabs(r2.losses[0] - ref.losses[0]) <= 1e-5 * fabs(ref.losses[0]));
+    for (int i = 0; i < 16; i++)
+        assert_true(fabs(r2.losses[i] - ref.losses[i]) <= 2e-3 * fabs(ref.losses[i]) + 1e-4);
+    assert_true(max_param_diff(&r2, &ref) < 1e-3);
+    /* the smoothed loss is larger from the first batch on: at near-uniform
+     * first outputs both are ~log 10, the smoothed one adds 0.1 (mean - nll) */
+    assert_true(r2.losses[0] != plain.losses[0]);
+    assert_true(max_param_diff(&r2, &plain) > 1e-6);
+    free(plain.params), free(ref.params), free(r1.params), free(r2.params), free(r3.params);
 }
 
 /* Other shapes: hidden layers that are not whole 64-unit groups (segments of
@@ -562,6 +594,7 @@ int main(void)
         cmocka_unit_test(test_threads_switching_keep_bits),
         cmocka_unit_test(test_probe_schedule),
         cmocka_unit_test(test_engine_matches_plain_path),
+        cmocka_unit_test(test_label_smoothing_trains_as_plain_path),
         cmocka_unit_test(test_other_shapes),
         cmocka_unit_test(test_auto_path_follows_density),
         cmocka_unit_test(test_engine_evaluation_matches),

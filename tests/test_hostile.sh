@@ -11,9 +11,7 @@ cd "$T" || exit 1 # training writes predictions.png into the current directory
 # Cases listed here are known to fail (each names what is missing); a listed
 # case that passes is reported so the list can shrink.  Empty when every
 # finding is fixed.
-#   idx-2gib-claim: mt_idx_load allocates what a header claims before reading
-#                   (fixed on the branch that owns src/mt_idx.c)
-EXPECTED_TO_FAIL="idx-2gib-claim"
+EXPECTED_TO_FAIL=""
 
 SAN=0
 case $BIN in */build/san/*) SAN=1 ;; esac # ASan reserves terabytes: no ulimit -v

@@ -811,6 +811,57 @@ static void test_softmax_xent_matches_ref(void **state)
     }
 }
 
+/* Label smoothing: against the reference for smoothing 0.1 and 1, and at
+ * smoothing 0 the bits of the variant's own softmax_xent (the MLP's runs
+ * must not change); rows one by one and in place as for softmax_xent. */
+static void test_softmax_xent_ls_matches_ref(void **state)
+{
+    const mt_kern *k = variant_or_skip(state);
+    const int Ks[] = { 1, 2, 7, 10, 16, 17, 33 };
+    const float lss[] = { 0.f, 0.1f, 1.f };
+    for (int ki = 0; ki < 7; ki++) {
+        int K = Ks[ki];
+        for (int B = 1; B <= 70; B += 23) {
+            for (int li = 0; li < 3; li++) {
+                const float ls = lss[li];
+                const size_t n = (size_t)B * K;
+                float *z = randv(n, 0.0), *d = randv(n, 0.0), *dr = randv(n, 0.0), *d0 = randv(n, 0.0);
+                float *l = randv(B, 0.0), *lr = randv(B, 0.0), *l0 = randv(B, 0.0);
+                uint8_t *lab = malloc(B);
+                assert_non_null(lab);
+                for (int i = 0; i < B; i++) {
+                    lab[i] = (uint8_t)((rng >> 20) % K);
+                    frand();
+                    for (int j = 0; j < K; j++)
+                        z[i * K + j] *= i == 0 ? 200.f : 8.f;
+                }
+                double tr = mt_kern_ref()->softmax_xent_ls(dr, lr, z, lab, B, K, 1.f / B, ls);
+                double t = k->softmax_xent_ls(d, l, z, lab, B, K, 1.f / B, ls);
+                assert_true(fabs(t - tr) <= 1e-5 * fabs(tr) + 1e-5 * B);
+                assert_true(close_enough("softmax_ls losses", l, lr, B, 2e-6, B, K, 0, ls));
+                assert_true(close_enough("softmax_ls dlogits", d, dr, n, 1e-7, B, K, 0, ls));
+                if (ls == 0.f) {
+                    double t0 = k->softmax_xent(d0, l0, z, lab, B, K, 1.f / B);
+                    assert_true(same_bits("softmax_ls at 0 vs softmax_xent: losses", l, l0, B, B, K, 0, 0));
+                    assert_true(same_bits("softmax_ls at 0 vs softmax_xent: dlogits", d, d0, n, B, K, 0, 0));
+                    assert_true(t0 == t);
+                }
+                float *d1 = randv(n, 0.0), *l1 = randv(B, 0.0);
+                double t1 = 0.0;
+                for (int i = 0; i < B; i++)
+                    t1 += k->softmax_xent_ls(d1 + (size_t)i * K, l1 + i, z + (size_t)i * K, lab + i, 1, K, 1.f / B, ls);
+                assert_true(same_bits("softmax_ls rows one by one: losses", l1, l, B, B, K, 0, ls));
+                assert_true(same_bits("softmax_ls rows one by one: dlogits", d1, d, n, B, K, 0, ls));
+                assert_true(t1 == t);
+                k->softmax_xent_ls(z, NULL, z, lab, B, K, 1.f / B, ls);
+                assert_true(same_bits("softmax_ls in place", z, d, n, B, K, 0, ls));
+                free(d1), free(l1), free(d0), free(l0);
+                free(z), free(d), free(dr), free(l), free(lr), free(lab);
+            }
+        }
+    }
+}
+
 static void test_u8_to_f32_matches_ref(void **state)
 {
     const mt_kern *k = variant_or_skip(state);
@@ -845,6 +896,31 @@ static void test_adam_matches_ref(void **state)
             assert_true(close_enough("adam m", m, mr, n, 1e-7, (int)n, 0, 0, 0));
             assert_true(close_enough("adam v", v, vr, n, 1e-7, (int)n, 0, 0, 0));
             free(p), free(g), free(m), free(v), free(pr), free(mr), free(vr);
+        }
+    }
+}
+
+/* Adadelta does the reference's IEEE operations in its order (no FMA), so
+ * every variant gives the reference's bits, also on the ragged tails. */
+static void test_adadelta_matches_ref(void **state)
+{
+    const mt_kern *k = variant_or_skip(state);
+    for (size_t n = 1; n < 200; n += 37) {
+        for (int wd = 0; wd < 2; wd++) {
+            float *p = randv(n, 0), *g = randv(n, 0.1), *sq = randv(n, 0), *acc = randv(n, 0);
+            for (size_t i = 0; i < n; i++) {
+                sq[i] = fabsf(sq[i]) * 1e-2f;
+                acc[i] = fabsf(acc[i]) * 1e-4f;
+            }
+            float *pr = copyv(p, n), *sr = copyv(sq, n), *ar = copyv(acc, n);
+            for (int t = 1; t <= 3; t++) {
+                mt_kern_ref()->adadelta(pr, g, sr, ar, n, 1.0f, 0.9f, 1e-6f, wd ? 1e-2f : 0.f);
+                k->adadelta(p, g, sq, acc, n, 1.0f, 0.9f, 1e-6f, wd ? 1e-2f : 0.f);
+            }
+            assert_true(same_bits("adadelta p", p, pr, n, (int)n, 0, 0, 0));
+            assert_true(same_bits("adadelta square_avg", sq, sr, n, (int)n, 0, 0, 0));
+            assert_true(same_bits("adadelta acc_delta", acc, ar, n, (int)n, 0, 0, 0));
+            free(p), free(g), free(sq), free(acc), free(pr), free(sr), free(ar);
         }
     }
 }
@@ -889,11 +965,53 @@ static void test_select_refuses_what_the_cpu_lacks(void **state)
 
 /* ---- runner: one group of tests per compiled-in variant ----------------- */
 
+/* ---- general product (convolutions) -------------------------------------- */
+
+/* gemm on ragged shapes in the three stride patterns the conv layer uses
+ * (a row-major, a transposed, padded leading dimensions), with and without
+ * load_c and bias; and the M and N splits of a thread give the same bits. */
+static void test_gemm_matches_ref(void **state)
+{
+    const mt_kern *k = variant_or_skip(state);
+    static const int S[] = { 1, 3, 7, 17, 33, 64, 65, 100, 288 };
+    int ns = (int)(sizeof S / sizeof *S), t = 0;
+    for (int im = 0; im < ns; im++)
+        for (int in = 0; in < ns; in++)
+            for (int ik = 0; ik < ns; ik++, t++) {
+                int M = S[im], N = S[in], K = S[ik];
+                int trans = t % 2, load_c = t / 2 % 2, bias = t / 4 % 2;
+                ptrdiff_t ldb = N + t % 3, ldc = N + t % 5;
+                ptrdiff_t rsa = trans ? 1 : K + 1, csa = trans ? M : 1;
+                size_t na = trans ? (size_t)K * M : (size_t)M * (K + 1);
+                double zf = ZERO_FRAC[t % 4];
+                float *a = randv(na, zf), *b = randv((size_t)K * ldb, 0.0), *bi = randv(N, 0.0);
+                float *c0 = randv((size_t)M * ldc, 0.0);
+                float *c = copyv(c0, (size_t)M * ldc), *cr = copyv(c0, (size_t)M * ldc);
+                float *c2 = copyv(c0, (size_t)M * ldc);
+                const float *bp = bias ? bi : NULL;
+                k->gemm(c, ldc, a, rsa, csa, b, ldb, bp, M, N, K, load_c);
+                mt_kern_ref()->gemm(cr, ldc, a, rsa, csa, b, ldb, bp, M, N, K, load_c);
+                double atol = red_atol(K + 2, 1.f, 1.f);
+                assert_true(close_enough("gemm vs ref", c, cr, (size_t)M * ldc, atol, M, N, K, zf));
+                /* rows [0,m1) and [m1,M), then columns [0,n1) and [n1,N) */
+                int m1 = M / 3, n1 = N / 2;
+                memcpy(c2, c0, (size_t)M * ldc * sizeof *c2);
+                k->gemm(c2, ldc, a, rsa, csa, b, ldb, bp, m1, N, K, load_c);
+                k->gemm(c2 + m1 * ldc, ldc, a + m1 * rsa, rsa, csa, b, ldb, bp, M - m1, N, K, load_c);
+                assert_true(same_bits("gemm row split", c2, c, (size_t)M * ldc, M, N, K, zf));
+                memcpy(c2, c0, (size_t)M * ldc * sizeof *c2);
+                k->gemm(c2, ldc, a, rsa, csa, b, ldb, bp, M, n1, K, load_c);
+                k->gemm(c2 + n1, ldc, a, rsa, csa, b + n1, ldb, bp ? bp + n1 : NULL, M, N - n1, K, load_c);
+                assert_true(same_bits("gemm column split", c2, c, (size_t)M * ldc, M, N, K, zf));
+                free(a), free(b), free(bi), free(c0), free(c), free(cr), free(c2);
+            }
+}
+
 int main(void)
 {
     static vstate vs[8];
-    static struct CMUnitTest tests[8 * 16 + 4];
-    static char names[8 * 16][96];
+    static struct CMUnitTest tests[8 * 20 + 4];
+    static char names[8 * 20][96];
     mt_kern_variant v[8];
     int nv = mt_kern_variants(v, 8), nt = 0, nn = 0;
     struct { void (*f)(void **); const char *name; } per[] = {
@@ -906,8 +1024,11 @@ int main(void)
         { test_linear_bwd_wt_is_bwd_w_cols_transposed, "linear_bwd_wt_is_bwd_w_cols_transposed" },
         { test_colsum_acc_matches_ref, "colsum_acc_matches_ref" },
         { test_softmax_xent_matches_ref, "softmax_xent_matches_ref" },
+        { test_softmax_xent_ls_matches_ref, "softmax_xent_ls_matches_ref" },
         { test_u8_to_f32_matches_ref, "u8_to_f32_matches_ref" },
         { test_adam_matches_ref, "adam_matches_ref" },
+        { test_gemm_matches_ref, "gemm_matches_ref" },
+        { test_adadelta_matches_ref, "adadelta_matches_ref" },
     };
     for (int i = 0; i < nv && i < 8; i++) {
         vs[i].v = v[i];

@@ -74,7 +74,7 @@ assert sa == sb and sa.startswith("lr="), (sa, sb)
 PY
 
 run --epochs 1 --scheduler linear; rc=$?
-[ $rc = 2 ] && grep -q -- "--scheduler: expected one of none|step|cosine|plateau, got 'linear'" "$T/err" \
+[ $rc = 2 ] && grep -q -- "--scheduler: expected one of none|step|cosine|plateau|onecycle, got 'linear'" "$T/err" \
     && ok "unknown scheduler: exit 2" || bad "unknown scheduler: exit $rc"
 
 # --- gradient clipping and augmentation: same results on 1 and 2 threads, exact resume

@@ -16,7 +16,7 @@ for path in dense sparse auto; do
     python3 - "$T/r1" "$T/r2" "$T/r3" <<'PY' && ok "--first-layer $path: threads 1, 2, 3 give identical losses and test results" \
                                               || bad "--first-layer $path: results depend on --threads"
 import json, sys
-skip = ("seconds", "samples_per_sec", "train_seconds", "threads", "config", "single_thread_steps")
+skip = ("seconds", "samples_per_sec", "train_seconds", "load_seconds", "threads", "config", "single_thread_steps")
 runs = [[{k: v for k, v in json.loads(l).items() if k not in skip} for l in open(f)] for f in sys.argv[1:]]
 assert len(runs[0]) > 5 and any(e.get("event") == "test" for e in runs[0]), runs[0][:3]
 assert runs[0] == runs[1] == runs[2]

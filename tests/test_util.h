@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -142,6 +143,24 @@ static inline void tu_make_dataset(const char *dir, const char *split, uint32_t 
     free(b);
     free(img);
     free(lbl);
+}
+
+/* Runs tests/torch_ref.py MODE FILE with /usr/bin/python3 (the PyTorch
+ * reference checks): 0 when it matches, 77 when torch (or python) is not
+ * installed, anything else on a mismatch.  The script prints its verdict. */
+static inline int tu_torch_ref(const char *mode, const char *file)
+{
+    char script[512], cmd[1400];
+    const char *f = __FILE__, *slash = strrchr(f, '/');
+    snprintf(script, sizeof script, "%.*storch_ref.py", slash ? (int)(slash - f + 1) : 0, f);
+    if (access("/usr/bin/python3", X_OK) != 0 || access(script, R_OK) != 0) {
+        printf("note: /usr/bin/python3 or %s not found\n", script);
+        return 77;
+    }
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s' %s '%s'", script, mode, file);
+    fflush(stdout);
+    int rc = system(cmd);
+    return rc != -1 && WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
 #endif

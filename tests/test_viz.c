@@ -576,9 +576,34 @@ static void test_viz_write_samples(void **state)
     printf("sample pictures written to %s\n", dir);
 }
 
+static void test_viz_input_upscales_each_pixel_to_a_square(void **state)
+{
+    (void)state;
+    uint8_t img[28 * 28];
+    for (int i = 0; i < 28 * 28; i++)
+        img[i] = (uint8_t)(i % 251);
+    const char *dir = tu_mkdtemp();
+    mt_err err = { 0 };
+    assert_int_equal(mt_viz_input(tu_in(dir, "in.png"), img, 28, 28, 0, &err), MT_OK);
+    uint8_t *g = NULL;
+    int w = 0, h = 0;
+    assert_int_equal(mt_png_read_gray(tu_in(dir, "in.png"), &g, &w, &h, &err), MT_OK);
+    assert_int_equal(w, 224);
+    assert_int_equal(h, 224);
+    for (int y = 0; y < 224; y++)
+        for (int x = 0; x < 224; x++)
+            if (g[y * 224 + x] != img[(y / 8) * 28 + x / 8])
+                fail_msg("pixel (%d,%d) is %d, want %d", x, y, g[y * 224 + x], img[(y / 8) * 28 + x / 8]);
+    free(g);
+    assert_int_equal(mt_viz_input(tu_in(dir, "in.png"), img, 0, 28, 4, &err), MT_EARG);
+    assert_int_equal(mt_viz_input(tu_in(dir, "no/in.png"), img, 28, 28, 4, &err), MT_EIO);
+    tu_rmrf(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_viz_input_upscales_each_pixel_to_a_square),
         cmocka_unit_test(test_viz_grid_frames_captions_and_pixels),
         cmocka_unit_test(test_viz_grid_long_class_names_fit_inside_cells),
         cmocka_unit_test(test_viz_grid_10000_cells_lowers_scale_to_fit),

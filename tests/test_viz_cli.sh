@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The pictures of `train` (issue 4) from the command line: every picture
+# The pictures of `train` from the command line: every picture
 # option on the fixture, the PNGs decoded (tests/png_decode.py) and checked by
 # pngcheck, the confusion table and event, clamping, --no-grid, and an
 # unwritable path (exit 4 after the results).  Runs inside a temp dir, so the

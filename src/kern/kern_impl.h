@@ -12,10 +12,14 @@ void mt_linear_bwd_x_ref(float *dinp, const float *dout, const float *w,
                          const float *relu_mask, int B, int C, int OC);
 double mt_softmax_xent_ref(float *dlogits, float *losses, const float *logits,
                            const uint8_t *labels, int B, int K, float dscale);
+double mt_softmax_xent_ls_ref(float *dlogits, float *losses, const float *logits,
+                              const uint8_t *labels, int B, int K, float dscale, float ls);
 void mt_u8_to_f32_ref(float *out, const uint8_t *in, size_t N, float scale, float shift);
 void mt_adam_ref(float *p, const float *g, float *m, float *v, size_t N,
                  float lr, float b1, float b2, float eps, float bc1, float bc2,
                  float wd_l2, float wd_decoupled);
+void mt_adadelta_ref(float *p, const float *g, float *sq, float *acc, size_t N,
+                     float lr, float rho, float eps, float wd);
 
 void mt_linear_fwd_t_ref(float *out, const float *inp, const float *wt, const float *b,
                          int B, int C, int OC, int relu);
@@ -35,6 +39,8 @@ void mt_sparse_bwd_masks_ref(float *gt, const float *dout, const float *cs, cons
                              int c0, int c1);
 void mt_linear_fwd_t_acc_ref(float *out, const float *inp, int ldi, const float *wt, const float *b,
                              int B, int C, int OC, int relu, int acc, int last);
+void mt_gemm_ref(float *c, ptrdiff_t ldc, const float *a, ptrdiff_t rsa, ptrdiff_t csa,
+                 const float *b, ptrdiff_t ldb, const float *bias, int M, int N, int K, int load_c);
 
 /* The SIMD tables (each defined in its kern_<isa>.c, compiled only where the
  * architecture matches). */

@@ -99,6 +99,44 @@ double mt_softmax_xent_ref(float *dlogits, float *losses, const float *logits,
     return total;
 }
 
+double mt_softmax_xent_ls_ref(float *dlogits, float *losses, const float *logits,
+                              const uint8_t *labels, int B, int K, float dscale, float ls)
+{
+    assert(ls >= 0.f && ls <= 1.f);
+    /* targets (1-ls) on the label and ls/K everywhere; at ls = 0 they are
+     * exactly 1 and 0, so the result has mt_softmax_xent_ref's bits */
+    const float off = ls / (float)K, on = (1.f - ls) + off;
+    double total = 0.0;
+    for (int i = 0; i < B; i++) {
+        const float *z = logits + (size_t)i * K;
+        float *dz = dlogits + (size_t)i * K;
+        int y = labels[i];
+        assert(y < K);
+        float mx = z[0];
+        for (int k = 1; k < K; k++)
+            mx = z[k] > mx ? z[k] : mx;
+        float sum = 0.f, sz = 0.f;
+        for (int k = 0; k < K; k++) {
+            sum += expf(z[k] - mx);
+            sz += z[k];
+        }
+        /* -log p_k = (mx - z[k]) + log(sum); its mean over k is
+         * (mx - mean z) + log(sum) */
+        float lse_off = logf(sum), loss = (mx - z[y]) + lse_off;
+        if (ls != 0.f)
+            loss = (1.f - ls) * loss + ls * ((mx - sz / (float)K) + lse_off);
+        if (losses)
+            losses[i] = loss;
+        total += loss;
+        float inv = 1.f / sum;
+        for (int k = 0; k < K; k++) {
+            float p = expf(z[k] - mx) * inv;
+            dz[k] = (p - (k == y ? on : off)) * dscale;
+        }
+    }
+    return total;
+}
+
 void mt_u8_to_f32_ref(float *out, const uint8_t *in, size_t N, float scale, float shift)
 {
     for (size_t i = 0; i < N; i++)
@@ -120,6 +158,21 @@ void mt_adam_ref(float *p, const float *g, float *m, float *v, size_t N,
         m[i] = b1 * m[i] + (1.f - b1) * gi;
         v[i] = b2 * v[i] + (1.f - b2) * gi * gi;
         p[i] -= step * m[i] / (sqrtf(v[i]) / sbc2 + eps);
+    }
+}
+
+void mt_adadelta_ref(float *p, const float *g, float *sq, float *acc, size_t N,
+                     float lr, float rho, float eps, float wd)
+{
+    /* torch.optim.Adadelta (single-tensor path); Zeiler 2012, Algorithm 1
+     * with PyTorch's lr factor on the update. */
+    const float c = 1.f - rho;
+    for (size_t i = 0; i < N; i++) {
+        float gi = g[i] + wd * p[i];
+        sq[i] = rho * sq[i] + c * gi * gi;
+        float delta = sqrtf(acc[i] + eps) / sqrtf(sq[i] + eps) * gi;
+        acc[i] = rho * acc[i] + c * delta * delta;
+        p[i] -= lr * delta;
     }
 }
 
@@ -258,4 +311,16 @@ void mt_colsum_acc_ref(float *s, const float *x, int rows, int n)
     for (int r = 0; r < rows; r++)
         for (int j = 0; j < n; j++)
             s[j] += x[(size_t)r * n + j];
+}
+
+void mt_gemm_ref(float *c, ptrdiff_t ldc, const float *a, ptrdiff_t rsa, ptrdiff_t csa,
+                 const float *b, ptrdiff_t ldb, const float *bias, int M, int N, int K, int load_c)
+{
+    for (int i = 0; i < M; i++)
+        for (int n = 0; n < N; n++) {
+            float s = load_c ? c[i * ldc + n] : 0.f;
+            for (int k = 0; k < K; k++)
+                s += a[i * rsa + k * csa] * b[k * ldb + n];
+            c[i * ldc + n] = bias ? s + bias[n] : s;
+        }
 }

@@ -2,7 +2,7 @@
  * kern_<isa>.c defines that layer (below) and includes this file exactly once.
  * Not a public header: it defines static functions and one mt_kern table.
  *
- * GEMM design (issue 3): one register-tiled micro-kernel computes
+ * GEMM design: one register-tiled micro-kernel computes
  *     C (M,N) [+]= A (M,K) . B (K,N),  a(i,k) = A[i*rsa + k*csa],  B, C row-major,
  * broadcasting a(i,k) against MR x NR vectors of B's row k.  All three layer
  * shapes map onto it without packing A:
@@ -474,11 +474,8 @@ SP2_LIST(RL2_FN)
  * bytes of wt (twice that for narrow outputs, whose rows go in pairs), so
  * the block stays close (L1 and its neighbour) while every row visits it:
  * 128 pixels at 128 outputs (the nearest whole chunks to 96), 384 at 64.
- * On Zen 5, at 128 outputs blocks of 48 pixels were 25 % slower than 96
- * (more row visits of a few entries each), 192 6 % slower and whole rows
- * 70 % slower (wt from L2); at 64 outputs 192 pixels were ~10 % faster
- * than 96, and 384 ~5 % faster than 192 (a 64-row MNIST batch,
- * same-process A/B).  A row's outputs go back to
+ * Smaller blocks mean more row visits of a few entries each, whole rows
+ * push wt out to L2 (the measured sizes are in docs/speed.md).  A row's outputs go back to
  * memory between blocks, which does not change the chain beff + entries
  * in list order. */
 #define RL_BLOCK (48 * 1024)
@@ -786,9 +783,11 @@ static void KSFX(colsum_acc)(float *s, const float *x, int rows, int n)
  * vector holds one class of every row: the same operations, in the same
  * order per row, as the row-at-a-time loop below (so the same bits), but
  * the max, exp and sum run across rows instead of along one short row.
- * Losses are made before any dlogits is stored (they may alias logits). */
-static void sm_block(double *total, float *dlogits, float *losses, const float *logits, const uint8_t *labels,
-                     int i0, int K, float dscale)
+ * Losses are made before any dlogits is stored (they may alias logits).
+ * ls is the label smoothing (see softmax_xent_ls); at ls = 0 the targets
+ * off = 0 and on = 1 are exact, so the bits are those without smoothing. */
+KERN_INLINE void sm_block(double *total, float *dlogits, float *losses, const float *logits, const uint8_t *labels,
+                          int i0, int K, float dscale, float ls)
 {
     vf z[VW], e[VW];
     for (int r = 0; r < VW; r++)
@@ -801,18 +800,27 @@ static void sm_block(double *total, float *dlogits, float *losses, const float *
         e[k] = k < K ? v_exp(V_SUB(z[k], vmx)) : V_ZERO();
         vsum = V_ADD(vsum, e[k]);
     }
-    float mx[VW], sum[VW];
+    float mx[VW], sum[VW], sz[VW];
     V_STORE(mx, vmx);
     V_STORE(sum, vsum);
+    if (ls != 0.f) { /* each row's sum of logits, in k order like the reference */
+        vf vsz = V_ZERO();
+        for (int k = 0; k < K; k++)
+            vsz = V_ADD(vsz, z[k]);
+        V_STORE(sz, vsz);
+    }
     for (int r = 0; r < VW; r++) {
         int y = labels[i0 + r];
         assert(y < K);
-        float loss = (mx[r] - logits[(ptrdiff_t)(i0 + r) * K + y]) + logf(sum[r]);
+        float lse_off = logf(sum[r]), loss = (mx[r] - logits[(ptrdiff_t)(i0 + r) * K + y]) + lse_off;
+        if (ls != 0.f)
+            loss = (1.f - ls) * loss + ls * ((mx[r] - sz[r] / (float)K) + lse_off);
         if (losses)
             losses[i0 + r] = loss;
         *total += loss;
     }
-    vf vinv = V_DIV(V_SET1(1.f), vsum), ds = V_SET1(dscale);
+    const float off = ls / (float)K, on = (1.f - ls) + off;
+    vf vinv = V_DIV(V_SET1(1.f), vsum), ds = V_SET1(dscale), voff = V_SET1(off);
     for (int k = 0; k < K; k++)
         e[k] = V_MUL(e[k], vinv);
     vtranspose(e);
@@ -821,30 +829,35 @@ static void sm_block(double *total, float *dlogits, float *losses, const float *
         float *dz = dlogits + (ptrdiff_t)(i0 + r) * K;
         int y = labels[i0 + r];
         V_STORE(tmp, e[r]);
+        vf d = ls != 0.f ? V_SUB(e[r], voff) : e[r];
         if (K == VW)
-            V_STORE(dz, V_MUL(e[r], ds));
+            V_STORE(dz, V_MUL(d, ds));
         else
-            V_STOREN(dz, V_MUL(e[r], ds), K);
-        dz[y] = (tmp[y] - 1.f) * dscale;
+            V_STOREN(dz, V_MUL(d, ds), K);
+        dz[y] = (tmp[y] - on) * dscale;
     }
 }
 
-static double KSFX(softmax_xent)(float *dlogits, float *losses, const float *logits,
-                                 const uint8_t *labels, int B, int K, float dscale)
+KERN_INLINE double sm_all(float *dlogits, float *losses, const float *logits, const uint8_t *labels, int B, int K,
+                          float dscale, float ls)
 {
     double total = 0.0;
     float tmp[VW];
+    const float off = ls / (float)K, on = (1.f - ls) + off;
     int i = 0;
     for (; K <= VW && i + VW <= B; i += VW)
-        sm_block(&total, dlogits, losses, logits, labels, i, K, dscale);
+        sm_block(&total, dlogits, losses, logits, labels, i, K, dscale, ls);
     for (; i < B; i++) {
         const float *z = logits + (ptrdiff_t)i * K;
         float *dz = dlogits + (ptrdiff_t)i * K;
         int y = labels[i];
         assert(y < K);
-        float mx = z[0];
+        float mx = z[0], sz = 0.f;
         for (int k = 1; k < K; k++)
             mx = z[k] > mx ? z[k] : mx;
+        if (ls != 0.f)
+            for (int k = 0; k < K; k++)
+                sz += z[k];
         /* Subtract the row max before exp so huge logits cannot overflow; the
          * lane sums are added in k order like the reference. */
         vf vmx = V_SET1(mx);
@@ -857,17 +870,22 @@ static double KSFX(softmax_xent)(float *dlogits, float *losses, const float *log
         }
         /* (mx - z[y]) + log(sum), not lse - z[y]: with huge logits mx + log(sum)
          * would round to mx and lose log(sum) (same formula as the reference). */
-        float loss = (mx - z[y]) + logf(sum);
+        float lse_off = logf(sum), loss = (mx - z[y]) + lse_off;
+        if (ls != 0.f)
+            loss = (1.f - ls) * loss + ls * ((mx - sz / (float)K) + lse_off);
         if (losses)
             losses[i] = loss;
         total += loss;
-        vf vinv = V_SET1(1.f / sum), ds = V_SET1(dscale);
+        vf vinv = V_SET1(1.f / sum), ds = V_SET1(dscale), voff = V_SET1(off);
         for (int k0 = 0; k0 < K; k0 += VW) {
             int n = K - k0 < VW ? K - k0 : VW;
             vf p = V_MUL(v_exp(V_SUB(n == VW ? V_LOAD(z + k0) : V_LOADN(z + k0, n), vmx)), vinv);
             V_STORE(tmp, p);
+            float py = y >= k0 && y < k0 + n ? tmp[y - k0] : 0.f;
+            if (ls != 0.f)
+                V_STORE(tmp, V_SUB(p, voff));
             if (y >= k0 && y < k0 + n)
-                tmp[y - k0] -= 1.f;
+                tmp[y - k0] = py - on;
             p = V_MUL(V_LOAD(tmp), ds);
             if (n == VW)
                 V_STORE(dz + k0, p);
@@ -876,6 +894,19 @@ static double KSFX(softmax_xent)(float *dlogits, float *losses, const float *log
         }
     }
     return total;
+}
+
+static double KSFX(softmax_xent)(float *dlogits, float *losses, const float *logits,
+                                 const uint8_t *labels, int B, int K, float dscale)
+{
+    return sm_all(dlogits, losses, logits, labels, B, K, dscale, 0.f);
+}
+
+static double KSFX(softmax_xent_ls)(float *dlogits, float *losses, const float *logits,
+                                    const uint8_t *labels, int B, int K, float dscale, float ls)
+{
+    assert(ls >= 0.f && ls <= 1.f);
+    return sm_all(dlogits, losses, logits, labels, B, K, dscale, ls);
 }
 
 static void KSFX(u8_to_f32)(float *out, const uint8_t *in, size_t N, float scale, float shift)
@@ -918,6 +949,40 @@ static void KSFX(adam)(float *p, const float *g, float *m, float *v, size_t N,
                     wd_l2, wd_decoupled);
 }
 
+/* mt_adadelta_ref's operations in its order, no FMA: the same bits.
+ * Elementwise, so any split of N gives the same bits. */
+static void KSFX(adadelta)(float *p, const float *g, float *sq, float *acc, size_t N,
+                           float lr, float rho, float eps, float wd)
+{
+    vf vrho = V_SET1(rho), vc = V_SET1(1.f - rho), veps = V_SET1(eps), vlr = V_SET1(lr), vwd = V_SET1(wd);
+    size_t i = 0;
+    for (; i + VW <= N; i += VW) {
+        vf pi = V_LOAD(p + i);
+        vf gi = V_ADD(V_LOAD(g + i), V_MUL(vwd, pi));
+        vf si = V_ADD(V_MUL(vrho, V_LOAD(sq + i)), V_MUL(V_MUL(vc, gi), gi));
+        vf ai = V_LOAD(acc + i);
+        vf d = V_MUL(V_DIV(V_SQRT(V_ADD(ai, veps)), V_SQRT(V_ADD(si, veps))), gi);
+        V_STORE(sq + i, si);
+        V_STORE(acc + i, V_ADD(V_MUL(vrho, ai), V_MUL(V_MUL(vc, d), d)));
+        V_STORE(p + i, V_SUB(pi, V_MUL(vlr, d)));
+    }
+    if (i < N)
+        mt_adadelta_ref(p + i, g + i, sq + i, acc + i, N - i, lr, rho, eps, wd);
+}
+
+/* ======================================================================== */
+/* General product (convolutions)                                            */
+/* ======================================================================== */
+
+static void KSFX(gemm)(float *c, ptrdiff_t ldc, const float *a, ptrdiff_t rsa, ptrdiff_t csa,
+                       const float *b, ptrdiff_t ldb, const float *bias, int M, int N, int K,
+                       int load_c)
+{
+    gemm_args g = { .a = a, .rsa = rsa, .csa = csa, .b = b, .ldb = ldb, .c = c, .ldc = ldc,
+                    .M = M, .N = N, .K = K, .load_c = load_c, .bias = bias };
+    gemm(&g);
+}
+
 /* ======================================================================== */
 
 const mt_kern KSFX(mt_kern) = {
@@ -926,8 +991,10 @@ const mt_kern KSFX(mt_kern) = {
     .linear_bwd_w = KSFX(linear_bwd_w),
     .linear_bwd_x = KSFX(linear_bwd_x),
     .softmax_xent = KSFX(softmax_xent),
+    .softmax_xent_ls = KSFX(softmax_xent_ls),
     .u8_to_f32 = KSFX(u8_to_f32),
     .adam = KSFX(adam),
+    .adadelta = KSFX(adadelta),
     .linear_fwd_t = KSFX(linear_fwd_t),
     .linear_fwd_t_acc = KSFX(linear_fwd_t_acc),
     .linear_bwd_w_cols = KSFX(linear_bwd_w_cols),
@@ -938,4 +1005,5 @@ const mt_kern KSFX(mt_kern) = {
     .sparse_bwd_masks = KSFX(sparse_bwd_masks),
     .linear_bwd_wt = KSFX(linear_bwd_wt),
     .colsum_acc = KSFX(colsum_acc),
+    .gemm = KSFX(gemm),
 };

@@ -1,0 +1,300 @@
+/* bench/conv: GFLOP/s of the convolution layers' three products (forward,
+ * weight gradient, input gradient; im2col and col2im included) for every
+ * runnable kernel variant, as a percentage of this core's FMA peak measured
+ * by a register-resident probe in the same run (the forward one sample's
+ * patches at a time, the weight gradient making its patches again four
+ * samples at a time, as mt_net does); then whole training steps of
+ * the named CNNs on 1 and 2 threads (samples/s and the 2-thread speed-up).
+ * Not a test: numbers depend on the machine and its load.
+ *   usage: conv [--json] [--reps N]                                          */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "mt_kern.h"
+#include "mt_layers.h"
+#include "mt_net.h"
+#include "mt_pool.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* ---- FMA peak probes: 16 independent accumulators, no memory traffic ---- */
+
+#if defined(__x86_64__)
+/* Named accumulators, not an array: at -O2 gcc would keep an array in memory. */
+#define REP12(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+#define REP16(X) REP12(X) X(12) X(13) X(14) X(15)
+__attribute__((target("avx512f"))) static float probe_avx512(long iters)
+{
+    __m512 m = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
+#define DECL(j) __m512 a##j = _mm512_set1_ps((float)j);
+#define STEP(j) a##j = _mm512_fmadd_ps(a##j, m, c);
+#define SUM(j) s = _mm512_add_ps(s, a##j);
+    REP16(DECL)
+    for (long i = 0; i < iters; i++) {
+        REP16(STEP)
+    }
+    __m512 s = _mm512_setzero_ps();
+    REP16(SUM)
+    return _mm512_reduce_add_ps(s);
+#undef DECL
+#undef STEP
+#undef SUM
+}
+
+__attribute__((target("avx2,fma"))) static float probe_avx2(long iters)
+{
+    __m256 m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
+#define DECL(j) __m256 a##j = _mm256_set1_ps((float)j);
+#define STEP(j) a##j = _mm256_fmadd_ps(a##j, m, c);
+#define SUM(j) s = _mm256_add_ps(s, a##j);
+    REP12(DECL)
+    for (long i = 0; i < iters; i++) {
+        REP12(STEP)
+    }
+    __m256 s = _mm256_setzero_ps();
+    REP12(SUM)
+    float t[8];
+    _mm256_storeu_ps(t, s);
+    return t[0] + t[7];
+#undef DECL
+#undef STEP
+#undef SUM
+}
+#endif
+
+/* Peak GFLOP/s of one core for an ISA (best of 15 windows of ~5 ms), 0 if
+ * there's no probe. */
+static double probe_peak(mt_isa isa)
+{
+    double t[15];
+    volatile float sink = 0.f;
+    long iters = 500000;
+    double flops_per_iter;
+    switch (isa) {
+#if defined(__x86_64__)
+    case MT_ISA_AVX512: flops_per_iter = 16 * 16 * 2; break;
+    case MT_ISA_AVX2: flops_per_iter = 12 * 8 * 2; break;
+#endif
+    default: return 0.0;
+    }
+    for (int r = 0; r < 15; r++) {
+        double t0 = now();
+#if defined(__x86_64__)
+        sink += isa == MT_ISA_AVX512 ? probe_avx512(iters) : probe_avx2(iters);
+#endif
+        t[r] = now() - t0;
+    }
+    (void)sink;
+    qsort(t, 15, sizeof *t, cmp_d);
+    return flops_per_iter * (double)iters / t[0] * 1e-9;
+}
+
+/* ---- conv layers -------------------------------------------------------- */
+
+typedef struct {
+    const char *name;
+    int B, H, W, C, OC, k, pad;
+} conv_case;
+
+/* The conv layers of cnn (batch 64) and fastcnn (batch 256). */
+static const conv_case CASES[] = {
+    { "cnn.conv1", 64, 28, 28, 1, 32, 3, 0 },
+    { "cnn.conv2", 64, 26, 26, 32, 64, 3, 0 },
+    { "fastcnn.conv1", 256, 28, 28, 1, 24, 5, 0 },
+    { "fastcnn.conv2", 256, 12, 12, 24, 32, 3, 0 },
+};
+
+enum { FWD, BWD_W, BWD_X, N_OPS };
+static const char *op_names[] = { "fwd", "bwd_w", "bwd_x" };
+
+typedef struct {
+    const mt_kern *k;
+    conv_case c;
+    float *x, *wt, *w2, *b, *col, *y, *dy, *dwt, *db, *dx, *dcol, *colp;
+} ws;
+
+static void run_op(ws *s, int op)
+{
+    const conv_case *c = &s->c;
+    int P = (c->H + 2 * c->pad - c->k + 1) * (c->W + 2 * c->pad - c->k + 1), CKK = c->k * c->k * c->C;
+    switch (op) {
+    case FWD: mt_conv2d_forward(s->y, s->col, s->x, s->wt, s->b, c->B, c->H, c->W, c->C, c->OC, c->k, c->pad, s->k); break;
+    case BWD_W: /* as mt_net: the patches made again, 4 samples per product */
+        mt_conv2d_backward_w_rows(s->dwt, s->colp, s->dy, s->x, c->B, 4, c->H, c->W, c->C, c->OC, c->k, c->pad, 0,
+                                  CKK, s->k);
+        s->k->colsum_acc(s->db, s->dy, c->B * P, c->OC);
+        break;
+    case BWD_X: mt_conv2d_backward_x(s->dx, s->dcol, s->dy, s->w2, c->B, c->H, c->W, c->C, c->OC, c->k, c->pad, s->k); break;
+    }
+}
+
+static double time_op(ws *s, int op, int reps)
+{
+    double t[31];
+    int n = 1;
+    run_op(s, op);
+    for (;;) {
+        double t0 = now();
+        for (int i = 0; i < n; i++)
+            run_op(s, op);
+        if (now() - t0 > 5e-3)
+            break;
+        n *= 2;
+    }
+    for (int r = 0; r < reps; r++) {
+        double t0 = now();
+        for (int i = 0; i < n; i++)
+            run_op(s, op);
+        t[r] = (now() - t0) / n;
+    }
+    qsort(t, (size_t)reps, sizeof *t, cmp_d);
+    return t[0];
+}
+
+static float *rnd(size_t n, uint64_t *st)
+{
+    float *p = malloc((n ? n : 1) * sizeof *p);
+    if (!p)
+        exit(1);
+    for (size_t i = 0; i < n; i++) {
+        *st = *st * 6364136223846793005ull + 1442695040888963407ull;
+        p[i] = (float)((double)(*st >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+    }
+    return p;
+}
+
+/* ---- whole steps ------------------------------------------------------- */
+
+/* Seconds per training step of model at batch B on nt threads (best of reps
+ * windows of >= 0.2 s). */
+static double time_step(const char *model, int B, int nt, int reps, const mt_kern *k)
+{
+    mt_net n = { 0 };
+    mt_net_work *w = NULL;
+    mt_pool *pool = NULL;
+    mt_err err;
+    mt_rng r;
+    if (mt_net_build(&n, model, NULL, 1, 28, 28, 10, &err) || mt_net_work_create(&w, &n, B, nt, &err) ||
+        mt_pool_create(&pool, nt, &err)) {
+        fprintf(stderr, "conv: %s\n", err.msg);
+        exit(1);
+    }
+    mt_rng_seed(&r, 1);
+    mt_net_init(&n, &r);
+    uint64_t st = 5;
+    float *x = rnd((size_t)B * 784, &st);
+    uint8_t *y = malloc((size_t)B);
+    if (!y)
+        exit(1);
+    for (int i = 0; i < B; i++)
+        y[i] = (uint8_t)(i % 10);
+    double best = 1e9;
+    uint64_t step = 0;
+    mt_net_step(&n, w, pool, x, y, B, 1, step++, k);
+    for (int rep = 0; rep < reps; rep++) {
+        int cnt = 0;
+        double t0 = now(), t1;
+        do {
+            mt_net_step(&n, w, pool, x, y, B, 1, step++, k);
+            cnt++;
+        } while ((t1 = now()) - t0 < 0.2);
+        best = (t1 - t0) / cnt < best ? (t1 - t0) / cnt : best;
+    }
+    free(x), free(y);
+    mt_pool_free(pool);
+    mt_net_work_free(w);
+    mt_net_free(&n);
+    return best;
+}
+
+int main(int argc, char **argv)
+{
+    int json = 0, reps = 11;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--json"))
+            json = 1;
+        else if (!strcmp(argv[i], "--reps") && i + 1 < argc)
+            reps = atoi(argv[++i]);
+        else {
+            fprintf(stderr, "usage: conv [--json] [--reps N]\n");
+            return 2;
+        }
+    }
+    reps = reps < 1 ? 1 : reps > 31 ? 31 : reps;
+    mt_kern_variant v[8];
+    int nv = mt_kern_variants(v, 8);
+    const mt_kern *best_k = NULL;
+    double best_peak = 0.0;
+    for (int vi = 0; vi < nv; vi++) {
+        if (!v[vi].runnable)
+            continue;
+        double peak = probe_peak(v[vi].isa);
+        if (json)
+            printf("{\"bench\":\"fma_peak\",\"isa\":\"%s\",\"gflops\":%.2f}\n", v[vi].k->name, peak);
+        else
+            printf("%s: FMA peak %.1f GFLOP/s (1 thread)\n", v[vi].k->name, peak);
+        if (v[vi].isa != MT_ISA_SCALAR)
+            best_k = v[vi].k, best_peak = peak;
+        if (v[vi].isa == MT_ISA_SCALAR)
+            continue;
+        for (size_t ci = 0; ci < sizeof CASES / sizeof *CASES; ci++) {
+            ws s = { .k = v[vi].k, .c = CASES[ci] };
+            const conv_case *c = &s.c;
+            int P = (c->H + 2 * c->pad - c->k + 1) * (c->W + 2 * c->pad - c->k + 1), CKK = c->k * c->k * c->C;
+            uint64_t st = 42;
+            s.x = rnd((size_t)c->B * c->H * c->W * c->C, &st);
+            s.wt = rnd((size_t)CKK * c->OC, &st), s.w2 = rnd((size_t)CKK * c->OC, &st);
+            s.b = rnd((size_t)c->OC, &st), s.col = rnd((size_t)c->B * P * CKK, &st);
+            s.y = rnd((size_t)c->B * P * c->OC, &st), s.dy = rnd((size_t)c->B * P * c->OC, &st);
+            s.dwt = rnd((size_t)CKK * c->OC, &st), s.db = rnd((size_t)c->OC, &st);
+            s.dx = rnd((size_t)c->B * c->H * c->W * c->C, &st), s.dcol = rnd((size_t)P * CKK, &st);
+            s.colp = rnd((size_t)4 * P * CKK, &st);
+            double flops = 2.0 * c->B * P * CKK * c->OC;
+            for (int op = 0; op < N_OPS; op++) {
+                double t = time_op(&s, op, reps), gf = flops / t * 1e-9;
+                if (json)
+                    printf("{\"bench\":\"conv\",\"isa\":\"%s\",\"layer\":\"%s\",\"op\":\"%s\",\"us\":%.1f,"
+                           "\"gflops\":%.2f,\"pct_peak\":%.1f}\n", v[vi].k->name, c->name, op_names[op],
+                           t * 1e6, gf, 100.0 * gf / peak);
+                else
+                    printf("  %-14s %-6s %9.1f us %7.1f GFLOP/s %5.1f %% of peak\n", c->name, op_names[op],
+                           t * 1e6, gf, 100.0 * gf / peak);
+            }
+            free(s.x), free(s.wt), free(s.w2), free(s.b), free(s.col), free(s.y), free(s.dy);
+            free(s.dwt), free(s.db), free(s.dx), free(s.dcol), free(s.colp);
+        }
+    }
+    (void)best_peak;
+    if (!best_k)
+        best_k = mt_kern_ref();
+    static const struct { const char *model; int B; } M[] = { { "cnn", 64 }, { "fastcnn", 256 } };
+    for (int mi = 0; mi < 2; mi++) {
+        double t1 = time_step(M[mi].model, M[mi].B, 1, reps > 5 ? 5 : reps, best_k);
+        double t2 = time_step(M[mi].model, M[mi].B, 2, reps > 5 ? 5 : reps, best_k);
+        if (json)
+            printf("{\"bench\":\"step\",\"isa\":\"%s\",\"model\":\"%s\",\"B\":%d,\"ms_1t\":%.3f,\"ms_2t\":%.3f,"
+                   "\"speedup\":%.3f}\n", best_k->name, M[mi].model, M[mi].B, t1 * 1e3, t2 * 1e3, t1 / t2);
+        else
+            printf("%s step (batch %d, %s): %.2f ms on 1 thread, %.2f ms on 2 (%.2fx), %.0f samples/s\n",
+                   M[mi].model, M[mi].B, best_k->name, t1 * 1e3, t2 * 1e3, t1 / t2, M[mi].B / t2);
+    }
+    return 0;
+}

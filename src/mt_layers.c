@@ -1,0 +1,455 @@
+/* mt_layers: conv2d (im2col + the kernel table's GEMM), maxpool2d, relu,
+ * dropout, flatten, linear and batchnorm as forward/backward pairs on NHWC
+ * images.  No allocation, no threads: mt_net splits the work and owns the
+ * buffers.  Reference semantics: torch.nn.Conv2d / MaxPool2d / ReLU / Dropout
+ * / Flatten / Linear / BatchNorm1d / BatchNorm2d. */
+#include "mt_layers.h"
+
+#include <assert.h>
+#include <math.h>
+#include <string.h>
+
+#include "mt_rng.h"
+
+/* The elementwise loops here (im2col runs, pooling, ReLU, dropout, flatten)
+ * are written branch-free for the vectoriser; GCC's -O2 cost model would
+ * leave loops of run-time length scalar.  (Clang vectorises them at -O2.) */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("tree-vectorize", "vect-cost-model=dynamic")
+#endif
+
+/* ======================================================================== */
+/* conv2d                                                                    */
+/* ======================================================================== */
+
+void mt_conv2d_pack(float *wt, float *w2, const float *w, int C, int OC, int k)
+{
+    const int CKK = k * k * C;
+    for (int o = 0; o < OC; o++)
+        for (int c = 0; c < C; c++)
+            for (int kh = 0; kh < k; kh++)
+                for (int kw = 0; kw < k; kw++) {
+                    float v = w[((size_t)(o * C + c) * k + kh) * k + kw];
+                    int j = (kh * k + kw) * C + c;
+                    if (wt)
+                        wt[(size_t)j * OC + o] = v;
+                    if (w2)
+                        w2[(size_t)o * CKK + j] = v;
+                }
+}
+
+void mt_conv2d_unpack_grad(float *dw, const float *dwt, int C, int OC, int k)
+{
+    for (int o = 0; o < OC; o++)
+        for (int c = 0; c < C; c++)
+            for (int kh = 0; kh < k; kh++)
+                for (int kw = 0; kw < k; kw++)
+                    dw[((size_t)(o * C + c) * k + kh) * k + kw] +=
+                        dwt[(size_t)((kh * k + kw) * C + c) * OC + o];
+}
+
+/* Copies n floats; the runs are short (k*C, or C), where a memcpy call
+ * would cost more than the copy. */
+static inline void copy_run(float *restrict dst, const float *restrict src, int n)
+{
+    switch (n) { /* one-channel inputs: 3- and 5-wide kernels */
+    case 3:
+        dst[0] = src[0], dst[1] = src[1], dst[2] = src[2];
+        return;
+    case 5:
+        dst[0] = src[0], dst[1] = src[1], dst[2] = src[2], dst[3] = src[3], dst[4] = src[4];
+        return;
+    default:
+        for (int j = 0; j < n; j++)
+            dst[j] = src[j];
+    }
+}
+
+static inline void zero_run(float *dst, int n)
+{
+    for (int j = 0; j < n; j++)
+        dst[j] = 0.f;
+}
+
+void mt_im2col(float *col, const float *inp, int B, int H, int W, int C, int k, int pad)
+{
+    const int OH = H + 2 * pad - k + 1, OW = W + 2 * pad - k + 1, CKK = k * k * C;
+    assert(OH > 0 && OW > 0);
+    for (int b = 0; b < B; b++) {
+        const float *x = inp + (size_t)b * H * W * C;
+        for (int oy = 0; oy < OH; oy++)
+            for (int ox = 0; ox < OW; ox++) {
+                float *row = col + ((size_t)(b * OH + oy) * OW + ox) * CKK;
+                int x0 = ox - pad;
+                for (int kh = 0; kh < k; kh++) {
+                    int y = oy - pad + kh;
+                    float *dst = row + (size_t)kh * k * C;
+                    if (y < 0 || y >= H) {
+                        zero_run(dst, k * C);
+                    } else if (x0 >= 0 && x0 + k <= W) { /* one run of k*C floats */
+                        copy_run(dst, x + ((size_t)y * W + x0) * C, k * C);
+                    } else {
+                        for (int kw = 0; kw < k; kw++) {
+                            int xx = x0 + kw;
+                            if (xx < 0 || xx >= W)
+                                zero_run(dst + kw * C, C);
+                            else
+                                copy_run(dst + kw * C, x + ((size_t)y * W + xx) * C, C);
+                        }
+                    }
+                }
+            }
+    }
+}
+
+void mt_col2im(float *dinp, const float *dcol, int B, int H, int W, int C, int k, int pad)
+{
+    const int OH = H + 2 * pad - k + 1, OW = W + 2 * pad - k + 1, CKK = k * k * C;
+    memset(dinp, 0, (size_t)B * H * W * C * sizeof *dinp);
+    for (int b = 0; b < B; b++) {
+        float *dx = dinp + (size_t)b * H * W * C;
+        for (int oy = 0; oy < OH; oy++)
+            for (int ox = 0; ox < OW; ox++) {
+                const float *row = dcol + ((size_t)(b * OH + oy) * OW + ox) * CKK;
+                for (int kh = 0; kh < k; kh++) {
+                    int y = oy - pad + kh;
+                    if (y < 0 || y >= H)
+                        continue;
+                    for (int kw = 0; kw < k; kw++) {
+                        int xx = ox - pad + kw;
+                        if (xx < 0 || xx >= W)
+                            continue;
+                        float *d = dx + ((size_t)y * W + xx) * C;
+                        const float *s = row + (kh * k + kw) * C;
+                        for (int c = 0; c < C; c++)
+                            d[c] += s[c];
+                    }
+                }
+            }
+    }
+}
+
+/* Sample by sample: one sample's patches (P x CKK) and outputs stay in L2
+ * through the product's K blocks. */
+void mt_conv2d_forward(float *out, float *col, const float *inp, const float *wt, const float *b,
+                       int B, int H, int W, int C, int OC, int k, int pad, const mt_kern *kn)
+{
+    const int P = (H + 2 * pad - k + 1) * (W + 2 * pad - k + 1), CKK = k * k * C;
+    for (int s = 0; s < B; s++) {
+        float *cs = col + (size_t)s * P * CKK;
+        mt_im2col(cs, inp + (size_t)s * H * W * C, 1, H, W, C, k, pad);
+        kn->gemm(out + (size_t)s * P * OC, OC, cs, CKK, 1, wt, OC, b, P, OC, CKK, 0);
+    }
+}
+
+void mt_conv2d_backward_w(float *dwt, float *db, const float *dout, const float *col, int BP,
+                          int CKK, int OC, int r0, int r1, const mt_kern *kn)
+{
+    assert(0 <= r0 && r0 <= r1 && r1 <= CKK);
+    /* dwt[r, o] = sum over rows i of col[i, r] * dout[i, o]: a = col^T */
+    if (r1 > r0)
+        kn->gemm(dwt + (size_t)r0 * OC, OC, col + r0, 1, CKK, dout, OC, NULL, r1 - r0, OC, BP, 0);
+    if (db)
+        kn->colsum_acc(db, dout, BP, OC);
+}
+
+void mt_im2col_cols(float *colp, const float *inp, int H, int W, int C, int k, int pad, int r0, int r1)
+{
+    const int OH = H + 2 * pad - k + 1, OW = W + 2 * pad - k + 1, nc = r1 - r0;
+    assert(0 <= r0 && r0 <= r1 && r1 <= k * k * C);
+    enum { MAX_OFF = 4096 };
+    if (pad == 0 && nc <= MAX_OFF) {
+        /* no padding: column j of pixel (oy, ox) is inp[pixel + off[j]] */
+        int off[MAX_OFF];
+        for (int j = r0; j < r1; j++) {
+            int sg = j / C, c = j % C;
+            off[j - r0] = ((sg / k) * W + sg % k) * C + c;
+        }
+        for (int oy = 0; oy < OH; oy++)
+            for (int ox = 0; ox < OW; ox++) {
+                float *restrict row = colp + ((size_t)oy * OW + ox) * nc;
+                const float *restrict base = inp + ((size_t)oy * W + ox) * C;
+                for (int j = 0; j < nc; j++)
+                    row[j] = base[off[j]];
+            }
+        return;
+    }
+    for (int oy = 0; oy < OH; oy++)
+        for (int ox = 0; ox < OW; ox++) {
+            float *row = colp + ((size_t)oy * OW + ox) * nc;
+            /* the (kh, kw) segments of C channels that meet [r0, r1) */
+            for (int sg = r0 / C; sg * C < r1; sg++) {
+                int kh = sg / k, kw = sg % k, c0 = sg * C < r0 ? r0 - sg * C : 0;
+                int c1 = (sg + 1) * C > r1 ? r1 - sg * C : C;
+                int y = oy - pad + kh, x = ox - pad + kw;
+                float *dst = row + sg * C + c0 - r0;
+                if (y < 0 || y >= H || x < 0 || x >= W)
+                    zero_run(dst, c1 - c0);
+                else
+                    copy_run(dst, inp + ((size_t)y * W + x) * C + c0, c1 - c0);
+            }
+        }
+}
+
+void mt_conv2d_backward_w_rows(float *dwt, float *colp, const float *dout, const float *inp, int B,
+                               int G, int H, int W, int C, int OC, int k, int pad, int r0, int r1,
+                               const mt_kern *kn)
+{
+    const int P = (H + 2 * pad - k + 1) * (W + 2 * pad - k + 1), nc = r1 - r0;
+    if (nc <= 0)
+        return;
+    for (int s0 = 0; s0 < B; s0 += G) {
+        int g = B - s0 < G ? B - s0 : G;
+        for (int s = 0; s < g; s++)
+            mt_im2col_cols(colp + (size_t)s * P * nc, inp + (size_t)(s0 + s) * H * W * C, H, W, C, k, pad,
+                           r0, r1);
+        kn->gemm(dwt + (size_t)r0 * OC, OC, colp, 1, nc, dout + (size_t)s0 * P * OC, OC, NULL, nc, OC, g * P,
+                 s0 > 0);
+    }
+}
+
+void mt_conv2d_backward_x(float *dinp, float *dcol, const float *dout, const float *w2, int B,
+                          int H, int W, int C, int OC, int k, int pad, const mt_kern *kn)
+{
+    const int P = (H + 2 * pad - k + 1) * (W + 2 * pad - k + 1), CKK = k * k * C;
+    for (int b = 0; b < B; b++) {
+        kn->gemm(dcol, CKK, dout + (size_t)b * P * OC, OC, 1, w2, CKK, NULL, P, CKK, OC, 0);
+        mt_col2im(dinp + (size_t)b * H * W * C, dcol, 1, H, W, C, k, pad);
+    }
+}
+
+/* ======================================================================== */
+/* maxpool2d                                                                 */
+/* ======================================================================== */
+
+/* Branch-free over the channels (random data would mispredict a branch per
+ * comparison): selections are bit masks on the floats' representations. */
+static inline uint32_t f2u(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+static inline float u2f(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+void mt_maxpool2d_forward(float *out, uint8_t *arg, const float *inp, int B, int H, int W, int C)
+{
+    const int OH = H / 2, OW = W / 2;
+    for (int b = 0; b < B; b++)
+        for (int oy = 0; oy < OH; oy++)
+            for (int ox = 0; ox < OW; ox++) {
+                const float *restrict x0 = inp + (((size_t)b * H + 2 * oy) * W + 2 * ox) * C;
+                const float *restrict x1 = x0 + C, *restrict x2 = x0 + (size_t)W * C, *restrict x3 = x2 + C;
+                size_t o = (((size_t)b * OH + oy) * OW + ox) * C;
+                float *restrict y = out + o;
+                uint8_t *restrict ag = arg + o;
+                /* PyTorch's rule: v > m, or v NaN, replaces: the first
+                 * maximum wins, a NaN wins */
+                for (int c = 0; c < C; c++) {
+                    uint32_t m = f2u(x0[c]), a = 0, g;
+                    float v;
+                    v = x1[c], g = -(uint32_t)((v > u2f(m)) | (v != v)), m = (f2u(v) & g) | (m & ~g), a = (1 & g) | (a & ~g);
+                    v = x2[c], g = -(uint32_t)((v > u2f(m)) | (v != v)), m = (f2u(v) & g) | (m & ~g), a = (2 & g) | (a & ~g);
+                    v = x3[c], g = -(uint32_t)((v > u2f(m)) | (v != v)), m = (f2u(v) & g) | (m & ~g), a = (3 & g) | (a & ~g);
+                    y[c] = u2f(m);
+                    ag[c] = (uint8_t)a;
+                }
+            }
+}
+
+void mt_maxpool2d_backward(float *dinp, const float *dout, const uint8_t *arg, int B, int H, int W,
+                           int C)
+{
+    const int OH = H / 2, OW = W / 2;
+    memset(dinp, 0, (size_t)B * H * W * C * sizeof *dinp);
+    for (int b = 0; b < B; b++)
+        for (int oy = 0; oy < OH; oy++)
+            for (int ox = 0; ox < OW; ox++) {
+                float *dx = dinp + (((size_t)b * H + 2 * oy) * W + 2 * ox) * C;
+                size_t o = (((size_t)b * OH + oy) * OW + ox) * C;
+                for (int c = 0; c < C; c++) {
+                    int a = arg[o + c];
+                    dx[((size_t)(a >> 1) * W + (a & 1)) * C + c] = dout[o + c];
+                }
+            }
+}
+
+/* ======================================================================== */
+/* relu, dropout, flatten                                                    */
+/* ======================================================================== */
+
+void mt_relu_forward(float *out, const float *inp, size_t N)
+{
+    for (size_t i = 0; i < N; i++)
+        out[i] = inp[i] > 0.f ? inp[i] : 0.f;
+}
+
+void mt_relu_backward(float *dinp, const float *dout, const float *out, size_t N)
+{
+    for (size_t i = 0; i < N; i++) {
+        float d = dout[i]; /* loaded unconditionally: a select, not a branch */
+        dinp[i] = out[i] > 0.f ? d : 0.f;
+    }
+}
+
+/* splitmix64's finaliser: a bijective mix, so distinct (seed, layer, step,
+ * sample) give unrelated streams. */
+static uint64_t mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+uint64_t mt_dropout_seed(uint64_t seed, uint64_t layer, uint64_t step, uint64_t sample)
+{
+    uint64_t h = mix64(seed ^ 0x6472706f7574ull); /* "drpout" */
+    h = mix64(h ^ layer);
+    h = mix64(h ^ step);
+    return mix64(h ^ sample);
+}
+
+void mt_dropout_forward(float *out, uint8_t *keep, const float *inp, size_t N, float p,
+                        uint64_t sample_seed)
+{
+    assert(p >= 0.f && p < 1.f);
+    mt_rng r;
+    mt_rng_seed(&r, sample_seed);
+    /* u in [0,1) from 24 bits; keep when u >= p: P(keep) = 1 - p to 2^-24 */
+    const float scale = 1.f / (1.f - p);
+    uint64_t bits = 0;
+    for (size_t i = 0; i < N; i++) {
+        if (i % 2 == 0)
+            bits = mt_rng_u64(&r);
+        uint32_t u = (uint32_t)(bits >> (i % 2 ? 8 : 40)) & 0xffffffu;
+        int kp = (float)u * (1.f / 16777216.f) >= p;
+        keep[i] = (uint8_t)kp;
+        out[i] = kp ? inp[i] * scale : 0.f;
+    }
+}
+
+void mt_dropout_backward(float *dinp, const float *dout, const uint8_t *keep, size_t N, float p)
+{
+    const float scale = 1.f / (1.f - p);
+    for (size_t i = 0; i < N; i++) {
+        float d = dout[i] * scale;
+        dinp[i] = keep[i] ? d : 0.f;
+    }
+}
+
+void mt_flatten_forward(float *out, const float *inp, int B, int H, int W, int C)
+{
+    const size_t HW = (size_t)H * W, n = HW * C;
+    assert(out != inp);
+    for (int b = 0; b < B; b++)
+        for (size_t p = 0; p < HW; p++)
+            for (int c = 0; c < C; c++)
+                out[b * n + (size_t)c * HW + p] = inp[b * n + p * C + c];
+}
+
+void mt_flatten_backward(float *dinp, const float *dout, int B, int H, int W, int C)
+{
+    const size_t HW = (size_t)H * W, n = HW * C;
+    for (int b = 0; b < B; b++)
+        for (size_t p = 0; p < HW; p++)
+            for (int c = 0; c < C; c++)
+                dinp[b * n + p * C + c] = dout[b * n + (size_t)c * HW + p];
+}
+
+/* ======================================================================== */
+/* linear                                                                    */
+/* ======================================================================== */
+
+void mt_linear_forward(float *out, const float *inp, const float *wt, const float *b, int B, int C,
+                       int OC, const mt_kern *kn)
+{
+    kn->linear_fwd_t(out, inp, wt, b, B, C, OC, 0);
+}
+
+void mt_linear_backward_w(float *dw, float *db, const float *dout, const float *inp, int B, int C,
+                          int OC, int c0, int c1, const mt_kern *kn)
+{
+    kn->linear_bwd_w_cols(dw, db, dout, inp, B, C, OC, c0, c1);
+}
+
+void mt_linear_backward_x(float *dinp, const float *dout, const float *w, int B, int C, int OC,
+                          const mt_kern *kn)
+{
+    kn->linear_bwd_x(dinp, dout, w, NULL, B, C, OC);
+}
+
+/* ======================================================================== */
+/* batchnorm                                                                 */
+/* ======================================================================== */
+
+/* Statistics in double: a channel of a 2-d batch norm sums up to B*H*W
+ * values, where a float sum would lose the variance's low digits. */
+void mt_batchnorm_forward_train(float *out, float *xhat, float *invstd, float *run_mean,
+                                float *run_var, const float *inp, const float *gamma,
+                                const float *beta, int R, int C, float eps, float momentum, int c0,
+                                int c1)
+{
+    assert(R >= 2 && 0 <= c0 && c0 <= c1 && c1 <= C);
+    for (int c = c0; c < c1; c++) {
+        double s = 0.0, ss = 0.0;
+        for (int r = 0; r < R; r++)
+            s += inp[(size_t)r * C + c];
+        double mean = s / R;
+        for (int r = 0; r < R; r++) {
+            double d = inp[(size_t)r * C + c] - mean;
+            ss += d * d;
+        }
+        double var = ss / R;
+        float is = (float)(1.0 / sqrt(var + eps));
+        invstd[c] = is;
+        for (int r = 0; r < R; r++) {
+            size_t i = (size_t)r * C + c;
+            float xh = (float)(inp[i] - mean) * is;
+            xhat[i] = xh;
+            out[i] = xh * gamma[c] + beta[c];
+        }
+        run_mean[c] = (1.f - momentum) * run_mean[c] + momentum * (float)mean;
+        run_var[c] = (1.f - momentum) * run_var[c] + momentum * (float)(ss / (R - 1));
+    }
+}
+
+void mt_batchnorm_forward_eval(float *out, const float *inp, const float *gamma, const float *beta,
+                               const float *run_mean, const float *run_var, int R, int C, float eps)
+{
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < C; c++) {
+            size_t i = (size_t)r * C + c;
+            float is = 1.f / sqrtf(run_var[c] + eps);
+            out[i] = (inp[i] - run_mean[c]) * is * gamma[c] + beta[c];
+        }
+}
+
+/* dx = invstd/R * (R*dxhat - sum(dxhat) - xhat*sum(dxhat*xhat)), dxhat =
+ * dout*gamma: the batch statistics' share of the gradient included. */
+void mt_batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *dout,
+                           const float *xhat, const float *invstd, const float *gamma, int R, int C,
+                           int c0, int c1)
+{
+    assert(0 <= c0 && c0 <= c1 && c1 <= C);
+    for (int c = c0; c < c1; c++) {
+        double sd = 0.0, sdx = 0.0;
+        for (int r = 0; r < R; r++) {
+            size_t i = (size_t)r * C + c;
+            sd += dout[i];
+            sdx += (double)dout[i] * xhat[i];
+        }
+        dgamma[c] += (float)sdx;
+        dbeta[c] += (float)sd;
+        double g = gamma[c], k = invstd[c] / (double)R;
+        for (int r = 0; r < R; r++) {
+            size_t i = (size_t)r * C + c;
+            dinp[i] = (float)(k * (R * g * dout[i] - g * sd - xhat[i] * g * sdx));
+        }
+    }
+}
