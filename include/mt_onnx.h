@@ -4,7 +4,8 @@
  * The graph takes RAW pixels in [0, 1] (byte / 255, as MNIST's ToTensor gives)
  * and does the normalization itself, so users feed plain pixels:
  *   input  "input"  float [N, C, H, W]   (or [N, F] for a model on flat features)
- *   Sub(mean) -> Div(std) -> Flatten(axis 1) -> the layers in order
+ *   Sub(mean) -> Div(std) -> [Flatten(axis 1) when the first layer is dense]
+ *   -> the layers in order (Gemm, Relu, Conv, MaxPool, Flatten, BatchNormalization)
  *   output "logits" float [N, K]         (no softmax: apply one for probabilities)
  * N is symbolic ("N"), so any batch size runs.
  *
@@ -23,15 +24,23 @@
 
 typedef enum {
     MT_ONNX_DENSE = 1, /* Gemm: out (N, OC) = in (N, C) @ w^T + b */
-    MT_ONNX_RELU       /* Relu, elementwise */
+    MT_ONNX_RELU,      /* Relu, elementwise */
+    MT_ONNX_CONV,      /* Conv: (N, C, H, W) -> (N, OC, H+2pad-k+1, ...), stride 1 */
+    MT_ONNX_MAXPOOL,   /* MaxPool 2x2, stride 2 (floor) */
+    MT_ONNX_FLATTEN,   /* Flatten axis 1: (N, C, H, W) -> (N, C*H*W), PyTorch's order */
+    MT_ONNX_BN         /* BatchNormalization (inference: running statistics) */
 } mt_onnx_kind;
 
 typedef struct mt_onnx_layer {
     mt_onnx_kind kind;
-    const char *name;  /* DENSE: tensor prefix, e.g. "fc1" -> "fc1.weight", "fc1.bias" */
-    int in, out;       /* DENSE: C and OC */
-    const float *w;    /* DENSE: (OC, C) row-major (torch.nn.Linear's layout) */
-    const float *b;    /* DENSE: (OC) */
+    const char *name;  /* DENSE, CONV, BN: tensor prefix, e.g. "fc1" -> "fc1.weight", "fc1.bias" */
+    int in, out;       /* DENSE: C and OC; CONV: channels C and OC; BN: channels (both) */
+    const float *w;    /* DENSE: (OC, C) row-major (torch.nn.Linear's layout); CONV: (OC, C, k, k);
+                          BN: gamma (C) */
+    const float *b;    /* DENSE, CONV: (OC); BN: beta (C) */
+    int k, pad;        /* CONV: kernel side and zero padding */
+    const float *mean, *var; /* BN: running statistics (C) */
+    float eps;         /* BN: epsilon */
 } mt_onnx_layer;
 
 typedef struct mt_onnx_model {
@@ -43,6 +52,18 @@ typedef struct mt_onnx_model {
     const char *producer_version; /* e.g. "mnist-train 1.2"; NULL -> "" */
     const char *doc;            /* model doc_string; NULL -> a default describing input/output */
 } mt_onnx_model;
+
+/* Fills layers[0..*n) for a layer-list model (mt_net): one description per
+ * layer in order, dropout left out (identity at inference); the descriptions
+ * point into net's parameters and buffers (keep net alive).  cap must be
+ * >= net->n_layers: MT_EARG otherwise. */
+struct mt_net;
+mt_status mt_onnx_describe_net(mt_onnx_layer *layers, int cap, int *n, const struct mt_net *net, mt_err *err);
+
+/* mt_onnx_describe_net and mt_onnx_write for a layer-list model on its
+ * in_c x in_h x in_w input. */
+mt_status mt_onnx_export_net(const char *path, const struct mt_net *net, double mean, double std,
+                             const char *producer_version, mt_err *err);
 
 /* Fills layers[0..*n) for an MLP: fc1 (DENSE), relu, fc2, relu, ..., fcL
  * (DENSE); the descriptions point into m's parameters (keep m alive).
