@@ -41,11 +41,8 @@ int app_cmd_export(int argc, char **argv)
     }
     if ((st = app_model_open(&md, a.cfg.checkpoint, &err)))
         goto fail;
-    if (md.is_net)
-        st = mt_errf(&err, MT_EARG, "%s: ONNX export covers the mlp only, not a layer-list model (%s)", md.ck.st.path,
-                     md.net.model);
-    else
-        st = app_ckpt_save_onnx(&lg, a.cfg.onnx, &md.m, md.ck.rows, md.ck.cols, md.ck.mean, md.ck.std, &err);
+    st = app_ckpt_save_onnx(&lg, a.cfg.onnx, md.is_net ? NULL : &md.m, md.is_net ? &md.net : NULL, md.ck.rows,
+                            md.ck.cols, md.ck.mean, md.ck.std, &err);
 fail:
     app_model_free(&md);
     return st ? app_fail(&lg, &err, "export") : APP_EXIT_OK;

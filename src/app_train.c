@@ -680,8 +680,8 @@ static mt_status save_onnx(run *r, mt_err *err)
 {
     if (!r->cfg->save_onnx[0])
         return MT_OK;
-    return app_ckpt_save_onnx(&r->log, r->cfg->save_onnx, &r->model, (int)r->train.rows, (int)r->train.cols,
-                              r->cfg->mean, r->cfg->std, err);
+    return app_ckpt_save_onnx(&r->log, r->cfg->save_onnx, r->use_net ? NULL : &r->model, r->use_net ? &r->net : NULL,
+                              (int)r->train.rows, (int)r->train.cols, r->cfg->mean, r->cfg->std, err);
 }
 
 static void run_free(run *r)
@@ -945,10 +945,6 @@ int app_cmd_train(int argc, char **argv)
     const app_config *cfg = r.cfg;
     r.epochs = (int)cfg->epochs;
     r.use_net = strcmp(cfg->model, "mlp") != 0 || cfg->dropout > 0;
-    if (r.use_net && cfg->save_onnx[0]) { /* said before training, not after */
-        st = mt_errf(&err, MT_EARG, "--save-onnx: ONNX export covers the mlp only, not --model %s", cfg->model);
-        goto done;
-    }
     app_log_init(&r.log, cfg->json, cfg->progress);
     char *js = app_config_to_json(cfg, 0);
     app_ev *e = app_ev_new("config");
@@ -957,7 +953,8 @@ int app_cmd_train(int argc, char **argv)
     free(js);
 
     if (cfg->seeds[0]) { /* one run per seed, a summary; the first seed's pictures and model */
-        if ((st = app_opt_kernels(cfg, &r.k, &err)) || (st = train_seeds(&r, &err)) || (st = save_model(&r, &err)))
+        if ((st = app_opt_kernels(cfg, &r.k, &err)) || (st = train_seeds(&r, &err)) || (st = save_model(&r, &err)) ||
+            (st = save_onnx(&r, &err)))
             goto done;
         viz_st = app_viz_report(&r.viz, &r.log, cfg, &r.test, &r.ev);
         goto done;
