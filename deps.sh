@@ -7,7 +7,7 @@
 set -euo pipefail
 pkgs="build-essential pkg-config zlib1g-dev libdeflate-dev libpng-dev libcjson-dev libcurl4-openssl-dev ca-certificates
       libjpeg-dev libprotobuf-c-dev protobuf-c-compiler libcmocka-dev python3 python3-numpy pngcheck clang"
-[ "${1:-}" = "--ci" ] && pkgs="$pkgs dataset-fashion-mnist python3-onnx nodejs chromium"
+[ "${1:-}" = "--ci" ] && pkgs="$pkgs dataset-fashion-mnist python3-onnx nodejs chromium libclang-rt-14-dev bc"
 # Debian's npm is its own package; a nodejs from elsewhere (NodeSource) brings its own npm
 [ "${1:-}" = "--ci" ] && ! command -v npm >/dev/null && pkgs="$pkgs npm"
 # onnxruntime-node's install script would try to download CUDA binaries; the CPU ones ship in the package
