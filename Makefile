@@ -146,12 +146,12 @@ check: $(BIN) $(TEST_BIN) $(TOOL_BIN)
 # it says so and succeeds.  `make fuzz-smoke` runs each for FUZZ_RUNS inputs.
 FUZZ_PROBE = printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { (void)d; (void)n; return 0; }\n' \
     | $(FUZZ_CC) -x c -fsanitize=fuzzer,address,undefined -o /dev/null - >/dev/null 2>&1
-fuzz:
-	@if ! command -v $(FUZZ_CC) >/dev/null 2>&1; then \
-	    echo "make fuzz: skipped: $(FUZZ_CC) not found (Debian: clang libclang-rt-14-dev)"; \
+FUZZ_CAN = if ! command -v $(FUZZ_CC) >/dev/null 2>&1; then \
+	    echo "make $@: skipped: $(FUZZ_CC) not found (Debian: clang libclang-rt-14-dev)"; false; \
 	elif ! $(FUZZ_PROBE); then \
-	    echo "make fuzz: skipped: $(FUZZ_CC) cannot link -fsanitize=fuzzer (Debian: libclang-rt-14-dev)"; \
-	else $(MAKE) --no-print-directory FUZZ=1 CC=$(FUZZ_CC) fuzz-bins; fi
+	    echo "make $@: skipped: $(FUZZ_CC) cannot link -fsanitize=fuzzer (Debian: libclang-rt-14-dev)"; false; fi
+fuzz:
+	@if $(FUZZ_CAN); then $(MAKE) --no-print-directory FUZZ=1 CC=$(FUZZ_CC) fuzz-bins; fi
 
 fuzz-bins: $(FUZZ_BIN) build/fuzz/corpus/.stamp
 
@@ -167,8 +167,9 @@ build/fuzz/corpus/.stamp: tests/fuzz/make_seeds.sh tests/fuzz/make_png.py tests/
 	bash tests/fuzz/make_seeds.sh build/fuzz/corpus $(abspath mnist-train)
 	@touch $@
 
-fuzz-smoke: fuzz
-	@if [ -x build/fuzz/fuzz_idx ]; then bash tests/fuzz/smoke.sh build/fuzz $(FUZZ_RUNS); fi
+fuzz-smoke:
+	@if $(FUZZ_CAN); then $(MAKE) --no-print-directory FUZZ=1 CC=$(FUZZ_CC) fuzz-bins && \
+	    bash tests/fuzz/smoke.sh build/fuzz $(FUZZ_RUNS); fi
 
 bench: $(BIN) $(BENCH_BIN)
 	@bash bench/run.sh $(abspath $(BIN)) $(abspath $(BUILD)/bench)

@@ -35,14 +35,13 @@ mt_status app_ckpt_save_state(app_log *lg, const app_config *cfg, const mt_mlp *
 mt_status app_ckpt_save_model(app_log *lg, const app_config *cfg, const mt_mlp *m, int rows, int cols,
                               double acc, double loss, long long steps, mt_err *err);
 
-/* Writes the model as ONNX to path and logs it with an "onnx" event: the
- * layer-list model net when not NULL (mt_onnx_export_net: input
- * [N,in_c,in_h,in_w]), else the MLP m (mt_onnx_export_mlp: input
- * [N,1,rows,cols], or [N,C] when rows = 0); raw pixels in [0,1],
- * normalization mean/std inside the graph, output logits [N,K].  MT_EIO
- * when it cannot be written. */
-mt_status app_ckpt_save_onnx(app_log *lg, const char *path, const mt_mlp *m, const mt_net *net, int rows, int cols,
-                             double mean, double std, mt_err *err);
+/* Writes m, or net when not NULL (a layer-list model, mt_onnx_export_net:
+ * input [N,C,H,W] of its own), as ONNX to path (mt_onnx_export_mlp: input [N,1,rows,cols] raw
+ * pixels in [0,1], or [N,C] when rows = 0; normalization mean/std inside the
+ * graph; output logits) and logs it with an "onnx" event.  MT_EIO when it
+ * cannot be written. */
+mt_status app_ckpt_save_onnx(app_log *lg, const char *path, const mt_mlp *m, const mt_net *net, int rows,
+                             int cols, double mean, double std, mt_err *err);
 /* Layer-list models (mt_net: --model other than the plain mlp): their files
  * hold the state_dict and the metadata of app_ckpt_save_model plus "model"
  * (the name or layer list), "model_spec" (the equivalent layer list) and

@@ -203,22 +203,22 @@ mt_status app_ckpt_save_model(app_log *lg, const app_config *cfg, const mt_mlp *
     return MT_OK;
 }
 
-mt_status app_ckpt_save_onnx(app_log *lg, const char *path, const mt_mlp *m, const mt_net *net, int rows, int cols,
-                             double mean, double std, mt_err *err)
+mt_status app_ckpt_save_onnx(app_log *lg, const char *path, const mt_mlp *m, const mt_net *net, int rows,
+                             int cols, double mean, double std, mt_err *err)
 {
-    const char *prog = "mnist-train " APP_VERSION;
-    mt_status st = net ? mt_onnx_export_net(path, net, mean, std, prog, err)
-                       : mt_onnx_export_mlp(path, m, rows, cols, mean, std, prog, err);
+    mt_status st = net ? mt_onnx_export_net(path, net, mean, std, "mnist-train " APP_VERSION, err)
+                       : mt_onnx_export_mlp(path, m, rows, cols, mean, std, "mnist-train " APP_VERSION, err);
     if (st)
         return st;
     char in[64], out[64];
+    const int K = net ? net->n_classes : m->dims[m->n_layers];
     if (net)
         snprintf(in, sizeof in, "[N,%d,%d,%d]", net->in_c, net->in_h, net->in_w);
     else if (rows > 0)
         snprintf(in, sizeof in, "[N,1,%d,%d]", rows, cols);
     else
         snprintf(in, sizeof in, "[N,%d]", m->dims[0]);
-    snprintf(out, sizeof out, "[N,%d]", net ? net->n_classes : m->dims[m->n_layers]);
+    snprintf(out, sizeof out, "[N,%d]", K);
     app_log_info(lg, "saved ONNX model to %s (input %s pixels in [0,1], output logits %s)", path, in, out);
     app_ev *e = app_ev_new("onnx");
     app_ev_str(e, "path", path);

@@ -225,6 +225,8 @@ static mt_status check_memory(run *r, mt_err *err)
     const app_config *cfg = r->cfg;
     int dims[MT_MAX_LAYERS + 1], L;
     uint64_t allowed = 0;
+    if (r->use_net)
+        return MT_OK; /* the estimate follows the MLP's allocations only */
     mt_status st = model_dims(r, dims, &L, err);
     if (st)
         return st;
@@ -537,7 +539,7 @@ static mt_status train_epochs(run *r, mt_err *err)
         if (st == MT_EDIVERGED) {
             char msg[sizeof err->msg];
             snprintf(msg, sizeof msg, "%s", err->msg);
-            return mt_errf(err, st, "%s (try a lower --lr, or --clip-grad)", msg);
+            return mt_errf(err, st, "%s (try a lower --lr%s)", msg, r->use_net ? "" : ", or --clip-grad");
         }
         if (st)
             return st;
@@ -680,8 +682,9 @@ static mt_status save_onnx(run *r, mt_err *err)
 {
     if (!r->cfg->save_onnx[0])
         return MT_OK;
-    return app_ckpt_save_onnx(&r->log, r->cfg->save_onnx, r->use_net ? NULL : &r->model, r->use_net ? &r->net : NULL,
-                              (int)r->train.rows, (int)r->train.cols, r->cfg->mean, r->cfg->std, err);
+    return app_ckpt_save_onnx(&r->log, r->cfg->save_onnx, r->use_net ? NULL : &r->model,
+                              r->use_net ? &r->net : NULL, (int)r->train.rows, (int)r->train.cols, r->cfg->mean,
+                              r->cfg->std, err);
 }
 
 static void run_free(run *r)
@@ -867,7 +870,11 @@ static mt_status train_seeds(run *r, mt_err *err)
     const int par = mt_sweep_parallel(n, threads, cpus);
     r->a.cfg.threads = threads;
     r->a.cfg.seed = (long long)seeds[0];
-    if ((st = setup_data(r, err)) || (st = setup_model(r, err)) || (st = app_viz_init(&r->viz, r->cfg, &r->test, err)))
+    if ((st = setup_data(r, err)))
+        goto out;
+    check_classes(r);
+    /* one run's figure: runs side by side (par) each need about as much */
+    if ((st = check_memory(r, err)) || (st = setup_model(r, err)) || (st = app_viz_init(&r->viz, r->cfg, &r->test, err)))
         goto out;
     announce(r);
     app_log_info(&r->log, "%d seed%s (%s), %d at a time", n, plural(n), r->cfg->seeds, par);

@@ -96,8 +96,7 @@ mt_status mt_net_train_epoch(mt_net_trainer *t, const mt_dataset *ds, int epoch,
                                  (uint64_t)t->opt->step, t->k);
         float loss = (float)(sum / B);
         if (!isfinite(loss)) {
-            st = mt_errf(err, MT_EDIVERGED, "training diverged at epoch %d, batch %d: loss is %s "
-                         "(try a lower --lr)", epoch, b, isnan(loss) ? "nan" : "inf");
+            st = mt_errf(err, MT_EDIVERGED, "training diverged at epoch %d, batch %d: loss is %s", epoch, b, isnan(loss) ? "nan" : "inf");
             break;
         }
         mt_optim_step(t->opt, t->net->params, t->net->grads, t->k);

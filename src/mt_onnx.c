@@ -1,7 +1,8 @@
 /* mt_onnx: builds the ONNX ModelProto of a list of layers with protobuf-c and
  * writes it.  Reference: ONNX IR spec (docs/IR.md) and operator docs
  * (docs/Operators.md: Sub-13, Div-13, Flatten-13, Gemm-13, Relu-13, Conv-11,
- * MaxPool-12, BatchNormalization-9).  It does not read ONNX files. */
+ * MaxPool-12, BatchNormalization-9).
+ * It does not read ONNX files. */
 #include "mt_onnx.h"
 
 #include <stdio.h>
@@ -9,14 +10,12 @@
 #include <string.h>
 
 #include "mt_file.h"
+#include "mt_net.h"
 #include "onnx_subset.pb-c.h"
 
 #define OPSET      13
 #define IR_VERSION 7  /* the IR version that introduced opset 13 */
 #define NAME_LEN   48
-#define MAX_IN     5  /* BatchNormalization's inputs: X, scale, B, mean, var */
-#define MAX_ATTR   3  /* Conv's kernel_shape, pads, strides */
-#define MAX_INTS   4  /* values per INTS attribute (Conv's pads) */
 
 /* Every message of one export, allocated together and freed together. */
 typedef struct build {
@@ -24,28 +23,23 @@ typedef struct build {
     Onnx__GraphProto graph;
     Onnx__OperatorSetIdProto opset, *opset_p;
     Onnx__NodeProto *nodes, **node_p;          /* (n_nodes) */
-    Onnx__AttributeProto *attrs, **attr_p;     /* (n_nodes, MAX_ATTR) */
-    int64_t *ints;                             /* (n_nodes, MAX_ATTR, MAX_INTS) INTS values */
+    Onnx__AttributeProto *attrs, **attr_p;     /* (n_nodes * 2): up to two per node */
+    int64_t *ints;                             /* (n_nodes * 2 * 4): their int lists */
     Onnx__TensorProto *inits, **init_p;        /* (n_inits) */
     int64_t *dims;                             /* (n_inits, 4) */
-    char (*names)[NAME_LEN];                   /* (n_nodes * (MAX_IN + 2) + n_inits): per node its
-                                                  name, inputs and output; initializer names */
-    char **ins;                                /* (n_nodes, MAX_IN) node input pointers */
+    char (*names)[NAME_LEN];                   /* (n_nodes * 8 + n_inits): per node its name,
+                                                  <= 5 inputs and its output; initializer names */
+    char **ins;                                /* (n_nodes * 5) node input pointers */
     char **outs;                               /* (n_nodes) */
-    int nn, ni, nname;                         /* nodes, initializers, names used */
-    char prev[NAME_LEN];                       /* the last node's output */
     Onnx__ValueInfoProto vi[2], *vi_in, *vi_out;
     Onnx__TypeProto type[2];
     Onnx__TypeProto__Tensor tt[2];
     Onnx__TensorShapeProto shape[2];
     Onnx__TensorShapeProto__Dimension dim[6], *dim_p[6];
     float consts[2];                           /* mean, std */
+    int nn, ni, nname, na;                     /* used: nodes, initializers, names, attributes */
+    char prev[NAME_LEN];                       /* the value the next node reads */
 } build;
-
-/* The tensor between two layers: an image (N, c, h, w) or features (N, c). */
-typedef struct shape {
-    int c, h, w, flat;
-} shape;
 
 static void value_info(build *b, int k, Onnx__ValueInfoProto **slot, const char *name, const int64_t *d,
                        int nd, Onnx__TensorShapeProto__Dimension **dp, Onnx__TensorShapeProto__Dimension *dd)
@@ -77,54 +71,13 @@ static void value_info(build *b, int k, Onnx__ValueInfoProto **slot, const char 
     *slot = v;
 }
 
-static int has_params(mt_onnx_kind k)
-{
-    return k == MT_ONNX_DENSE || k == MT_ONNX_CONV || k == MT_ONNX_BN;
-}
+/* The shape flowing through the layers: (c, h, w) image or f features. */
+typedef struct flow {
+    int image, c, h, w, f;
+} flow;
 
-/* The shape after layer L (a DENSE layer on an image flattens it first);
- * a message naming layer l when L does not fit s. */
-static mt_status next_shape(shape *s, const mt_onnx_layer *L, int l, mt_err *err)
-{
-    const char *nm = L->name ? L->name : "?";
-    if (has_params(L->kind) && (!L->w || !L->b || !L->name || strlen(L->name) > NAME_LEN - 16))
-        return mt_errf(err, MT_EARG, "onnx: layer %d (%s): weights or name missing", l, nm);
-    switch (L->kind) {
-    case MT_ONNX_DENSE: {
-        const int f = s->flat ? s->c : s->c * s->h * s->w;
-        if (L->in != f || L->out < 1)
-            return mt_errf(err, MT_EARG, "onnx: layer %d (%s): takes %d inputs, %d arrive", l, nm, L->in, f);
-        *s = (shape){ L->out, 1, 1, 1 };
-        return MT_OK;
-    }
-    case MT_ONNX_CONV: {
-        const int oh = s->h + 2 * L->pad - L->k + 1, ow = s->w + 2 * L->pad - L->k + 1;
-        if (s->flat || L->in != s->c || L->out < 1 || L->k < 1 || L->pad < 0 || oh < 1 || ow < 1)
-            return mt_errf(err, MT_EARG, "onnx: layer %d (%s): a %dx%d convolution of %d channels does not "
-                           "fit %d%s", l, nm, L->k, L->k, L->in, s->c, s->flat ? " features" : " channels");
-        *s = (shape){ L->out, oh, ow, 0 };
-        return MT_OK;
-    }
-    case MT_ONNX_MAXPOOL:
-        if (s->flat || s->h < 2 || s->w < 2)
-            return mt_errf(err, MT_EARG, "onnx: layer %d: max-pool needs an image of at least 2x2", l);
-        s->h /= 2, s->w /= 2;
-        return MT_OK;
-    case MT_ONNX_FLATTEN:
-        *s = (shape){ s->flat ? s->c : s->c * s->h * s->w, 1, 1, 1 };
-        return MT_OK;
-    case MT_ONNX_BN:
-        if (!L->mean || !L->var || L->in != s->c || L->out != L->in || !(L->eps > 0))
-            return mt_errf(err, MT_EARG, "onnx: layer %d (%s): batch norm of %d channels on %d", l, nm, L->in,
-                           s->c);
-        return MT_OK;
-    case MT_ONNX_RELU:
-        return MT_OK;
-    }
-    return mt_errf(err, MT_EARG, "onnx: layer %d: unknown kind %d", l, (int)L->kind);
-}
-
-static mt_status check(const mt_onnx_model *md, shape *out, mt_err *err)
+/* Checks the description and returns the output features in *K. */
+static mt_status check(const mt_onnx_model *md, int *K, mt_err *err)
 {
     if (!md || !md->layers || md->n_layers < 1)
         return mt_errf(err, MT_EARG, "onnx: no layers");
@@ -133,88 +86,93 @@ static mt_status check(const mt_onnx_model *md, shape *out, mt_err *err)
                        md->channels, md->rows, md->cols);
     if (!(md->std > 0))
         return mt_errf(err, MT_EARG, "onnx: normalization std must be > 0");
-    shape s = md->rows > 0 ? (shape){ md->channels, md->rows, md->cols, 0 } : (shape){ md->features, 1, 1, 1 };
+    flow s = { md->rows > 0, md->channels, md->rows, md->cols, md->features };
     for (int l = 0; l < md->n_layers; l++) {
-        mt_status st = next_shape(&s, &md->layers[l], l, err);
-        if (st)
-            return st;
+        const mt_onnx_layer *L = &md->layers[l];
+        const char *nm = L->name ? L->name : "?";
+        int named = L->name && strlen(L->name) <= NAME_LEN - 20;
+        switch (L->kind) {
+        case MT_ONNX_DENSE:
+            if (s.image && l == 0) /* the graph flattens the image first */
+                s.image = 0;
+            if (s.image || L->in != s.f || L->out < 1 || !L->w || !L->b || !named)
+                return mt_errf(err, MT_EARG, "onnx: layer %d (%s): takes %d inputs, %d arrive", l, nm, L->in,
+                               s.image ? 0 : s.f);
+            s.f = L->out;
+            break;
+        case MT_ONNX_CONV:
+            if (!s.image || L->in != s.c || L->out < 1 || L->k < 1 || L->pad < 0 || !L->w || !L->b || !named ||
+                s.h + 2 * L->pad - L->k + 1 < 1 || s.w + 2 * L->pad - L->k + 1 < 1)
+                return mt_errf(err, MT_EARG, "onnx: layer %d (%s): a %dx%d convolution of %d channels does not fit "
+                               "the %dx%dx%d input", l, nm, L->k, L->k, L->in, s.c, s.h, s.w);
+            s.c = L->out;
+            s.h += 2 * L->pad - L->k + 1;
+            s.w += 2 * L->pad - L->k + 1;
+            break;
+        case MT_ONNX_MAXPOOL:
+            if (!s.image || s.h < 2 || s.w < 2)
+                return mt_errf(err, MT_EARG, "onnx: layer %d: max-pool needs an image of at least 2x2", l);
+            s.h /= 2;
+            s.w /= 2;
+            break;
+        case MT_ONNX_FLATTEN:
+            if (s.image)
+                s.f = s.c * s.h * s.w;
+            s.image = 0;
+            break;
+        case MT_ONNX_BN:
+            if (L->in != (s.image ? s.c : s.f) || !L->w || !L->b || !L->mean || !L->var || !named)
+                return mt_errf(err, MT_EARG, "onnx: layer %d (%s): batch norm of %d channels, %d arrive", l, nm,
+                               L->in, s.image ? s.c : s.f);
+            break;
+        case MT_ONNX_RELU:
+            break;
+        default:
+            return mt_errf(err, MT_EARG, "onnx: layer %d: unknown kind %d", l, (int)L->kind);
+        }
     }
-    if (!s.flat)
-        return mt_errf(err, MT_EARG, "onnx: the last layer gives an image of %dx%dx%d, not logits (N, K)", s.c,
-                       s.h, s.w);
-    *out = s;
+    if (s.image)
+        return mt_errf(err, MT_EARG, "onnx: the last layer gives an image, not class scores");
+    *K = s.f;
     return MT_OK;
 }
 
-/* ---- building blocks: each stores its strings in b->names ---------------- */
-
-static char *name(build *b, const char *s)
+static char *name_of(build *b, const char *fmt1, const char *a1, const char *a2)
 {
     char *p = b->names[b->nname++];
-    snprintf(p, NAME_LEN, "%s", s);
+    snprintf(p, NAME_LEN, fmt1, a1, a2 ? a2 : "");
     return p;
 }
 
-/* A node op_type named nm reading the last output; more inputs with in(). */
-static Onnx__NodeProto *node(build *b, const char *op, const char *nm)
+/* A node reading b->prev (and more inputs), writing out (NULL: a fresh name
+ * from the node's); its output becomes b->prev. */
+static Onnx__NodeProto *node(build *b, const char *op, const char *nm, const char *out)
 {
     Onnx__NodeProto *nd = &b->nodes[b->nn];
     onnx__node_proto__init(nd);
     nd->op_type = (char *)op;
-    nd->name = name(b, nm);
-    nd->input = &b->ins[b->nn * MAX_IN];
+    nd->name = name_of(b, "%s%s", nm, NULL);
+    nd->input = &b->ins[b->nn * 5];
     nd->output = &b->outs[b->nn];
-    nd->attribute = &b->attr_p[b->nn * MAX_ATTR];
+    nd->n_output = 1;
+    nd->input[nd->n_input++] = name_of(b, "%s%s", b->prev, NULL);
+    nd->output[0] = name_of(b, "%s%s", out ? out : nm, NULL);
+    snprintf(b->prev, sizeof b->prev, "%s", nd->output[0]);
     b->node_p[b->nn++] = nd;
-    nd->input[nd->n_input++] = name(b, b->prev);
     return nd;
 }
 
-static void in(build *b, Onnx__NodeProto *nd, const char *prefix, const char *sfx)
+static void input(build *b, Onnx__NodeProto *nd, const char *prefix, const char *suffix)
 {
-    char s[NAME_LEN];
-    snprintf(s, sizeof s, "%s.%s", prefix, sfx);
-    nd->input[nd->n_input++] = name(b, s);
+    nd->input[nd->n_input++] = name_of(b, suffix ? "%s.%s" : "%s%s", prefix, suffix);
 }
 
-static void out(build *b, Onnx__NodeProto *nd, const char *s)
-{
-    nd->output[0] = name(b, s);
-    nd->n_output = 1;
-    snprintf(b->prev, sizeof b->prev, "%s", s);
-}
-
-/* An attribute of node nd (the last one made): INT i, FLOAT f or INTS v[nv]. */
-static void attr(build *b, Onnx__NodeProto *nd, const char *nm, int64_t i, float f, const int64_t *v, int nv)
-{
-    const size_t k = (size_t)(b->nn - 1) * MAX_ATTR + nd->n_attribute;
-    Onnx__AttributeProto *a = &b->attrs[k];
-    onnx__attribute_proto__init(a);
-    a->name = (char *)nm;
-    if (v) {
-        a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS;
-        a->ints = &b->ints[k * MAX_INTS];
-        memcpy(a->ints, v, (size_t)nv * sizeof *v);
-        a->n_ints = (size_t)nv;
-    } else if (f != 0.f) {
-        a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT;
-        a->f = f;
-    } else {
-        a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT;
-        a->i = i;
-    }
-    b->attr_p[k] = a;
-    nd->n_attribute++;
-}
-
-/* An initializer prefix.sfx holding data of shape d[nd]. */
-static void init(build *b, const char *prefix, const char *sfx, const float *data, const int64_t *d, int nd)
+/* An initializer: name (prefix.suffix), float data, dims (nd of them). */
+static void init(build *b, const char *prefix, const char *suffix, const float *data, const int64_t *d, int nd)
 {
     Onnx__TensorProto *t = &b->inits[b->ni];
-    char s[NAME_LEN];
     onnx__tensor_proto__init(t);
-    snprintf(s, sizeof s, "%s%s%s", prefix, sfx ? "." : "", sfx ? sfx : "");
-    t->name = name(b, s);
+    t->name = name_of(b, suffix ? "%s.%s" : "%s%s", prefix, suffix);
     t->data_type = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
     t->dims = &b->dims[b->ni * 4];
     size_t n = 1;
@@ -228,97 +186,67 @@ static void init(build *b, const char *prefix, const char *sfx, const float *dat
     b->init_p[b->ni++] = t;
 }
 
-/* The nodes (and initializers) of layer L on a tensor of shape s; gen is
- * the generated name of a layer without tensors. */
-static void add_layer(build *b, const mt_onnx_layer *L, const shape *s, const char *gen, int last)
+/* An attribute on nd: an int (n = 0) or a list of n ints (INTS), or a float. */
+static void attr_ints(build *b, Onnx__NodeProto *nd, const char *name, const int64_t *v, int n)
 {
-    static const int64_t k2[2] = { 2, 2 };
-    const char *o = last ? "logits" : L->name ? L->name : gen;
-    Onnx__NodeProto *nd;
-    switch (L->kind) {
-    case MT_ONNX_DENSE: {
-        if (!s->flat) { /* Gemm takes (N, C): PyTorch's (c, h, w) order, as Flatten gives */
-            nd = node(b, "Flatten", "flatten");
-            attr(b, nd, "axis", 1, 0.f, NULL, 0);
-            out(b, nd, "flat");
-        }
-        const int64_t dw[2] = { L->out, L->in }, db[1] = { L->out };
-        init(b, L->name, "weight", L->w, dw, 2);
-        init(b, L->name, "bias", L->b, db, 1);
-        nd = node(b, "Gemm", L->name);
-        in(b, nd, L->name, "weight");
-        in(b, nd, L->name, "bias");
-        attr(b, nd, "transB", 1, 0.f, NULL, 0);
-        break;
+    Onnx__AttributeProto *a = &b->attrs[b->na];
+    onnx__attribute_proto__init(a);
+    a->name = (char *)name;
+    if (n == 0) {
+        a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT;
+        a->i = v[0];
+    } else {
+        a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS;
+        a->ints = &b->ints[b->na * 4];
+        memcpy(a->ints, v, (size_t)n * sizeof *v);
+        a->n_ints = (size_t)n;
     }
-    case MT_ONNX_CONV: {
-        const int64_t dw[4] = { L->out, L->in, L->k, L->k }, db[1] = { L->out };
-        const int64_t ks[2] = { L->k, L->k }, pads[4] = { L->pad, L->pad, L->pad, L->pad }; /* t, l, b, r */
-        init(b, L->name, "weight", L->w, dw, 4);
-        init(b, L->name, "bias", L->b, db, 1);
-        nd = node(b, "Conv", L->name);
-        in(b, nd, L->name, "weight");
-        in(b, nd, L->name, "bias");
-        attr(b, nd, "kernel_shape", 0, 0.f, ks, 2);
-        attr(b, nd, "pads", 0, 0.f, pads, 4);
-        break;
-    }
-    case MT_ONNX_BN: {
-        const int64_t dc[1] = { L->in };
-        init(b, L->name, "weight", L->w, dc, 1);
-        init(b, L->name, "bias", L->b, dc, 1);
-        init(b, L->name, "running_mean", L->mean, dc, 1);
-        init(b, L->name, "running_var", L->var, dc, 1);
-        nd = node(b, "BatchNormalization", L->name);
-        in(b, nd, L->name, "weight");
-        in(b, nd, L->name, "bias");
-        in(b, nd, L->name, "running_mean");
-        in(b, nd, L->name, "running_var");
-        attr(b, nd, "epsilon", 0, L->eps, NULL, 0);
-        break;
-    }
-    case MT_ONNX_MAXPOOL:
-        nd = node(b, "MaxPool", o);
-        attr(b, nd, "kernel_shape", 0, 0.f, k2, 2);
-        attr(b, nd, "strides", 0, 0.f, k2, 2);
-        break;
-    case MT_ONNX_FLATTEN:
-        nd = node(b, "Flatten", o);
-        attr(b, nd, "axis", 1, 0.f, NULL, 0);
-        break;
-    case MT_ONNX_RELU:
-    default:
-        nd = node(b, "Relu", o);
-        break;
-    }
-    out(b, nd, o);
+    if (!nd->attribute)
+        nd->attribute = &b->attr_p[b->na];
+    b->attr_p[b->na++] = a;
+    nd->n_attribute++;
 }
 
-mt_status mt_onnx_encode(const mt_onnx_model *md, uint8_t **out_buf, size_t *out_len, mt_err *err)
+static void attr_float(build *b, Onnx__NodeProto *nd, const char *name, float v)
 {
-    shape s, fin = { 0, 0, 0, 0 };
-    mt_status st = check(md, &fin, err);
+    Onnx__AttributeProto *a = &b->attrs[b->na];
+    onnx__attribute_proto__init(a);
+    a->name = (char *)name;
+    a->type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT;
+    a->f = v;
+    if (!nd->attribute)
+        nd->attribute = &b->attr_p[b->na];
+    b->attr_p[b->na++] = a;
+    nd->n_attribute++;
+}
+
+mt_status mt_onnx_encode(const mt_onnx_model *md, uint8_t **out, size_t *out_len, mt_err *err)
+{
+    int K = 0;
+    mt_status st = check(md, &K, err);
     if (st)
         return st;
-    const int n_nodes = 3 + md->n_layers; /* Sub, Div, at most one Flatten before a Gemm, the layers */
+    const int image = md->rows > 0;
+    const int n_nodes = 3 + md->n_layers;
     int n_inits = 2;
-    for (int l = 0; l < md->n_layers; l++)
-        n_inits += md->layers[l].kind == MT_ONNX_BN ? 4 : has_params(md->layers[l].kind) ? 2 : 0;
+    for (int l = 0; l < md->n_layers; l++) {
+        mt_onnx_kind kd = md->layers[l].kind;
+        n_inits += kd == MT_ONNX_DENSE || kd == MT_ONNX_CONV ? 2 : kd == MT_ONNX_BN ? 4 : 0;
+    }
     build *b = calloc(1, sizeof *b);
     if (!b)
         return mt_errf(err, MT_ENOMEM, "onnx: out of memory");
-    const size_t nn = (size_t)n_nodes, ni = (size_t)n_inits;
-    b->nodes = calloc(nn, sizeof *b->nodes);
-    b->node_p = calloc(nn, sizeof *b->node_p);
-    b->attrs = calloc(nn * MAX_ATTR, sizeof *b->attrs);
-    b->attr_p = calloc(nn * MAX_ATTR, sizeof *b->attr_p);
-    b->ints = calloc(nn * MAX_ATTR * MAX_INTS, sizeof *b->ints);
-    b->inits = calloc(ni, sizeof *b->inits);
-    b->init_p = calloc(ni, sizeof *b->init_p);
-    b->dims = calloc(ni * 4, sizeof *b->dims);
-    b->names = calloc(nn * (MAX_IN + 2) + ni, sizeof *b->names);
-    b->ins = calloc(nn * MAX_IN, sizeof *b->ins);
-    b->outs = calloc(nn, sizeof *b->outs);
+    b->nodes = calloc((size_t)n_nodes, sizeof *b->nodes);
+    b->node_p = calloc((size_t)n_nodes, sizeof *b->node_p);
+    b->attrs = calloc((size_t)n_nodes * 2, sizeof *b->attrs);
+    b->attr_p = calloc((size_t)n_nodes * 2, sizeof *b->attr_p);
+    b->ints = calloc((size_t)n_nodes * 2 * 4, sizeof *b->ints);
+    b->inits = calloc((size_t)n_inits, sizeof *b->inits);
+    b->init_p = calloc((size_t)n_inits, sizeof *b->init_p);
+    b->dims = calloc((size_t)n_inits * 4, sizeof *b->dims);
+    b->names = calloc((size_t)n_nodes * 8 + (size_t)n_inits, sizeof *b->names);
+    b->ins = calloc((size_t)n_nodes * 5, sizeof *b->ins);
+    b->outs = calloc((size_t)n_nodes, sizeof *b->outs);
     uint8_t *buf = NULL;
     if (!b->nodes || !b->node_p || !b->attrs || !b->attr_p || !b->ints || !b->inits || !b->init_p || !b->dims ||
         !b->names || !b->ins || !b->outs) {
@@ -327,40 +255,84 @@ mt_status mt_onnx_encode(const mt_onnx_model *md, uint8_t **out_buf, size_t *out
     }
     snprintf(b->prev, sizeof b->prev, "input");
 
-    /* initializers: scalars mean and std first, then each layer's tensors */
+    /* normalization: scalars mean and std */
     b->consts[0] = (float)md->mean;
     b->consts[1] = (float)md->std;
     init(b, "norm.mean", NULL, &b->consts[0], NULL, 0);
     init(b, "norm.std", NULL, &b->consts[1], NULL, 0);
-    Onnx__NodeProto *nd = node(b, "Sub", "normalize_sub");
-    nd->input[nd->n_input++] = name(b, "norm.mean");
-    out(b, nd, "centered");
-    nd = node(b, "Div", "normalize_div");
-    nd->input[nd->n_input++] = name(b, "norm.std");
-    out(b, nd, "normalized");
-
-    /* Generated names of layers without tensors: kind and the number of
-     * layers with tensors before it ("relu1" after fc1), "_2" on a repeat. */
-    static const char *const kname[] = { "", "", "relu", "", "maxpool", "flatten", "" };
-    int n_param = 0, rep[8] = { 0 };
-    s = md->rows > 0 ? (shape){ md->channels, md->rows, md->cols, 0 } : (shape){ md->features, 1, 1, 1 };
+    Onnx__NodeProto *nd = node(b, "Sub", "normalize_sub", "centered");
+    input(b, nd, "norm.mean", NULL);
+    nd = node(b, "Div", "normalize_div", "normalized");
+    input(b, nd, "norm.std", NULL);
+    const int64_t one = 1;
+    if (image && md->layers[0].kind == MT_ONNX_DENSE) {
+        nd = node(b, "Flatten", "flatten", "flat");
+        attr_ints(b, nd, "axis", &one, 0);
+    }
+    int n_relu = 0, n_pool = 0, n_flat = 0;
     for (int l = 0; l < md->n_layers; l++) {
         const mt_onnx_layer *L = &md->layers[l];
-        char gen[NAME_LEN] = "";
-        if (has_params(L->kind)) {
-            n_param++;
-            memset(rep, 0, sizeof rep);
-        } else if (rep[L->kind]++ == 0) {
-            snprintf(gen, sizeof gen, "%s%d", kname[L->kind], n_param);
-        } else {
-            snprintf(gen, sizeof gen, "%s%d_%d", kname[L->kind], n_param, rep[L->kind]);
+        const char *last = l == md->n_layers - 1 ? "logits" : NULL;
+        char nm[NAME_LEN];
+        switch (L->kind) {
+        case MT_ONNX_DENSE: {
+            const int64_t dw[2] = { L->out, L->in }, db[1] = { L->out };
+            init(b, L->name, "weight", L->w, dw, 2);
+            init(b, L->name, "bias", L->b, db, 1);
+            nd = node(b, "Gemm", L->name, last);
+            input(b, nd, L->name, "weight");
+            input(b, nd, L->name, "bias");
+            attr_ints(b, nd, "transB", &one, 0);
+            break;
         }
-        add_layer(b, L, &s, gen, l == md->n_layers - 1);
-        next_shape(&s, L, l, NULL); /* checked above */
+        case MT_ONNX_CONV: {
+            const int64_t dw[4] = { L->out, L->in, L->k, L->k }, db[1] = { L->out };
+            const int64_t ks[2] = { L->k, L->k }, pads[4] = { L->pad, L->pad, L->pad, L->pad };
+            init(b, L->name, "weight", L->w, dw, 4);
+            init(b, L->name, "bias", L->b, db, 1);
+            nd = node(b, "Conv", L->name, last);
+            input(b, nd, L->name, "weight");
+            input(b, nd, L->name, "bias");
+            attr_ints(b, nd, "kernel_shape", ks, 2);
+            attr_ints(b, nd, "pads", pads, 4);
+            break;
+        }
+        case MT_ONNX_BN: {
+            const int64_t dc[1] = { L->in };
+            init(b, L->name, "weight", L->w, dc, 1);
+            init(b, L->name, "bias", L->b, dc, 1);
+            init(b, L->name, "running_mean", L->mean, dc, 1);
+            init(b, L->name, "running_var", L->var, dc, 1);
+            nd = node(b, "BatchNormalization", L->name, last);
+            input(b, nd, L->name, "weight");
+            input(b, nd, L->name, "bias");
+            input(b, nd, L->name, "running_mean");
+            input(b, nd, L->name, "running_var");
+            attr_float(b, nd, "epsilon", L->eps);
+            break;
+        }
+        case MT_ONNX_MAXPOOL: {
+            const int64_t two[2] = { 2, 2 };
+            snprintf(nm, sizeof nm, "maxpool%d", ++n_pool);
+            nd = node(b, "MaxPool", nm, last);
+            attr_ints(b, nd, "kernel_shape", two, 2);
+            attr_ints(b, nd, "strides", two, 2);
+            break;
+        }
+        case MT_ONNX_FLATTEN:
+            snprintf(nm, sizeof nm, "flatten%d", ++n_flat);
+            nd = node(b, "Flatten", nm, last);
+            attr_ints(b, nd, "axis", &one, 0);
+            break;
+        case MT_ONNX_RELU:
+        default:
+            snprintf(nm, sizeof nm, "relu%d", ++n_relu);
+            node(b, "Relu", nm, last);
+            break;
+        }
     }
 
-    int64_t din[4] = { 0, md->channels, md->rows, md->cols }, dflat[2] = { 0, md->features }, dout[2] = { 0, fin.c };
-    const int image = md->rows > 0;
+    int64_t din[4] = { 0, md->channels, md->rows, md->cols }, dflat[2] = { 0, md->features }, dout[2] = { 0, K };
     value_info(b, 0, &b->vi_in, "input", image ? din : dflat, image ? 4 : 2, &b->dim_p[0], &b->dim[0]);
     value_info(b, 1, &b->vi_out, "logits", dout, 2, &b->dim_p[4], &b->dim[4]);
 
@@ -402,7 +374,7 @@ mt_status mt_onnx_encode(const mt_onnx_model *md, uint8_t **out_buf, size_t *out
         st = mt_errf(err, MT_EARG, "onnx: protobuf-c packed an unexpected size");
         goto done;
     }
-    *out_buf = buf;
+    *out = buf;
     *out_len = len;
 done:
     free(b->nodes);
@@ -440,13 +412,26 @@ mt_status mt_onnx_describe_mlp(mt_onnx_layer *layers, int cap, int *n, const mt_
                        m ? 2 * m->n_layers - 1 : 0);
     int k = 0;
     for (int l = 0; l < m->n_layers; l++) {
-        layers[k++] = (mt_onnx_layer){ .kind = MT_ONNX_DENSE, .name = names[l], .in = m->dims[l],
-                                       .out = m->dims[l + 1], .w = m->w[l], .b = m->b[l] };
+        layers[k++] = (mt_onnx_layer){ MT_ONNX_DENSE, names[l], m->dims[l], m->dims[l + 1], m->w[l], m->b[l], 0, 0,
+                                       NULL, NULL, 0.f };
         if (l < m->n_layers - 1)
-            layers[k++] = (mt_onnx_layer){ .kind = MT_ONNX_RELU };
+            layers[k++] = (mt_onnx_layer){ MT_ONNX_RELU, NULL, 0, 0, NULL, NULL, 0, 0, NULL, NULL, 0.f };
     }
     *n = k;
     return MT_OK;
+}
+
+mt_status mt_onnx_export_mlp(const char *path, const mt_mlp *m, int rows, int cols, double mean,
+                             double std, const char *producer_version, mt_err *err)
+{
+    mt_onnx_layer layers[2 * MT_MAX_LAYERS];
+    int n = 0;
+    mt_status st = mt_onnx_describe_mlp(layers, 2 * MT_MAX_LAYERS, &n, m, err);
+    if (st)
+        return st;
+    mt_onnx_model md = { 1, rows > 0 ? rows : 0, rows > 0 ? cols : 0, m->dims[0], mean, std, layers, n,
+                         producer_version, NULL };
+    return mt_onnx_write(path, &md, err);
 }
 
 mt_status mt_onnx_describe_net(mt_onnx_layer *layers, int cap, int *n, const mt_net *net, mt_err *err)
@@ -457,34 +442,46 @@ mt_status mt_onnx_describe_net(mt_onnx_layer *layers, int cap, int *n, const mt_
     int k = 0;
     for (int l = 0; l < net->n_layers; l++) {
         const mt_layer *L = &net->layers[l];
-        const float *w = net->params + L->w_off, *b = net->params + L->b_off;
-        mt_onnx_layer *o = &layers[k];
+        mt_onnx_layer d = { MT_ONNX_RELU, L->name, 0, 0, NULL, NULL, 0, 0, NULL, NULL, 0.f };
         switch (L->kind) {
-        case MT_LAYER_CONV: /* weights (oc, c, k, k) as PyTorch's: the NHWC layout is activations' only */
-            *o = (mt_onnx_layer){ .kind = MT_ONNX_CONV, .name = L->name, .in = L->c, .out = L->oc, .w = w, .b = b,
-                                  .k = L->k, .pad = L->pad };
+        case MT_LAYER_CONV:
+            d.kind = MT_ONNX_CONV;
+            d.in = L->c;
+            d.out = L->oc;
+            d.k = L->k;
+            d.pad = L->pad;
+            d.w = net->params + L->w_off;
+            d.b = net->params + L->b_off;
             break;
         case MT_LAYER_LINEAR:
-            *o = (mt_onnx_layer){ .kind = MT_ONNX_DENSE, .name = L->name, .in = L->c, .out = L->oc, .w = w, .b = b };
+            d.kind = MT_ONNX_DENSE;
+            d.in = L->c;
+            d.out = L->oc;
+            d.w = net->params + L->w_off;
+            d.b = net->params + L->b_off;
             break;
         case MT_LAYER_BN:
-            *o = (mt_onnx_layer){ .kind = MT_ONNX_BN, .name = L->name, .in = L->c, .out = L->c, .w = w, .b = b,
-                                  .mean = net->buffers + L->buf_off, .var = net->buffers + L->buf_off + L->c,
-                                  .eps = MT_NET_BN_EPS };
+            d.kind = MT_ONNX_BN;
+            d.in = d.out = L->c;
+            d.w = net->params + L->w_off;
+            d.b = net->params + L->b_off;
+            d.mean = net->buffers + L->buf_off;
+            d.var = net->buffers + L->buf_off + L->c;
+            d.eps = MT_NET_BN_EPS;
             break;
         case MT_LAYER_MAXPOOL:
-            *o = (mt_onnx_layer){ .kind = MT_ONNX_MAXPOOL };
+            d.kind = MT_ONNX_MAXPOOL;
+            break;
+        case MT_LAYER_FLATTEN:
+            d.kind = MT_ONNX_FLATTEN;
             break;
         case MT_LAYER_RELU:
-            *o = (mt_onnx_layer){ .kind = MT_ONNX_RELU };
             break;
-        case MT_LAYER_FLATTEN: /* mt_net's flatten gives PyTorch's (c, h, w) order, as ONNX's on NCHW */
-            *o = (mt_onnx_layer){ .kind = MT_ONNX_FLATTEN };
-            break;
-        case MT_LAYER_DROPOUT: /* the identity at inference */
+        case MT_LAYER_DROPOUT: /* identity at inference */
+        default:
             continue;
         }
-        k++;
+        layers[k++] = d;
     }
     *n = k;
     return MT_OK;
@@ -499,19 +496,6 @@ mt_status mt_onnx_export_net(const char *path, const mt_net *net, double mean, d
     if (st)
         return st;
     mt_onnx_model md = { net->in_c, net->in_h, net->in_w, net->in_c * net->in_h * net->in_w, mean, std, layers, n,
-                         producer_version, NULL };
-    return mt_onnx_write(path, &md, err);
-}
-
-mt_status mt_onnx_export_mlp(const char *path, const mt_mlp *m, int rows, int cols, double mean,
-                             double std, const char *producer_version, mt_err *err)
-{
-    mt_onnx_layer layers[2 * MT_MAX_LAYERS];
-    int n = 0;
-    mt_status st = mt_onnx_describe_mlp(layers, 2 * MT_MAX_LAYERS, &n, m, err);
-    if (st)
-        return st;
-    mt_onnx_model md = { 1, rows > 0 ? rows : 0, rows > 0 ? cols : 0, m->dims[0], mean, std, layers, n,
                          producer_version, NULL };
     return mt_onnx_write(path, &md, err);
 }

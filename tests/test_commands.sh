@@ -84,6 +84,14 @@ pid=$!; sleep 1.5; kill -INT $pid; wait $pid; rc=$?
 [ $rc = 130 ] && ok "interrupted: exit 130" || bad "interrupted: exit $rc"
 err_has "--save-state FILE keeps a run"
 
+# --- the progress bar's ETA covers the epochs still to come, not only this one
+"$BIN" --data "$T/big" --epochs 3 --isa scalar --log-interval 0 --no-grid --progress on >/dev/null 2>"$T/bar"
+eta=$(tr '\r' '\n' <"$T/bar" | grep 'epoch 1/3' | tail -1 | grep -o 'ETA [0-9.]*s')
+case "$eta" in
+    "ETA 0.0s"|"") bad "ETA at the end of epoch 1 of 3: '$eta'" ;;
+    *) ok "ETA at the end of epoch 1 of 3 counts the rest: $eta" ;;
+esac
+
 # --- --resume: fewer epochs than done is an error; the state keeps being saved to its file
 expect 0 "a 2-epoch state" "$BIN" --data "$D" --epochs 2 --save-state "$T/run.st" --log-interval 0 --no-grid
 expect 2 "--resume with fewer epochs" "$BIN" --resume "$T/run.st" --epochs 1; err_has "already done 2 epochs"
@@ -125,4 +133,23 @@ expect 3 "a checkpoint as a picture" "$BIN" predict --checkpoint "$T/fm.st" "$T/
 err_has "looks like a safetensors checkpoint"
 expect 3 "info on a PNG" "$BIN" info "$T/digit.png"; err_has "looks like a PNG image"
 expect 3 "info on an unreadable file" "$BIN" info "$T/nosuch.st"; err_has "No such file or directory"
+
+# --- an eval of a Fashion-MNIST model reads Fashion-MNIST, wherever MNIST_DATA points
+FS=/usr/share/datasets/fashion-mnist
+if [ -f "$FS/t10k-labels-idx1-ubyte.gz" ] || [ -f "$FS/t10k-labels-idx1-ubyte" ]; then
+    MNIST_DATA="$D" expect 0 "eval of a fashion-mnist model without --data" "$BIN" eval "$T/fm.st" --test-limit 100 --json
+    grep -q '"event":"eval".*"data":"'"$FS"'"' "$T/out" && ok "  read $FS" || bad "  $(grep '"eval"' "$T/out" | head -c 300)"
+else
+    echo "skip - Fashion-MNIST eval: $FS is not installed (Debian: dataset-fashion-mnist)"
+fi
+
+# --- repository hygiene the redesign asked for
+if git -C "$HERE/.." rev-parse >/dev/null 2>&1; then
+    git -C "$HERE/.." check-ignore -q run.st && ok "run.st (the README's state file) is ignored" || bad "run.st is not ignored"
+fi
+if grep -rnE '\(issue [0-9]+\)|issue [0-9]+[:)]' "$HERE/../src" "$HERE/../include" >"$T/issues"; then
+    bad "code comments name issues: $(head -3 "$T/issues")"
+else
+    ok "no issue numbers in code comments"
+fi
 finish

@@ -218,6 +218,7 @@ else
     ok "mem-hidden-huge skipped under ASan (ulimit -v)"
 fi
 hcase mem-max-memory        2 "more than the 16 MiB allowed by --max-memory" "${TRAIN[@]}" --data "$T/d" --hidden 2048,2048 --max-memory 16M
+hcase mem-max-memory-seeds  2 "allowed by --max-memory" "${TRAIN[@]}" --data "$T/d" --hidden 2048,2048 --max-memory 16M --seeds 1-2
 hcase mem-max-memory-bad    2 "--max-memory: expected a size" "$BIN" train --data "$T/d" --max-memory 1e3
 hcase mem-max-memory-enough 0 ""                  "${TRAIN[@]}" --data "$T/d" --max-memory 1G
 

@@ -213,6 +213,72 @@ static void test_onnx_checker_and_onnxruntime_agree_with_us(void **state)
         skip();
 }
 
+/* A layer-list model with every layer kind (conv with and without padding,
+ * batch norm on images and features, max-pool, dropout, flatten, linear):
+ * onnx.checker and onnxruntime on 1000 images against mt_net_predict. */
+static void test_onnx_layer_list_model_agrees_with_onnxruntime(void **state)
+{
+    (void)state;
+    const char *spec = "conv:4:3:same,bn,relu,maxpool,conv:6:3,relu,dropout:0.25,flatten,linear:16,bn,relu,linear:10";
+    mt_net net;
+    memset(&net, 0, sizeof net);
+    mt_net_opts o;
+    memset(&o, 0, sizeof o);
+    mt_err err = { 0 };
+    if (mt_net_build(&net, spec, &o, 1, 28, 28, 10, &err))
+        fail_msg("%s", err.msg);
+    mt_rng rng;
+    mt_rng_seed(&rng, 11);
+    mt_net_init(&net, &rng);
+    for (size_t i = 0; i < net.n_buffers; i++) /* running statistics away from 0 / 1 */
+        net.buffers[i] = (float)(0.05 + 0.3 * (double)(mt_rng_u64(&rng) >> 11) / 9007199254740992.0);
+    const int N = 1000;
+    uint8_t *img = malloc((size_t)N * 784);
+    float *x = malloc((size_t)N * 784 * sizeof *x), *pix = malloc((size_t)N * 784 * sizeof *pix),
+          *logits = malloc((size_t)N * 10 * sizeof *logits);
+    assert_non_null(img);
+    assert_non_null(x);
+    assert_non_null(pix);
+    assert_non_null(logits);
+    for (size_t i = 0; i < (size_t)N * 784; i++)
+        img[i] = (uint8_t)(mt_rng_u64(&rng) >> 56);
+    const mt_kern *k = NULL;
+    assert_int_equal(mt_kern_select(&k, MT_ISA_SCALAR, NULL), MT_OK);
+    float scale, shift;
+    mt_norm_affine(&scale, &shift, 0.1307, 0.3081);
+    k->u8_to_f32(x, img, (size_t)N * 784, scale, shift);
+    mt_net_work *w = NULL;
+    assert_int_equal(mt_net_work_create(&w, &net, 100, 1, NULL), MT_OK);
+    for (int s0 = 0; s0 < N; s0 += 100)
+        mt_net_predict(&net, w, NULL, x + (size_t)s0 * 784, 100, logits + (size_t)s0 * 10, k);
+    for (size_t i = 0; i < (size_t)N * 784; i++)
+        pix[i] = img[i] / 255.f;
+    const char *dir = tu_mkdtemp();
+    if (mt_onnx_export_net(tu_in(dir, "n.onnx"), &net, 0.1307, 0.3081, "test", &err))
+        fail_msg("%s", err.msg);
+    write_f32(tu_in(dir, "pix.f32"), pix, (size_t)N * 784);
+    write_f32(tu_in(dir, "logits.f32"), logits, (size_t)N * 10);
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 tests/onnx_check.py %s 1 28 28 10", tu_in(dir, "n.onnx"));
+    int rc_py = run(cmd);
+    snprintf(cmd, sizeof cmd, "command -v node >/dev/null || { echo 'skip - node is not installed (Debian: nodejs)'; exit 77; }; "
+             "node tests/js/onnx_run.js %s %s %s %d 1 28 28 10 1e-5", tu_in(dir, "n.onnx"),
+             tu_in(dir, "pix.f32"), tu_in(dir, "logits.f32"), N);
+    int rc_js = run(cmd);
+    fflush(stdout);
+    tu_rmrf(dir);
+    mt_net_work_free(w);
+    mt_net_free(&net);
+    free(img);
+    free(x);
+    free(pix);
+    free(logits);
+    assert_true(rc_py == 0 || rc_py == 77);
+    assert_true(rc_js == 0 || rc_js == 77);
+    if (rc_py == 77 || rc_js == 77)
+        skip();
+}
+
 /* The description of a layer-list model: one node per layer (dropout
  * left out), PyTorch's tensor names and shapes, Conv's pads, MaxPool's
  * window, BatchNormalization's running statistics and eps. */
@@ -392,6 +458,7 @@ int main(void)
         cmocka_unit_test(test_onnx_graph_has_the_documented_structure),
         cmocka_unit_test(test_onnx_refuses_inconsistent_descriptions),
         cmocka_unit_test(test_onnx_checker_and_onnxruntime_agree_with_us),
+        cmocka_unit_test(test_onnx_layer_list_model_agrees_with_onnxruntime),
         cmocka_unit_test(test_onnx_net_graph_follows_the_layer_list),
         cmocka_unit_test(test_onnx_cnn_agrees_with_onnxruntime),
         cmocka_unit_test(test_onnx_fastcnn_agrees_with_onnxruntime),

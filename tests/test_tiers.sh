@@ -30,4 +30,11 @@ mutate "a service including a command" include/app_data.h '#include "app_cmd.h"'
 mutate "the base including a service" src/app_opt.c '#include "app_ckpt.h"'
 mutate "a command including another" src/app_eval.c '#include "app_train.h"'
 mutate "a circle among services" include/app_data.h '#include "app_ckpt.h"'
+
+# the library names no command-line option in its messages (the commands add those hints)
+if grep -nE '"[^"]*--[a-z][a-z-]+' "$ROOT"/src/mt_*.c | grep -v 'http' >"$T/opts"; then
+    bad "library messages name options: $(head -3 "$T/opts")"
+else
+    ok "no option names in library messages"
+fi
 finish

@@ -99,6 +99,17 @@ PYEOF
     if [ $rc = 77 ]; then cat "$T/chk"
     elif [ $rc = 0 ] && grep -q "accuracy ${EVAL_ACC}%" "$T/chk"; then ok "  onnxruntime: $(cat "$T/chk") = eval's ${EVAL_ACC}%"
     else bad "  onnxruntime accuracy differs from eval's ${EVAL_ACC}%: $(cat "$T/chk")"; fi
+    # a layer-list model (conv, batch norm, max-pool, dropout): --save-onnx and export, same accuracy
+    expect 0 "train a layer-list model with --save-onnx" "$BIN" --data "$D" --train-limit 2000 --epochs 1 --no-grid \
+        --model conv:4:3:same,bn,relu,maxpool,dropout:0.2,flatten,linear:10 --save "$T/c.st" --save-onnx "$T/c.onnx"
+    expect 0 "eval it" "$BIN" eval --checkpoint "$T/c.st" --data "$D"
+    C_ACC=$(grep -o 'Test Accuracy: [0-9.]*' "$T/err" | grep -o '[0-9.]*$')
+    expect 0 "export it" "$BIN" export --checkpoint "$T/c.st" --onnx "$T/c2.onnx"
+    cmp -s "$T/c.onnx" "$T/c2.onnx" && ok "  identical to --save-onnx" || bad "  export differs from --save-onnx"
+    node "$HERE/js/onnx_run.js" "$T/c.onnx" "$T/pix.f32" - "$N" 1 28 28 10 0 "$T/lab.u8" > "$T/chk" 2>&1; rc=$?
+    if [ $rc = 77 ]; then cat "$T/chk"
+    elif [ $rc = 0 ] && grep -q "accuracy ${C_ACC}%" "$T/chk"; then ok "  onnxruntime: $(cat "$T/chk") = eval's ${C_ACC}%"
+    else bad "  onnxruntime accuracy of the layer-list model differs from eval's ${C_ACC}%: $(cat "$T/chk")"; fi
 else
     echo "skip - node is not installed (Debian: nodejs)"
 fi

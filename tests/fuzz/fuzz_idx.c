@@ -1,7 +1,8 @@
 /* fuzz_idx: mt_idx_load on arbitrary bytes, as a plain file and as the same
  * bytes gzip-compressed (so the decompressor always sees a valid stream and
- * the IDX checks behind it are reached).  The first byte picks labels (idx1)
- * or images (idx3) and plain or gzip; the rest is the file. */
+ * the IDX checks behind it are reached); a plain input also goes through
+ * mt_idx_parse, which must agree.  The first byte picks labels (idx1) or
+ * images (idx3) and plain or gzip; the rest is the file. */
 #include <string.h>
 #include <zlib.h>
 
@@ -54,5 +55,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort(); /* every failure is one non-empty line */
     }
     mt_idx_free(&idx);
+    if (!gz) {
+        /* the in-memory entry point must agree with the file reader */
+        mt_idx mem = { 0 };
+        mt_err e2 = { 0 };
+        if (mt_idx_parse(&mem, data, size, "fuzz.idx", ndim, &e2) != st)
+            abort();
+        mt_idx_free(&mem);
+    }
     return 0;
 }

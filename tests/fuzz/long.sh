@@ -14,10 +14,8 @@ for name in $names; do
     cp "$B/$name" "$OUT/bin/$name" # a rebuild during the run must not swap the binary
     mkdir -p "$OUT/$name/corpus"
     cp -n "$B/corpus/$name"/* "$OUT/$name/corpus/" 2>/dev/null
-    malloc_mb=1024
-    [ "$name" = fuzz_idx ] && malloc_mb=2100 # the known IDX allocation finding (README)
     ( cd "$OUT/$name" && nice -n 19 "../bin/$name" -fork=1 -ignore_crashes=1 -ignore_ooms=1 \
         -ignore_timeouts=1 -max_total_time="$SECS" -max_len=8192 -rss_limit_mb=2200 \
-        -malloc_limit_mb=$malloc_mb -timeout=20 -print_final_stats=1 corpus >"../$name.log" 2>&1 ) &
+        -malloc_limit_mb=1024 -timeout=20 -print_final_stats=1 corpus >"../$name.log" 2>&1 ) &
 done
 wait

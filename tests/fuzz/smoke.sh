@@ -12,12 +12,8 @@ for h in "$B"/fuzz_*; do
     name=$(basename "$h")
     scratch=$(mktemp -d "/tmp/mt_fuzz_$name.XXXXXX")
     start=$(date +%s.%N)
-    # mt_idx_load allocates what a header claims (up to 2 GiB) before reading
-    # the data: a known finding (tests/fuzz/README.md), allowed here until fixed.
-    # Each such input costs seconds (ASan poisons the block), so fewer runs.
-    malloc_mb=768 runs=$RUNS
-    [ "$name" = fuzz_idx ] && malloc_mb=2100 runs=$((RUNS / 4))
-    if "$h" -runs="$runs" -seed=1 -max_len=4096 -rss_limit_mb=1024 -malloc_limit_mb=$malloc_mb \
+    runs=$RUNS
+    if "$h" -runs="$runs" -seed=1 -max_len=4096 -rss_limit_mb=1024 -malloc_limit_mb=768 \
             -timeout=10 -print_final_stats=1 -artifact_prefix="$scratch/" "$scratch" "$B/corpus/$name" \
             >"$scratch.log" 2>&1; then
         cov=$(grep -o 'cov: [0-9]*' "$scratch.log" | tail -1)
