@@ -50,6 +50,7 @@
 
 #define MT_NET_MAX_LAYERS 64
 #define MT_NET_SPEC_MAX 1024
+#define MT_NET_BN_EPS 1e-5f /* batch norm's eps (PyTorch's default) */
 
 typedef enum {
     MT_LAYER_CONV, MT_LAYER_MAXPOOL, MT_LAYER_RELU, MT_LAYER_DROPOUT,

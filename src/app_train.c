@@ -960,7 +960,8 @@ int app_cmd_train(int argc, char **argv)
     free(js);
 
     if (cfg->seeds[0]) { /* one run per seed, a summary; the first seed's pictures and model */
-        if ((st = app_opt_kernels(cfg, &r.k, &err)) || (st = train_seeds(&r, &err)) || (st = save_model(&r, &err)))
+        if ((st = app_opt_kernels(cfg, &r.k, &err)) || (st = train_seeds(&r, &err)) || (st = save_model(&r, &err)) ||
+            (st = save_onnx(&r, &err)))
             goto done;
         viz_st = app_viz_report(&r.viz, &r.log, cfg, &r.test, &r.ev);
         goto done;

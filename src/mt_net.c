@@ -14,7 +14,7 @@
 #include "mt_layers.h"
 #include "mt_mem.h"
 
-#define BN_EPS 1e-5f
+#define BN_EPS MT_NET_BN_EPS
 /* Samples per weight-gradient product of a conv layer: a longer K per
  * call; the patches of CONV_G samples are each thread's scratch. */
 #define CONV_G 4

@@ -1,6 +1,7 @@
 /* mt_onnx: builds the ONNX ModelProto of a list of layers with protobuf-c and
  * writes it.  Reference: ONNX IR spec (docs/IR.md) and operator docs
- * (docs/Operators.md: Sub-13, Div-13, Flatten-13, Gemm-13, Relu-13).
+ * (docs/Operators.md: Sub-13, Div-13, Flatten-13, Gemm-13, Relu-13, Conv-11,
+ * MaxPool-12, BatchNormalization-9).
  * It does not read ONNX files. */
 #include "mt_onnx.h"
 
@@ -15,7 +16,6 @@
 #define OPSET      13
 #define IR_VERSION 7  /* the IR version that introduced opset 13 */
 #define NAME_LEN   48
-#define BN_EPS     1e-5f /* torch.nn.BatchNorm*d's default epsilon, which mt_net uses */
 
 /* Every message of one export, allocated together and freed together. */
 typedef struct build {
@@ -467,7 +467,7 @@ mt_status mt_onnx_describe_net(mt_onnx_layer *layers, int cap, int *n, const mt_
             d.b = net->params + L->b_off;
             d.mean = net->buffers + L->buf_off;
             d.var = net->buffers + L->buf_off + L->c;
-            d.eps = BN_EPS;
+            d.eps = MT_NET_BN_EPS;
             break;
         case MT_LAYER_MAXPOOL:
             d.kind = MT_ONNX_MAXPOOL;

@@ -1,9 +1,10 @@
-/* mt_onnx: the ONNX export of an MLP.  The bytes are read back with
- * protobuf-c (structure, names, shapes, weights), checked by onnx.checker
- * (python3-onnx) and run in onnxruntime (npm onnxruntime-node), whose logits
- * must equal ours within 1e-5 on the MNIST test set ($MNIST_DATA; else 512
- * synthetic images).  The external checks skip with a message when their
- * tool is missing. */
+/* mt_onnx: the ONNX export of an MLP and of layer-list models (mt_net).  The
+ * bytes are read back with protobuf-c (structure, names, shapes, weights),
+ * checked by onnx.checker (python3-onnx) and run in onnxruntime (npm
+ * onnxruntime-node), whose logits must equal ours within 1e-5 (MLP) or 1e-4
+ * (convolutions: longer sums in another order) on MNIST test images
+ * ($MNIST_DATA; else synthetic ones).  The external checks skip with a
+ * message when their tool is missing. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +19,7 @@
 #include "mt_idx.h"
 #include "mt_net.h"
 #include "mt_onnx.h"
+#include "mt_optim.h"
 #include "onnx_subset.pb-c.h"
 #include "test_util.h"
 
@@ -115,6 +117,46 @@ static void write_f32(const char *path, const float *v, size_t n)
     assert_int_equal(fclose(fp), 0);
 }
 
+/* N test images (all when N = 0) and labels: MNIST's from $MNIST_DATA, else
+ * N (or 512) synthetic ones with random labels.  Caller frees both. */
+static int load_images(uint8_t **img, uint8_t **lab, int N)
+{
+    const char *data = getenv("MNIST_DATA");
+    char path[512];
+    mt_idx idx = { 0 }, lidx = { 0 };
+    if (data) {
+        snprintf(path, sizeof path, "%s/t10k-images-idx3-ubyte.gz", data);
+        if (mt_idx_load(&idx, path, 3, NULL) == MT_OK) {
+            snprintf(path, sizeof path, "%s/t10k-labels-idx1-ubyte.gz", data);
+            assert_int_equal(mt_idx_load(&lidx, path, 1, NULL), MT_OK);
+            if (N == 0 || N > (int)idx.dims[0])
+                N = (int)idx.dims[0];
+            *img = malloc((size_t)N * 784); /* the first N of them */
+            *lab = malloc((size_t)N);
+            assert_non_null(*img);
+            assert_non_null(*lab);
+            memcpy(*img, idx.data, (size_t)N * 784);
+            memcpy(*lab, lidx.data, (size_t)N);
+            mt_idx_free(&idx);
+            mt_idx_free(&lidx);
+            return N;
+        }
+    }
+    N = N ? N : 512;
+    printf("note: $MNIST_DATA has no test images; using %d synthetic images\n", N);
+    *img = malloc((size_t)N * 784);
+    *lab = malloc((size_t)N);
+    assert_non_null(*img);
+    assert_non_null(*lab);
+    mt_rng rng;
+    mt_rng_seed(&rng, 3);
+    for (size_t i = 0; i < (size_t)N * 784; i++)
+        (*img)[i] = (uint8_t)(mt_rng_u64(&rng) >> 56);
+    for (int i = 0; i < N; i++)
+        (*lab)[i] = (uint8_t)(mt_rng_u64(&rng) % 10);
+    return N;
+}
+
 /* Exports a 784-128-64-10 MLP, computes our logits with the scalar kernel on
  * the test images and has onnx.checker and onnxruntime judge the file. */
 static void test_onnx_checker_and_onnxruntime_agree_with_us(void **state)
@@ -123,27 +165,8 @@ static void test_onnx_checker_and_onnxruntime_agree_with_us(void **state)
     const int dims[] = { 784, 128, 64, 10 };
     mt_mlp m = { 0 };
     make_mlp(&m, dims, 3);
-    int N = 512;
-    uint8_t *img = NULL;
-    mt_idx idx = { 0 };
-    const char *data = getenv("MNIST_DATA");
-    char path[512];
-    if (data) {
-        snprintf(path, sizeof path, "%s/t10k-images-idx3-ubyte.gz", data);
-        if (mt_idx_load(&idx, path, 3, NULL) == MT_OK) {
-            N = (int)idx.dims[0];
-            img = idx.data;
-        }
-    }
-    if (!img) {
-        printf("note: $MNIST_DATA has no test images; using %d synthetic images\n", N);
-        img = malloc((size_t)N * 784);
-        assert_non_null(img);
-        mt_rng rng;
-        mt_rng_seed(&rng, 3);
-        for (size_t i = 0; i < (size_t)N * 784; i++)
-            img[i] = (uint8_t)(mt_rng_u64(&rng) >> 56);
-    }
+    uint8_t *img = NULL, *lab = NULL;
+    const int N = load_images(&img, &lab, 0);
     const mt_kern *k = NULL;
     assert_int_equal(mt_kern_select(&k, MT_ISA_SCALAR, NULL), MT_OK);
     mt_mlp_work w = { 0 };
@@ -182,10 +205,8 @@ static void test_onnx_checker_and_onnxruntime_agree_with_us(void **state)
     free(logits);
     mt_mlp_work_free(&w);
     mt_mlp_free(&m);
-    if (idx.data)
-        mt_idx_free(&idx);
-    else
-        free(img);
+    free(img);
+    free(lab);
     assert_true(rc_py == 0 || rc_py == 77);
     assert_true(rc_js == 0 || rc_js == 77);
     if (rc_py == 77 || rc_js == 77)
@@ -258,6 +279,179 @@ static void test_onnx_layer_list_model_agrees_with_onnxruntime(void **state)
         skip();
 }
 
+/* The description of a layer-list model: one node per layer (dropout
+ * left out), PyTorch's tensor names and shapes, Conv's pads, MaxPool's
+ * window, BatchNormalization's running statistics and eps. */
+static void test_onnx_net_graph_follows_the_layer_list(void **state)
+{
+    (void)state;
+    mt_net net = { 0 };
+    mt_err err = { 0 };
+    if (mt_net_build(&net, "conv:4:3:same,bn,relu,maxpool,dropout:0.2,flatten,linear:6,bn,relu,linear:10", NULL, 1,
+                     28, 28, 10, &err))
+        fail_msg("%s", err.msg);
+    mt_rng rng;
+    mt_rng_seed(&rng, 5);
+    mt_net_init(&net, &rng);
+    for (size_t i = 0; i < net.n_buffers; i++) /* running statistics other than 0 and 1 */
+        net.buffers[i] = 0.5f + 0.01f * (float)i;
+    mt_onnx_layer layers[MT_NET_MAX_LAYERS];
+    int n = 0;
+    assert_int_equal(mt_onnx_describe_net(layers, 3, &n, &net, &err), MT_EARG);
+    assert_int_equal(mt_onnx_describe_net(layers, MT_NET_MAX_LAYERS, &n, &net, &err), MT_OK);
+    assert_int_equal(n, 9);
+    mt_onnx_model md = { 1, 28, 28, 784, 0.1307, 0.3081, layers, n, "test", NULL };
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(mt_onnx_encode(&md, &buf, &len, &err), MT_OK);
+    Onnx__ModelProto *p = onnx__model_proto__unpack(NULL, len, buf);
+    assert_non_null(p);
+    const Onnx__GraphProto *g = p->graph;
+    const char *ops[] = { "Sub", "Div", "Conv", "BatchNormalization", "Relu", "MaxPool", "Flatten", "Gemm",
+                          "BatchNormalization", "Relu", "Gemm" };
+    assert_int_equal(g->n_node, 11);
+    for (int i = 0; i < 11; i++)
+        assert_string_equal(g->node[i]->op_type, ops[i]);
+    assert_string_equal(g->node[10]->output[0], "logits");
+    const Onnx__NodeProto *conv = g->node[2], *bn = g->node[3], *pool = g->node[5];
+    assert_string_equal(conv->input[1], "0.weight");
+    assert_int_equal(conv->n_attribute, 2);
+    assert_string_equal(conv->attribute[1]->name, "pads");
+    assert_int_equal(conv->attribute[1]->n_ints, 4);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(conv->attribute[1]->ints[i], 1);
+    assert_int_equal(bn->n_input, 5);
+    assert_string_equal(bn->input[3], "1.running_mean");
+    assert_string_equal(bn->attribute[0]->name, "epsilon");
+    assert_true(bn->attribute[0]->f == MT_NET_BN_EPS);
+    assert_string_equal(pool->attribute[1]->name, "strides");
+    assert_int_equal(pool->attribute[1]->ints[0], 2);
+    /* initializers: mean, std, conv (2), bn (4), linear (2), bn (4), linear (2) */
+    assert_int_equal(g->n_initializer, 16);
+    const Onnx__TensorProto *w0 = g->initializer[2], *rv = g->initializer[7];
+    assert_string_equal(w0->name, "0.weight");
+    assert_int_equal(w0->n_dims, 4);
+    assert_int_equal(w0->dims[0], 4);
+    assert_int_equal(w0->dims[1], 1);
+    assert_int_equal(w0->dims[3], 3);
+    assert_memory_equal(w0->float_data, net.params + net.layers[0].w_off, 36 * sizeof(float));
+    assert_string_equal(rv->name, "1.running_var");
+    assert_memory_equal(rv->float_data, net.buffers + net.layers[1].buf_off + 4, 4 * sizeof(float));
+    assert_string_equal(g->initializer[8]->name, "6.weight");
+    assert_int_equal(g->initializer[8]->dims[1], 4 * 14 * 14);
+    onnx__model_proto__free_unpacked(p, NULL);
+    free(buf);
+
+    /* a model ending in an image, a conv on features, a linear of the wrong width */
+    mt_onnx_layer bad[2] = { layers[0], layers[1] };
+    md.layers = bad;
+    md.n_layers = 2;
+    assert_int_equal(mt_onnx_encode(&md, &buf, &len, &err), MT_EARG);
+    assert_non_null(strstr(err.msg, "image"));
+    bad[0] = layers[4];
+    bad[1] = layers[5]; /* fc "6" takes 4*14*14 = 784 features; a 20x20 input gives 400 */
+    md = (mt_onnx_model){ 1, 20, 20, 400, 0.1307, 0.3081, bad, 2, "test", NULL };
+    assert_int_equal(mt_onnx_encode(&md, &buf, &len, &err), MT_EARG);
+    assert_non_null(strstr(err.msg, "(6)"));
+    mt_net_free(&net);
+}
+
+/* Trains model one epoch on the first 256 images (batches of 32, Adam), so
+ * weights and batch-norm statistics are a trained model's, then compares
+ * onnxruntime's logits on the next 256 images with mt_net_predict's (scalar
+ * kernel) within 1e-4. */
+static int net_agrees(const char *model)
+{
+    enum { NT = 256, NE = 256, B = 32 };
+    uint8_t *img = NULL, *lab = NULL;
+    const int N = load_images(&img, &lab, NT + NE);
+    assert_true(N == NT + NE);
+    mt_net net = { 0 };
+    mt_err err = { 0 };
+    if (mt_net_build(&net, model, NULL, 1, 28, 28, 10, &err))
+        fail_msg("%s", err.msg);
+    mt_rng rng;
+    mt_rng_seed(&rng, 11);
+    mt_net_init(&net, &rng);
+    const mt_kern *kfast = NULL, *kref = NULL;
+    assert_int_equal(mt_kern_select(&kfast, MT_ISA_AUTO, NULL), MT_OK);
+    assert_int_equal(mt_kern_select(&kref, MT_ISA_SCALAR, NULL), MT_OK);
+    mt_net_work *wk = NULL;
+    assert_int_equal(mt_net_work_create(&wk, &net, B, 1, &err), MT_OK);
+    mt_optim opt = { 0 };
+    assert_int_equal(mt_optim_init(&opt, MT_OPT_ADAM, net.n_params, &err), MT_OK);
+    mt_optim_defaults(&opt);
+    opt.lr = 1e-3f;
+    float *x = malloc((size_t)N * 784 * sizeof *x), *pix = malloc((size_t)NE * 784 * sizeof *pix);
+    float *logits = malloc((size_t)NE * 10 * sizeof *logits);
+    assert_non_null(x);
+    assert_non_null(pix);
+    assert_non_null(logits);
+    float scale, shift;
+    mt_norm_affine(&scale, &shift, 0.1307, 0.3081);
+    kref->u8_to_f32(x, img, (size_t)N * 784, scale, shift); /* one channel: NHWC is NCHW */
+    for (int s = 0; s < NT; s += B) {
+        mt_net_step(&net, wk, NULL, x + (size_t)s * 784, lab + s, B, 1, (uint64_t)(s / B), kfast);
+        mt_optim_step(&opt, net.params, net.grads, kfast);
+    }
+    mt_net_predict(&net, wk, NULL, x + (size_t)NT * 784, NE, logits, kref);
+    for (size_t i = 0; i < (size_t)NE * 784; i++)
+        pix[i] = img[(size_t)NT * 784 + i] / 255.f;
+    const char *dir = tu_mkdtemp();
+    if (mt_onnx_export_net(tu_in(dir, "m.onnx"), &net, 0.1307, 0.3081, "test", &err))
+        fail_msg("%s", err.msg);
+    write_f32(tu_in(dir, "pix.f32"), pix, (size_t)NE * 784);
+    write_f32(tu_in(dir, "logits.f32"), logits, (size_t)NE * 10);
+    char cmd[2048];
+    printf("%s: ", model);
+    fflush(stdout);
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 tests/onnx_check.py %s 1 28 28 10", tu_in(dir, "m.onnx"));
+    int rc_py = run(cmd);
+    printf("%s: ", model);
+    fflush(stdout);
+    snprintf(cmd, sizeof cmd, "command -v node >/dev/null || { echo 'skip - node is not installed (Debian: nodejs)'; exit 77; }; "
+             "node tests/js/onnx_run.js %s %s %s %d 1 28 28 10 1e-4", tu_in(dir, "m.onnx"),
+             tu_in(dir, "pix.f32"), tu_in(dir, "logits.f32"), NE);
+    int rc_js = run(cmd);
+    fflush(stdout);
+    tu_rmrf(dir);
+    free(x);
+    free(pix);
+    free(logits);
+    free(img);
+    free(lab);
+    mt_optim_free(&opt);
+    mt_net_work_free(wk);
+    mt_net_free(&net);
+    assert_true(rc_py == 0 || rc_py == 77);
+    assert_true(rc_js == 0 || rc_js == 77);
+    return rc_py == 77 || rc_js == 77;
+}
+
+static void test_onnx_cnn_agrees_with_onnxruntime(void **state)
+{
+    (void)state;
+    if (net_agrees("cnn"))
+        skip();
+}
+
+static void test_onnx_fastcnn_agrees_with_onnxruntime(void **state)
+{
+    (void)state;
+    if (net_agrees("fastcnn"))
+        skip();
+}
+
+/* batch norm on images and on features, 'same' padding of 3x3 and 5x5,
+ * dropout, and a max-pool of an odd side (7 -> 3, floor as in PyTorch) */
+static void test_onnx_spec_with_batchnorm_and_padding_agrees_with_onnxruntime(void **state)
+{
+    (void)state;
+    if (net_agrees("conv:8:3:same,bn,relu,maxpool,conv:16:5:same,relu,maxpool,maxpool,dropout:0.25,flatten,"
+                   "linear:32,bn,relu,dropout:0.3,linear:10"))
+        skip();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -265,6 +459,10 @@ int main(void)
         cmocka_unit_test(test_onnx_refuses_inconsistent_descriptions),
         cmocka_unit_test(test_onnx_checker_and_onnxruntime_agree_with_us),
         cmocka_unit_test(test_onnx_layer_list_model_agrees_with_onnxruntime),
+        cmocka_unit_test(test_onnx_net_graph_follows_the_layer_list),
+        cmocka_unit_test(test_onnx_cnn_agrees_with_onnxruntime),
+        cmocka_unit_test(test_onnx_fastcnn_agrees_with_onnxruntime),
+        cmocka_unit_test(test_onnx_spec_with_batchnorm_and_padding_agrees_with_onnxruntime),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
