@@ -59,27 +59,14 @@ static void run_op(ws *s, int op)
     }
 }
 
+static void run_op_any(void *s, int op)
+{
+    run_op(s, op);
+}
+
 static double time_op(ws *s, int op, int reps)
 {
-    double t[31];
-    int n = 1;
-    run_op(s, op);
-    for (;;) {
-        double t0 = now();
-        for (int i = 0; i < n; i++)
-            run_op(s, op);
-        if (now() - t0 > 5e-3)
-            break;
-        n *= 2;
-    }
-    for (int r = 0; r < reps; r++) {
-        double t0 = now();
-        for (int i = 0; i < n; i++)
-            run_op(s, op);
-        t[r] = (now() - t0) / n;
-    }
-    qsort(t, (size_t)reps, sizeof *t, cmp_d);
-    return t[0];
+    return time_best(run_op_any, s, op, reps);
 }
 
 static float *rnd(size_t n, uint64_t *st)
