@@ -20,30 +20,14 @@ per probe and per training run (time, samples/s, test accuracy).
 usage: torch_cnn.py [MNIST_DIR] [--recipe cnn,fastcnn] [--threads 1,2]
                     [--epochs N] [--seeds 1] [--steps N] [--probe-steps 20]
 MNIST_DIR defaults to $MNIST_DATA, else /work/shared/data/mnist."""
-import argparse, gzip, json, math, os, struct, sys, time
+import argparse, json, math, os, sys, time
 
 import numpy as np
 import torch
+
+from idx_np import find, load_idx
 import torch.nn as nn
 import torch.nn.functional as F
-
-
-def load_idx(path):
-    op = gzip.open if path.endswith(".gz") else open
-    with op(path, "rb") as f:
-        data = f.read()
-    magic = struct.unpack(">I", data[:4])[0]
-    ndim = magic & 0xFF
-    dims = struct.unpack(">" + "I" * ndim, data[4:4 + 4 * ndim])
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
-
-
-def find(d, stem):
-    for name in (stem + ".gz", stem):
-        p = os.path.join(d, name)
-        if os.path.exists(p):
-            return p
-    sys.exit(f"torch_cnn.py: {stem}[.gz] not found in {d}")
 
 
 def load_split(d, prefix):

@@ -7,28 +7,12 @@ DataLoader, batches sliced by a random permutation.  Prints one JSON line per
 (threads, repetition) with training samples/s over whole epochs.
 
 usage: torch_mlp.py MNIST_DIR [--threads 1,2] [--epochs 1] [--reps 3] [--steps N]"""
-import argparse, gzip, json, os, struct, sys, time
+import argparse, json, time
 
 import numpy as np
 import torch
 
-
-def load_idx(path):
-    op = gzip.open if path.endswith(".gz") else open
-    with op(path, "rb") as f:
-        data = f.read()
-    magic = struct.unpack(">I", data[:4])[0]
-    ndim = magic & 0xFF
-    dims = struct.unpack(">" + "I" * ndim, data[4:4 + 4 * ndim])
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
-
-
-def find(d, stem):
-    for name in (stem + ".gz", stem):
-        p = os.path.join(d, name)
-        if os.path.exists(p):
-            return p
-    sys.exit(f"torch_mlp.py: {stem}[.gz] not found in {d}")
+from idx_np import find, load_idx
 
 
 def main():

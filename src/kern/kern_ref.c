@@ -68,35 +68,11 @@ void mt_linear_bwd_x_ref(float *dinp, const float *dout, const float *w,
     }
 }
 
+/* The label-smoothing kernel at 0: its targets are then exactly 1 and 0 */
 double mt_softmax_xent_ref(float *dlogits, float *losses, const float *logits,
                            const uint8_t *labels, int B, int K, float dscale)
 {
-    double total = 0.0;
-    for (int i = 0; i < B; i++) {
-        const float *z = logits + (size_t)i * K;
-        float *dz = dlogits + (size_t)i * K;
-        int y = labels[i];
-        assert(y < K);
-        /* Subtract the row max before expf so huge logits cannot overflow. */
-        float mx = z[0];
-        for (int k = 1; k < K; k++)
-            mx = z[k] > mx ? z[k] : mx;
-        float sum = 0.f;
-        for (int k = 0; k < K; k++)
-            sum += expf(z[k] - mx);
-        /* (mx - z[y]) + log(sum) rather than lse - z[y]: with huge logits
-         * mx + log(sum) rounds to mx and the loss would lose its log(sum) */
-        float loss = (mx - z[y]) + logf(sum);
-        if (losses)
-            losses[i] = loss;
-        total += loss;
-        float inv = 1.f / sum;
-        for (int k = 0; k < K; k++) {
-            float p = expf(z[k] - mx) * inv;
-            dz[k] = (p - (k == y ? 1.f : 0.f)) * dscale;
-        }
-    }
-    return total;
+    return mt_softmax_xent_ls_ref(dlogits, losses, logits, labels, B, K, dscale, 0.f);
 }
 
 double mt_softmax_xent_ls_ref(float *dlogits, float *losses, const float *logits,
@@ -112,6 +88,7 @@ double mt_softmax_xent_ls_ref(float *dlogits, float *losses, const float *logits
         float *dz = dlogits + (size_t)i * K;
         int y = labels[i];
         assert(y < K);
+        /* Subtract the row max before expf so huge logits cannot overflow. */
         float mx = z[0];
         for (int k = 1; k < K; k++)
             mx = z[k] > mx ? z[k] : mx;
@@ -120,8 +97,9 @@ double mt_softmax_xent_ls_ref(float *dlogits, float *losses, const float *logits
             sum += expf(z[k] - mx);
             sz += z[k];
         }
-        /* -log p_k = (mx - z[k]) + log(sum); its mean over k is
-         * (mx - mean z) + log(sum) */
+        /* -log p_k = (mx - z[k]) + log(sum), kept apart rather than lse - z[k]:
+         * with huge logits mx + log(sum) rounds to mx and the loss would lose
+         * its log(sum); its mean over k is (mx - mean z) + log(sum) */
         float lse_off = logf(sum), loss = (mx - z[y]) + lse_off;
         if (ls != 0.f)
             loss = (1.f - ls) * loss + ls * ((mx - sz / (float)K) + lse_off);
