@@ -71,6 +71,12 @@ static void flush_cb(png_structp png)
  * the setjmp caller changes between setjmp and longjmp (-Wclobbered). */
 static void encode_body(png_structp png, png_infop info, const uint8_t *rgb, int w, int h)
 {
+    /* Our pictures are flat backgrounds and digits scaled up by whole pixels,
+     * so a row mostly repeats the one above: the Up filter with zlib level 3
+     * encodes them about 4x faster than libpng's default (adaptive filters,
+     * level 6) at a similar size (docs/pictures.md). */
+    png_set_filter(png, PNG_FILTER_TYPE_BASE, PNG_FILTER_UP);
+    png_set_compression_level(png, 3);
     png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8, PNG_COLOR_TYPE_RGB,
                  PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     png_write_info(png, info);
