@@ -9,10 +9,15 @@
 mt_status mt_errf(mt_err *err, mt_status code, const char *fmt, ...)
 {
     if (err) {
+        /* formatted aside first: callers may wrap the previous message
+         * ("%s: %s", path, err->msg), which vsnprintf must not overwrite
+         * while reading it */
+        char msg[sizeof err->msg];
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        vsnprintf(msg, sizeof msg, fmt, ap);
         va_end(ap);
+        memcpy(err->msg, msg, sizeof msg);
         err->code = code;
     }
     return code;

@@ -72,5 +72,7 @@ expect 2 "an unknown item" "$BIN" --data "$D" --model "flatten,lstm:4"
 err_has "item 2 'lstm:4' is not one of"; err_lines
 expect 2 "the wrong number of classes" "$BIN" --data "$D" --model "flatten,linear:10"
 err_has "ends with 10 features, the data has 4 classes"; err_lines
+# the command's prefix wraps the library's message once, the model named whole
+err_has "mnist-train: --model: model 'flatten,linear:10' ends with"
 expect 2 "dropout out of range" "$BIN" --data "$D" --dropout 1
 finish
