@@ -23,6 +23,11 @@ typedef struct mt_budget_in {
     int threads;           /* engine threads (>= 1) */
     uint64_t n_train;      /* training samples (0 if not training) */
     uint64_t n_test;       /* test samples */
+    /* A layer-list model (mt_net) instead of the MLP of dims: its floats
+     * of parameters and of buffers (bn running statistics), and the bytes
+     * of its work buffers for a training batch (mt_net_work_bytes).  dims
+     * then gives only the input size and the classes (n_layers 1). */
+    uint64_t net_params, net_buffers, net_work;
 } mt_budget_in;
 
 /* Where the bytes go; the parts add up to total (saturating at UINT64_MAX). */

@@ -117,6 +117,9 @@ typedef struct mt_net_work mt_net_work;
 mt_status mt_net_work_create(mt_net_work **out, const mt_net *net, int max_B, int n_threads,
                              mt_err *err);
 void mt_net_work_free(mt_net_work *w);
+/* The bytes mt_net_work_create would allocate for these arguments (sized by
+ * the same code, nothing allocated): for memory checks before a run. */
+mt_status mt_net_work_bytes(const mt_net *net, int max_B, int n_threads, uint64_t *bytes, mt_err *err);
 
 /* One training step's forward and backward on x (B, in_c*in_h*in_w) NHWC
  * floats (normalised) with labels (B), B <= max_B, 1 <= B:

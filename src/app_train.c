@@ -217,35 +217,27 @@ static mt_status model_dims(const run *r, int *dims, int *n_layers, mt_err *err)
     return MT_OK;
 }
 
-/* Before the model and the engine are allocated: the memory the run will
- * need against --max-memory and against what the machine (or cgroup) has
- * available, so a run too large for it ends with a line, not the OOM killer. */
-static mt_status check_memory(run *r, mt_err *err)
+/* The memory a run will need against --max-memory and against what the
+ * machine (or cgroup) has available, so a run too large for it ends with a
+ * line, not the OOM killer.  The line says what to change: for_model when
+ * the model and its optimizer state take the most, for_engine when the
+ * batch buffers do. */
+static mt_status check_budget(run *r, const mt_budget_in *in, const char *for_model, const char *for_engine,
+                              mt_err *err)
 {
     const app_config *cfg = r->cfg;
-    int dims[MT_MAX_LAYERS + 1], L;
     uint64_t allowed = 0;
-    if (r->use_net)
-        return MT_OK; /* the estimate follows the MLP's allocations only */
-    mt_status st = model_dims(r, dims, &L, err);
-    if (st)
-        return st;
+    mt_status st;
     if (cfg->max_memory[0] && mt_size_parse(cfg->max_memory, &allowed) != 0) {
         char e[MT_ESC_CAP];
         return mt_errf(err, MT_EARG, "--max-memory: expected a size such as 512M or 4G, got '%s'",
                        mt_esc(e, cfg->max_memory));
     }
-    int opt = mt_optim_parse(cfg->optimizer);
-    mt_budget_in in = { dims, L, opt < 0 ? MT_OPT_ADAM : (mt_opt_kind)opt, (int)cfg->batch_size,
-                        (int)cfg->test_batch_size, app_opt_threads(cfg), (uint64_t)r->train.n + r->val.n,
-                        r->test.n };
     mt_budget b;
-    if ((st = mt_budget_compute(&b, &in, err)))
+    if ((st = mt_budget_compute(&b, in, err)))
         return st;
     mt_budget_part big = mt_budget_largest(&b);
-    const char *change = big == MT_BUDGET_DATA     ? "--train-limit"
-                         : big == MT_BUDGET_ENGINE ? "--hidden, --batch-size or --threads"
-                                                   : "--hidden";
+    const char *change = big == MT_BUDGET_DATA ? "lower --train-limit" : big == MT_BUDGET_ENGINE ? for_engine : for_model;
     if (allowed && (st = mt_budget_check(&b, allowed, "allowed by --max-memory", err)) == MT_OK)
         return MT_OK; /* the user's limit decides */
     if (!allowed) {
@@ -255,8 +247,43 @@ static mt_status check_memory(run *r, mt_err *err)
             return MT_OK;
     }
     size_t n = strlen(err->msg);
-    snprintf(err->msg + n, sizeof err->msg - n, "; lower %s%s", change, allowed ? " or raise --max-memory" : "");
+    snprintf(err->msg + n, sizeof err->msg - n, "; %s%s", change, allowed ? " or raise --max-memory" : "");
     return st;
+}
+
+static mt_budget_in budget_in(const run *r, const int *dims, int n_layers)
+{
+    const app_config *cfg = r->cfg;
+    int opt = mt_optim_parse(cfg->optimizer);
+    return (mt_budget_in){ dims, n_layers, opt < 0 ? MT_OPT_ADAM : (mt_opt_kind)opt, (int)cfg->batch_size,
+                           (int)cfg->test_batch_size, app_opt_threads(cfg), (uint64_t)r->train.n + r->val.n,
+                           r->test.n, 0, 0, 0 };
+}
+
+/* Before the MLP and its engine are allocated (a layer-list model is
+ * checked in setup_net, once built: it sizes its own buffers). */
+static mt_status check_memory(run *r, mt_err *err)
+{
+    int dims[MT_MAX_LAYERS + 1], L;
+    if (r->use_net)
+        return MT_OK;
+    mt_status st = model_dims(r, dims, &L, err);
+    if (st)
+        return st;
+    mt_budget_in in = budget_in(r, dims, L);
+    return check_budget(r, &in, "lower --hidden", "lower --hidden, --batch-size or --threads", err);
+}
+
+static mt_status check_net_memory(run *r, mt_err *err)
+{
+    int dims[2] = { (int)(r->train.rows * r->train.cols), r->train.n_classes };
+    mt_budget_in in = budget_in(r, dims, 1);
+    mt_status st = mt_net_work_bytes(&r->net, (int)r->cfg->batch_size, app_opt_threads(r->cfg), &in.net_work, err);
+    if (st)
+        return st;
+    in.net_params = r->net.n_params;
+    in.net_buffers = r->net.n_buffers;
+    return check_budget(r, &in, "use a smaller --model", "lower --batch-size or --threads, or use a smaller --model", err);
 }
 
 /* A layer-list model (mt_net): the same steps as setup_model below, on the
@@ -276,6 +303,8 @@ static mt_status setup_net(run *r, mt_err *err)
     if ((st = mt_net_build(&r->net, cfg->model, &o, 1, (int)r->train.rows, (int)r->train.cols, r->train.n_classes,
                            err)))
         return mt_errf(err, st, "--model: %.400s", err->msg);
+    if ((st = check_net_memory(r, err)))
+        return st;
     mt_rng init_rng;
     mt_rng_seed(&init_rng, (uint64_t)cfg->seed);
     mt_net_init(&r->net, &init_rng);

@@ -4,7 +4,8 @@
  * moments and gradients; per thread, page-aligned batch buffers: gathered
  * floats, row lists and every layer's activations and their gradients),
  * mt_trainer and the evaluation work, and the data sets (uint8 images,
- * labels, the sample order, predictions and probabilities). */
+ * labels, the sample order, predictions and probabilities); or, for a
+ * layer-list model, mt_net's blocks and the work buffers it sizes itself. */
 #include "mt_budget.h"
 
 #include <ctype.h>
@@ -53,6 +54,16 @@ mt_status mt_budget_compute(mt_budget *out, const mt_budget_in *in, mt_err *err)
     engine = add(engine, mul(mul(T, B), per_row));
     engine = add(engine, mul(B, add(mul(add(C, acts), 2 * sizeof(float)), 8)));    /* trainer work */
     engine = add(engine, mul(TB, add(mul(add(C, acts), 2 * sizeof(float)), 8)));   /* eval work */
+    if (in->net_params) {
+        /* mt_net: params, grads and bn buffers; moments; its work, the
+         * trainer's batch of floats and evaluation's (inputs, logits and
+         * their gradient) */
+        b.n_params = in->net_params;
+        b.part[MT_BUDGET_MODEL] = mul(add(mul(in->net_params, 2), in->net_buffers), sizeof(float));
+        b.part[MT_BUDGET_OPTIM] = mul(in->net_params, (uint64_t)moments * sizeof(float));
+        engine = add(in->net_work, mul(B, mul(C, sizeof(float))));
+        engine = add(engine, mul(TB, mul(add(C, 2 * K), sizeof(float))));
+    }
     b.part[MT_BUDGET_ENGINE] = engine;
     /* data: images and labels of both sets, the order (u32) of the training
      * set, predictions and class probabilities of the test set */

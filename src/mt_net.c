@@ -335,15 +335,35 @@ struct mt_net_work {
     float *scratch;                      /* (n_threads, scratch_n) conv patches of one sample */
     float *losses;                       /* (max_B) */
     float label_smoothing;               /* CrossEntropyLoss(label_smoothing) of the steps */
+    int dry;                             /* sizing only (mt_net_work_bytes): nothing allocated */
+    uint64_t bytes;                      /* what the buffers take */
 };
 
 static size_t conv_P(const mt_layer *L) { return (size_t)L->oh * L->ow; }
 static size_t conv_CKK(const mt_layer *L) { return (size_t)L->k * L->k * L->c; }
 
+/* Every buffer of mt_net_work_create comes from here: counted, and
+ * allocated unless the work is only being sized (then a non-NULL stand-in
+ * that is never dereferenced or freed). */
+static void *work_alloc(mt_net_work *w, size_t n, int aligned)
+{
+    static char stand_in;
+    /* what the allocator takes: a header and alignment on the heap, whole
+     * pages (and one more) for a block it maps */
+    w->bytes += n < 65536 ? n + 64 : (n + 8191) / 4096 * 4096;
+    if (w->dry)
+        return &stand_in;
+    return aligned ? mt_alloc_aligned(n) : malloc(n);
+}
+
 void mt_net_work_free(mt_net_work *w)
 {
     if (!w)
         return;
+    if (w->dry) {
+        free(w);
+        return;
+    }
     for (int l = 0; l <= MT_NET_MAX_LAYERS; l++)
         if (w->own[l])
             free(w->act[l]), free(w->dact[l]);
@@ -355,7 +375,7 @@ void mt_net_work_free(mt_net_work *w)
     free(w);
 }
 
-mt_status mt_net_work_create(mt_net_work **out, const mt_net *net, int max_B, int n_threads,
+static mt_status work_create(mt_net_work **out, const mt_net *net, int max_B, int n_threads, int dry,
                              mt_err *err)
 {
     if (max_B < 1 || n_threads < 1)
@@ -363,6 +383,8 @@ mt_status mt_net_work_create(mt_net_work **out, const mt_net *net, int max_B, in
     mt_net_work *w = calloc(1, sizeof *w);
     if (!w)
         goto nomem;
+    w->dry = dry;
+    w->bytes = sizeof *w;
     w->max_B = max_B, w->n_threads = n_threads, w->n_layers = net->n_layers;
     const size_t B = (size_t)max_B;
     size_t maxact = 1;
@@ -409,47 +431,64 @@ mt_status mt_net_work_create(mt_net_work **out, const mt_net *net, int max_B, in
             w->slot[l + 1] = 1 - w->slot[l];
             if (w->sc[l + 1])
                 w->asc_n = on > w->asc_n ? on : w->asc_n;
-            if ((!w->sc[l + 1] && !(w->act[l + 1] = mt_alloc_aligned(B * on * sizeof(float)))) ||
-                !(w->dact[l + 1] = mt_alloc_aligned(B * on * sizeof(float))))
+            if ((!w->sc[l + 1] && !(w->act[l + 1] = work_alloc(w, B * on * sizeof(float), 1))) ||
+                !(w->dact[l + 1] = work_alloc(w, B * on * sizeof(float), 1)))
                 goto nomem;
         }
         switch (L->kind) {
         case MT_LAYER_CONV: {
             size_t pc = CONV_G * conv_P(L) * conv_CKK(L);
             w->scratch_n = pc > w->scratch_n ? pc : w->scratch_n;
-            if (!(w->pk1[l] = mt_alloc_aligned((size_t)L->oc * conv_CKK(L) * sizeof(float))) ||
-                !(w->pk2[l] = mt_alloc_aligned((size_t)L->oc * conv_CKK(L) * sizeof(float))) ||
-                !(w->dwt[l] = mt_alloc_aligned((size_t)L->oc * conv_CKK(L) * sizeof(float))))
+            if (!(w->pk1[l] = work_alloc(w, (size_t)L->oc * conv_CKK(L) * sizeof(float), 1)) ||
+                !(w->pk2[l] = work_alloc(w, (size_t)L->oc * conv_CKK(L) * sizeof(float), 1)) ||
+                !(w->dwt[l] = work_alloc(w, (size_t)L->oc * conv_CKK(L) * sizeof(float), 1)))
                 goto nomem;
             break;
         }
         case MT_LAYER_LINEAR:
-            if (!(w->pk1[l] = mt_alloc_aligned((size_t)L->oc * L->c * sizeof(float))))
+            if (!(w->pk1[l] = work_alloc(w, (size_t)L->oc * L->c * sizeof(float), 1)))
                 goto nomem;
             break;
         case MT_LAYER_MAXPOOL:
         case MT_LAYER_DROPOUT:
-            if (!(w->mask[l] = malloc(B * on)))
+            if (!(w->mask[l] = work_alloc(w, B * on, 0)))
                 goto nomem;
             break;
         case MT_LAYER_BN:
-            if (!(w->xhat[l] = mt_alloc_aligned(B * on * sizeof(float))) ||
-                !(w->invstd[l] = malloc((size_t)L->c * sizeof(float))))
+            if (!(w->xhat[l] = work_alloc(w, B * on * sizeof(float), 1)) ||
+                !(w->invstd[l] = work_alloc(w, (size_t)L->c * sizeof(float), 0)))
                 goto nomem;
             break;
         default:
             break;
         }
     }
-    if (!(w->asc = mt_alloc_aligned((size_t)n_threads * 2 * (w->asc_n + 16) * sizeof(float))) ||
-        !(w->scratch = mt_alloc_aligned((size_t)n_threads * (w->scratch_n + 16) * sizeof(float))) ||
-        !(w->losses = malloc(B * sizeof(float))))
+    if (!(w->asc = work_alloc(w, (size_t)n_threads * 2 * (w->asc_n + 16) * sizeof(float), 1)) ||
+        !(w->scratch = work_alloc(w, (size_t)n_threads * (w->scratch_n + 16) * sizeof(float), 1)) ||
+        !(w->losses = work_alloc(w, B * sizeof(float), 0)))
         goto nomem;
     *out = w;
     return MT_OK;
 nomem:
     mt_net_work_free(w);
     return mt_errf(err, MT_ENOMEM, "model '%s': out of memory for a batch of %d", net->model, max_B);
+}
+
+mt_status mt_net_work_create(mt_net_work **out, const mt_net *net, int max_B, int n_threads,
+                             mt_err *err)
+{
+    return work_create(out, net, max_B, n_threads, 0, err);
+}
+
+mt_status mt_net_work_bytes(const mt_net *net, int max_B, int n_threads, uint64_t *bytes, mt_err *err)
+{
+    mt_net_work *w;
+    mt_status st = work_create(&w, net, max_B, n_threads, 1, err);
+    if (st)
+        return st;
+    *bytes = w->bytes;
+    mt_net_work_free(w);
+    return MT_OK;
 }
 
 void mt_net_work_set_label_smoothing(mt_net_work *w, float ls)

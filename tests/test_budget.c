@@ -1,6 +1,7 @@
 /* mt_budget (memory estimate of a run against hand-counted figures, the
  * check's message, available memory from fake /proc and cgroup files, size
- * parsing) and mt_labels (empty classes, the label range check). */
+ * parsing; a layer-list model's work buffers against what the allocator
+ * hands out for them) and mt_labels (empty classes, the label range check). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,17 +9,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <malloc.h>
 #include <sys/stat.h>
 
 #include "mt_budget.h"
 #include "mt_labels.h"
+#include "mt_net.h"
 #include "test_util.h"
 
 static void test_budget_counts_model_and_optimizer(void **state)
 {
     (void)state;
     const int dims[4] = { 784, 128, 64, 10 };
-    mt_budget_in in = { dims, 3, MT_OPT_ADAM, 64, 1000, 2, 60000, 10000 };
+    mt_budget_in in = { dims, 3, MT_OPT_ADAM, 64, 1000, 2, 60000, 10000, 0, 0, 0 };
     mt_budget b;
     assert_int_equal(mt_budget_compute(&b, &in, NULL), MT_OK);
     const uint64_t P = 784 * 128 + 128 + 128 * 64 + 64 + 64 * 10 + 10; /* 109386 */
@@ -42,7 +45,7 @@ static void test_budget_grows_with_threads_and_batch(void **state)
 {
     (void)state;
     const int dims[3] = { 784, 256, 10 };
-    mt_budget_in in = { dims, 2, MT_OPT_ADAM, 64, 1000, 1, 0, 0 };
+    mt_budget_in in = { dims, 2, MT_OPT_ADAM, 64, 1000, 1, 0, 0, 0, 0, 0 };
     mt_budget b1, b2, b3;
     mt_budget_compute(&b1, &in, NULL);
     in.threads = 2;
@@ -58,7 +61,7 @@ static void test_budget_huge_hidden_is_refused_with_figures(void **state)
 {
     (void)state;
     const int dims[4] = { 784, 30000, 30000, 10 };
-    mt_budget_in in = { dims, 3, MT_OPT_ADAM, 64, 1000, 2, 60000, 10000 };
+    mt_budget_in in = { dims, 3, MT_OPT_ADAM, 64, 1000, 2, 60000, 10000, 0, 0, 0 };
     mt_budget b;
     mt_err err = { 0 };
     assert_int_equal(mt_budget_compute(&b, &in, &err), MT_OK);
@@ -73,11 +76,11 @@ static void test_budget_huge_hidden_is_refused_with_figures(void **state)
     assert_int_equal(mt_budget_check(&b, b.total, "allowed", &err), MT_OK);
     /* widths far past anything real saturate instead of wrapping */
     const int wide[9] = { 65536, 65536, 65536, 65536, 65536, 65536, 65536, 65536, 65536 };
-    mt_budget_in w = { wide, 8, MT_OPT_ADAM, 65536, 65536, 1024, 1ull << 40, 1ull << 40 };
+    mt_budget_in w = { wide, 8, MT_OPT_ADAM, 65536, 65536, 1024, 1ull << 40, 1ull << 40, 0, 0, 0 };
     assert_int_equal(mt_budget_compute(&b, &w, &err), MT_OK);
     assert_true(b.total > (1ull << 50));
     const int bad[2] = { 784, 0 };
-    mt_budget_in z = { bad, 1, MT_OPT_ADAM, 64, 1000, 1, 0, 0 };
+    mt_budget_in z = { bad, 1, MT_OPT_ADAM, 64, 1000, 1, 0, 0, 0, 0, 0 };
     assert_int_equal(mt_budget_compute(&b, &z, &err), MT_EARG);
 }
 
@@ -191,6 +194,49 @@ static void test_labels_check_names_file_index_and_value(void **state)
     assert_string_equal(err.msg, "l.idx: label 200 at index 4 is not below the number of classes (10)");
 }
 
+/* Bytes the allocator has handed out (heap and mmap'd blocks); 0 where it
+ * does not say (sanitizers replace malloc). */
+static uint64_t allocated(void)
+{
+    struct mallinfo2 mi = mallinfo2();
+    return (uint64_t)mi.uordblks + (uint64_t)mi.hblkhd;
+}
+
+/* mt_net_work_bytes sizes mt_net_work_create's buffers by the same code
+ * with nothing allocated: it must cover what creating them really takes,
+ * with little to spare, and grow with the batch and the threads. */
+static void test_net_work_bytes_match_the_allocations(void **state)
+{
+    (void)state;
+    static const char *models[] = { "cnn", "fastcnn", "conv:8:3:same,bn,relu,maxpool,dropout:0.5,flatten,linear:10" };
+    static const int shapes[][2] = { { 64, 1 }, { 256, 2 }, { 1000, 3 } };
+    mt_err err;
+    for (size_t m = 0; m < sizeof models / sizeof *models; m++) {
+        mt_net n = { 0 };
+        assert_int_equal(mt_net_build(&n, models[m], NULL, 1, 28, 28, 10, &err), MT_OK);
+        uint64_t prev = 0;
+        for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
+            uint64_t est = 0;
+            assert_int_equal(mt_net_work_bytes(&n, shapes[i][0], shapes[i][1], &est, &err), MT_OK);
+            assert_true(est > prev);
+            prev = est;
+            uint64_t before = allocated();
+            mt_net_work *w = NULL;
+            assert_int_equal(mt_net_work_create(&w, &n, shapes[i][0], shapes[i][1], &err), MT_OK);
+            uint64_t got = allocated() - before;
+            mt_net_work_free(w);
+            if (before == 0 && got == 0) {
+                print_message("skip - allocator statistics not available (sanitizer build)\n");
+                continue;
+            }
+            if (!(got <= est && est <= got + got / 20 + 65536))
+                fail_msg("%s, batch %d, %d threads: estimated %llu bytes, allocated %llu", models[m],
+                         shapes[i][0], shapes[i][1], (unsigned long long)est, (unsigned long long)got);
+        }
+        mt_net_free(&n);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -199,6 +245,7 @@ int main(void)
         cmocka_unit_test(test_budget_huge_hidden_is_refused_with_figures),
         cmocka_unit_test(test_available_memory_takes_the_lower_of_meminfo_and_cgroup),
         cmocka_unit_test(test_size_parse_and_format),
+        cmocka_unit_test(test_net_work_bytes_match_the_allocations),
         cmocka_unit_test(test_labels_report_names_empty_classes),
         cmocka_unit_test(test_labels_check_names_file_index_and_value),
     };

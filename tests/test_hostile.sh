@@ -219,6 +219,8 @@ else
 fi
 hcase mem-max-memory        2 "more than the 16 MiB allowed by --max-memory" "${TRAIN[@]}" --data "$T/d" --hidden 2048,2048 --max-memory 16M
 hcase mem-max-memory-seeds  2 "allowed by --max-memory" "${TRAIN[@]}" --data "$T/d" --hidden 2048,2048 --max-memory 16M --seeds 1-2
+hcase mem-max-memory-net    2 "use a smaller --model or raise --max-memory" "${TRAIN[@]}" --data "$T/d" --model cnn --max-memory 1M
+hcase mem-max-memory-net-batch 2 "lower --batch-size or --threads" "${TRAIN[@]}" --data "$T/d" --model conv:64:3:same,flatten,linear:4 --batch-size 65536 --max-memory 1G
 hcase mem-max-memory-bad    2 "--max-memory: expected a size" "$BIN" train --data "$T/d" --max-memory 1e3
 hcase mem-max-memory-enough 0 ""                  "${TRAIN[@]}" --data "$T/d" --max-memory 1G
 
