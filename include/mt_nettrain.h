@@ -16,7 +16,8 @@
 #include "mt_pool.h"
 #include "mt_rng.h"
 #include "mt_st.h"
-#include "mt_train.h" /* mt_batch_info, mt_batch_fn, mt_eval */
+#include "mt_epoch.h"
+#include "mt_train.h" /* mt_eval */
 
 typedef struct mt_net_trainer {
     mt_net *net;              /* borrowed */
@@ -24,18 +25,11 @@ typedef struct mt_net_trainer {
     const mt_kern *k;         /* borrowed */
     mt_pool *pool;            /* borrowed, may be NULL (one thread) */
     mt_net_work *work;        /* owned, batch_size rows */
-    mt_rng rng;               /* shuffling stream */
+    mt_epoch ep;              /* order, position (exact resume), shuffle, max_steps */
     uint64_t dropout_seed;    /* masks: mt_dropout_seed(dropout_seed, layer, opt->step, row) */
-    int batch_size;
-    int shuffle;              /* reshuffle every epoch (0 = file order) */
-    long long max_steps;      /* stop after this many optimizer steps (0 = no limit) */
     float scale, shift;       /* pixel normalisation x = p*scale + shift */
-    uint32_t *perm;           /* (n) sample order of the current epoch */
-    uint32_t n;               /* samples */
     float *x;                 /* (batch_size, pixels) the current batch */
     uint8_t *labels;          /* (batch_size) */
-    int in_epoch, next_batch; /* position inside an epoch (as mt_trainer) */
-    double running;           /* sum of batch-mean losses of batches [0, next_batch) */
 } mt_net_trainer;
 
 /* Buffers for training net on n samples of `pixels` values each in batches
@@ -46,10 +40,8 @@ mt_status mt_net_trainer_init(mt_net_trainer *t, mt_net *net, mt_optim *opt, con
                               uint64_t dropout_seed, mt_err *err);
 void mt_net_trainer_free(mt_net_trainer *t);
 
-/* One pass over ds, as mt_train_epoch (last partial batch kept; *avg_loss =
- * mean of the batch means; MT_EDIVERGED on a non-finite loss, MT_EINTR when
- * *stop is set between batches; on_batch after every batch, where a
- * per-batch scheduler may set opt->lr for the next step). */
+/* One pass over ds: mt_epoch_run with the net's step (on_batch may set
+ * opt->lr for the next step: a per-batch scheduler). */
 mt_status mt_net_train_epoch(mt_net_trainer *t, const mt_dataset *ds, int epoch, mt_batch_fn on_batch,
                              void *user, volatile sig_atomic_t *stop, double *avg_loss,
                              int *batches_done, mt_err *err);

@@ -8,47 +8,23 @@
 #include <stdint.h>
 
 #include "mt_data.h"
+#include "mt_epoch.h"
 #include "mt_err.h"
 #include "mt_kern.h"
 #include "mt_mlp.h"
 #include "mt_optim.h"
 #include "mt_rng.h"
 
-typedef struct mt_batch_info {
-    int epoch;          /* 1-based */
-    int batch;          /* 0-based index within the epoch */
-    int n_batches;      /* batches per epoch */
-    int batch_size;     /* rows in this batch */
-    float loss;         /* mean loss of this batch */
-    double running;     /* sum of batch-mean losses so far this epoch */
-    double seconds;     /* since the epoch started */
-} mt_batch_info;
-
-typedef void (*mt_batch_fn)(void *user, const mt_batch_info *info);
-
 typedef struct mt_trainer {
     mt_mlp *model;            /* borrowed */
     mt_optim *opt;            /* borrowed */
     const mt_kern *k;         /* borrowed */
-    mt_rng rng;               /* shuffling stream (after the init stream) */
-    int batch_size;
-    int shuffle;              /* reshuffle every epoch (0 = file order) */
-    long long max_steps;      /* stop after this many optimizer steps (0 = no limit) */
+    mt_epoch ep;              /* order, position (exact resume), shuffle, max_steps */
     float scale, shift;       /* pixel normalization x = p*scale + shift */
     float label_smoothing;    /* training loss's CrossEntropyLoss label_smoothing (0 = off); the
                                * engine has its own (mt_engine_set_label_smoothing) */
-    uint32_t *perm;           /* (n) sample order of the current epoch */
-    uint32_t n;               /* samples */
     uint8_t *labels;          /* (batch_size) labels of the current batch */
     mt_mlp_work work;
-    /* Position inside an epoch, for exact resume (mt_ckpt).  When in_epoch is
-     * set, perm already holds this epoch's order: the next mt_train_epoch does
-     * not reshuffle, starts at batch next_batch and continues the loss sum
-     * from running.  mt_train_epoch keeps them current and clears them when
-     * an epoch completes. */
-    int in_epoch;
-    int next_batch;
-    double running;           /* sum of batch-mean losses of batches [0, next_batch) */
     struct mt_engine *engine; /* borrowed; when set, steps run on it (threaded) */
 } mt_trainer;
 
@@ -58,13 +34,8 @@ mt_status mt_trainer_init(mt_trainer *t, mt_mlp *model, mt_optim *opt, const mt_
                           uint32_t n, int batch_size, uint64_t shuffle_seed, mt_err *err);
 void mt_trainer_free(mt_trainer *t);
 
-/* One pass over ds in batches of t->batch_size (or the rest of one, see
- * in_epoch above), the last partial batch kept
- * (PyTorch's DataLoader, drop_last=False).  *avg_loss = mean of the per-batch
- * mean losses (the seed's running_loss / len(train_loader)).
- * Returns MT_EDIVERGED if a loss is not finite, MT_EINTR if *stop becomes
- * non-zero between batches (stop may be NULL); then *batches_done tells how
- * far it got.  on_batch (may be NULL) is called after every batch. */
+/* One pass over ds: mt_epoch_run with the MLP's step (on the engine when
+ * t->engine is set). */
 mt_status mt_train_epoch(mt_trainer *t, const mt_dataset *ds, int epoch, mt_batch_fn on_batch,
                          void *user, volatile sig_atomic_t *stop, double *avg_loss,
                          int *batches_done, mt_err *err);

@@ -164,9 +164,9 @@ mt_status app_ckpt_save_state(app_log *lg, const app_config *cfg, const mt_mlp *
     free(js);
     if (st)
         return st;
-    if (t->in_epoch)
+    if (t->ep.in_epoch)
         app_log_info(lg, "saved training state to %s (epoch %lld, batch %d, step %lld)", cfg->save_state,
-                     epochs_done + 1, t->next_batch, o->step);
+                     epochs_done + 1, t->ep.next_batch, o->step);
     else
         app_log_info(lg, "saved training state to %s (after epoch %lld, step %lld)", cfg->save_state, epochs_done,
                      o->step);
@@ -315,9 +315,9 @@ mt_status app_ckpt_save_net_state(app_log *lg, const app_config *cfg, const mt_n
     free(js);
     if (st)
         return st;
-    if (t->in_epoch)
+    if (t->ep.in_epoch)
         app_log_info(lg, "saved training state to %s (epoch %lld, batch %d, step %lld)", cfg->save_state,
-                     epochs_done + 1, t->next_batch, t->opt->step);
+                     epochs_done + 1, t->ep.next_batch, t->opt->step);
     else
         app_log_info(lg, "saved training state to %s (after epoch %lld, step %lld)", cfg->save_state, epochs_done,
                      t->opt->step);

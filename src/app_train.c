@@ -318,8 +318,8 @@ static mt_status setup_net(run *r, mt_err *err)
     if ((st = setup_optimizer(r, err)))
         return st;
     mt_net_work_set_label_smoothing(r->ntr.work, (float)cfg->label_smoothing);
-    r->ntr.shuffle = cfg->shuffle;
-    r->ntr.max_steps = cfg->max_steps;
+    r->ntr.ep.shuffle = cfg->shuffle;
+    r->ntr.ep.max_steps = cfg->max_steps;
     mt_norm_affine(&r->ntr.scale, &r->ntr.shift, cfg->mean, cfg->std);
     if (cfg->init[0]) {
         mt_st f = { 0 };
@@ -339,7 +339,7 @@ static mt_status setup_net(run *r, mt_err *err)
                 return mt_errf(err, MT_EDATA, "%s: malformed 'schedule' metadata", cfg->resume);
         }
         app_log_info(&r->log, "resuming from %s: %lld epoch%s done%s, step %lld", cfg->resume, r->epochs_done,
-                     plural(r->epochs_done), r->ntr.in_epoch ? " and part of the next" : "", r->opt.step);
+                     plural(r->epochs_done), r->ntr.ep.in_epoch ? " and part of the next" : "", r->opt.step);
     }
     r->opt.lr = (float)mt_sched_lr(&r->sched);
     if (cfg->restore_best && !(r->best = malloc(r->net.n_params * sizeof *r->best)))
@@ -367,8 +367,8 @@ static mt_status setup_model(run *r, mt_err *err)
                               (uint64_t)cfg->seed ^ 0x53485546464c45ULL, err)) ||
         (st = setup_optimizer(r, err)))
         return st;
-    r->tr.shuffle = cfg->shuffle;
-    r->tr.max_steps = cfg->max_steps;
+    r->tr.ep.shuffle = cfg->shuffle;
+    r->tr.ep.max_steps = cfg->max_steps;
     mt_norm_affine(&r->tr.scale, &r->tr.shift, cfg->mean, cfg->std);
     if (cfg->init[0] && (st = app_ckpt_init_weights(&r->log, cfg->init, &r->model, err)))
         return st;
@@ -382,7 +382,7 @@ static mt_status setup_model(run *r, mt_err *err)
             r->opt.lr = (float)mt_sched_lr(&r->sched);
         }
         app_log_info(&r->log, "resuming from %s: %lld epoch%s done%s, step %lld", cfg->resume, r->epochs_done,
-                     plural(r->epochs_done), r->tr.in_epoch ? " and part of the next" : "", r->opt.step);
+                     plural(r->epochs_done), r->tr.ep.in_epoch ? " and part of the next" : "", r->opt.step);
     }
     if (cfg->restore_best && !(r->best = malloc(r->model.n_params * sizeof *r->best)))
         return mt_errf(err, MT_ENOMEM, "out of memory");
@@ -548,7 +548,7 @@ static float *params_of(run *r, size_t *n)
 
 static int in_epoch(const run *r)
 {
-    return r->use_net ? r->ntr.in_epoch : r->tr.in_epoch;
+    return r->use_net ? r->ntr.ep.in_epoch : r->tr.ep.in_epoch;
 }
 
 static mt_status train_epochs(run *r, mt_err *err)

@@ -237,12 +237,6 @@ static const char *moment_names(mt_opt_kind kind, int j)
     return j == 0 ? "optimizer.exp_avg" : j == 1 ? "optimizer.exp_avg_sq" : NULL;
 }
 
-static mt_status get_i64(const mt_st *st, const char *name, int64_t *v, mt_err *err)
-{
-    const size_t one = 1;
-    return mt_st_get(st, name, MT_ST_I64, &one, 1, v, err);
-}
-
 mt_status mt_ckpt_restore(const mt_ckpt *c, mt_mlp *m, mt_optim *o, mt_trainer *t,
                           long long *epochs_done, mt_err *err)
 {
@@ -250,12 +244,7 @@ mt_status mt_ckpt_restore(const mt_ckpt *c, mt_mlp *m, mt_optim *o, mt_trainer *
     const char *p = st->path;
     mt_status s;
     float *mom[2] = { NULL, NULL };
-    uint32_t *perm = NULL;
-    uint8_t *seen = NULL;
-    int64_t step, epoch, in_epoch, batch;
-    double loss_sum;
-    mt_rng rng;
-    const size_t one = 1, four = 4, n = t->n;
+    mt_epoch_saved saved = { 0 };
 
     if (!c->is_state)
         return mt_errf(err, MT_EDATA, "%s: a model file, not a training state (no 'train.epoch')", p);
@@ -291,57 +280,8 @@ mt_status mt_ckpt_restore(const mt_ckpt *c, mt_mlp *m, mt_optim *o, mt_trainer *
                 goto fail;
             }
     }
-    if ((s = get_i64(st, "optimizer.step", &step, err)) || (s = get_i64(st, "train.epoch", &epoch, err)) ||
-        (s = get_i64(st, "train.in_epoch", &in_epoch, err)) || (s = get_i64(st, "train.batch", &batch, err)) ||
-        (s = mt_st_get(st, "train.loss_sum", MT_ST_F64, &one, 1, &loss_sum, err)) ||
-        (s = mt_st_get(st, "train.rng", MT_ST_U64, &four, 1, rng.s, err)))
+    if ((s = mt_epoch_read(&saved, &t->ep, st, err)))
         goto fail;
-    const mt_st_tensor *pt = mt_st_find(st, "train.perm");
-    if (!pt) {
-        s = mt_errf(err, MT_EDATA, "%s: tensor 'train.perm' is missing", p);
-        goto fail;
-    }
-    if (pt->ndim != 1 || pt->shape[0] != n) {
-        s = mt_errf(err, MT_EDATA, "%s: the state orders %zu training samples, this run has %zu "
-                    "(the same training data and limit?)", p, pt->ndim == 1 ? pt->shape[0] : 0, n);
-        goto fail;
-    }
-    perm = malloc((n ? n : 1) * sizeof *perm);
-    seen = calloc(n ? n : 1, 1);
-    if (!perm || !seen) {
-        s = mt_errf(err, MT_ENOMEM, "%s: out of memory", p);
-        goto fail;
-    }
-    if ((s = mt_st_get(st, "train.perm", MT_ST_U32, &n, 1, perm, err)))
-        goto fail;
-    for (size_t i = 0; i < n; i++) {
-        if (perm[i] >= n || seen[perm[i]]) {
-            s = mt_errf(err, MT_EDATA, "%s: inconsistent state: train.perm is not a permutation of 0..%zu "
-                        "(entry %zu is %u)", p, n ? n - 1 : 0, i, (unsigned)perm[i]);
-            goto fail;
-        }
-        seen[perm[i]] = 1;
-    }
-    const long long n_batches = ((long long)n + t->batch_size - 1) / t->batch_size;
-    const char *bad = NULL;
-    if (epoch < 0 || epoch > 1000000000)
-        bad = "train.epoch out of range";
-    else if (step < 0 || step > (1LL << 53))
-        bad = "optimizer.step out of range";
-    else if (in_epoch != 0 && in_epoch != 1)
-        bad = "train.in_epoch is not 0 or 1";
-    else if (batch < 0 || (in_epoch ? batch >= n_batches : batch != 0))
-        bad = "train.batch is outside the epoch";
-    else if (!isfinite(loss_sum) || loss_sum < 0 || (batch == 0 && loss_sum != 0))
-        bad = "train.loss_sum does not fit the position";
-    else if (step < epoch + batch)
-        bad = "optimizer.step is smaller than the progress it records";
-    else if (!(rng.s[0] | rng.s[1] | rng.s[2] | rng.s[3]))
-        bad = "train.rng is all zero";
-    if (bad) {
-        s = mt_errf(err, MT_EDATA, "%s: inconsistent state: %s", p, bad);
-        goto fail;
-    }
 
     /* everything checked: commit */
     copy_weights(c, m);
@@ -349,18 +289,11 @@ mt_status mt_ckpt_restore(const mt_ckpt *c, mt_mlp *m, mt_optim *o, mt_trainer *
         memcpy(o->m, mom[0], m->n_params * sizeof(float));
     if (mom[1] && o->v)
         memcpy(o->v, mom[1], m->n_params * sizeof(float));
-    o->step = step;
-    t->rng = rng;
-    memcpy(t->perm, perm, n * sizeof *perm);
-    t->in_epoch = (int)in_epoch;
-    t->next_batch = (int)batch;
-    t->running = loss_sum;
-    *epochs_done = epoch;
+    mt_epoch_commit(&t->ep, &saved, &o->step, epochs_done);
 fail:
     free(mom[0]);
     free(mom[1]);
-    free(perm);
-    free(seen);
+    mt_epoch_saved_free(&saved);
     return s;
 }
 
@@ -418,8 +351,7 @@ mt_status mt_ckpt_save_state(const char *path, const mt_mlp *m, const mt_optim *
     mt_st_tensor ts[MAXT];
     char names[2][2 * MT_MAX_LAYERS][96];
     size_t n = model_tensors(ts, m), np = n;
-    const int64_t step = o->step, epoch = epochs_done, in_epoch = t->in_epoch, batch = t->next_batch;
-    const double loss_sum = t->running;
+    mt_epoch_keep keep;
     for (int j = 0; j < 2 && moment_names(o->kind, j); j++) {
         const float *blk = j == 0 ? o->m : o->v;
         for (size_t i = 0; i < np; i++) {
@@ -430,23 +362,7 @@ mt_status mt_ckpt_save_state(const char *path, const mt_mlp *m, const mt_optim *
             ts[n++] = x;
         }
     }
-    const struct { const char *name; mt_st_dtype dt; size_t len; const void *data; } extra[] = {
-        { "optimizer.step", MT_ST_I64, 1, &step },
-        { "train.epoch", MT_ST_I64, 1, &epoch },
-        { "train.in_epoch", MT_ST_I64, 1, &in_epoch },
-        { "train.batch", MT_ST_I64, 1, &batch },
-        { "train.loss_sum", MT_ST_F64, 1, &loss_sum },
-        { "train.rng", MT_ST_U64, 4, t->rng.s },
-        { "train.perm", MT_ST_U32, t->n, t->perm },
-    };
-    for (size_t i = 0; i < sizeof extra / sizeof *extra; i++) {
-        mt_st_tensor x = { 0 };
-        x.name = extra[i].name;
-        x.dtype = extra[i].dt;
-        x.ndim = 1;
-        x.shape[0] = extra[i].len;
-        x.data = extra[i].data;
-        ts[n++] = x;
-    }
+    mt_epoch_tensors(ts + n, &keep, &t->ep, o->step, epochs_done);
+    n += MT_EPOCH_N_TENSORS;
     return write_with_meta(path, ts, n, m, "mnist-train state", meta, n_meta, err);
 }

@@ -7,14 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static size_t in_pixels(const mt_net *net)
 {
@@ -27,19 +19,16 @@ mt_status mt_net_trainer_init(mt_net_trainer *t, mt_net *net, mt_optim *opt, con
 {
     mt_status st;
     mt_net_trainer r = { 0 };
-    r.net = net, r.opt = opt, r.k = k, r.pool = pool, r.n = n, r.batch_size = batch_size;
-    r.shuffle = 1;
+    r.net = net, r.opt = opt, r.k = k, r.pool = pool;
     r.dropout_seed = dropout_seed;
-    mt_rng_seed(&r.rng, shuffle_seed);
-    r.perm = malloc((n ? n : 1) * sizeof *r.perm);
+    if ((st = mt_epoch_init(&r.ep, n, batch_size, shuffle_seed, err)))
+        return st;
     r.labels = malloc((size_t)batch_size);
     r.x = malloc((size_t)batch_size * in_pixels(net) * sizeof *r.x);
-    if (!r.perm || !r.labels || !r.x) {
+    if (!r.labels || !r.x) {
         st = mt_errf(err, MT_ENOMEM, "trainer: out of memory for %u samples", (unsigned)n);
         goto fail;
     }
-    for (uint32_t i = 0; i < n; i++)
-        r.perm[i] = i;
     if ((st = mt_net_work_create(&r.work, net, batch_size, pool ? mt_pool_threads(pool) : 1, err)))
         goto fail;
     *t = r;
@@ -53,72 +42,39 @@ void mt_net_trainer_free(mt_net_trainer *t)
 {
     if (!t)
         return;
-    free(t->perm);
+    mt_epoch_free(&t->ep);
     free(t->labels);
     free(t->x);
     mt_net_work_free(t->work);
     memset(t, 0, sizeof *t);
 }
 
+typedef struct {
+    mt_net_trainer *t;
+    const mt_dataset *ds;
+} step_ctx;
+
+/* Gather, forward and backward on the pool, then the update on a finite loss. */
+static void net_step(void *ctx, const uint32_t *idx, int B, const uint32_t *next, int B_next, double *sum)
+{
+    mt_net_trainer *t = ((step_ctx *)ctx)->t;
+    (void)next, (void)B_next;
+    mt_dataset_gather(t->x, t->labels, ((step_ctx *)ctx)->ds, idx, B, t->scale, t->shift, t->k);
+    *sum = mt_net_step(t->net, t->work, t->pool, t->x, t->labels, B, t->dropout_seed, (uint64_t)t->opt->step, t->k);
+    if (isfinite((float)(*sum / B)))
+        mt_optim_step(t->opt, t->net->params, t->net->grads, t->k);
+}
+
 mt_status mt_net_train_epoch(mt_net_trainer *t, const mt_dataset *ds, int epoch, mt_batch_fn on_batch,
                              void *user, volatile sig_atomic_t *stop, double *avg_loss,
                              int *batches_done, mt_err *err)
 {
-    const int bs = t->batch_size;
-    const uint32_t n = ds->n < t->n ? ds->n : t->n;
-    const int n_batches = (int)((n + (uint32_t)bs - 1) / (uint32_t)bs);
-    double running = 0.0, t0 = now();
-    int done = 0, b0 = 0;
-    mt_status st = MT_OK;
     if ((size_t)ds->rows * ds->cols != in_pixels(t->net))
         return mt_errf(err, MT_EDATA, "%s: images of %ux%u, model '%s' takes %dx%d", ds->img_path,
                        ds->rows, ds->cols, t->net->model, t->net->in_h, t->net->in_w);
-    if (t->in_epoch && t->next_batch > 0 && t->next_batch < n_batches) {
-        b0 = done = t->next_batch; /* resume inside an epoch: its order is drawn */
-        running = t->running;
-    } else if (!t->in_epoch && t->shuffle) {
-        mt_rng_shuffle(&t->rng, t->perm, n);
-    }
-    t->in_epoch = 1;
-    t->next_batch = b0;
-    t->running = running;
-    for (int b = b0; b < n_batches; b++) {
-        if (stop && *stop) {
-            st = mt_errf(err, MT_EINTR, "interrupted at epoch %d, batch %d/%d", epoch, b, n_batches);
-            break;
-        }
-        if (t->max_steps > 0 && t->opt->step >= t->max_steps)
-            break;
-        uint32_t i0 = (uint32_t)b * (uint32_t)bs;
-        int B = (int)(n - i0 < (uint32_t)bs ? n - i0 : (uint32_t)bs);
-        mt_dataset_gather(t->x, t->labels, ds, t->perm + i0, B, t->scale, t->shift, t->k);
-        double sum = mt_net_step(t->net, t->work, t->pool, t->x, t->labels, B, t->dropout_seed,
-                                 (uint64_t)t->opt->step, t->k);
-        float loss = (float)(sum / B);
-        if (!isfinite(loss)) {
-            st = mt_errf(err, MT_EDIVERGED, "training diverged at epoch %d, batch %d: loss is %s", epoch, b, isnan(loss) ? "nan" : "inf");
-            break;
-        }
-        mt_optim_step(t->opt, t->net->params, t->net->grads, t->k);
-        running += loss;
-        done = b + 1;
-        t->next_batch = done;
-        t->running = running;
-        if (on_batch) {
-            mt_batch_info info = { epoch, b, n_batches, B, loss, running, now() - t0 };
-            on_batch(user, &info);
-        }
-    }
-    if (done == n_batches) {
-        t->in_epoch = 0;
-        t->next_batch = 0;
-        t->running = 0.0;
-    }
-    if (avg_loss)
-        *avg_loss = done ? running / done : 0.0;
-    if (batches_done)
-        *batches_done = done;
-    return st;
+    step_ctx c = { t, ds };
+    return mt_epoch_run(&t->ep, ds->n, epoch, &t->opt->step, net_step, &c, on_batch, user, stop, avg_loss,
+                        batches_done, err);
 }
 
 mt_status mt_net_evaluate(const mt_net *net, mt_net_work *w, mt_pool *pool, const mt_kern *k,
@@ -179,11 +135,10 @@ done:
 /* State files                                                               */
 /* ======================================================================== */
 
-enum { S_M, S_V, S_STEP, S_EPOCH, S_IN, S_BATCH, S_LOSS, S_RNG, S_PERM, S_DSEED, N_STATE };
-static const char *state_names[N_STATE] = {
-    "optimizer.m", "optimizer.v", "optimizer.step", "train.epoch", "train.in_epoch", "train.batch",
-    "train.loss_sum", "train.rng", "train.perm", "train.dropout_seed",
-};
+/* The optimizer's two flat blocks (Adam's moments, SGD's momentum in m,
+ * Adadelta's running means) and the net's own dropout stream; mt_epoch
+ * adds the order and position. */
+static const char *const M_NAME = "optimizer.m", *const V_NAME = "optimizer.v", *const DSEED_NAME = "train.dropout_seed";
 
 mt_status mt_net_save_state(const char *path, const mt_net_trainer *t, long long epochs_done,
                             const mt_st_meta *meta, size_t n_meta, mt_err *err)
@@ -191,8 +146,9 @@ mt_status mt_net_save_state(const char *path, const mt_net_trainer *t, long long
     const mt_net *net = t->net;
     const mt_optim *o = t->opt;
     int nt = mt_net_n_tensors(net);
-    mt_st_tensor *ts = calloc((size_t)nt + N_STATE, sizeof *ts);
+    mt_st_tensor *ts = calloc((size_t)nt + 3 + MT_EPOCH_N_TENSORS, sizeof *ts);
     char (*names)[64] = calloc((size_t)nt + 1, sizeof *names);
+    mt_epoch_keep keep;
     mt_status st;
     if (!ts || !names) {
         st = mt_errf(err, MT_ENOMEM, "%s: out of memory", path);
@@ -200,24 +156,15 @@ mt_status mt_net_save_state(const char *path, const mt_net_trainer *t, long long
     }
     for (int i = 0; i < nt; i++)
         mt_net_tensor(net, i, names[i], sizeof names[i], &ts[i]);
-    long long step = o->step, in_epoch = t->in_epoch, batch = t->next_batch;
-    double loss = t->running;
     size_t m = (size_t)nt;
-#define ADD(id, dt, nd, s0, ptr) \
-    ts[m++] = (mt_st_tensor){ .name = state_names[id], .dtype = dt, .ndim = nd, .shape = { s0 }, .data = ptr }
     if (o->m)
-        ADD(S_M, MT_ST_F32, 1, o->n, o->m);
+        ts[m++] = (mt_st_tensor){ .name = M_NAME, .dtype = MT_ST_F32, .ndim = 1, .shape = { o->n }, .data = o->m };
     if (o->v)
-        ADD(S_V, MT_ST_F32, 1, o->n, o->v);
-    ADD(S_STEP, MT_ST_I64, 1, 1, &step);
-    ADD(S_EPOCH, MT_ST_I64, 1, 1, &epochs_done);
-    ADD(S_IN, MT_ST_I64, 1, 1, &in_epoch);
-    ADD(S_BATCH, MT_ST_I64, 1, 1, &batch);
-    ADD(S_LOSS, MT_ST_F64, 1, 1, &loss);
-    ADD(S_RNG, MT_ST_U64, 1, 4, t->rng.s);
-    ADD(S_PERM, MT_ST_U32, 1, t->n, t->perm);
-    ADD(S_DSEED, MT_ST_U64, 1, 1, &t->dropout_seed);
-#undef ADD
+        ts[m++] = (mt_st_tensor){ .name = V_NAME, .dtype = MT_ST_F32, .ndim = 1, .shape = { o->n }, .data = o->v };
+    ts[m++] = (mt_st_tensor){ .name = DSEED_NAME, .dtype = MT_ST_U64, .ndim = 1, .shape = { 1 },
+                              .data = &t->dropout_seed };
+    mt_epoch_tensors(ts + m, &keep, &t->ep, o->step, epochs_done);
+    m += MT_EPOCH_N_TENSORS;
     st = mt_st_write(path, ts, m, meta, n_meta, err);
 done:
     free(ts);
@@ -228,51 +175,25 @@ done:
 mt_status mt_net_restore_state(const mt_st *st, mt_net_trainer *t, long long *epochs_done, mt_err *err)
 {
     mt_optim *o = t->opt;
-    long long step, epoch, in_epoch, batch;
-    double loss;
-    uint64_t rng[4], dseed;
-    size_t one = 1, four = 4, n = t->n, np = o->n;
+    uint64_t dseed;
+    size_t one = 1, np = o->n;
     float *m = NULL, *v = NULL;
-    uint32_t *perm = malloc((n ? n : 1) * sizeof *perm);
+    mt_epoch_saved saved = { 0 };
     mt_status s;
-    if (!perm) {
-        s = mt_errf(err, MT_ENOMEM, "%s: out of memory", st->path);
-        goto done;
-    }
     if ((o->m && !(m = malloc(np * sizeof *m))) || (o->v && !(v = malloc(np * sizeof *v)))) {
         s = mt_errf(err, MT_ENOMEM, "%s: out of memory", st->path);
         goto done;
     }
-    if ((s = mt_st_get(st, state_names[S_STEP], MT_ST_I64, &one, 1, &step, err)) ||
-        (s = mt_st_get(st, state_names[S_EPOCH], MT_ST_I64, &one, 1, &epoch, err)) ||
-        (s = mt_st_get(st, state_names[S_IN], MT_ST_I64, &one, 1, &in_epoch, err)) ||
-        (s = mt_st_get(st, state_names[S_BATCH], MT_ST_I64, &one, 1, &batch, err)) ||
-        (s = mt_st_get(st, state_names[S_LOSS], MT_ST_F64, &one, 1, &loss, err)) ||
-        (s = mt_st_get(st, state_names[S_RNG], MT_ST_U64, &four, 1, rng, err)) ||
-        (s = mt_st_get(st, state_names[S_PERM], MT_ST_U32, &n, 1, perm, err)) ||
-        (s = mt_st_get(st, state_names[S_DSEED], MT_ST_U64, &one, 1, &dseed, err)) ||
-        (m && (s = mt_st_get_f32(st, state_names[S_M], &np, 1, m, err))) ||
-        (v && (s = mt_st_get_f32(st, state_names[S_V], &np, 1, v, err))))
+    if ((s = mt_epoch_read(&saved, &t->ep, st, err)) ||
+        (s = mt_st_get(st, DSEED_NAME, MT_ST_U64, &one, 1, &dseed, err)) ||
+        (m && (s = mt_st_get_f32(st, M_NAME, &np, 1, m, err))) ||
+        (v && (s = mt_st_get_f32(st, V_NAME, &np, 1, v, err))))
         goto done;
-    /* consistency: a permutation, a position inside the epoch, a live PRNG */
-    {
-        uint8_t *seen = calloc(n ? n : 1, 1);
-        int ok = seen != NULL;
-        for (size_t i = 0; ok && i < n; i++)
-            ok = perm[i] < n && !seen[perm[i]]++;
-        free(seen);
-        if (!ok || step < 0 || epoch < 0 || batch < 0 || (in_epoch != 0 && in_epoch != 1) ||
-            (rng[0] | rng[1] | rng[2] | rng[3]) == 0 || !isfinite(loss)) {
-            s = mt_errf(err, MT_EDATA, "%s: inconsistent training state (order, position, step or PRNG)",
-                        st->path);
+    for (size_t i = 0; v && i < np; i++)
+        if (!(v[i] >= 0.f) || !isfinite(m ? m[i] : 0.f)) {
+            s = mt_errf(err, MT_EDATA, "%s: optimizer moments not finite or negative", st->path);
             goto done;
         }
-        for (size_t i = 0; v && i < np; i++)
-            if (!(v[i] >= 0.f) || !isfinite(m ? m[i] : 0.f)) {
-                s = mt_errf(err, MT_EDATA, "%s: optimizer moments not finite or negative", st->path);
-                goto done;
-            }
-    }
     /* the weights last: mt_net_load checks all before copying */
     if ((s = mt_net_load(t->net, st, err)))
         goto done;
@@ -280,13 +201,10 @@ mt_status mt_net_restore_state(const mt_st *st, mt_net_trainer *t, long long *ep
         memcpy(o->m, m, np * sizeof *m);
     if (v)
         memcpy(o->v, v, np * sizeof *v);
-    o->step = step;
-    memcpy(t->rng.s, rng, sizeof rng);
-    memcpy(t->perm, perm, n * sizeof *perm);
-    t->in_epoch = (int)in_epoch, t->next_batch = (int)batch, t->running = loss;
     t->dropout_seed = dseed;
-    *epochs_done = epoch;
+    mt_epoch_commit(&t->ep, &saved, &o->step, epochs_done);
 done:
-    free(perm), free(m), free(v);
+    mt_epoch_saved_free(&saved);
+    free(m), free(v);
     return s;
 }

@@ -99,11 +99,11 @@ static void test_ckpt_state_resumes_bit_exactly(void **state)
             path_of(p, sizeof p, "state.safetensors");
             fx_init(&a, (mt_opt_kind)kind, 2);
             if (mid) { /* stop inside epoch 3 after 4 batches */
-                a.t.max_steps = a.o.step + 4;
+                a.t.ep.max_steps = a.o.step + 4;
                 assert_int_equal(mt_train_epoch(&a.t, &a.ds, 3, NULL, NULL, NULL, NULL, NULL, &err), MT_OK);
-                assert_int_equal(a.t.in_epoch, 1);
-                assert_int_equal(a.t.next_batch, 4);
-                a.t.max_steps = 0;
+                assert_int_equal(a.t.ep.in_epoch, 1);
+                assert_int_equal(a.t.ep.next_batch, 4);
+                a.t.ep.max_steps = 0;
             }
             assert_int_equal(mt_ckpt_save_state(p, &a.m, &a.o, &a.t, 2, NULL, 0, &err), MT_OK);
             fx_init(&b, (mt_opt_kind)kind, 0); /* fresh: different weights, no progress */
@@ -115,9 +115,9 @@ static void test_ckpt_state_resumes_bit_exactly(void **state)
             mt_ckpt_free(&c);
             assert_int_equal(done, 2);
             assert_int_equal(b.o.step, a.o.step);
-            assert_int_equal(b.t.in_epoch, a.t.in_epoch);
-            assert_int_equal(b.t.next_batch, a.t.next_batch);
-            assert_true(b.t.running == a.t.running);
+            assert_int_equal(b.t.ep.in_epoch, a.t.ep.in_epoch);
+            assert_int_equal(b.t.ep.next_batch, a.t.ep.next_batch);
+            assert_true(b.t.ep.running == a.t.ep.running);
             for (int ep = 3; ep <= 4; ep++) {
                 double la, lb;
                 assert_int_equal(mt_train_epoch(&a.t, &a.ds, ep, NULL, NULL, NULL, &la, NULL, &err), MT_OK);
@@ -128,7 +128,7 @@ static void test_ckpt_state_resumes_bit_exactly(void **state)
             assert_memory_equal(a.o.m, b.o.m, a.m.n_params * sizeof(float));
             if (kind != MT_OPT_SGD)
                 assert_memory_equal(a.o.v, b.o.v, a.m.n_params * sizeof(float));
-            assert_memory_equal(a.t.perm, b.t.perm, a.t.n * sizeof(uint32_t));
+            assert_memory_equal(a.t.ep.perm, b.t.ep.perm, a.t.ep.n * sizeof(uint32_t));
             fx_free(&a);
             fx_free(&b);
         }

@@ -79,7 +79,7 @@ static void test_resume_inside_an_epoch_is_bit_exact(void **state)
             assert_int_equal(mt_net_train_epoch(&a.tr, &ds, e, NULL, NULL, NULL, &loss, &done, &err), MT_OK);
         /* b: stopped after 7 steps (epoch 2, batch 2), saved, restored into c */
         run_init(&b, threads);
-        b.tr.max_steps = 7;
+        b.tr.ep.max_steps = 7;
         assert_int_equal(mt_net_train_epoch(&b.tr, &ds, 1, NULL, NULL, NULL, &loss, &done, &err), MT_OK);
         assert_int_equal(mt_net_train_epoch(&b.tr, &ds, 2, NULL, NULL, NULL, &loss, &done, &err), MT_OK);
         assert_int_equal(done, 2);
@@ -96,7 +96,7 @@ static void test_resume_inside_an_epoch_is_bit_exact(void **state)
         assert_int_equal(mt_net_restore_state(&st, &c.tr, &epochs, &err), MT_OK);
         mt_st_free(&st);
         unlink(path);
-        assert_true(epochs == 1 && c.opt.step == 7 && c.tr.in_epoch && c.tr.next_batch == 2);
+        assert_true(epochs == 1 && c.opt.step == 7 && c.tr.ep.in_epoch && c.tr.ep.next_batch == 2);
         assert_int_equal(mt_net_train_epoch(&c.tr, &ds, 2, NULL, NULL, NULL, &loss, &done, &err), MT_OK);
         assert_int_equal(done, NS / BS);
         assert_memory_equal(a.net.params, c.net.params, a.net.n_params * sizeof(float));
@@ -139,6 +139,49 @@ static void test_restore_rejects_another_model(void **state)
     mt_st_free(&st);
     unlink(path);
     mt_net_trainer_free(&t), mt_optim_free(&o), mt_net_free(&other);
+    run_free(&a);
+}
+
+/* The position a state records must fit this run's epoch: the checks the
+ * MLP's states have (mt_epoch_read), with nothing restored on failure. */
+static void test_restore_checks_the_position(void **state)
+{
+    (void)state;
+    mt_dataset ds = synthetic();
+    mt_err err;
+    run a, b;
+    run_init(&a, 1);
+    a.tr.ep.max_steps = 2; /* stop inside the epoch */
+    double loss;
+    int done;
+    assert_int_equal(mt_net_train_epoch(&a.tr, &ds, 1, NULL, NULL, NULL, &loss, &done, &err), MT_OK);
+    assert_true(a.tr.ep.in_epoch && a.tr.ep.next_batch == 2);
+    char path[] = "/tmp/test_nettrain_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(mt_net_save_state(path, &a.tr, 0, NULL, 0, &err), MT_OK);
+    static const struct { const char *tensor; int64_t value; const char *why; } bad[] = {
+        { "train.batch", 1000, "train.batch is outside the epoch" },
+        { "train.in_epoch", 2, "train.in_epoch is not 0 or 1" },
+        { "optimizer.step", 1, "optimizer.step is smaller than the progress it records" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        mt_st st = { 0 };
+        assert_int_equal(mt_st_load(path, &st, &err), MT_OK);
+        const mt_st_tensor *t = mt_st_find(&st, bad[i].tensor);
+        assert_non_null(t);
+        memcpy((void *)t->data, &bad[i].value, sizeof bad[i].value);
+        run_init(&b, 1);
+        long long epochs = -1;
+        assert_int_equal(mt_net_restore_state(&st, &b.tr, &epochs, &err), MT_EDATA);
+        if (!strstr(err.msg, bad[i].why))
+            fail_msg("%s = %lld: '%s' lacks '%s'", bad[i].tensor, (long long)bad[i].value, err.msg, bad[i].why);
+        assert_true(epochs == -1 && b.opt.step == 0 && !b.tr.ep.in_epoch);
+        mt_st_free(&st);
+        run_free(&b);
+    }
+    unlink(path);
     run_free(&a);
 }
 
@@ -220,6 +263,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resume_inside_an_epoch_is_bit_exact),
         cmocka_unit_test(test_restore_rejects_another_model),
+        cmocka_unit_test(test_restore_checks_the_position),
         cmocka_unit_test(test_evaluate_agrees_with_predict),
         cmocka_unit_test(test_fastcnn_learns_mnist),
     };

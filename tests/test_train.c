@@ -137,7 +137,7 @@ static void test_training_stops_on_signal_flag(void **state)
     assert_int_equal(o.step, 0);
     /* max_steps stops early without error */
     stop = 0;
-    t.max_steps = 2;
+    t.ep.max_steps = 2;
     assert_int_equal(mt_train_epoch(&t, &tr, 1, NULL, NULL, &stop, &avg, &done, &err), MT_OK);
     assert_int_equal(done, 2);
     assert_int_equal(o.step, 2);

@@ -33,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             mt_trainer_init(&t, &m, &o, mt_kern_ref(), n, 8, 1, &err) == MT_OK) {
             long long epochs = -1;
             mt_status s = mt_ckpt_restore(&c, &m, &o, &t, &epochs, &err);
-            if (s == MT_OK && (epochs < 0 || t.next_batch < 0))
+            if (s == MT_OK && (epochs < 0 || t.ep.next_batch < 0))
                 abort();
             if (s != MT_OK && (!err.msg[0] || strchr(err.msg, '\n')))
                 abort();
