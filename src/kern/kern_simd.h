@@ -54,11 +54,12 @@ typedef struct {
     int relu;
     const float *mask;   /* (M,N) with ldm, or NULL: zero C where mask <= 0 */
     ptrdiff_t ldm;
+    const int *ia, *ka;  /* when ka != NULL: a(i,k) = a[ia[i] + ka[k]] (gemm_gather) */
 } gemm_args;
 
 /* One mr x nv tile at (i0, n0); the last vector has nlast lanes (1..VW).
- * Called with compile-time mr and nv so acc[][] lives in registers. */
-KERN_INLINE void gemm_tile(const gemm_args *g, int i0, int n0, int mr, int nv, int nlast)
+ * Called with compile-time mr, nv and gather so acc[][] lives in registers. */
+KERN_INLINE void gemm_tile(const gemm_args *g, int i0, int n0, int mr, int nv, int nlast, int gather)
 {
     vf acc[MR][NR];
     float *cp = g->c + (ptrdiff_t)i0 * g->ldc + n0;
@@ -77,7 +78,30 @@ KERN_INLINE void gemm_tile(const gemm_args *g, int i0, int n0, int mr, int nv, i
     const float *ap = g->a + (ptrdiff_t)i0 * g->rsa;
     const float *bp = g->b + n0;
     const ptrdiff_t rsa = g->rsa, csa = g->csa, ldb = g->ldb;
-    if (nlast == VW) {
+    if (gather) { /* each row its own base; one table entry per k for all rows */
+        const float *ar[MR];
+        const int *kp = g->ka;
+#pragma GCC unroll 8
+        for (int r = 0; r < mr; r++)
+            ar[r] = g->a + g->ia[i0 + r];
+        for (int k = 0; k < g->K; k++) {
+            vf bv[NR];
+            const ptrdiff_t o = kp[k];
+#pragma GCC unroll 8
+            for (int v = 0; v < nv; v++) {
+                bv[v] = v == nv - 1 && nlast < VW ? V_LOADN(bp + v * VW, nlast) : V_LOAD(bp + v * VW);
+                KEEP_IN_REG(bv[v]);
+            }
+#pragma GCC unroll 8
+            for (int r = 0; r < mr; r++) {
+                vf av = V_SET1(ar[r][o]);
+#pragma GCC unroll 8
+                for (int v = 0; v < nv; v++)
+                    acc[r][v] = V_FMA(av, bv[v], acc[r][v]);
+            }
+            bp += ldb;
+        }
+    } else if (nlast == VW) {
         for (int k = 0; k < g->K; k++) {
             vf bv[NR];
 #pragma GCC unroll 8
@@ -141,7 +165,9 @@ KERN_INLINE void gemm_tile(const gemm_args *g, int i0, int n0, int mr, int nv, i
 
 #define TILE_FN(m, n) \
     static void gemm_tile_##m##_##n(const gemm_args *g, int i0, int n0, int nlast) \
-    { gemm_tile(g, i0, n0, m, n, nlast); }
+    { gemm_tile(g, i0, n0, m, n, nlast, 0); } \
+    static void gemm_gtile_##m##_##n(const gemm_args *g, int i0, int n0, int nlast) \
+    { gemm_tile(g, i0, n0, m, n, nlast, 1); }
 TILE_LIST(TILE_FN)
 #undef TILE_FN
 
@@ -154,6 +180,15 @@ static void gemm_block(const gemm_args *g)
         int nv = (nw + VW - 1) / VW, nlast = nw - (nv - 1) * VW;
         for (int i0 = 0; i0 < g->M; i0 += MR) {
             int mr = g->M - i0 < MR ? g->M - i0 : MR;
+            if (g->ka) {
+                switch (mr * 16 + nv) {
+#define TILE_CASE(m, n) case (m) * 16 + (n): gemm_gtile_##m##_##n(g, i0, n0, nlast); break;
+                    TILE_LIST(TILE_CASE)
+#undef TILE_CASE
+                default: assert(0);
+                }
+                continue;
+            }
             switch (mr * 16 + nv) {
 #define TILE_CASE(m, n) case (m) * 16 + (n): gemm_tile_##m##_##n(g, i0, n0, nlast); break;
                 TILE_LIST(TILE_CASE)
@@ -173,6 +208,7 @@ static void gemm(const gemm_args *g0)
         static const float zero = 0.f;
         g.a = g.b = &zero;
         g.K = 0;
+        g.ka = NULL;
         g.epilogue = 1;
         gemm_block(&g);
         return;
@@ -180,7 +216,10 @@ static void gemm(const gemm_args *g0)
     for (int k0 = 0; k0 < g0->K; k0 += KC) {
         gemm_args g = *g0;
         g.K = g0->K - k0 < KC ? g0->K - k0 : KC;
-        g.a = g0->a + (ptrdiff_t)k0 * g0->csa;
+        if (g0->ka)
+            g.ka = g0->ka + k0;
+        else
+            g.a = g0->a + (ptrdiff_t)k0 * g0->csa;
         g.b = g0->b + (ptrdiff_t)k0 * g0->ldb;
         g.load_c = k0 > 0 ? 1 : g0->load_c;
         g.epilogue = k0 + KC >= g0->K;
@@ -983,6 +1022,15 @@ static void KSFX(gemm)(float *c, ptrdiff_t ldc, const float *a, ptrdiff_t rsa, p
     gemm(&g);
 }
 
+static void KSFX(gemm_gather)(float *c, ptrdiff_t ldc, const float *a, const int *ia, const int *ka,
+                              const float *b, ptrdiff_t ldb, const float *bias, int M, int N, int K,
+                              int load_c)
+{
+    gemm_args g = { .a = a, .ia = ia, .ka = ka, .b = b, .ldb = ldb, .c = c, .ldc = ldc,
+                    .M = M, .N = N, .K = K, .load_c = load_c, .bias = bias };
+    gemm(&g);
+}
+
 /* ======================================================================== */
 
 const mt_kern KSFX(mt_kern) = {
@@ -1006,4 +1054,5 @@ const mt_kern KSFX(mt_kern) = {
     .linear_bwd_wt = KSFX(linear_bwd_wt),
     .colsum_acc = KSFX(colsum_acc),
     .gemm = KSFX(gemm),
+    .gemm_gather = KSFX(gemm_gather),
 };
