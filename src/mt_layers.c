@@ -143,14 +143,18 @@ enum { TAB = 1024 };
  * consecutive images (P pixels, OW per row, hwc floats apart). */
 static void pix_offsets(int *o, int p0, int n, int P, int OW, int W, int C, size_t hwc)
 {
-    ptrdiff_t base = 0;
+    int ox = p0 % P % OW, oy = p0 % P / OW;
+    const int OH = P / OW;
+    ptrdiff_t v = 0; /* relative to pixel p0: the running position, no divisions per entry */
     for (int q = 0; q < n; q++) {
-        int p = p0 + q, s = p / P, pi = p % P;
-        ptrdiff_t v = (ptrdiff_t)s * (ptrdiff_t)hwc + ((ptrdiff_t)(pi / OW) * W + pi % OW) * C;
-        if (q == 0)
-            base = v;
-        assert(v - base <= INT_MAX);
-        o[q] = (int)(v - base);
+        assert(v <= INT_MAX);
+        o[q] = (int)v;
+        v += C;
+        if (++ox == OW) {
+            ox = 0, v += (ptrdiff_t)(W - OW) * C;
+            if (++oy == OH) /* next image: from the row past the last output row to its start */
+                oy = 0, v += (ptrdiff_t)hwc - (ptrdiff_t)OH * W * C;
+        }
     }
 }
 

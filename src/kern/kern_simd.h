@@ -80,26 +80,46 @@ KERN_INLINE void gemm_tile(const gemm_args *g, int i0, int n0, int mr, int nv, i
     const ptrdiff_t rsa = g->rsa, csa = g->csa, ldb = g->ldb;
     if (gather) { /* each row its own base; one table entry per k for all rows */
         const float *ar[MR];
-        const int *kp = g->ka;
+        const int *kp = g->ka, K = g->K;
 #pragma GCC unroll 8
         for (int r = 0; r < mr; r++)
             ar[r] = g->a + g->ia[i0 + r];
-        for (int k = 0; k < g->K; k++) {
-            vf bv[NR];
-            const ptrdiff_t o = kp[k];
+        if (nlast == VW) {
+            for (int k = 0; k < K; k++) {
+                vf bv[NR];
+                const ptrdiff_t o = kp[k];
 #pragma GCC unroll 8
-            for (int v = 0; v < nv; v++) {
-                bv[v] = v == nv - 1 && nlast < VW ? V_LOADN(bp + v * VW, nlast) : V_LOAD(bp + v * VW);
-                KEEP_IN_REG(bv[v]);
+                for (int v = 0; v < nv; v++) {
+                    bv[v] = V_LOAD(bp + v * VW);
+                    KEEP_IN_REG(bv[v]);
+                }
+#pragma GCC unroll 8
+                for (int r = 0; r < mr; r++) {
+                    vf av = V_SET1(ar[r][o]);
+#pragma GCC unroll 8
+                    for (int v = 0; v < nv; v++)
+                        acc[r][v] = V_FMA(av, bv[v], acc[r][v]);
+                }
+                bp += ldb;
             }
+        } else {
+            for (int k = 0; k < K; k++) {
+                vf bv[NR];
+                const ptrdiff_t o = kp[k];
 #pragma GCC unroll 8
-            for (int r = 0; r < mr; r++) {
-                vf av = V_SET1(ar[r][o]);
+                for (int v = 0; v < nv; v++) {
+                    bv[v] = v == nv - 1 ? V_LOADN(bp + v * VW, nlast) : V_LOAD(bp + v * VW);
+                    KEEP_IN_REG(bv[v]);
+                }
 #pragma GCC unroll 8
-                for (int v = 0; v < nv; v++)
-                    acc[r][v] = V_FMA(av, bv[v], acc[r][v]);
+                for (int r = 0; r < mr; r++) {
+                    vf av = V_SET1(ar[r][o]);
+#pragma GCC unroll 8
+                    for (int v = 0; v < nv; v++)
+                        acc[r][v] = V_FMA(av, bv[v], acc[r][v]);
+                }
+                bp += ldb;
             }
-            bp += ldb;
         }
     } else if (nlast == VW) {
         for (int k = 0; k < g->K; k++) {
