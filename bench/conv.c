@@ -1,10 +1,12 @@
 /* bench/conv: GFLOP/s of the convolution layers' three products (forward,
- * weight gradient, input gradient; im2col and col2im included) for every
- * runnable kernel variant, as a percentage of this core's FMA peak measured
- * by a register-resident probe in the same run (the forward one sample's
- * patches at a time, the weight gradient making its patches again four
- * samples at a time, as mt_net does); then whole training steps of
- * the named CNNs on 1 and 2 threads (samples/s and the 2-thread speed-up).
+ * weight gradient, input gradient; offset tables and col2im included) for
+ * every runnable kernel variant, as a percentage of this core's FMA peak
+ * measured by a register-resident probe in the same run (the forward one
+ * sample at a time, the weight gradient over the whole batch, as mt_net
+ * does); then whole training steps of the named CNNs on 1 and 2 threads
+ * (samples/s and the 2-thread speed-up).  A network's first layer never
+ * makes its input gradient (mt_net skips it), so a one-channel layer's
+ * bwd_x is timed but marked as not part of training.
  * Not a test: numbers depend on the machine and its load.
  *   usage: conv [--json] [--reps N]                                          */
 #include <stdint.h>
@@ -50,7 +52,7 @@ static void run_op(ws *s, int op)
     int P = (c->H + 2 * c->pad - c->k + 1) * (c->W + 2 * c->pad - c->k + 1), CKK = c->k * c->k * c->C;
     switch (op) {
     case FWD: mt_conv2d_forward(s->y, s->col, s->x, s->wt, s->b, c->B, c->H, c->W, c->C, c->OC, c->k, c->pad, s->k); break;
-    case BWD_W: /* as mt_net: the patches made again, 4 samples per product */
+    case BWD_W: /* as mt_net: the whole batch (patches in place at pad 0; else 4 samples per product) */
         mt_conv2d_backward_w_rows(s->dwt, s->colp, s->dy, s->x, c->B, 4, c->H, c->W, c->C, c->OC, c->k, c->pad, 0,
                                   CKK, s->k);
         s->k->colsum_acc(s->db, s->dy, c->B * P, c->OC);
@@ -170,13 +172,16 @@ int main(int argc, char **argv)
             double flops = 2.0 * c->B * P * CKK * c->OC;
             for (int op = 0; op < N_OPS; op++) {
                 double t = time_op(&s, op, reps), gf = flops / t * 1e-9;
+                /* the CASES with C = 1 are first layers: no input gradient in training */
+                int in_training = !(op == BWD_X && c->C == 1);
                 if (json)
                     printf("{\"bench\":\"conv\",\"isa\":\"%s\",\"layer\":\"%s\",\"op\":\"%s\",\"us\":%.1f,"
-                           "\"gflops\":%.2f,\"pct_peak\":%.1f}\n", v[vi].k->name, c->name, op_names[op],
-                           t * 1e6, gf, 100.0 * gf / peak);
+                           "\"gflops\":%.2f,\"pct_peak\":%.1f,\"in_training\":%s}\n", v[vi].k->name, c->name,
+                           op_names[op], t * 1e6, gf, 100.0 * gf / peak, in_training ? "true" : "false");
                 else
-                    printf("  %-14s %-6s %9.1f us %7.1f GFLOP/s %5.1f %% of peak\n", c->name, op_names[op],
-                           t * 1e6, gf, 100.0 * gf / peak);
+                    printf("  %-14s %-6s %9.1f us %7.1f GFLOP/s %5.1f %% of peak%s\n", c->name, op_names[op],
+                           t * 1e6, gf, 100.0 * gf / peak,
+                           in_training ? "" : "  (first layer: not computed in training)");
             }
             free(s.x), free(s.wt), free(s.w2), free(s.b), free(s.col), free(s.y), free(s.dy);
             free(s.dwt), free(s.db), free(s.dx), free(s.dcol), free(s.colp);

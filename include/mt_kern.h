@@ -161,6 +161,15 @@ typedef struct mt_kern {
      * changes a bit.  c must not alias a or b. */
     void (*gemm)(float *c, ptrdiff_t ldc, const float *a, ptrdiff_t rsa, ptrdiff_t csa,
                  const float *b, ptrdiff_t ldb, const float *bias, int M, int N, int K, int load_c);
+    /* gemm with a gathered: a(i,k) = a[ia[i] + ka[k]], ia (M), ka (K).  An
+     * implicit im2col: for a stride-1, unpadded conv on NHWC input, output
+     * pixel i's patch starts at ia[i] = (oy*W + ox)*C and tap k = (kh, kw, c)
+     * sits ka[k] = (kh*W + kw)*C + c past it, so the patches are read where
+     * they lie; swapping the two tables gives the weight gradient's
+     * col^T.  Same chains, splits and aliasing rules as gemm. */
+    void (*gemm_gather)(float *c, ptrdiff_t ldc, const float *a, const int *ia, const int *ka,
+                        const float *b, ptrdiff_t ldb, const float *bias, int M, int N, int K,
+                        int load_c);
 } mt_kern;
 
 typedef enum { MT_ISA_AUTO = 0, MT_ISA_SCALAR, MT_ISA_AVX2, MT_ISA_AVX512, MT_ISA_NEON } mt_isa;

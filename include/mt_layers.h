@@ -42,8 +42,10 @@ void mt_im2col(float *col, const float *inp, int B, int H, int W, int C, int k, 
  * pixels each patch covers (OVERWRITES dinp; a fixed order per element). */
 void mt_col2im(float *dinp, const float *dcol, int B, int H, int W, int C, int k, int pad);
 
-/* out (B,OH,OW,OC) = col @ wt + b, with col (B*P, CKK) filled from inp
- * (B,H,W,C) by mt_im2col (kept for backward_w).  b (OC) or NULL. */
+/* out (B,OH,OW,OC) = patches (B*P, CKK) @ wt + b, the patches of inp
+ * (B,H,W,C) read in place (each output one chain over the taps in patch
+ * order, as mt_im2col lays them out).  col is scratch of P*CKK floats (used
+ * when pad > 0).  b (OC) or NULL. */
 void mt_conv2d_forward(float *out, float *col, const float *inp, const float *wt, const float *b,
                        int B, int H, int W, int C, int OC, int k, int pad, const mt_kern *kn);
 
@@ -54,11 +56,12 @@ void mt_conv2d_forward(float *out, float *col, const float *inp, const float *wt
 void mt_conv2d_backward_w(float *dwt, float *db, const float *dout, const float *col, int BP,
                           int CKK, int OC, int r0, int r1, const mt_kern *kn);
 
-/* The same rows [r0,r1) of dwt (OVERWRITES them) without a stored col:
- * G samples at a time, colp (G*P, r1-r0) = those columns of their patches
- * (mt_im2col_cols), then dwt[r0:r1] (+)= colp^T @ their dout rows -- one
- * chain per element over the samples in order, so neither G nor a split of
- * the rows between threads changes a bit.  inp (B,H,W,C), dout (B*P, OC). */
+/* The same rows [r0,r1) of dwt (OVERWRITES them) without a stored col: one
+ * chain per element over the samples' pixels in order, so neither G nor a
+ * split of the rows between threads changes a bit.  pad == 0 reads the
+ * patches in place (colp unused); otherwise G samples at a time, colp
+ * (G*P, r1-r0) = those columns of their patches (mt_im2col_cols), then
+ * dwt[r0:r1] (+)= colp^T @ their dout rows.  inp (B,H,W,C), dout (B*P, OC). */
 void mt_conv2d_backward_w_rows(float *dwt, float *colp, const float *dout, const float *inp, int B,
                                int G, int H, int W, int C, int OC, int k, int pad, int r0, int r1,
                                const mt_kern *kn);

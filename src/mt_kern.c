@@ -35,6 +35,7 @@ static const mt_kern kern_ref = {
     .linear_bwd_wt = mt_linear_bwd_wt_ref,
     .colsum_acc = mt_colsum_acc_ref,
     .gemm = mt_gemm_ref,
+    .gemm_gather = mt_gemm_gather_ref,
 };
 
 static const char *const isa_names[] = { "auto", "scalar", "avx2", "avx512", "neon" };

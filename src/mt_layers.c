@@ -6,6 +6,7 @@
 #include "mt_layers.h"
 
 #include <assert.h>
+#include <limits.h>
 #include <math.h>
 #include <string.h>
 
@@ -129,16 +130,85 @@ void mt_col2im(float *dinp, const float *dcol, int B, int H, int W, int C, int k
     }
 }
 
-/* Sample by sample: one sample's patches (P x CKK) and outputs stay in L2
- * through the product's K blocks. */
+/* ---- implicit im2col: the products read the patches where they lie ----
+ * On an unpadded NHWC image of width W and C channels, output pixel p =
+ * (oy, ox) of OW per row starts its patch at (oy*W + ox)*C, and tap j =
+ * (kh, kw, c) of the patch sits (kh*W + kw)*C + c past that.  gemm_gather
+ * takes the two as offset tables; they are made TAB entries at a time (on
+ * the stack), the products continuing their chains across the pieces with
+ * load_c, which is exact. */
+enum { TAB = 1024 };
+
+/* o[q] = start of pixel p0+q's patch relative to pixel p0's, for pixels of
+ * consecutive images (P pixels, OW per row, hwc floats apart). */
+static void pix_offsets(int *o, int p0, int n, int P, int OW, int W, int C, size_t hwc)
+{
+    int ox = p0 % P % OW, oy = p0 % P / OW;
+    const int OH = P / OW;
+    ptrdiff_t v = 0; /* relative to pixel p0: the running position, no divisions per entry */
+    for (int q = 0; q < n; q++) {
+        assert(v <= INT_MAX);
+        o[q] = (int)v;
+        v += C;
+        if (++ox == OW) {
+            ox = 0, v += (ptrdiff_t)(W - OW) * C;
+            if (++oy == OH) /* next image: from the row past the last output row to its start */
+                oy = 0, v += (ptrdiff_t)hwc - (ptrdiff_t)OH * W * C;
+        }
+    }
+}
+
+/* o[q] = offset of tap j0+q of a k-wide patch on an image of width W. */
+static void tap_offsets(int *o, int j0, int n, int k, int W, int C)
+{
+    for (int q = 0; q < n; q++) {
+        int j = j0 + q, sg = j / C;
+        o[q] = ((sg / k) * W + sg % k) * C + j % C;
+    }
+}
+
+/* Start of pixel p's patch, as pix_offsets measures. */
+static size_t pix_at(int p, int P, int OW, int W, int C, size_t hwc)
+{
+    int s = p / P, pi = p % P;
+    return (size_t)s * hwc + ((size_t)(pi / OW) * W + pi % OW) * C;
+}
+
+/* dst (H+2pad, W+2pad, C) = src (H,W,C) with a zero border. */
+static void pad_copy(float *dst, const float *src, int H, int W, int C, int pad)
+{
+    const int Wp = W + 2 * pad;
+    memset(dst, 0, (size_t)(H + 2 * pad) * Wp * C * sizeof *dst);
+    for (int y = 0; y < H; y++)
+        memcpy(dst + ((size_t)(y + pad) * Wp + pad) * C, src + (size_t)y * W * C, (size_t)W * C * sizeof *dst);
+}
+
+/* Sample by sample, each an unpadded conv of its (padded) image: out (P,OC)
+ * = patches (P,CKK) @ wt + b, every output one chain over the taps in order.
+ * col holds the padded image: (H+2pad)(W+2pad)C <= P*CKK floats. */
 void mt_conv2d_forward(float *out, float *col, const float *inp, const float *wt, const float *b,
                        int B, int H, int W, int C, int OC, int k, int pad, const mt_kern *kn)
 {
-    const int P = (H + 2 * pad - k + 1) * (W + 2 * pad - k + 1), CKK = k * k * C;
+    const int OW = W + 2 * pad - k + 1, P = (H + 2 * pad - k + 1) * OW, CKK = k * k * C, Wp = W + 2 * pad;
+    int ia[TAB], ka[TAB];
     for (int s = 0; s < B; s++) {
-        float *cs = col + (size_t)s * P * CKK;
-        mt_im2col(cs, inp + (size_t)s * H * W * C, 1, H, W, C, k, pad);
-        kn->gemm(out + (size_t)s * P * OC, OC, cs, CKK, 1, wt, OC, b, P, OC, CKK, 0);
+        const float *x = inp + (size_t)s * H * W * C;
+        if (pad) {
+            pad_copy(col, x, H, W, C, pad);
+            x = col;
+        }
+        float *y = out + (size_t)s * P * OC;
+        for (int p0 = 0; p0 < P; p0 += TAB) {
+            int np = P - p0 < TAB ? P - p0 : TAB;
+            pix_offsets(ia, p0, np, P, OW, Wp, C, 0);
+            const float *xp = x + pix_at(p0, P, OW, Wp, C, 0);
+            for (int j0 = 0; j0 < CKK; j0 += TAB) {
+                int nj = CKK - j0 < TAB ? CKK - j0 : TAB;
+                tap_offsets(ka, j0, nj, k, Wp, C);
+                kn->gemm_gather(y + (size_t)p0 * OC, OC, xp, ia, ka, wt + (size_t)j0 * OC, OC,
+                                j0 + nj == CKK ? b : NULL, np, OC, nj, j0 > 0);
+            }
+        }
     }
 }
 
@@ -195,9 +265,24 @@ void mt_conv2d_backward_w_rows(float *dwt, float *colp, const float *dout, const
                                int G, int H, int W, int C, int OC, int k, int pad, int r0, int r1,
                                const mt_kern *kn)
 {
-    const int P = (H + 2 * pad - k + 1) * (W + 2 * pad - k + 1), nc = r1 - r0;
+    const int OW = W + 2 * pad - k + 1, P = (H + 2 * pad - k + 1) * OW, nc = r1 - r0;
     if (nc <= 0)
         return;
+    if (pad == 0) { /* dwt[r, o] = sum over the batch's pixels i of patch(i)[r] * dout[i, o] */
+        const size_t hwc = (size_t)H * W * C;
+        int ia[TAB], ka[TAB];
+        for (int q0 = r0; q0 < r1; q0 += TAB) {
+            int nq = r1 - q0 < TAB ? r1 - q0 : TAB;
+            tap_offsets(ia, q0, nq, k, W, C);
+            for (int p0 = 0; p0 < B * P; p0 += TAB) {
+                int np = B * P - p0 < TAB ? B * P - p0 : TAB;
+                pix_offsets(ka, p0, np, P, OW, W, C, hwc);
+                kn->gemm_gather(dwt + (size_t)q0 * OC, OC, inp + pix_at(p0, P, OW, W, C, hwc), ia, ka,
+                                dout + (size_t)p0 * OC, OC, NULL, nq, OC, np, p0 > 0);
+            }
+        }
+        return;
+    }
     for (int s0 = 0; s0 < B; s0 += G) {
         int g = B - s0 < G ? B - s0 : G;
         for (int s = 0; s < g; s++)

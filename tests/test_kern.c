@@ -1007,6 +1007,54 @@ static void test_gemm_matches_ref(void **state)
             }
 }
 
+/* gemm_gather on ragged shapes with offset tables like a conv's (rows of
+ * patches that overlap) and arbitrary ones, with and without load_c and
+ * bias; the M and N splits give the same bits. */
+static void test_gemm_gather_matches_ref(void **state)
+{
+    const mt_kern *k = variant_or_skip(state);
+    static const int S[] = { 1, 3, 7, 9, 17, 24, 25, 33, 64, 100, 288 };
+    int ns = (int)(sizeof S / sizeof *S), t = 0;
+    for (int im = 0; im < ns; im++)
+        for (int in = 0; in < ns; in++)
+            for (int ik = 0; ik < ns; ik++, t++) {
+                int M = S[im], N = S[in], K = S[ik];
+                int conv = t % 2, load_c = t / 2 % 2, bias = t / 4 % 2;
+                ptrdiff_t ldb = N + t % 3, ldc = N + t % 5;
+                int *ia = malloc((size_t)M * sizeof *ia), *ka = malloc((size_t)K * sizeof *ka);
+                assert_non_null(ia);
+                assert_non_null(ka);
+                size_t na = 1;
+                for (int i = 0; i < M; i++) /* conv: pixels 3 apart, taps on a 7-wide image */
+                    ia[i] = conv ? 3 * i : (int)((unsigned)(i * 2654435761u) % 1000u);
+                for (int q = 0; q < K; q++)
+                    ka[q] = conv ? (q / 5) * 7 * 3 + q % 5 : (int)((unsigned)(q * 40503u + 7u) % 777u);
+                for (int i = 0; i < M; i++)
+                    for (int q = 0; q < K; q++)
+                        na = (size_t)(ia[i] + ka[q]) + 1 > na ? (size_t)(ia[i] + ka[q]) + 1 : na;
+                double zf = ZERO_FRAC[t % 4];
+                float *a = randv(na, zf), *b = randv((size_t)K * ldb, 0.0), *bi = randv(N, 0.0);
+                float *c0 = randv((size_t)M * ldc, 0.0);
+                float *c = copyv(c0, (size_t)M * ldc), *cr = copyv(c0, (size_t)M * ldc);
+                float *c2 = copyv(c0, (size_t)M * ldc);
+                const float *bp = bias ? bi : NULL;
+                k->gemm_gather(c, ldc, a, ia, ka, b, ldb, bp, M, N, K, load_c);
+                mt_kern_ref()->gemm_gather(cr, ldc, a, ia, ka, b, ldb, bp, M, N, K, load_c);
+                double atol = red_atol(K + 2, 1.f, 1.f);
+                assert_true(close_enough("gemm_gather vs ref", c, cr, (size_t)M * ldc, atol, M, N, K, zf));
+                int m1 = M / 3, n1 = N / 2;
+                memcpy(c2, c0, (size_t)M * ldc * sizeof *c2);
+                k->gemm_gather(c2, ldc, a, ia, ka, b, ldb, bp, m1, N, K, load_c);
+                k->gemm_gather(c2 + m1 * ldc, ldc, a, ia + m1, ka, b, ldb, bp, M - m1, N, K, load_c);
+                assert_true(same_bits("gemm_gather row split", c2, c, (size_t)M * ldc, M, N, K, zf));
+                memcpy(c2, c0, (size_t)M * ldc * sizeof *c2);
+                k->gemm_gather(c2, ldc, a, ia, ka, b, ldb, bp, M, n1, K, load_c);
+                k->gemm_gather(c2 + n1, ldc, a, ia, ka, b + n1, ldb, bp ? bp + n1 : NULL, M, N - n1, K, load_c);
+                assert_true(same_bits("gemm_gather column split", c2, c, (size_t)M * ldc, M, N, K, zf));
+                free(ia), free(ka), free(a), free(b), free(bi), free(c0), free(c), free(cr), free(c2);
+            }
+}
+
 int main(void)
 {
     static vstate vs[8];
@@ -1028,6 +1076,7 @@ int main(void)
         { test_u8_to_f32_matches_ref, "u8_to_f32_matches_ref" },
         { test_adam_matches_ref, "adam_matches_ref" },
         { test_gemm_matches_ref, "gemm_matches_ref" },
+        { test_gemm_gather_matches_ref, "gemm_gather_matches_ref" },
         { test_adadelta_matches_ref, "adadelta_matches_ref" },
     };
     for (int i = 0; i < nv && i < 8; i++) {

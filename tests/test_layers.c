@@ -515,6 +515,7 @@ static void test_conv2d_matches_direct_and_finite_differences(void **state)
         for (size_t i = 0; i < ny; i++)
             assert_true(fabs(y[i] - yd[i]) <= 1e-5 * (1 + CKK / 16.0));
         /* gradients: two row ranges of dwt, as two threads would */
+        mt_im2col(col, x, s.B, s.H, s.W, s.C, s.k, s.pad);
         mt_conv2d_backward_w(dwt, db, R, col, s.B * P, CKK, s.OC, 0, CKK / 2, kn);
         mt_conv2d_backward_w(dwt, NULL, R, col, s.B * P, CKK, s.OC, CKK / 2, CKK, kn);
         mt_conv2d_unpack_grad(dw, dwt, s.C, s.OC, s.k);
@@ -583,7 +584,18 @@ static void test_conv2d_variants_match_ref(void **state)
                 const mt_kern *kk = j ? kr : kn;
                 y[j] = falloc(ny), dwt[j] = falloc(nw), db[j] = falloc(s.OC), dx[j] = falloc(nx);
                 mt_conv2d_forward(y[j], col, x, wt, b, s.B, s.H, s.W, s.C, s.OC, s.k, s.pad, kk);
+                mt_im2col(col, x, s.B, s.H, s.W, s.C, s.k, s.pad);
                 mt_conv2d_backward_w(dwt[j], db[j], R, col, s.B * P, CKK, s.OC, 0, CKK, kk);
+                { /* the in-place patches (pad 0) or their columns (pad > 0), rows split in two */
+                    float *dr = falloc(nw), *colp = falloc((size_t)2 * P * CKK);
+                    mt_conv2d_backward_w_rows(dr, colp, R, x, s.B, 2, s.H, s.W, s.C, s.OC, s.k, s.pad, 0,
+                                              CKK / 2, kk);
+                    mt_conv2d_backward_w_rows(dr, colp, R, x, s.B, 2, s.H, s.W, s.C, s.OC, s.k, s.pad, CKK / 2,
+                                              CKK, kk);
+                    for (size_t i = 0; i < nw; i++)
+                        assert_true(fabs(dr[i] - dwt[j][i]) <= 4e-6 * (s.B * P + 2));
+                    free(dr), free(colp);
+                }
                 mt_conv2d_backward_x(dx[j], dcol, R, w2, s.B, s.H, s.W, s.C, s.OC, s.k, s.pad, kk);
             }
             double tf = 4e-6 * (CKK + 2), tw = 4e-6 * (s.B * P + 2), tx = 4e-6 * (s.OC * s.k * s.k + 2);

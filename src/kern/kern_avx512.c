@@ -26,6 +26,8 @@ typedef __m512 vf;
 #define V_LOADN(p, n) _mm512_maskz_loadu_ps(LMASK(n), (p))
 #define V_STOREN(p, v, n) _mm512_mask_storeu_ps((p), LMASK(n), (v))
 #define V_FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
+#define V_FMA_LO(a, b, c) _mm512_castps256_ps512(_mm256_fmadd_ps(_mm512_castps512_ps256(a), \
+                         _mm512_castps512_ps256(b), _mm512_castps512_ps256(c)))
 #define V_ADD(a, b) _mm512_add_ps((a), (b))
 #define V_SUB(a, b) _mm512_sub_ps((a), (b))
 #define V_MUL(a, b) _mm512_mul_ps((a), (b))

@@ -41,6 +41,9 @@ void mt_linear_fwd_t_acc_ref(float *out, const float *inp, int ldi, const float 
                              int B, int C, int OC, int relu, int acc, int last);
 void mt_gemm_ref(float *c, ptrdiff_t ldc, const float *a, ptrdiff_t rsa, ptrdiff_t csa,
                  const float *b, ptrdiff_t ldb, const float *bias, int M, int N, int K, int load_c);
+void mt_gemm_gather_ref(float *c, ptrdiff_t ldc, const float *a, const int *ia, const int *ka,
+                        const float *b, ptrdiff_t ldb, const float *bias, int M, int N, int K,
+                        int load_c);
 
 /* The SIMD tables (each defined in its kern_<isa>.c, compiled only where the
  * architecture matches). */

@@ -302,3 +302,16 @@ void mt_gemm_ref(float *c, ptrdiff_t ldc, const float *a, ptrdiff_t rsa, ptrdiff
             c[i * ldc + n] = bias ? s + bias[n] : s;
         }
 }
+
+void mt_gemm_gather_ref(float *c, ptrdiff_t ldc, const float *a, const int *ia, const int *ka,
+                        const float *b, ptrdiff_t ldb, const float *bias, int M, int N, int K,
+                        int load_c)
+{
+    for (int i = 0; i < M; i++)
+        for (int n = 0; n < N; n++) {
+            float s = load_c ? c[i * ldc + n] : 0.f;
+            for (int k = 0; k < K; k++)
+                s += a[(ptrdiff_t)ia[i] + ka[k]] * b[k * ldb + n];
+            c[i * ldc + n] = bias ? s + bias[n] : s;
+        }
+}

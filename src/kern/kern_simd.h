@@ -18,6 +18,7 @@
  *   V_ZERO() V_SET1(x) V_LOAD(p) V_STORE(p,v) V_LOADN(p,n) V_STOREN(p,v,n)
  *   (n < VW lanes; LOADN zero-fills) V_FMA(a,b,c)=a*b+c V_ADD V_SUB V_MUL V_DIV
  *   V_MAX V_SQRT V_MASKLE0(v,m) (v with lanes where m <= 0 zeroed)
+ *   V_FMA_LO(a,b,c) (V_FMA on lanes [0, VW/2) at least; the others unspecified)
  *   V_LOADU8(p) (VW bytes -> floats)  v_exp(vf)  vtranspose(vf r[VW])
  *   KSFX(name) (name suffix), nzmask(p, n) (bit j set when p[j] != 0,
  *   n <= 64), and optionally KERN_ROW_LIST_VEC with row_list_vec (see
@@ -54,11 +55,38 @@ typedef struct {
     int relu;
     const float *mask;   /* (M,N) with ldm, or NULL: zero C where mask <= 0 */
     ptrdiff_t ldm;
+    const int *ia, *ka;  /* when ka != NULL: a(i,k) = a[ia[i] + ka[k]] (gemm_gather) */
 } gemm_args;
 
+/* The k loop of a gathered tile: the last of the nv vectors is full (edge
+ * 0), masked to nlast lanes (1), or at most half a vector (2), whose FMAs
+ * then run at half width (V_FMA_LO): where a full-width FMA costs two
+ * half-width ones, a 24-wide product on 16 lanes pays for 24, not 32. */
+KERN_INLINE void gtile_k(vf acc[MR][NR], const float *const *ar, const int *kp, int K, const float *bp,
+                         ptrdiff_t ldb, int mr, int nv, int nlast, int edge)
+{
+    for (int k = 0; k < K; k++) {
+        vf bv[NR];
+        const ptrdiff_t o = kp[k];
+#pragma GCC unroll 8
+        for (int v = 0; v < nv; v++) {
+            bv[v] = edge && v == nv - 1 ? V_LOADN(bp + v * VW, nlast) : V_LOAD(bp + v * VW);
+            KEEP_IN_REG(bv[v]);
+        }
+#pragma GCC unroll 8
+        for (int r = 0; r < mr; r++) {
+            vf av = V_SET1(ar[r][o]);
+#pragma GCC unroll 8
+            for (int v = 0; v < nv; v++)
+                acc[r][v] = edge == 2 && v == nv - 1 ? V_FMA_LO(av, bv[v], acc[r][v]) : V_FMA(av, bv[v], acc[r][v]);
+        }
+        bp += ldb;
+    }
+}
+
 /* One mr x nv tile at (i0, n0); the last vector has nlast lanes (1..VW).
- * Called with compile-time mr and nv so acc[][] lives in registers. */
-KERN_INLINE void gemm_tile(const gemm_args *g, int i0, int n0, int mr, int nv, int nlast)
+ * Called with compile-time mr, nv and gather so acc[][] lives in registers. */
+KERN_INLINE void gemm_tile(const gemm_args *g, int i0, int n0, int mr, int nv, int nlast, int gather)
 {
     vf acc[MR][NR];
     float *cp = g->c + (ptrdiff_t)i0 * g->ldc + n0;
@@ -77,7 +105,18 @@ KERN_INLINE void gemm_tile(const gemm_args *g, int i0, int n0, int mr, int nv, i
     const float *ap = g->a + (ptrdiff_t)i0 * g->rsa;
     const float *bp = g->b + n0;
     const ptrdiff_t rsa = g->rsa, csa = g->csa, ldb = g->ldb;
-    if (nlast == VW) {
+    if (gather) { /* each row its own base; one table entry per k for all rows */
+        const float *ar[MR];
+#pragma GCC unroll 8
+        for (int r = 0; r < mr; r++)
+            ar[r] = g->a + g->ia[i0 + r];
+        if (nlast == VW)
+            gtile_k(acc, ar, g->ka, g->K, bp, ldb, mr, nv, nlast, 0);
+        else if (nlast <= VW / 2)
+            gtile_k(acc, ar, g->ka, g->K, bp, ldb, mr, nv, nlast, 2);
+        else
+            gtile_k(acc, ar, g->ka, g->K, bp, ldb, mr, nv, nlast, 1);
+    } else if (nlast == VW) {
         for (int k = 0; k < g->K; k++) {
             vf bv[NR];
 #pragma GCC unroll 8
@@ -139,9 +178,14 @@ KERN_INLINE void gemm_tile(const gemm_args *g, int i0, int n0, int mr, int nv, i
         }
 }
 
+/* Tiles at rows i0, i0+m, ... below i1 in one call: a short K (a 3x3
+ * one-channel conv has K = 9) leaves the FMAs few per tile, and a call per
+ * tile would cost as much again. */
 #define TILE_FN(m, n) \
-    static void gemm_tile_##m##_##n(const gemm_args *g, int i0, int n0, int nlast) \
-    { gemm_tile(g, i0, n0, m, n, nlast); }
+    static void gemm_tile_##m##_##n(const gemm_args *g, int i0, int i1, int n0, int nlast) \
+    { for (; i0 < i1; i0 += m) gemm_tile(g, i0, n0, m, n, nlast, 0); } \
+    static void gemm_gtile_##m##_##n(const gemm_args *g, int i0, int i1, int n0, int nlast) \
+    { for (; i0 < i1; i0 += m) gemm_tile(g, i0, n0, m, n, nlast, 1); }
 TILE_LIST(TILE_FN)
 #undef TILE_FN
 
@@ -152,10 +196,22 @@ static void gemm_block(const gemm_args *g)
     for (int n0 = 0; n0 < g->N; n0 += P) {
         int nw = g->N - n0 < P ? g->N - n0 : P;
         int nv = (nw + VW - 1) / VW, nlast = nw - (nv - 1) * VW;
-        for (int i0 = 0; i0 < g->M; i0 += MR) {
-            int mr = g->M - i0 < MR ? g->M - i0 : MR;
+        const int full = g->M - g->M % MR; /* rows [0,full) in MR-row tiles, then one tile of the rest */
+        for (int part = 0; part < 2; part++) {
+            const int i0 = part ? full : 0, i1 = part ? g->M : full, mr = part ? g->M - full : MR;
+            if (i0 >= i1)
+                continue;
+            if (g->ka) {
+                switch (mr * 16 + nv) {
+#define TILE_CASE(m, n) case (m) * 16 + (n): gemm_gtile_##m##_##n(g, i0, i1, n0, nlast); break;
+                    TILE_LIST(TILE_CASE)
+#undef TILE_CASE
+                default: assert(0);
+                }
+                continue;
+            }
             switch (mr * 16 + nv) {
-#define TILE_CASE(m, n) case (m) * 16 + (n): gemm_tile_##m##_##n(g, i0, n0, nlast); break;
+#define TILE_CASE(m, n) case (m) * 16 + (n): gemm_tile_##m##_##n(g, i0, i1, n0, nlast); break;
                 TILE_LIST(TILE_CASE)
 #undef TILE_CASE
             default: assert(0);
@@ -173,6 +229,7 @@ static void gemm(const gemm_args *g0)
         static const float zero = 0.f;
         g.a = g.b = &zero;
         g.K = 0;
+        g.ka = NULL;
         g.epilogue = 1;
         gemm_block(&g);
         return;
@@ -180,7 +237,10 @@ static void gemm(const gemm_args *g0)
     for (int k0 = 0; k0 < g0->K; k0 += KC) {
         gemm_args g = *g0;
         g.K = g0->K - k0 < KC ? g0->K - k0 : KC;
-        g.a = g0->a + (ptrdiff_t)k0 * g0->csa;
+        if (g0->ka)
+            g.ka = g0->ka + k0;
+        else
+            g.a = g0->a + (ptrdiff_t)k0 * g0->csa;
         g.b = g0->b + (ptrdiff_t)k0 * g0->ldb;
         g.load_c = k0 > 0 ? 1 : g0->load_c;
         g.epilogue = k0 + KC >= g0->K;
@@ -983,6 +1043,15 @@ static void KSFX(gemm)(float *c, ptrdiff_t ldc, const float *a, ptrdiff_t rsa, p
     gemm(&g);
 }
 
+static void KSFX(gemm_gather)(float *c, ptrdiff_t ldc, const float *a, const int *ia, const int *ka,
+                              const float *b, ptrdiff_t ldb, const float *bias, int M, int N, int K,
+                              int load_c)
+{
+    gemm_args g = { .a = a, .ia = ia, .ka = ka, .b = b, .ldb = ldb, .c = c, .ldc = ldc,
+                    .M = M, .N = N, .K = K, .load_c = load_c, .bias = bias };
+    gemm(&g);
+}
+
 /* ======================================================================== */
 
 const mt_kern KSFX(mt_kern) = {
@@ -1006,4 +1075,5 @@ const mt_kern KSFX(mt_kern) = {
     .linear_bwd_wt = KSFX(linear_bwd_wt),
     .colsum_acc = KSFX(colsum_acc),
     .gemm = KSFX(gemm),
+    .gemm_gather = KSFX(gemm_gather),
 };
