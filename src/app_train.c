@@ -770,6 +770,7 @@ static void seed_run_init(run *s, const run *r0, uint64_t seed)
     s->test = mt_dataset_slice(&r0->test, 0, r0->test.n);
     s->val = r0->val;
     s->k = r0->k;
+    s->use_net = r0->use_net; /* the model the recipe names, not the plain MLP */
     s->epochs = r0->epochs;
     s->saved_step = -1;
     s->no_pictures = 1;

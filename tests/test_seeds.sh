@@ -41,6 +41,23 @@ PY
 grep -q '^Seed 4: Test Loss' "$T/err" && grep -q '^3 seeds: Test Accuracy: .* ± ' "$T/err" \
     && ok "a line per seed and a summary line" || bad "seed lines: $(cat "$T/err")"
 
+# a layer-list model: every seed trains that model, not the plain MLP
+net=(--data "$T/d" --epochs 1 --model conv:4:5,maxpool,relu,flatten,linear:10 --json --log-interval 0 --no-grid --threads 1)
+for s in 3 8; do
+    "$BIN" "${net[@]}" --seed "$s" 2>/dev/null > "$T/net$s" || bad "--model ... --seed $s failed"
+done
+expect 0 "--model conv... --seeds 3,8" "$BIN" "${net[@]}" --seeds 3,8
+python3 - "$T/out" "$T/net3" "$T/net8" <<'PY' && ok "  each seed's result equals its --seed run" \
+    || bad "  a layer-list model's seeds differ from separate runs"
+import json, sys
+def events(f, kind): return [e for e in map(json.loads, open(f)) if e["event"] == kind]
+both = events(sys.argv[1], "test")
+for a, f in zip(both, sys.argv[2:]):
+    one = events(f, "test")[0]
+    for k in ("loss", "accuracy", "correct"):
+        assert a[k] == one[k], (k, a, one)
+PY
+
 expect 0 "--seeds 5,6 --save --grid: the first seed's model and picture" \
     "$BIN" --data "$T/d" --epochs 1 --log-interval 0 --seeds 5,6 --save "$T/s56.safetensors" --grid "$T/g.png"
 "$BIN" --data "$T/d" --epochs 1 --log-interval 0 --seed 5 --save "$T/s5.safetensors" --no-grid >/dev/null 2>&1
