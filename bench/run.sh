@@ -288,12 +288,14 @@ if [ "${BENCH_TORCH_CNN:-1}" != 0 ] && "$PY" -c 'import torch' 2>/dev/null; then
     echo "## PyTorch, the CNN recipes (preloaded float tensors; best of 1 and 2 threads)"
     echo
     "$PY" "$HERE/torch_cnn.py" "$DATA" --recipe cnn --epochs "$cnn_epochs" --steps "$cnn_steps" > "$T/torch_cnn.json"
-    # the fastcnn recipe as configs/fast99.json has it: its epochs and label smoothing
-    read -r fast_epochs fast_ls < <("$PY" -c 'import json, sys
+    # the fast recipe as configs/fast99.json has it: its net, epochs and label smoothing
+    read -r fast_epochs fast_ls fast_model < <("$PY" -c 'import json, sys
 c = json.load(open(sys.argv[1]))
-print(c.get("training", {}).get("epochs", 1), c.get("training", {}).get("label_smoothing", 0))' "$HERE/../configs/fast99.json")
+m = c.get("model", {}).get("name", "fastcnn")
+print(c.get("training", {}).get("epochs", 1), c.get("training", {}).get("label_smoothing", 0),
+      ",".join(m) if isinstance(m, list) else m)' "$HERE/../configs/fast99.json")
     "$PY" "$HERE/torch_cnn.py" "$DATA" --recipe fastcnn --seeds "$fast_seeds" --steps "$cnn_steps" \
-        --epochs "$fast_epochs" --label-smoothing "$fast_ls" >> "$T/torch_cnn.json"
+        --epochs "$fast_epochs" --label-smoothing "$fast_ls" --model "$fast_model" >> "$T/torch_cnn.json"
     echo "| recipe | torch threads | runs | train s (median) | samples/s (median) | test accuracy (mean) |"
     echo "|---|---|---|---|---|---|"
     "$PY" - "$T/torch_cnn.json" "$T/torch_cnn.vars" <<'PY'

@@ -7,9 +7,10 @@
            dropout 0.5, fc 128->10, log_softmax + nll_loss), Adadelta lr 1.0,
            StepLR(step_size=1, gamma=0.7) per epoch, batch 64, 14 epochs
   fastcnn  conv 1->24 5x5, max-pool 2, ReLU, conv 24->32 3x3, max-pool 2, ReLU,
-           fc 800->256, ReLU, fc 256->10; batch 256, 1 epoch, Adam lr 1e-2
-           betas (0.7, 0.9), OneCycleLR (max_lr 1e-2, pct_start 0.3, cos)
-           stepped every batch
+           fc 800->256, ReLU, fc 256->10 (or --model's layer list, as
+           mnist-train's --model: configs/fast99.json's net); batch 256, 1
+           epoch, Adam lr 1e-2 betas (0.7, 0.9), OneCycleLR (max_lr 1e-2,
+           pct_start 0.3, cos) stepped every batch
 
 PyTorch at its best: both sets preloaded as normalised float tensors (mean
 0.1307, std 0.3081), no DataLoader, batches sliced by a fresh random
@@ -19,6 +20,7 @@ per probe and per training run (time, samples/s, test accuracy).
 
 usage: torch_cnn.py [MNIST_DIR] [--recipe cnn,fastcnn] [--threads 1,2]
                     [--epochs N] [--seeds 1] [--steps N] [--probe-steps 20]
+                    [--label-smoothing X] [--model fastcnn|SPEC]
 MNIST_DIR defaults to $MNIST_DATA, else /work/shared/data/mnist."""
 import argparse, json, math, os, sys, time
 
@@ -60,16 +62,43 @@ class Net(nn.Module):
         return F.log_softmax(self.fc2(x), dim=1)
 
 
-def fastcnn():
-    return nn.Sequential(
-        nn.Conv2d(1, 24, 5), nn.MaxPool2d(2), nn.ReLU(),
-        nn.Conv2d(24, 32, 3), nn.MaxPool2d(2), nn.ReLU(),
-        nn.Flatten(), nn.Linear(800, 256), nn.ReLU(), nn.Linear(256, 10))
+FASTCNN = "conv:24:5,maxpool,relu,conv:32:3,maxpool,relu,flatten,linear:256,relu,linear:10"
+
+
+def sequential(spec, c=1, hw=28):
+    """nn.Sequential of a mnist-train layer list (docs/models.md), on c x hw x hw inputs."""
+    mods, flat = [], None
+    for item in spec.split(","):
+        f = item.split(":")
+        if f[0] == "conv":
+            oc, k = int(f[1]), int(f[2])
+            pad = (k - 1) // 2 if len(f) > 3 and f[3] == "same" else 0
+            mods.append(nn.Conv2d(c, oc, k, padding=pad))
+            c, hw = oc, hw + 2 * pad - k + 1
+        elif f[0] == "maxpool":
+            mods.append(nn.MaxPool2d(2))
+            hw //= 2
+        elif f[0] == "relu":
+            mods.append(nn.ReLU())
+        elif f[0] == "dropout":
+            mods.append(nn.Dropout(float(f[1])))
+        elif f[0] == "bn":
+            mods.append(nn.BatchNorm1d(flat) if flat else nn.BatchNorm2d(c))
+        elif f[0] == "flatten":
+            mods.append(nn.Flatten())
+            flat = c * hw * hw
+        elif f[0] == "linear":
+            mods.append(nn.Linear(flat, int(f[1])))
+            flat = int(f[1])
+        else:
+            sys.exit(f"torch_cnn.py: unknown layer '{item}'")
+    return nn.Sequential(*mods)
 
 
 class Recipe:
-    def __init__(self, name, epochs, n_train, label_smoothing):
+    def __init__(self, name, epochs, n_train, label_smoothing, spec=FASTCNN):
         self.name = name
+        self.spec = spec
         self.batch = 64 if name == "cnn" else 256
         self.epochs = epochs if epochs else (14 if name == "cnn" else 1)
         self.bpe = math.ceil(n_train / self.batch)
@@ -82,7 +111,7 @@ class Recipe:
             sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.7)
             per_batch = False
         else:
-            model = fastcnn()
+            model = sequential(self.spec)
             opt = torch.optim.Adam(model.parameters(), lr=1e-2, betas=(0.7, 0.9))
             sched = torch.optim.lr_scheduler.OneCycleLR(
                 opt, max_lr=1e-2, total_steps=self.epochs * self.bpe, pct_start=0.3, anneal_strategy="cos",
@@ -141,6 +170,8 @@ def main():
     ap.add_argument("--steps", type=int, default=0, help="stop each run after this many batches (timing only)")
     ap.add_argument("--probe-steps", type=int, default=20, help="batches timed per thread count when choosing")
     ap.add_argument("--label-smoothing", type=float, default=0.0)
+    ap.add_argument("--model", default="fastcnn",
+                    help="the fast recipe's net: fastcnn or a mnist-train layer list (conv:OC:K,maxpool,...)")
     a = ap.parse_args()
     X, Y = load_split(a.data, "train")
     Xt, Yt = load_split(a.data, "t10k")
@@ -148,7 +179,7 @@ def main():
     for name in a.recipe.split(","):
         if name not in ("cnn", "fastcnn"):
             sys.exit(f"torch_cnn.py: unknown recipe '{name}' (cnn, fastcnn)")
-        r = Recipe(name, a.epochs, X.shape[0], a.label_smoothing)
+        r = Recipe(name, a.epochs, X.shape[0], a.label_smoothing, FASTCNN if a.model == "fastcnn" else a.model)
         best, best_rate = threads[0], 0.0
         if len(threads) > 1:
             for th in threads:
