@@ -154,27 +154,43 @@ KERN_INLINE void gemm_tile(const gemm_args *g, int i0, int n0, int mr, int nv, i
         }
     }
 
+    /* The epilogue's operands are read into locals once, each applied in
+     * its own pass over the tile: V_STORE may alias anything, so fields of
+     * *g read between the stores would be reloaded and tested per vector. */
+    const float *bias = g->epilogue ? g->bias : NULL, *mask = g->epilogue ? g->mask : NULL;
+    const int relu = g->epilogue && g->relu;
+    const ptrdiff_t ldc = g->ldc, ldm = g->ldm;
+    if (bias)
+#pragma GCC unroll 8
+        for (int v = 0; v < nv; v++) {
+            const float *bv = bias + n0 + v * VW;
+            vf t = v == nv - 1 && nlast < VW ? V_LOADN(bv, nlast) : V_LOAD(bv);
+#pragma GCC unroll 8
+            for (int r = 0; r < mr; r++)
+                acc[r][v] = V_ADD(acc[r][v], t);
+        }
+    if (relu)
+#pragma GCC unroll 8
+        for (int r = 0; r < mr; r++)
+#pragma GCC unroll 8
+            for (int v = 0; v < nv; v++)
+                acc[r][v] = V_MAX(acc[r][v], V_ZERO());
+    if (mask)
+#pragma GCC unroll 8
+        for (int r = 0; r < mr; r++)
+#pragma GCC unroll 8
+            for (int v = 0; v < nv; v++) {
+                const float *mp = mask + (ptrdiff_t)(i0 + r) * ldm + n0 + v * VW;
+                acc[r][v] = V_MASKLE0(acc[r][v], v == nv - 1 && nlast < VW ? V_LOADN(mp, nlast) : V_LOAD(mp));
+            }
 #pragma GCC unroll 8
     for (int r = 0; r < mr; r++)
 #pragma GCC unroll 8
         for (int v = 0; v < nv; v++) {
-            int n = v == nv - 1 ? nlast : VW;
-            vf y = acc[r][v];
-            if (g->epilogue) {
-                if (g->bias)
-                    y = V_ADD(y, n == VW ? V_LOAD(g->bias + n0 + v * VW)
-                                         : V_LOADN(g->bias + n0 + v * VW, n));
-                if (g->relu)
-                    y = V_MAX(y, V_ZERO());
-                if (g->mask) {
-                    const float *mp = g->mask + (ptrdiff_t)(i0 + r) * g->ldm + n0 + v * VW;
-                    y = V_MASKLE0(y, n == VW ? V_LOAD(mp) : V_LOADN(mp, n));
-                }
-            }
-            if (n == VW)
-                V_STORE(cp + r * g->ldc + v * VW, y);
+            if (v == nv - 1 && nlast < VW)
+                V_STOREN(cp + r * ldc + v * VW, acc[r][v], nlast);
             else
-                V_STOREN(cp + r * g->ldc + v * VW, y, n);
+                V_STORE(cp + r * ldc + v * VW, acc[r][v]);
         }
 }
 
@@ -192,13 +208,17 @@ TILE_LIST(TILE_FN)
 /* One K block of the whole product. */
 static void gemm_block(const gemm_args *g)
 {
-    const int P = NR * VW;
+    const int P = NR * VW, mrx = MR;
     for (int n0 = 0; n0 < g->N; n0 += P) {
         int nw = g->N - n0 < P ? g->N - n0 : P;
         int nv = (nw + VW - 1) / VW, nlast = nw - (nv - 1) * VW;
-        const int full = g->M - g->M % MR; /* rows [0,full) in MR-row tiles, then one tile of the rest */
+        /* The fewest tiles of at most mrx rows, their heights differing by
+         * at most one: M = 25 on MR = 6 is five 5-row tiles, not four and a
+         * 1-row one whose nv chains would wait on the FMA latency. */
+        const int nt = (g->M + mrx - 1) / mrx, hi = g->M / nt + 1, n_hi = g->M % nt;
+        const int full = n_hi * hi; /* rows [0,full) in hi-row tiles, then (hi-1)-row ones */
         for (int part = 0; part < 2; part++) {
-            const int i0 = part ? full : 0, i1 = part ? g->M : full, mr = part ? g->M - full : MR;
+            const int i0 = part ? full : 0, i1 = part ? g->M : full, mr = part ? hi - 1 : hi;
             if (i0 >= i1)
                 continue;
             if (g->ka) {
