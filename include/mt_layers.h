@@ -61,8 +61,10 @@ void mt_conv2d_backward_w(float *dwt, float *db, const float *dout, const float 
  * split of the rows between threads changes a bit.  pad == 0 reads the
  * patches in place (colp unused); otherwise G samples at a time, colp
  * (G*P, r1-r0) = those columns of their patches (mt_im2col_cols), then
- * dwt[r0:r1] (+)= colp^T @ their dout rows.  inp (B,H,W,C), dout (B*P, OC). */
-void mt_conv2d_backward_w_rows(float *dwt, float *colp, const float *dout, const float *inp, int B,
+ * dwt[r0:r1] (+)= colp^T @ their dout rows.  inp (B,H,W,C), dout (B*P, OC).
+ * db (OC) or NULL: ADDS dout's column sums, rows in order (colsum_acc's
+ * bits), whatever [r0,r1) is; pass it on one thread only. */
+void mt_conv2d_backward_w_rows(float *dwt, float *db, float *colp, const float *dout, const float *inp, int B,
                                int G, int H, int W, int C, int OC, int k, int pad, int r0, int r1,
                                const mt_kern *kn);
 /* colp (P, r1-r0) = columns [r0,r1) of one sample's mt_im2col rows. */

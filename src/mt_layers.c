@@ -261,13 +261,20 @@ void mt_im2col_cols(float *colp, const float *inp, int H, int W, int C, int k, i
         }
 }
 
-void mt_conv2d_backward_w_rows(float *dwt, float *colp, const float *dout, const float *inp, int B,
-                               int G, int H, int W, int C, int OC, int k, int pad, int r0, int r1,
+void mt_conv2d_backward_w_rows(float *dwt, float *db, float *colp, const float *dout, const float *inp,
+                               int B, int G, int H, int W, int C, int OC, int k, int pad, int r0, int r1,
                                const mt_kern *kn)
 {
     const int OW = W + 2 * pad - k + 1, P = (H + 2 * pad - k + 1) * OW, nc = r1 - r0;
-    if (nc <= 0)
+    if (nc <= 0) {
+        if (db)
+            kn->colsum_acc(db, dout, B * P, OC);
         return;
+    }
+    /* db's sums run over the rows of dout just after the product has read
+     * them: a first layer's dout (147456 x 24 floats for fastcnn) is far
+     * larger than the cache, and a separate pass would read it again from
+     * memory.  colsum_acc continues each column's chain: the same bits. */
     if (pad == 0) { /* dwt[r, o] = sum over the batch's pixels i of patch(i)[r] * dout[i, o] */
         const size_t hwc = (size_t)H * W * C;
         int ia[TAB], ka[TAB];
@@ -279,6 +286,8 @@ void mt_conv2d_backward_w_rows(float *dwt, float *colp, const float *dout, const
                 pix_offsets(ka, p0, np, P, OW, W, C, hwc);
                 kn->gemm_gather(dwt + (size_t)q0 * OC, OC, inp + pix_at(p0, P, OW, W, C, hwc), ia, ka,
                                 dout + (size_t)p0 * OC, OC, NULL, nq, OC, np, p0 > 0);
+                if (db && q0 == r0)
+                    kn->colsum_acc(db, dout + (size_t)p0 * OC, np, OC);
             }
         }
         return;
@@ -290,6 +299,8 @@ void mt_conv2d_backward_w_rows(float *dwt, float *colp, const float *dout, const
                            r0, r1);
         kn->gemm(dwt + (size_t)r0 * OC, OC, colp, 1, nc, dout + (size_t)s0 * P * OC, OC, NULL, nc, OC, g * P,
                  s0 > 0);
+        if (db)
+            kn->colsum_acc(db, dout + (size_t)s0 * P * OC, g * P, OC);
     }
 }
 

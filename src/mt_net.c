@@ -749,14 +749,12 @@ static void step_thread(void *arg, int tid, int nt)
         int r0, r1;
         const int start = l;
         if (L->kind == MT_LAYER_CONV) {
-            const int CKK = (int)conv_CKK(L), P = (int)conv_P(L);
+            const int CKK = (int)conv_CKK(L);
             barrier(c);
             split(CKK, tid, nt, 1, &r0, &r1);
-            mt_conv2d_backward_w_rows(w->dwt[l], w->scratch + (size_t)tid * (w->scratch_n + 16), w->dact[l + 1],
-                                      l == 0 ? c->x : w->act[l], B, CONV_G, L->h, L->w, L->c, L->oc, L->k,
-                                      L->pad, r0, r1, c->k);
-            if (tid == 0)
-                c->k->colsum_acc(gb, w->dact[l + 1], B * P, L->oc);
+            mt_conv2d_backward_w_rows(w->dwt[l], tid == 0 ? gb : NULL, w->scratch + (size_t)tid * (w->scratch_n + 16),
+                                      w->dact[l + 1], l == 0 ? c->x : w->act[l], B, CONV_G, L->h, L->w, L->c,
+                                      L->oc, L->k, L->pad, r0, r1, c->k);
         } else if (L->kind == MT_LAYER_LINEAR) {
             barrier(c);
             split(L->c, tid, nt, 16, &r0, &r1);

@@ -521,10 +521,23 @@ static void test_conv2d_matches_direct_and_finite_differences(void **state)
         mt_conv2d_unpack_grad(dw, dwt, s.C, s.OC, s.k);
         { /* without a stored col: rows by sample, split in two, vs the product above */
             float *dwt2 = falloc(nw), *dwt3 = falloc(nw), *colp = falloc((size_t)2 * P * CKK);
-            mt_conv2d_backward_w_rows(dwt2, colp, R, x, s.B, 1, s.H, s.W, s.C, s.OC, s.k, s.pad, 0, CKK, kn);
-            mt_conv2d_backward_w_rows(dwt3, colp, R, x, s.B, 2, s.H, s.W, s.C, s.OC, s.k, s.pad, 0, CKK / 3, kn);
-            mt_conv2d_backward_w_rows(dwt3, colp, R, x, s.B, 2, s.H, s.W, s.C, s.OC, s.k, s.pad, CKK / 3, CKK, kn);
+            float *db2 = falloc(s.OC), *db3 = falloc(s.OC), *dbr = falloc(s.OC);
+            fill(db2, s.OC, -1, 1);
+            memcpy(db3, db2, s.OC * sizeof *db2), memcpy(dbr, db2, s.OC * sizeof *db2);
+            mt_conv2d_backward_w_rows(dwt2, db2, colp, R, x, s.B, 1, s.H, s.W, s.C, s.OC, s.k, s.pad, 0, CKK, kn);
+            mt_conv2d_backward_w_rows(dwt3, NULL, colp, R, x, s.B, 2, s.H, s.W, s.C, s.OC, s.k, s.pad, 0, CKK / 3,
+                                      kn);
+            mt_conv2d_backward_w_rows(dwt3, db3, colp, R, x, s.B, 2, s.H, s.W, s.C, s.OC, s.k, s.pad, CKK / 3, CKK,
+                                      kn);
             assert_memory_equal(dwt2, dwt3, nw * sizeof *dwt2);
+            /* the fused bias gradient: colsum_acc's chains, whichever rows ride along */
+            kn->colsum_acc(dbr, R, s.B * P, s.OC);
+            assert_memory_equal(db2, dbr, s.OC * sizeof *db2);
+            assert_memory_equal(db3, dbr, s.OC * sizeof *db3);
+            mt_conv2d_backward_w_rows(dwt3, db3, colp, R, x, s.B, 2, s.H, s.W, s.C, s.OC, s.k, s.pad, 0, 0, kn);
+            kn->colsum_acc(dbr, R, s.B * P, s.OC);
+            assert_memory_equal(db3, dbr, s.OC * sizeof *db3);
+            free(db2), free(db3), free(dbr);
             for (size_t i = 0; i < nw; i++)
                 assert_true(fabs(dwt2[i] - dwt[i]) <= 1e-5 * (1 + s.B * P / 16.0));
             free(dwt2), free(dwt3), free(colp);
@@ -588,9 +601,9 @@ static void test_conv2d_variants_match_ref(void **state)
                 mt_conv2d_backward_w(dwt[j], db[j], R, col, s.B * P, CKK, s.OC, 0, CKK, kk);
                 { /* the in-place patches (pad 0) or their columns (pad > 0), rows split in two */
                     float *dr = falloc(nw), *colp = falloc((size_t)2 * P * CKK);
-                    mt_conv2d_backward_w_rows(dr, colp, R, x, s.B, 2, s.H, s.W, s.C, s.OC, s.k, s.pad, 0,
+                    mt_conv2d_backward_w_rows(dr, NULL, colp, R, x, s.B, 2, s.H, s.W, s.C, s.OC, s.k, s.pad, 0,
                                               CKK / 2, kk);
-                    mt_conv2d_backward_w_rows(dr, colp, R, x, s.B, 2, s.H, s.W, s.C, s.OC, s.k, s.pad, CKK / 2,
+                    mt_conv2d_backward_w_rows(dr, NULL, colp, R, x, s.B, 2, s.H, s.W, s.C, s.OC, s.k, s.pad, CKK / 2,
                                               CKK, kk);
                     for (size_t i = 0; i < nw; i++)
                         assert_true(fabs(dr[i] - dwt[j][i]) <= 4e-6 * (s.B * P + 2));

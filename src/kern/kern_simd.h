@@ -826,32 +826,44 @@ static void KSFX(linear_bwd_wt)(float *gt, const float *dout, const float *inp, 
     gemm(&g);
 }
 
+/* s[j] += x[r][j] over rows r ascending: one add chain per column, so the
+ * time is rows times the add latency unless the chains overlap.  Up to four
+ * vectors of columns (the last one ragged) share a pass over the rows: a
+ * conv's bias gradient has N = 24 or 32 columns and B*P = 147456 rows. */
+KERN_INLINE void colsum_pass(float *s, const float *x, int rows, int n, int nv, int nlast)
+{
+    vf a[4];
+#pragma GCC unroll 4
+    for (int v = 0; v < nv; v++)
+        a[v] = v == nv - 1 && nlast < VW ? V_LOADN(s + v * VW, nlast) : V_LOAD(s + v * VW);
+    for (int r = 0; r < rows; r++) {
+        const float *xr = x + (ptrdiff_t)r * n;
+#pragma GCC unroll 4
+        for (int v = 0; v < nv; v++)
+            a[v] = V_ADD(a[v], v == nv - 1 && nlast < VW ? V_LOADN(xr + v * VW, nlast) : V_LOAD(xr + v * VW));
+    }
+#pragma GCC unroll 4
+    for (int v = 0; v < nv; v++)
+        if (v == nv - 1 && nlast < VW)
+            V_STOREN(s + v * VW, a[v], nlast);
+        else
+            V_STORE(s + v * VW, a[v]);
+}
+
 static void KSFX(colsum_acc)(float *s, const float *x, int rows, int n)
 {
-    int j = 0;
-    for (; j + 4 * VW <= n; j += 4 * VW) {
-        vf a0 = V_LOAD(s + j), a1 = V_LOAD(s + j + VW), a2 = V_LOAD(s + j + 2 * VW), a3 = V_LOAD(s + j + 3 * VW);
-        for (int r = 0; r < rows; r++) {
-            const float *xr = x + (ptrdiff_t)r * n + j;
-            a0 = V_ADD(a0, V_LOAD(xr));
-            a1 = V_ADD(a1, V_LOAD(xr + VW));
-            a2 = V_ADD(a2, V_LOAD(xr + 2 * VW));
-            a3 = V_ADD(a3, V_LOAD(xr + 3 * VW));
+    for (int j = 0; j < n; j += 4 * VW) {
+        const int w = n - j < 4 * VW ? n - j : 4 * VW, nv = (w + VW - 1) / VW, nlast = w - (nv - 1) * VW;
+        switch (nv * 2 + (nlast < VW)) { /* compile-time nv and edge for each pass */
+        case 2: colsum_pass(s + j, x + j, rows, n, 1, VW); break;
+        case 3: colsum_pass(s + j, x + j, rows, n, 1, nlast); break;
+        case 4: colsum_pass(s + j, x + j, rows, n, 2, VW); break;
+        case 5: colsum_pass(s + j, x + j, rows, n, 2, nlast); break;
+        case 6: colsum_pass(s + j, x + j, rows, n, 3, VW); break;
+        case 7: colsum_pass(s + j, x + j, rows, n, 3, nlast); break;
+        case 8: colsum_pass(s + j, x + j, rows, n, 4, VW); break;
+        default: colsum_pass(s + j, x + j, rows, n, 4, nlast); break;
         }
-        V_STORE(s + j, a0);
-        V_STORE(s + j + VW, a1);
-        V_STORE(s + j + 2 * VW, a2);
-        V_STORE(s + j + 3 * VW, a3);
-    }
-    for (; j < n; j += VW) {
-        int w = n - j < VW ? n - j : VW;
-        vf a = w == VW ? V_LOAD(s + j) : V_LOADN(s + j, w);
-        for (int r = 0; r < rows; r++)
-            a = V_ADD(a, w == VW ? V_LOAD(x + (ptrdiff_t)r * n + j) : V_LOADN(x + (ptrdiff_t)r * n + j, w));
-        if (w == VW)
-            V_STORE(s + j, a);
-        else
-            V_STOREN(s + j, a, w);
     }
 }
 
