@@ -14,8 +14,11 @@ typedef __m256 vf;
 #define KC 128
 #define KERN_NAME "avx2"
 #define KSFX(name) name##_avx2
+#define NR_WIDE 3 /* 4 x 3 tiles: 12 accumulators, 3 rows of B and a broadcast */
+#define MR_WIDE 4
 #define TILE_LIST(X) X(1, 1) X(1, 2) X(2, 1) X(2, 2) X(3, 1) X(3, 2) \
-                     X(4, 1) X(4, 2) X(5, 1) X(5, 2) X(6, 1) X(6, 2)
+                     X(4, 1) X(4, 2) X(5, 1) X(5, 2) X(6, 1) X(6, 2) \
+                     X(1, 3) X(2, 3) X(3, 3) X(4, 3)
 
 static inline __m256i lmask(int n)
 {

@@ -29,6 +29,14 @@
 #include <string.h>
 
 #define KERN_INLINE static inline __attribute__((always_inline))
+/* NR_WIDE (optional): tiles of at most MR_WIDE rows and NR_WIDE > NR
+ * vectors, for N just above NR vectors (TILE_LIST then lists them too). */
+#ifdef NR_WIDE
+#define NR_MAX NR_WIDE
+#else
+#define NR_MAX NR
+#define MR_WIDE MR
+#endif
 /* Keeps v in a register: a value loaded once for two FMAs is otherwise
  * folded into both as a memory operand, i.e. loaded twice (GCC 12). */
 #if defined(__aarch64__)
@@ -62,11 +70,11 @@ typedef struct {
  * 0), masked to nlast lanes (1), or at most half a vector (2), whose FMAs
  * then run at half width (V_FMA_LO): where a full-width FMA costs two
  * half-width ones, a 24-wide product on 16 lanes pays for 24, not 32. */
-KERN_INLINE void gtile_k(vf acc[MR][NR], const float *const *ar, const int *kp, int K, const float *bp,
+KERN_INLINE void gtile_k(vf acc[MR][NR_MAX], const float *const *ar, const int *kp, int K, const float *bp,
                          ptrdiff_t ldb, int mr, int nv, int nlast, int edge)
 {
     for (int k = 0; k < K; k++) {
-        vf bv[NR];
+        vf bv[NR_MAX];
         const ptrdiff_t o = kp[k];
 #pragma GCC unroll 8
         for (int v = 0; v < nv; v++) {
@@ -88,7 +96,7 @@ KERN_INLINE void gtile_k(vf acc[MR][NR], const float *const *ar, const int *kp, 
  * Called with compile-time mr, nv and gather so acc[][] lives in registers. */
 KERN_INLINE void gemm_tile(const gemm_args *g, int i0, int n0, int mr, int nv, int nlast, int gather)
 {
-    vf acc[MR][NR];
+    vf acc[MR][NR_MAX];
     float *cp = g->c + (ptrdiff_t)i0 * g->ldc + n0;
 #pragma GCC unroll 8
     for (int r = 0; r < mr; r++)
@@ -118,7 +126,7 @@ KERN_INLINE void gemm_tile(const gemm_args *g, int i0, int n0, int mr, int nv, i
             gtile_k(acc, ar, g->ka, g->K, bp, ldb, mr, nv, nlast, 1);
     } else if (nlast == VW) {
         for (int k = 0; k < g->K; k++) {
-            vf bv[NR];
+            vf bv[NR_MAX];
 #pragma GCC unroll 8
             for (int v = 0; v < nv; v++) {
                 bv[v] = V_LOAD(bp + v * VW);
@@ -136,7 +144,7 @@ KERN_INLINE void gemm_tile(const gemm_args *g, int i0, int n0, int mr, int nv, i
         }
     } else {
         for (int k = 0; k < g->K; k++) {
-            vf bv[NR];
+            vf bv[NR_MAX];
 #pragma GCC unroll 8
             for (int v = 0; v < nv; v++) {
                 bv[v] = v == nv - 1 ? V_LOADN(bp + v * VW, nlast) : V_LOAD(bp + v * VW);
@@ -208,7 +216,11 @@ TILE_LIST(TILE_FN)
 /* One K block of the whole product. */
 static void gemm_block(const gemm_args *g)
 {
-    const int P = NR * VW, mrx = MR;
+    /* N of NR+1 vectors is one panel of MR_WIDE-row tiles where the ISA
+     * has them: AVX2's 24 columns are 4 x 3 tiles, not 6 x 2 and 6 x 1 ones
+     * (whose 1-vector panel loads a broadcast per FMA). */
+    const int wide = NR_MAX > NR && g->N > NR * VW && g->N <= NR_MAX * VW;
+    const int P = wide ? NR_MAX * VW : NR * VW, mrx = wide ? MR_WIDE : MR;
     for (int n0 = 0; n0 < g->N; n0 += P) {
         int nw = g->N - n0 < P ? g->N - n0 : P;
         int nv = (nw + VW - 1) / VW, nlast = nw - (nv - 1) * VW;
