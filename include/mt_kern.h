@@ -166,10 +166,12 @@ typedef struct mt_kern {
      * pixel i's patch starts at ia[i] = (oy*W + ox)*C and tap k = (kh, kw, c)
      * sits ka[k] = (kh*W + kw)*C + c past it, so the patches are read where
      * they lie; swapping the two tables gives the weight gradient's
-     * col^T.  Same chains, splits and aliasing rules as gemm. */
+     * col^T.  Same chains, splits and aliasing rules as gemm.  colsum (N)
+     * or NULL: ADDS the sums of b's K rows, each column one chain in k
+     * order (colsum_acc's bits; a conv's bias gradient). */
     void (*gemm_gather)(float *c, ptrdiff_t ldc, const float *a, const int *ia, const int *ka,
                         const float *b, ptrdiff_t ldb, const float *bias, int M, int N, int K,
-                        int load_c);
+                        int load_c, float *colsum);
 } mt_kern;
 
 typedef enum { MT_ISA_AUTO = 0, MT_ISA_SCALAR, MT_ISA_AVX2, MT_ISA_AVX512, MT_ISA_NEON } mt_isa;

@@ -206,7 +206,7 @@ void mt_conv2d_forward(float *out, float *col, const float *inp, const float *wt
                 int nj = CKK - j0 < TAB ? CKK - j0 : TAB;
                 tap_offsets(ka, j0, nj, k, Wp, C);
                 kn->gemm_gather(y + (size_t)p0 * OC, OC, xp, ia, ka, wt + (size_t)j0 * OC, OC,
-                                j0 + nj == CKK ? b : NULL, np, OC, nj, j0 > 0);
+                                j0 + nj == CKK ? b : NULL, np, OC, nj, j0 > 0, NULL);
             }
         }
     }
@@ -271,10 +271,11 @@ void mt_conv2d_backward_w_rows(float *dwt, float *db, float *colp, const float *
             kn->colsum_acc(db, dout, B * P, OC);
         return;
     }
-    /* db's sums run over the rows of dout just after the product has read
-     * them: a first layer's dout (147456 x 24 floats for fastcnn) is far
-     * larger than the cache, and a separate pass would read it again from
-     * memory.  colsum_acc continues each column's chain: the same bits. */
+    /* db's sums are made by the product that reads dout's rows anyway
+     * (pad > 0: just after it, while they are in cache): a first layer's
+     * dout (147456 x 24 floats for fastcnn) is larger than the cache, and a
+     * pass of its own is one add chain per column over all the rows.  Each
+     * column stays one chain in row order: colsum_acc's bits. */
     if (pad == 0) { /* dwt[r, o] = sum over the batch's pixels i of patch(i)[r] * dout[i, o] */
         const size_t hwc = (size_t)H * W * C;
         int ia[TAB], ka[TAB];
@@ -285,9 +286,7 @@ void mt_conv2d_backward_w_rows(float *dwt, float *db, float *colp, const float *
                 int np = B * P - p0 < TAB ? B * P - p0 : TAB;
                 pix_offsets(ka, p0, np, P, OW, W, C, hwc);
                 kn->gemm_gather(dwt + (size_t)q0 * OC, OC, inp + pix_at(p0, P, OW, W, C, hwc), ia, ka,
-                                dout + (size_t)p0 * OC, OC, NULL, nq, OC, np, p0 > 0);
-                if (db && q0 == r0)
-                    kn->colsum_acc(db, dout + (size_t)p0 * OC, np, OC);
+                                dout + (size_t)p0 * OC, OC, NULL, nq, OC, np, p0 > 0, q0 == r0 ? db : NULL);
             }
         }
         return;

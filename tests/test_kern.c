@@ -1038,20 +1038,27 @@ static void test_gemm_gather_matches_ref(void **state)
                 float *c = copyv(c0, (size_t)M * ldc), *cr = copyv(c0, (size_t)M * ldc);
                 float *c2 = copyv(c0, (size_t)M * ldc);
                 const float *bp = bias ? bi : NULL;
-                k->gemm_gather(c, ldc, a, ia, ka, b, ldb, bp, M, N, K, load_c);
-                mt_kern_ref()->gemm_gather(cr, ldc, a, ia, ka, b, ldb, bp, M, N, K, load_c);
+                /* column sums of b (a conv's bias gradient): the reference's
+                 * chains bit for bit, and past N nothing is written */
+                float *s0 = randv((size_t)N + 1, 0.0);
+                float *cs = copyv(s0, (size_t)N + 1), *csr = copyv(s0, (size_t)N + 1), *cs2 = copyv(s0, (size_t)N + 1);
+                k->gemm_gather(c, ldc, a, ia, ka, b, ldb, bp, M, N, K, load_c, cs);
+                mt_kern_ref()->gemm_gather(cr, ldc, a, ia, ka, b, ldb, bp, M, N, K, load_c, csr);
                 double atol = red_atol(K + 2, 1.f, 1.f);
                 assert_true(close_enough("gemm_gather vs ref", c, cr, (size_t)M * ldc, atol, M, N, K, zf));
+                assert_true(same_bits("gemm_gather colsum vs ref", cs, csr, (size_t)N + 1, M, N, K, zf));
                 int m1 = M / 3, n1 = N / 2;
                 memcpy(c2, c0, (size_t)M * ldc * sizeof *c2);
-                k->gemm_gather(c2, ldc, a, ia, ka, b, ldb, bp, m1, N, K, load_c);
-                k->gemm_gather(c2 + m1 * ldc, ldc, a, ia + m1, ka, b, ldb, bp, M - m1, N, K, load_c);
+                k->gemm_gather(c2, ldc, a, ia, ka, b, ldb, bp, m1, N, K, load_c, cs2); /* m1 = 0: sums without tiles */
+                k->gemm_gather(c2 + m1 * ldc, ldc, a, ia + m1, ka, b, ldb, bp, M - m1, N, K, load_c, NULL);
                 assert_true(same_bits("gemm_gather row split", c2, c, (size_t)M * ldc, M, N, K, zf));
+                assert_true(same_bits("gemm_gather row split colsum", cs2, cs, (size_t)N + 1, M, N, K, zf));
                 memcpy(c2, c0, (size_t)M * ldc * sizeof *c2);
-                k->gemm_gather(c2, ldc, a, ia, ka, b, ldb, bp, M, n1, K, load_c);
-                k->gemm_gather(c2 + n1, ldc, a, ia, ka, b + n1, ldb, bp ? bp + n1 : NULL, M, N - n1, K, load_c);
+                k->gemm_gather(c2, ldc, a, ia, ka, b, ldb, bp, M, n1, K, load_c, NULL);
+                k->gemm_gather(c2 + n1, ldc, a, ia, ka, b + n1, ldb, bp ? bp + n1 : NULL, M, N - n1, K, load_c, NULL);
                 assert_true(same_bits("gemm_gather column split", c2, c, (size_t)M * ldc, M, N, K, zf));
                 free(ia), free(ka), free(a), free(b), free(bi), free(c0), free(c), free(cr), free(c2);
+                free(s0), free(cs), free(csr), free(cs2);
             }
 }
 

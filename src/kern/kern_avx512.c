@@ -28,6 +28,8 @@ typedef __m512 vf;
 #define V_FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
 #define V_FMA_LO(a, b, c) _mm512_castps256_ps512(_mm256_fmadd_ps(_mm512_castps512_ps256(a), \
                          _mm512_castps512_ps256(b), _mm512_castps512_ps256(c)))
+#define V_LOADN_LO(p, n) _mm512_castps256_ps512((n) == 8 ? _mm256_loadu_ps(p) \
+                         : _mm256_maskz_loadu_ps((__mmask8)((1u << (n)) - 1u), (p)))
 #define V_ADD(a, b) _mm512_add_ps((a), (b))
 #define V_SUB(a, b) _mm512_sub_ps((a), (b))
 #define V_MUL(a, b) _mm512_mul_ps((a), (b))

@@ -43,7 +43,7 @@ void mt_gemm_ref(float *c, ptrdiff_t ldc, const float *a, ptrdiff_t rsa, ptrdiff
                  const float *b, ptrdiff_t ldb, const float *bias, int M, int N, int K, int load_c);
 void mt_gemm_gather_ref(float *c, ptrdiff_t ldc, const float *a, const int *ia, const int *ka,
                         const float *b, ptrdiff_t ldb, const float *bias, int M, int N, int K,
-                        int load_c);
+                        int load_c, float *colsum);
 
 /* The SIMD tables (each defined in its kern_<isa>.c, compiled only where the
  * architecture matches). */

@@ -305,8 +305,12 @@ void mt_gemm_ref(float *c, ptrdiff_t ldc, const float *a, ptrdiff_t rsa, ptrdiff
 
 void mt_gemm_gather_ref(float *c, ptrdiff_t ldc, const float *a, const int *ia, const int *ka,
                         const float *b, ptrdiff_t ldb, const float *bias, int M, int N, int K,
-                        int load_c)
+                        int load_c, float *colsum)
 {
+    if (colsum)
+        for (int k = 0; k < K; k++)
+            for (int n = 0; n < N; n++)
+                colsum[n] += b[k * ldb + n];
     for (int i = 0; i < M; i++)
         for (int n = 0; n < N; n++) {
             float s = load_c ? c[i * ldc + n] : 0.f;

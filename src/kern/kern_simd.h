@@ -64,22 +64,26 @@ typedef struct {
     const float *mask;   /* (M,N) with ldm, or NULL: zero C where mask <= 0 */
     ptrdiff_t ldm;
     const int *ia, *ka;  /* when ka != NULL: a(i,k) = a[ia[i] + ka[k]] (gemm_gather) */
+    float *colsum;       /* gathered only, (N) or NULL: += B's rows, with row 0's tiles */
 } gemm_args;
 
 /* The k loop of a gathered tile: the last of the nv vectors is full (edge
  * 0), masked to nlast lanes (1), or at most half a vector (2), whose FMAs
  * then run at half width (V_FMA_LO): where a full-width FMA costs two
  * half-width ones, a 24-wide product on 16 lanes pays for 24, not 32. */
-KERN_INLINE void gtile_k(vf acc[MR][NR_MAX], const float *const *ar, const int *kp, int K, const float *bp,
-                         ptrdiff_t ldb, int mr, int nv, int nlast, int edge)
+KERN_INLINE void gtile_k(vf acc[MR][NR_MAX], vf *cs, const float *const *ar, const int *kp, int K,
+                         const float *bp, ptrdiff_t ldb, int mr, int nv, int nlast, int edge)
 {
     for (int k = 0; k < K; k++) {
         vf bv[NR_MAX];
         const ptrdiff_t o = kp[k];
 #pragma GCC unroll 8
         for (int v = 0; v < nv; v++) {
-            bv[v] = edge && v == nv - 1 ? V_LOADN(bp + v * VW, nlast) : V_LOAD(bp + v * VW);
+            bv[v] = edge == 2 && v == nv - 1 ? V_LOADN_LO(bp + v * VW, nlast)
+                  : edge && v == nv - 1  ? V_LOADN(bp + v * VW, nlast) : V_LOAD(bp + v * VW);
             KEEP_IN_REG(bv[v]);
+            if (cs) /* B's row k, already in a register, into the column sums */
+                cs[v] = V_ADD(cs[v], bv[v]);
         }
 #pragma GCC unroll 8
         for (int r = 0; r < mr; r++) {
@@ -94,7 +98,7 @@ KERN_INLINE void gtile_k(vf acc[MR][NR_MAX], const float *const *ar, const int *
 
 /* One mr x nv tile at (i0, n0); the last vector has nlast lanes (1..VW).
  * Called with compile-time mr, nv and gather so acc[][] lives in registers. */
-KERN_INLINE void gemm_tile(const gemm_args *g, int i0, int n0, int mr, int nv, int nlast, int gather)
+KERN_INLINE void gemm_tile(const gemm_args *g, int i0, int n0, int mr, int nv, int nlast, int gather, int sum)
 {
     vf acc[MR][NR_MAX];
     float *cp = g->c + (ptrdiff_t)i0 * g->ldc + n0;
@@ -118,12 +122,27 @@ KERN_INLINE void gemm_tile(const gemm_args *g, int i0, int n0, int mr, int nv, i
 #pragma GCC unroll 8
         for (int r = 0; r < mr; r++)
             ar[r] = g->a + g->ia[i0 + r];
+        vf cs[NR_MAX];
+        float *csp = g->colsum + n0;
+        if (sum)
+#pragma GCC unroll 8
+            for (int v = 0; v < nv; v++)
+                cs[v] = v == nv - 1 && nlast < VW ? V_LOADN(csp + v * VW, nlast) : V_LOAD(csp + v * VW);
         if (nlast == VW)
-            gtile_k(acc, ar, g->ka, g->K, bp, ldb, mr, nv, nlast, 0);
+            gtile_k(acc, sum ? cs : NULL, ar, g->ka, g->K, bp, ldb, mr, nv, nlast, 0);
         else if (nlast <= VW / 2)
-            gtile_k(acc, ar, g->ka, g->K, bp, ldb, mr, nv, nlast, 2);
+            gtile_k(acc, sum ? cs : NULL, ar, g->ka, g->K, bp, ldb, mr, nv, nlast, 2);
         else
-            gtile_k(acc, ar, g->ka, g->K, bp, ldb, mr, nv, nlast, 1);
+            gtile_k(acc, sum ? cs : NULL, ar, g->ka, g->K, bp, ldb, mr, nv, nlast, 1);
+        if (sum) {
+#pragma GCC unroll 8
+            for (int v = 0; v < nv; v++) {
+                if (v == nv - 1 && nlast < VW)
+                    V_STOREN(csp + v * VW, cs[v], nlast);
+                else
+                    V_STORE(csp + v * VW, cs[v]);
+            }
+        }
     } else if (nlast == VW) {
         for (int k = 0; k < g->K; k++) {
             vf bv[NR_MAX];
@@ -204,12 +223,18 @@ KERN_INLINE void gemm_tile(const gemm_args *g, int i0, int n0, int mr, int nv, i
 
 /* Tiles at rows i0, i0+m, ... below i1 in one call: a short K (a 3x3
  * one-channel conv has K = 9) leaves the FMAs few per tile, and a call per
- * tile would cost as much again. */
+ * tile would cost as much again.  With colsum, the tile at row 0 also adds
+ * up B's rows: a conv's bias gradient for a few more adds in the loop that
+ * loads those rows anyway, not a pass of its own limited by the add latency. */
 #define TILE_FN(m, n) \
     static void gemm_tile_##m##_##n(const gemm_args *g, int i0, int i1, int n0, int nlast) \
-    { for (; i0 < i1; i0 += m) gemm_tile(g, i0, n0, m, n, nlast, 0); } \
+    { for (; i0 < i1; i0 += m) gemm_tile(g, i0, n0, m, n, nlast, 0, 0); } \
     static void gemm_gtile_##m##_##n(const gemm_args *g, int i0, int i1, int n0, int nlast) \
-    { for (; i0 < i1; i0 += m) gemm_tile(g, i0, n0, m, n, nlast, 1); }
+    { \
+        if (g->colsum && i0 == 0 && i0 < i1) \
+            gemm_tile(g, i0, n0, m, n, nlast, 1, 1), i0 += m; \
+        for (; i0 < i1; i0 += m) gemm_tile(g, i0, n0, m, n, nlast, 1, 0); \
+    }
 TILE_LIST(TILE_FN)
 #undef TILE_FN
 
@@ -254,6 +279,10 @@ static void gemm_block(const gemm_args *g)
 
 static void gemm(const gemm_args *g0)
 {
+    if (g0->N > 0 && g0->M <= 0 && g0->colsum) /* no tiles to carry the sums */
+        for (int k = 0; k < g0->K; k++)
+            for (int n = 0; n < g0->N; n++)
+                g0->colsum[n] += g0->b[(ptrdiff_t)k * g0->ldb + n];
     if (g0->M <= 0 || g0->N <= 0)
         return;
     if (g0->K <= 0) { /* empty sum: 0 (or C) through the epilogue */
@@ -1089,10 +1118,10 @@ static void KSFX(gemm)(float *c, ptrdiff_t ldc, const float *a, ptrdiff_t rsa, p
 
 static void KSFX(gemm_gather)(float *c, ptrdiff_t ldc, const float *a, const int *ia, const int *ka,
                               const float *b, ptrdiff_t ldb, const float *bias, int M, int N, int K,
-                              int load_c)
+                              int load_c, float *colsum)
 {
     gemm_args g = { .a = a, .ia = ia, .ka = ka, .b = b, .ldb = ldb, .c = c, .ldc = ldc,
-                    .M = M, .N = N, .K = K, .load_c = load_c, .bias = bias };
+                    .M = M, .N = N, .K = K, .load_c = load_c, .bias = bias, .colsum = colsum };
     gemm(&g);
 }
 
