@@ -172,6 +172,15 @@ typedef struct mt_kern {
     void (*gemm_gather)(float *c, ptrdiff_t ldc, const float *a, const int *ia, const int *ka,
                         const float *b, ptrdiff_t ldb, const float *bias, int M, int N, int K,
                         int load_c, float *colsum);
+
+    /* ---- 2x2 max-pool, stride 2 (mt_layers) ----
+     * out (B,H/2,W/2,C) = each window's maximum, arg (same) = its position
+     * 0..3 in row-major order: v > m or v NaN replaces (PyTorch's rule: the
+     * first maximum wins, a NaN wins); an odd last row/column is dropped.
+     * Selections only: every variant gives the reference's bits. */
+    void (*maxpool2_fwd)(float *out, uint8_t *arg, const float *inp, int B, int H, int W, int C);
+    /* dinp (B,H,W,C) = dout at each window's arg, 0 elsewhere (OVERWRITES). */
+    void (*maxpool2_bwd)(float *dinp, const float *dout, const uint8_t *arg, int B, int H, int W, int C);
 } mt_kern;
 
 typedef enum { MT_ISA_AUTO = 0, MT_ISA_SCALAR, MT_ISA_AVX2, MT_ISA_AVX512, MT_ISA_NEON } mt_isa;

@@ -82,11 +82,12 @@ void mt_conv2d_unpack_grad(float *dw, const float *dwt, int C, int OC, int k);
  * dropped, as PyTorch) ----
  * out (B,H/2,W/2,C) = window max; arg (B,H/2,W/2,C) = its position 0..3
  * (row-major; the first maximum, or a NaN, wins as in PyTorch). */
-void mt_maxpool2d_forward(float *out, uint8_t *arg, const float *inp, int B, int H, int W, int C);
+void mt_maxpool2d_forward(float *out, uint8_t *arg, const float *inp, int B, int H, int W, int C,
+                          const mt_kern *kn);
 /* dinp (B,H,W,C) = dout routed to each window's maximum (OVERWRITES; the
  * rest 0). */
 void mt_maxpool2d_backward(float *dinp, const float *dout, const uint8_t *arg, int B, int H, int W,
-                           int C);
+                           int C, const mt_kern *kn);
 
 /* ---- relu ---------------------------------------------------------------
  * out (N) = max(inp, 0); out may alias inp. */

@@ -317,62 +317,17 @@ void mt_conv2d_backward_x(float *dinp, float *dcol, const float *dout, const flo
 /* maxpool2d                                                                 */
 /* ======================================================================== */
 
-/* Branch-free over the channels (random data would mispredict a branch per
- * comparison): selections are bit masks on the floats' representations. */
-static inline uint32_t f2u(float f)
+/* The kernel table's: the reference in kern_ref.c, vectorised per ISA. */
+void mt_maxpool2d_forward(float *out, uint8_t *arg, const float *inp, int B, int H, int W, int C,
+                          const mt_kern *kn)
 {
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    return u;
-}
-
-static inline float u2f(uint32_t u)
-{
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
-void mt_maxpool2d_forward(float *out, uint8_t *arg, const float *inp, int B, int H, int W, int C)
-{
-    const int OH = H / 2, OW = W / 2;
-    for (int b = 0; b < B; b++)
-        for (int oy = 0; oy < OH; oy++)
-            for (int ox = 0; ox < OW; ox++) {
-                const float *restrict x0 = inp + (((size_t)b * H + 2 * oy) * W + 2 * ox) * C;
-                const float *restrict x1 = x0 + C, *restrict x2 = x0 + (size_t)W * C, *restrict x3 = x2 + C;
-                size_t o = (((size_t)b * OH + oy) * OW + ox) * C;
-                float *restrict y = out + o;
-                uint8_t *restrict ag = arg + o;
-                /* PyTorch's rule: v > m, or v NaN, replaces: the first
-                 * maximum wins, a NaN wins */
-                for (int c = 0; c < C; c++) {
-                    uint32_t m = f2u(x0[c]), a = 0, g;
-                    float v;
-                    v = x1[c], g = -(uint32_t)((v > u2f(m)) | (v != v)), m = (f2u(v) & g) | (m & ~g), a = (1 & g) | (a & ~g);
-                    v = x2[c], g = -(uint32_t)((v > u2f(m)) | (v != v)), m = (f2u(v) & g) | (m & ~g), a = (2 & g) | (a & ~g);
-                    v = x3[c], g = -(uint32_t)((v > u2f(m)) | (v != v)), m = (f2u(v) & g) | (m & ~g), a = (3 & g) | (a & ~g);
-                    y[c] = u2f(m);
-                    ag[c] = (uint8_t)a;
-                }
-            }
+    kn->maxpool2_fwd(out, arg, inp, B, H, W, C);
 }
 
 void mt_maxpool2d_backward(float *dinp, const float *dout, const uint8_t *arg, int B, int H, int W,
-                           int C)
+                           int C, const mt_kern *kn)
 {
-    const int OH = H / 2, OW = W / 2;
-    memset(dinp, 0, (size_t)B * H * W * C * sizeof *dinp);
-    for (int b = 0; b < B; b++)
-        for (int oy = 0; oy < OH; oy++)
-            for (int ox = 0; ox < OW; ox++) {
-                float *dx = dinp + (((size_t)b * H + 2 * oy) * W + 2 * ox) * C;
-                size_t o = (((size_t)b * OH + oy) * OW + ox) * C;
-                for (int c = 0; c < C; c++) {
-                    int a = arg[o + c];
-                    dx[((size_t)(a >> 1) * W + (a & 1)) * C + c] = dout[o + c];
-                }
-            }
+    kn->maxpool2_bwd(dinp, dout, arg, B, H, W, C);
 }
 
 /* ======================================================================== */

@@ -584,7 +584,7 @@ static void forward_layer(step_ctx *c, int l, int b0, int b1, int tid, int nt)
         break;
     }
     case MT_LAYER_MAXPOOL:
-        mt_maxpool2d_forward(out, w->mask[l] + (size_t)b0 * out_n, in, nb, L->h, L->w, L->c);
+        mt_maxpool2d_forward(out, w->mask[l] + (size_t)b0 * out_n, in, nb, L->h, L->w, L->c, c->k);
         break;
     case MT_LAYER_RELU:
         mt_relu_forward(out, in, (size_t)nb * in_n);
@@ -673,7 +673,7 @@ static void backward_sample(step_ctx *c, int l, int b, int tid)
         break;
     case MT_LAYER_MAXPOOL:
         if (din)
-            mt_maxpool2d_backward(din, d, w->mask[l] + (size_t)b * out_n, 1, L->h, L->w, L->c);
+            mt_maxpool2d_backward(din, d, w->mask[l] + (size_t)b * out_n, 1, L->h, L->w, L->c, c->k);
         break;
     case MT_LAYER_RELU:
         mt_relu_backward(d, d, w->act[l + 1] + (size_t)b * out_n, out_n);

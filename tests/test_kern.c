@@ -1062,6 +1062,37 @@ static void test_gemm_gather_matches_ref(void **state)
             }
 }
 
+/* max-pool: selections, so the reference's bits, on ragged shapes with
+ * ties, NaNs and signed zeros; backward overwrites all of dinp. */
+static void test_maxpool2_matches_ref(void **state)
+{
+    const mt_kern *k = variant_or_skip(state), *R = mt_kern_ref();
+    static const int HW[][2] = { { 2, 2 }, { 3, 5 }, { 4, 7 }, { 24, 24 }, { 10, 10 } };
+    static const int Cs[] = { 1, 3, 7, 8, 16, 17, 24, 32, 33 };
+    for (size_t hi = 0; hi < sizeof HW / sizeof *HW; hi++)
+        for (size_t ci = 0; ci < sizeof Cs / sizeof *Cs; ci++) {
+            const int B = 2, H = HW[hi][0], W = HW[hi][1], C = Cs[ci], OH = H / 2, OW = W / 2;
+            const size_t nx = (size_t)B * H * W * C, ny = (size_t)B * OH * OW * C;
+            float *x = randv(nx, 0.0), *y = randv(ny, 0.0), *yr = randv(ny, 0.0), *dy = randv(ny, 0.0);
+            float *dx = randv(nx, 0.0), *dxr = randv(nx, 0.0);
+            uint8_t *a = malloc(ny), *ar = malloc(ny);
+            assert_non_null(a);
+            assert_non_null(ar);
+            for (size_t i = 0; i < nx; i++) { /* few distinct values: ties; some NaNs and zeros */
+                int r = (int)((i * 2654435761u) >> 7) % 11;
+                x[i] = r == 0 ? NAN : r == 1 ? -0.f : r == 2 ? 0.f : (float)(r % 4) - 1.5f;
+            }
+            k->maxpool2_fwd(y, a, x, B, H, W, C);
+            R->maxpool2_fwd(yr, ar, x, B, H, W, C);
+            assert_memory_equal(y, yr, ny * sizeof *y);
+            assert_memory_equal(a, ar, ny);
+            k->maxpool2_bwd(dx, dy, a, B, H, W, C);
+            R->maxpool2_bwd(dxr, dy, ar, B, H, W, C);
+            assert_memory_equal(dx, dxr, nx * sizeof *dx);
+            free(x), free(y), free(yr), free(dy), free(dx), free(dxr), free(a), free(ar);
+        }
+}
+
 int main(void)
 {
     static vstate vs[8];
@@ -1085,6 +1116,7 @@ int main(void)
         { test_gemm_matches_ref, "gemm_matches_ref" },
         { test_gemm_gather_matches_ref, "gemm_gather_matches_ref" },
         { test_adadelta_matches_ref, "adadelta_matches_ref" },
+        { test_maxpool2_matches_ref, "maxpool2_matches_ref" },
     };
     for (int i = 0; i < nv && i < 8; i++) {
         vs[i].v = v[i];

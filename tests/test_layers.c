@@ -640,29 +640,38 @@ static void test_maxpool_flatten_relu_backward_match_finite_differences(void **s
     for (size_t i = 0; i < nx; i++)
         x[i] = (float)((i * 37) % nx) / nx * 4.f - 2.f + 0.01f;
     fill(R, nx, -1, 1);
-    mt_maxpool2d_forward(y, arg, x, PB, PH, PW, PC);
-    mt_maxpool2d_backward(dx, R, arg, PB, PH, PW, PC);
-    for (size_t i = 0; i < nx; i++) {
-        const double h = 1e-3;
-        float keep = x[i];
-        double L[2];
-        for (int sgn = 0; sgn < 2; sgn++) {
-            x[i] = keep + (sgn ? -h : h);
-            mt_maxpool2d_forward(y, arg, x, PB, PH, PW, PC);
-            L[sgn] = 0;
-            for (size_t q = 0; q < ny; q++)
-                L[sgn] += (double)R[q] * y[q];
+    mt_kern_variant kv[8];
+    const int nkv = mt_kern_variants(kv, 8);
+    for (int vi = 0; vi < nkv; vi++) { /* every runnable kernel table's max-pool */
+        if (!kv[vi].runnable)
+            continue;
+        const mt_kern *kn = kv[vi].k;
+        mt_maxpool2d_forward(y, arg, x, PB, PH, PW, PC, kn);
+        for (size_t i = 0; i < nx; i++)
+            dx[i] = NAN; /* backward overwrites, odd last row included */
+        mt_maxpool2d_backward(dx, R, arg, PB, PH, PW, PC, kn);
+        for (size_t i = 0; i < nx; i++) {
+            const double h = 1e-3;
+            float keep = x[i];
+            double L[2];
+            for (int sgn = 0; sgn < 2; sgn++) {
+                x[i] = keep + (sgn ? -h : h);
+                mt_maxpool2d_forward(y, arg, x, PB, PH, PW, PC, kn);
+                L[sgn] = 0;
+                for (size_t q = 0; q < ny; q++)
+                    L[sgn] += (double)R[q] * y[q];
+            }
+            x[i] = keep;
+            assert_true(rel_err(dx[i], (L[0] - L[1]) / (2 * h)) <= 1e-3);
         }
-        x[i] = keep;
-        assert_true(rel_err(dx[i], (L[0] - L[1]) / (2 * h)) <= 1e-3);
+        /* PyTorch's tie rule: the first maximum wins, a NaN wins */
+        float t[8] = { 1, 3, 3, 0, 2, 3, NAN, 2 }; /* 2x2 pixels of 2 channels */
+        float to[2];
+        uint8_t ta[2];
+        mt_maxpool2d_forward(to, ta, t, 1, 2, 2, 2, kn);
+        assert_true(isnan(to[0]) && ta[0] == 3); /* channel 0: 1, 3, 2, NaN */
+        assert_true(to[1] == 3 && ta[1] == 0);   /* channel 1: 3, 0, 3, 2 */
     }
-    /* PyTorch's tie rule: the first maximum wins, a NaN wins */
-    float t[8] = { 1, 3, 3, 0, 2, 3, NAN, 2 }; /* 2x2 pixels of 2 channels */
-    float to[2];
-    uint8_t ta[2];
-    mt_maxpool2d_forward(to, ta, t, 1, 2, 2, 2);
-    assert_true(isnan(to[0]) && ta[0] == 3); /* channel 0: 1, 3, 2, NaN */
-    assert_true(to[1] == 3 && ta[1] == 0);   /* channel 1: 3, 0, 3, 2 */
     /* flatten: NHWC -> (c,h,w) and back */
     float f[PB * PH * PW * PC], g[PB * PH * PW * PC];
     mt_flatten_forward(f, x, PB, PH, PW, PC);

@@ -39,6 +39,8 @@ static inline __m256i lmask(int n)
 #define V_DIV(a, b) _mm256_div_ps((a), (b))
 #define V_MAX(a, b) _mm256_max_ps((a), (b))
 #define V_SQRT(a) _mm256_sqrt_ps(a)
+#define V_SELGTN(v, m, a, b) _mm256_blendv_ps((a), (b), _mm256_or_ps(_mm256_cmp_ps((v), (m), _CMP_GT_OQ), \
+                                                                _mm256_cmp_ps((v), (v), _CMP_UNORD_Q)))
 #define V_MASKLE0(v, m) _mm256_and_ps(_mm256_cmp_ps((m), _mm256_setzero_ps(), _CMP_GT_OQ), (v))
 #define V_LOADU8(p) _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(p))))
 

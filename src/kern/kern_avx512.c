@@ -36,6 +36,8 @@ typedef __m512 vf;
 #define V_DIV(a, b) _mm512_div_ps((a), (b))
 #define V_MAX(a, b) _mm512_max_ps((a), (b))
 #define V_SQRT(a) _mm512_sqrt_ps(a)
+#define V_SELGTN(v, m, a, b) _mm512_mask_blend_ps((__mmask16)(_mm512_cmp_ps_mask((v), (m), _CMP_GT_OQ) | \
+                                                             _mm512_cmp_ps_mask((v), (v), _CMP_UNORD_Q)), (a), (b))
 #define V_MASKLE0(v, m) _mm512_maskz_mov_ps(_mm512_cmp_ps_mask((m), _mm512_setzero_ps(), _CMP_GT_OQ), (v))
 #define V_LOADU8(p) _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(p))))
 

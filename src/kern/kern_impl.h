@@ -45,6 +45,9 @@ void mt_gemm_gather_ref(float *c, ptrdiff_t ldc, const float *a, const int *ia, 
                         const float *b, ptrdiff_t ldb, const float *bias, int M, int N, int K,
                         int load_c, float *colsum);
 
+void mt_maxpool2_fwd_ref(float *out, uint8_t *arg, const float *inp, int B, int H, int W, int C);
+void mt_maxpool2_bwd_ref(float *dinp, const float *dout, const uint8_t *arg, int B, int H, int W, int C);
+
 /* The SIMD tables (each defined in its kern_<isa>.c, compiled only where the
  * architecture matches). */
 extern const mt_kern mt_kern_avx2;

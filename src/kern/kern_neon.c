@@ -45,6 +45,7 @@ static inline void v_storen(float *p, vf v, int n)
 #define V_DIV(a, b) vdivq_f32((a), (b))
 #define V_MAX(a, b) vmaxq_f32((a), (b))
 #define V_SQRT(a) vsqrtq_f32(a)
+#define V_SELGTN(v, m, a, b) vbslq_f32(vorrq_u32(vcgtq_f32((v), (m)), vmvnq_u32(vceqq_f32((v), (v)))), (b), (a))
 #define V_MASKLE0(v, m) vreinterpretq_f32_u32(vandq_u32(vcgtq_f32((m), vdupq_n_f32(0.f)), vreinterpretq_u32_f32(v)))
 
 static inline vf v_loadu8(const uint8_t *p)

@@ -319,3 +319,44 @@ void mt_gemm_gather_ref(float *c, ptrdiff_t ldc, const float *a, const int *ia, 
             c[i * ldc + n] = bias ? s + bias[n] : s;
         }
 }
+
+/* 2x2 max-pool, stride 2, floor: PyTorch's rule, v > m or v NaN replaces
+ * (the first maximum wins, a NaN wins); arg = the winner's position. */
+void mt_maxpool2_fwd_ref(float *out, uint8_t *arg, const float *inp, int B, int H, int W, int C)
+{
+    const int OH = H / 2, OW = W / 2;
+    for (int b = 0; b < B; b++)
+        for (int oy = 0; oy < OH; oy++)
+            for (int ox = 0; ox < OW; ox++) {
+                const float *x = inp + (((size_t)b * H + 2 * oy) * W + 2 * ox) * C;
+                const size_t off[4] = { 0, (size_t)C, (size_t)W * C, (size_t)W * C + C };
+                size_t o = (((size_t)b * OH + oy) * OW + ox) * C;
+                for (int c = 0; c < C; c++) {
+                    float m = x[c];
+                    int a = 0;
+                    for (int q = 1; q < 4; q++) {
+                        float v = x[off[q] + c];
+                        if (v > m || v != v)
+                            m = v, a = q;
+                    }
+                    out[o + c] = m;
+                    arg[o + c] = (uint8_t)a;
+                }
+            }
+}
+
+void mt_maxpool2_bwd_ref(float *dinp, const float *dout, const uint8_t *arg, int B, int H, int W, int C)
+{
+    const int OH = H / 2, OW = W / 2;
+    memset(dinp, 0, (size_t)B * H * W * C * sizeof *dinp);
+    for (int b = 0; b < B; b++)
+        for (int oy = 0; oy < OH; oy++)
+            for (int ox = 0; ox < OW; ox++) {
+                float *dx = dinp + (((size_t)b * H + 2 * oy) * W + 2 * ox) * C;
+                size_t o = (((size_t)b * OH + oy) * OW + ox) * C;
+                for (int c = 0; c < C; c++) {
+                    int a = arg[o + c];
+                    dx[((size_t)(a >> 1) * W + (a & 1)) * C + c] = dout[o + c];
+                }
+            }
+}

@@ -19,6 +19,8 @@
  *   (n < VW lanes; LOADN zero-fills) V_FMA(a,b,c)=a*b+c V_ADD V_SUB V_MUL V_DIV
  *   V_MAX V_SQRT V_MASKLE0(v,m) (v with lanes where m <= 0 zeroed)
  *   V_FMA_LO(a,b,c) (V_FMA on lanes [0, VW/2) at least; the others unspecified)
+ *   V_LOADN_LO(p,n) (n <= VW/2 lanes into [0, n); the others unspecified)
+ *   V_SELGTN(v,m,a,b) (per lane: b where v > m or v is NaN, else a)
  *   V_LOADU8(p) (VW bytes -> floats)  v_exp(vf)  vtranspose(vf r[VW])
  *   KSFX(name) (name suffix), nzmask(p, n) (bit j set when p[j] != 0,
  *   n <= 64), and optionally KERN_ROW_LIST_VEC with row_list_vec (see
@@ -1126,6 +1128,87 @@ static void KSFX(gemm_gather)(float *c, ptrdiff_t ldc, const float *a, const int
 }
 
 /* ======================================================================== */
+/* 2x2 max-pool                                                              */
+/* ======================================================================== */
+
+/* One window, n <= VW channels: the reference's comparisons lane by lane (a
+ * select copies the winner's bits); arg goes out through a float vector. */
+KERN_INLINE void pool_vec(float *y, uint8_t *ag, const float *x, ptrdiff_t dx, ptrdiff_t dy, int n)
+{
+    const float *xs[3] = { x + dx, x + dy, x + dy + dx };
+    vf m = n == VW ? V_LOAD(x) : V_LOADN(x, n), a = V_ZERO();
+#pragma GCC unroll 3
+    for (int q = 0; q < 3; q++) {
+        vf v = n == VW ? V_LOAD(xs[q]) : V_LOADN(xs[q], n);
+        a = V_SELGTN(v, m, a, V_SET1((float)(q + 1)));
+        m = V_SELGTN(v, m, m, v);
+    }
+    float t[VW];
+    V_STORE(t, a);
+    if (n == VW)
+        V_STORE(y, m);
+    else
+        V_STOREN(y, m, n);
+    for (int j = 0; j < n; j++)
+        ag[j] = (uint8_t)t[j];
+}
+
+static void KSFX(maxpool2_fwd)(float *out, uint8_t *arg, const float *inp, int B, int H, int W, int C)
+{
+    const int OH = H / 2, OW = W / 2;
+    for (int b = 0; b < B; b++)
+        for (int oy = 0; oy < OH; oy++)
+            for (int ox = 0; ox < OW; ox++) {
+                const float *x = inp + (((size_t)b * H + 2 * oy) * W + 2 * ox) * C;
+                size_t o = (((size_t)b * OH + oy) * OW + ox) * C;
+                int c = 0;
+                for (; c + VW <= C; c += VW)
+                    pool_vec(out + o + c, arg + o + c, x + c, C, (ptrdiff_t)W * C, VW);
+                if (c < C)
+                    pool_vec(out + o + c, arg + o + c, x + c, C, (ptrdiff_t)W * C, C - c);
+            }
+}
+
+/* Each window's four positions are written once (dout where arg is that
+ * position, else 0: 0.5 - (arg-q)^2 > 0 only at arg = q), so dinp needs no
+ * clearing unless an odd last row/column lies outside every window. */
+static void KSFX(maxpool2_bwd)(float *dinp, const float *dout, const uint8_t *arg, int B, int H, int W, int C)
+{
+    const int OH = H / 2, OW = W / 2;
+    if ((H | W) & 1)
+        memset(dinp, 0, (size_t)B * H * W * C * sizeof *dinp);
+    const vf half = V_SET1(0.5f);
+    const size_t nout = (size_t)B * OH * OW * C;
+    for (int b = 0; b < B; b++)
+        for (int oy = 0; oy < OH; oy++)
+            for (int ox = 0; ox < OW; ox++) {
+                float *dx = dinp + (((size_t)b * H + 2 * oy) * W + 2 * ox) * C;
+                float *const dq[4] = { dx, dx + C, dx + (size_t)W * C, dx + (size_t)W * C + C };
+                size_t o = (((size_t)b * OH + oy) * OW + ox) * C;
+                for (int c = 0; c < C; c += VW) {
+                    const int n = C - c < VW ? C - c : VW;
+                    /* V_LOADU8 reads VW bytes: a ragged end reads on into the
+                     * next window's (lanes not stored), the array's last one
+                     * from a copy */
+                    uint8_t tb[VW] = { 0 };
+                    const uint8_t *ap = arg + o + c;
+                    if (o + (size_t)c + VW > nout)
+                        memcpy(tb, ap, (size_t)n), ap = tb;
+                    vf d = n == VW ? V_LOAD(dout + o + c) : V_LOADN(dout + o + c, n);
+                    vf a = V_LOADU8(ap);
+#pragma GCC unroll 4
+                    for (int q = 0; q < 4; q++) {
+                        vf t = V_SUB(a, V_SET1((float)q)), y = V_MASKLE0(d, V_SUB(half, V_MUL(t, t)));
+                        if (n == VW)
+                            V_STORE(dq[q] + c, y);
+                        else
+                            V_STOREN(dq[q] + c, y, n);
+                    }
+                }
+            }
+}
+
+/* ======================================================================== */
 
 const mt_kern KSFX(mt_kern) = {
     .name = KERN_NAME,
@@ -1149,4 +1232,6 @@ const mt_kern KSFX(mt_kern) = {
     .colsum_acc = KSFX(colsum_acc),
     .gemm = KSFX(gemm),
     .gemm_gather = KSFX(gemm_gather),
+    .maxpool2_fwd = KSFX(maxpool2_fwd),
+    .maxpool2_bwd = KSFX(maxpool2_bwd),
 };
