@@ -181,6 +181,11 @@ typedef struct mt_kern {
     void (*maxpool2_fwd)(float *out, uint8_t *arg, const float *inp, int B, int H, int W, int C);
     /* dinp (B,H,W,C) = dout at each window's arg, 0 elsewhere (OVERWRITES). */
     void (*maxpool2_bwd)(float *dinp, const float *dout, const uint8_t *arg, int B, int H, int W, int C);
+    /* One image: dinp (H,W,C) = the sum of the patch gradients dcol (P,
+     * k*k*C) of a stride-1 conv over the pixels each patch covers
+     * (OVERWRITES); each element's terms in pixel order, then tap order:
+     * every variant gives the reference's bits. */
+    void (*col2im)(float *dinp, const float *dcol, int H, int W, int C, int k, int pad);
 } mt_kern;
 
 typedef enum { MT_ISA_AUTO = 0, MT_ISA_SCALAR, MT_ISA_AVX2, MT_ISA_AVX512, MT_ISA_NEON } mt_isa;

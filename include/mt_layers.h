@@ -40,7 +40,7 @@ void mt_im2col(float *col, const float *inp, int B, int H, int W, int C, int k, 
 
 /* dinp (B,H,W,C) = the sum of the patch gradients dcol (B*P, CKK) over the
  * pixels each patch covers (OVERWRITES dinp; a fixed order per element). */
-void mt_col2im(float *dinp, const float *dcol, int B, int H, int W, int C, int k, int pad);
+void mt_col2im(float *dinp, const float *dcol, int B, int H, int W, int C, int k, int pad, const mt_kern *kn);
 
 /* out (B,OH,OW,OC) = patches (B*P, CKK) @ wt + b, the patches of inp
  * (B,H,W,C) read in place (each output one chain over the taps in patch

@@ -103,31 +103,11 @@ void mt_im2col(float *col, const float *inp, int B, int H, int W, int C, int k, 
     }
 }
 
-void mt_col2im(float *dinp, const float *dcol, int B, int H, int W, int C, int k, int pad)
+void mt_col2im(float *dinp, const float *dcol, int B, int H, int W, int C, int k, int pad, const mt_kern *kn)
 {
-    const int OH = H + 2 * pad - k + 1, OW = W + 2 * pad - k + 1, CKK = k * k * C;
-    memset(dinp, 0, (size_t)B * H * W * C * sizeof *dinp);
-    for (int b = 0; b < B; b++) {
-        float *dx = dinp + (size_t)b * H * W * C;
-        for (int oy = 0; oy < OH; oy++)
-            for (int ox = 0; ox < OW; ox++) {
-                const float *row = dcol + ((size_t)(b * OH + oy) * OW + ox) * CKK;
-                for (int kh = 0; kh < k; kh++) {
-                    int y = oy - pad + kh;
-                    if (y < 0 || y >= H)
-                        continue;
-                    for (int kw = 0; kw < k; kw++) {
-                        int xx = ox - pad + kw;
-                        if (xx < 0 || xx >= W)
-                            continue;
-                        float *d = dx + ((size_t)y * W + xx) * C;
-                        const float *s = row + (kh * k + kw) * C;
-                        for (int c = 0; c < C; c++)
-                            d[c] += s[c];
-                    }
-                }
-            }
-    }
+    const size_t pc = (size_t)(H + 2 * pad - k + 1) * (W + 2 * pad - k + 1) * k * k * C;
+    for (int b = 0; b < B; b++)
+        kn->col2im(dinp + (size_t)b * H * W * C, dcol + (size_t)b * pc, H, W, C, k, pad);
 }
 
 /* ---- implicit im2col: the products read the patches where they lie ----
@@ -309,7 +289,7 @@ void mt_conv2d_backward_x(float *dinp, float *dcol, const float *dout, const flo
     const int P = (H + 2 * pad - k + 1) * (W + 2 * pad - k + 1), CKK = k * k * C;
     for (int b = 0; b < B; b++) {
         kn->gemm(dcol, CKK, dout + (size_t)b * P * OC, OC, 1, w2, CKK, NULL, P, CKK, OC, 0);
-        mt_col2im(dinp + (size_t)b * H * W * C, dcol, 1, H, W, C, k, pad);
+        mt_col2im(dinp + (size_t)b * H * W * C, dcol, 1, H, W, C, k, pad, kn);
     }
 }
 

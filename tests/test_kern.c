@@ -1093,6 +1093,26 @@ static void test_maxpool2_matches_ref(void **state)
         }
 }
 
+/* col2im: the reference's order of terms, so its bits, on ragged shapes
+ * with and without padding; dinp pre-filled (it is overwritten). */
+static void test_col2im_matches_ref(void **state)
+{
+    const mt_kern *k = variant_or_skip(state), *R = mt_kern_ref();
+    static const int Cs[] = { 1, 3, 8, 17, 24, 33 };
+    for (int kk = 1; kk <= 5; kk += 2)
+        for (int pad = 0; pad <= kk / 2; pad++)
+            for (size_t ci = 0; ci < sizeof Cs / sizeof *Cs; ci++) {
+                const int H = 7 + kk, W = 5 + kk, C = Cs[ci];
+                const size_t P = (size_t)(H + 2 * pad - kk + 1) * (W + 2 * pad - kk + 1);
+                const size_t nx = (size_t)H * W * C, nc = P * kk * kk * C;
+                float *dc = randv(nc, 0.1), *dx = randv(nx, 0.0), *dxr = randv(nx, 0.0);
+                k->col2im(dx, dc, H, W, C, kk, pad);
+                R->col2im(dxr, dc, H, W, C, kk, pad);
+                assert_memory_equal(dx, dxr, nx * sizeof *dx);
+                free(dc), free(dx), free(dxr);
+            }
+}
+
 int main(void)
 {
     static vstate vs[8];
@@ -1117,6 +1137,7 @@ int main(void)
         { test_gemm_gather_matches_ref, "gemm_gather_matches_ref" },
         { test_adadelta_matches_ref, "adadelta_matches_ref" },
         { test_maxpool2_matches_ref, "maxpool2_matches_ref" },
+        { test_col2im_matches_ref, "col2im_matches_ref" },
     };
     for (int i = 0; i < nv && i < 8; i++) {
         vs[i].v = v[i];

@@ -360,3 +360,29 @@ void mt_maxpool2_bwd_ref(float *dinp, const float *dout, const uint8_t *arg, int
                 }
             }
 }
+
+/* One image: dinp (H,W,C) = the sum of the patch gradients dcol (P, CKK)
+ * over the pixels each patch covers, pixels in order, taps in order. */
+void mt_col2im_ref(float *dinp, const float *dcol, int H, int W, int C, int k, int pad)
+{
+    const int OH = H + 2 * pad - k + 1, OW = W + 2 * pad - k + 1, CKK = k * k * C;
+    memset(dinp, 0, (size_t)H * W * C * sizeof *dinp);
+    for (int oy = 0; oy < OH; oy++)
+        for (int ox = 0; ox < OW; ox++) {
+            const float *row = dcol + ((size_t)oy * OW + ox) * CKK;
+            for (int kh = 0; kh < k; kh++) {
+                int y = oy - pad + kh;
+                if (y < 0 || y >= H)
+                    continue;
+                for (int kw = 0; kw < k; kw++) {
+                    int xx = ox - pad + kw;
+                    if (xx < 0 || xx >= W)
+                        continue;
+                    float *d = dinp + ((size_t)y * W + xx) * C;
+                    const float *s = row + (kh * k + kw) * C;
+                    for (int c = 0; c < C; c++)
+                        d[c] += s[c];
+                }
+            }
+        }
+}

@@ -1209,6 +1209,42 @@ static void KSFX(maxpool2_bwd)(float *dinp, const float *dout, const uint8_t *ar
 }
 
 /* ======================================================================== */
+/* col2im                                                                    */
+/* ======================================================================== */
+
+/* d[0,n) += s[0,n), a vector at a time (each element one add). */
+KERN_INLINE void add_run(float *d, const float *s, int n)
+{
+    int c = 0;
+    for (; c + VW <= n; c += VW)
+        V_STORE(d + c, V_ADD(V_LOAD(d + c), V_LOAD(s + c)));
+    if (c < n)
+        V_STOREN(d + c, V_ADD(V_LOADN(d + c, n - c), V_LOADN(s + c, n - c)), n - c);
+}
+
+/* The reference's loops: every element gets its terms in the same order.
+ * A patch row's taps kw = 0..k-1 that lie inside the image are adjacent
+ * pixels, C channels each, both in dinp and in dcol's row: one run of up to
+ * k*C floats (72 for a 3x3 conv on 24 channels, not three of 24, whose
+ * ragged ends on 16 lanes would be half the vectors). */
+static void KSFX(col2im)(float *dinp, const float *dcol, int H, int W, int C, int k, int pad)
+{
+    const int OH = H + 2 * pad - k + 1, OW = W + 2 * pad - k + 1, CKK = k * k * C;
+    memset(dinp, 0, (size_t)H * W * C * sizeof *dinp);
+    for (int oy = 0; oy < OH; oy++)
+        for (int ox = 0; ox < OW; ox++) {
+            const float *row = dcol + ((size_t)oy * OW + ox) * CKK;
+            const int x0 = ox - pad, kw0 = x0 < 0 ? -x0 : 0, kw1 = x0 + k > W ? W - x0 : k;
+            for (int kh = 0; kh < k; kh++) {
+                int y = oy - pad + kh;
+                if (y < 0 || y >= H || kw0 >= kw1)
+                    continue;
+                add_run(dinp + ((size_t)y * W + x0 + kw0) * C, row + (kh * k + kw0) * C, (kw1 - kw0) * C);
+            }
+        }
+}
+
+/* ======================================================================== */
 
 const mt_kern KSFX(mt_kern) = {
     .name = KERN_NAME,
@@ -1234,4 +1270,5 @@ const mt_kern KSFX(mt_kern) = {
     .gemm_gather = KSFX(gemm_gather),
     .maxpool2_fwd = KSFX(maxpool2_fwd),
     .maxpool2_bwd = KSFX(maxpool2_bwd),
+    .col2im = KSFX(col2im),
 };
