@@ -125,7 +125,7 @@ KERN_INLINE void gemm_tile(const gemm_args *g, int i0, int n0, int mr, int nv, i
         for (int r = 0; r < mr; r++)
             ar[r] = g->a + g->ia[i0 + r];
         vf cs[NR_MAX];
-        float *csp = g->colsum + n0;
+        float *const csp = sum ? g->colsum + n0 : NULL;
         if (sum)
 #pragma GCC unroll 8
             for (int v = 0; v < nv; v++)
