@@ -12,8 +12,9 @@
 
 #include "mt_rng.h"
 
-/* The elementwise loops here (im2col runs, pooling, ReLU, dropout, flatten)
- * are written branch-free for the vectoriser; GCC's -O2 cost model would
+/* The elementwise loops here (im2col runs, ReLU, dropout, flatten) are
+ * written branch-free for the vectoriser (max-pool and col2im are the
+ * kernel table's); GCC's -O2 cost model would
  * leave loops of run-time length scalar.  (Clang vectorises them at -O2.) */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("tree-vectorize", "vect-cost-model=dynamic")
