@@ -49,13 +49,12 @@ typedef struct {
 static void run_op(ws *s, int op)
 {
     const conv_case *c = &s->c;
-    int P = (c->H + 2 * c->pad - c->k + 1) * (c->W + 2 * c->pad - c->k + 1), CKK = c->k * c->k * c->C;
+    int CKK = c->k * c->k * c->C;
     switch (op) {
     case FWD: mt_conv2d_forward(s->y, s->col, s->x, s->wt, s->b, c->B, c->H, c->W, c->C, c->OC, c->k, c->pad, s->k); break;
     case BWD_W: /* as mt_net: the whole batch (patches in place at pad 0; else 4 samples per product) */
-        mt_conv2d_backward_w_rows(s->dwt, s->colp, s->dy, s->x, c->B, 4, c->H, c->W, c->C, c->OC, c->k, c->pad, 0,
-                                  CKK, s->k);
-        s->k->colsum_acc(s->db, s->dy, c->B * P, c->OC);
+        mt_conv2d_backward_w_rows(s->dwt, s->db, s->colp, s->dy, s->x, c->B, 4, c->H, c->W, c->C, c->OC, c->k,
+                                  c->pad, 0, CKK, s->k);
         break;
     case BWD_X: mt_conv2d_backward_x(s->dx, s->dcol, s->dy, s->w2, c->B, c->H, c->W, c->C, c->OC, c->k, c->pad, s->k); break;
     }

@@ -166,10 +166,26 @@ typedef struct mt_kern {
      * pixel i's patch starts at ia[i] = (oy*W + ox)*C and tap k = (kh, kw, c)
      * sits ka[k] = (kh*W + kw)*C + c past it, so the patches are read where
      * they lie; swapping the two tables gives the weight gradient's
-     * col^T.  Same chains, splits and aliasing rules as gemm. */
+     * col^T.  Same chains, splits and aliasing rules as gemm.  colsum (N)
+     * or NULL: ADDS the sums of b's K rows, each column one chain in k
+     * order (colsum_acc's bits; a conv's bias gradient). */
     void (*gemm_gather)(float *c, ptrdiff_t ldc, const float *a, const int *ia, const int *ka,
                         const float *b, ptrdiff_t ldb, const float *bias, int M, int N, int K,
-                        int load_c);
+                        int load_c, float *colsum);
+
+    /* ---- 2x2 max-pool, stride 2 (mt_layers) ----
+     * out (B,H/2,W/2,C) = each window's maximum, arg (same) = its position
+     * 0..3 in row-major order: v > m or v NaN replaces (PyTorch's rule: the
+     * first maximum wins, a NaN wins); an odd last row/column is dropped.
+     * Selections only: every variant gives the reference's bits. */
+    void (*maxpool2_fwd)(float *out, uint8_t *arg, const float *inp, int B, int H, int W, int C);
+    /* dinp (B,H,W,C) = dout at each window's arg, 0 elsewhere (OVERWRITES). */
+    void (*maxpool2_bwd)(float *dinp, const float *dout, const uint8_t *arg, int B, int H, int W, int C);
+    /* One image: dinp (H,W,C) = the sum of the patch gradients dcol (P,
+     * k*k*C) of a stride-1 conv over the pixels each patch covers
+     * (OVERWRITES); each element's terms in pixel order, then tap order:
+     * every variant gives the reference's bits. */
+    void (*col2im)(float *dinp, const float *dcol, int H, int W, int C, int k, int pad);
 } mt_kern;
 
 typedef enum { MT_ISA_AUTO = 0, MT_ISA_SCALAR, MT_ISA_AVX2, MT_ISA_AVX512, MT_ISA_NEON } mt_isa;

@@ -40,7 +40,7 @@ void mt_im2col(float *col, const float *inp, int B, int H, int W, int C, int k, 
 
 /* dinp (B,H,W,C) = the sum of the patch gradients dcol (B*P, CKK) over the
  * pixels each patch covers (OVERWRITES dinp; a fixed order per element). */
-void mt_col2im(float *dinp, const float *dcol, int B, int H, int W, int C, int k, int pad);
+void mt_col2im(float *dinp, const float *dcol, int B, int H, int W, int C, int k, int pad, const mt_kern *kn);
 
 /* out (B,OH,OW,OC) = patches (B*P, CKK) @ wt + b, the patches of inp
  * (B,H,W,C) read in place (each output one chain over the taps in patch
@@ -61,8 +61,10 @@ void mt_conv2d_backward_w(float *dwt, float *db, const float *dout, const float 
  * split of the rows between threads changes a bit.  pad == 0 reads the
  * patches in place (colp unused); otherwise G samples at a time, colp
  * (G*P, r1-r0) = those columns of their patches (mt_im2col_cols), then
- * dwt[r0:r1] (+)= colp^T @ their dout rows.  inp (B,H,W,C), dout (B*P, OC). */
-void mt_conv2d_backward_w_rows(float *dwt, float *colp, const float *dout, const float *inp, int B,
+ * dwt[r0:r1] (+)= colp^T @ their dout rows.  inp (B,H,W,C), dout (B*P, OC).
+ * db (OC) or NULL: ADDS dout's column sums, rows in order (colsum_acc's
+ * bits), whatever [r0,r1) is; pass it on one thread only. */
+void mt_conv2d_backward_w_rows(float *dwt, float *db, float *colp, const float *dout, const float *inp, int B,
                                int G, int H, int W, int C, int OC, int k, int pad, int r0, int r1,
                                const mt_kern *kn);
 /* colp (P, r1-r0) = columns [r0,r1) of one sample's mt_im2col rows. */
@@ -80,11 +82,12 @@ void mt_conv2d_unpack_grad(float *dw, const float *dwt, int C, int OC, int k);
  * dropped, as PyTorch) ----
  * out (B,H/2,W/2,C) = window max; arg (B,H/2,W/2,C) = its position 0..3
  * (row-major; the first maximum, or a NaN, wins as in PyTorch). */
-void mt_maxpool2d_forward(float *out, uint8_t *arg, const float *inp, int B, int H, int W, int C);
+void mt_maxpool2d_forward(float *out, uint8_t *arg, const float *inp, int B, int H, int W, int C,
+                          const mt_kern *kn);
 /* dinp (B,H,W,C) = dout routed to each window's maximum (OVERWRITES; the
  * rest 0). */
 void mt_maxpool2d_backward(float *dinp, const float *dout, const uint8_t *arg, int B, int H, int W,
-                           int C);
+                           int C, const mt_kern *kn);
 
 /* ---- relu ---------------------------------------------------------------
  * out (N) = max(inp, 0); out may alias inp. */

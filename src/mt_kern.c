@@ -36,6 +36,9 @@ static const mt_kern kern_ref = {
     .colsum_acc = mt_colsum_acc_ref,
     .gemm = mt_gemm_ref,
     .gemm_gather = mt_gemm_gather_ref,
+    .maxpool2_fwd = mt_maxpool2_fwd_ref,
+    .maxpool2_bwd = mt_maxpool2_bwd_ref,
+    .col2im = mt_col2im_ref,
 };
 
 static const char *const isa_names[] = { "auto", "scalar", "avx2", "avx512", "neon" };

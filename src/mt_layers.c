@@ -12,8 +12,9 @@
 
 #include "mt_rng.h"
 
-/* The elementwise loops here (im2col runs, pooling, ReLU, dropout, flatten)
- * are written branch-free for the vectoriser; GCC's -O2 cost model would
+/* The elementwise loops here (im2col runs, ReLU, dropout, flatten) are
+ * written branch-free for the vectoriser (max-pool and col2im are the
+ * kernel table's); GCC's -O2 cost model would
  * leave loops of run-time length scalar.  (Clang vectorises them at -O2.) */
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("tree-vectorize", "vect-cost-model=dynamic")
@@ -103,31 +104,11 @@ void mt_im2col(float *col, const float *inp, int B, int H, int W, int C, int k, 
     }
 }
 
-void mt_col2im(float *dinp, const float *dcol, int B, int H, int W, int C, int k, int pad)
+void mt_col2im(float *dinp, const float *dcol, int B, int H, int W, int C, int k, int pad, const mt_kern *kn)
 {
-    const int OH = H + 2 * pad - k + 1, OW = W + 2 * pad - k + 1, CKK = k * k * C;
-    memset(dinp, 0, (size_t)B * H * W * C * sizeof *dinp);
-    for (int b = 0; b < B; b++) {
-        float *dx = dinp + (size_t)b * H * W * C;
-        for (int oy = 0; oy < OH; oy++)
-            for (int ox = 0; ox < OW; ox++) {
-                const float *row = dcol + ((size_t)(b * OH + oy) * OW + ox) * CKK;
-                for (int kh = 0; kh < k; kh++) {
-                    int y = oy - pad + kh;
-                    if (y < 0 || y >= H)
-                        continue;
-                    for (int kw = 0; kw < k; kw++) {
-                        int xx = ox - pad + kw;
-                        if (xx < 0 || xx >= W)
-                            continue;
-                        float *d = dx + ((size_t)y * W + xx) * C;
-                        const float *s = row + (kh * k + kw) * C;
-                        for (int c = 0; c < C; c++)
-                            d[c] += s[c];
-                    }
-                }
-            }
-    }
+    const size_t pc = (size_t)(H + 2 * pad - k + 1) * (W + 2 * pad - k + 1) * k * k * C;
+    for (int b = 0; b < B; b++)
+        kn->col2im(dinp + (size_t)b * H * W * C, dcol + (size_t)b * pc, H, W, C, k, pad);
 }
 
 /* ---- implicit im2col: the products read the patches where they lie ----
@@ -206,7 +187,7 @@ void mt_conv2d_forward(float *out, float *col, const float *inp, const float *wt
                 int nj = CKK - j0 < TAB ? CKK - j0 : TAB;
                 tap_offsets(ka, j0, nj, k, Wp, C);
                 kn->gemm_gather(y + (size_t)p0 * OC, OC, xp, ia, ka, wt + (size_t)j0 * OC, OC,
-                                j0 + nj == CKK ? b : NULL, np, OC, nj, j0 > 0);
+                                j0 + nj == CKK ? b : NULL, np, OC, nj, j0 > 0, NULL);
             }
         }
     }
@@ -261,13 +242,21 @@ void mt_im2col_cols(float *colp, const float *inp, int H, int W, int C, int k, i
         }
 }
 
-void mt_conv2d_backward_w_rows(float *dwt, float *colp, const float *dout, const float *inp, int B,
-                               int G, int H, int W, int C, int OC, int k, int pad, int r0, int r1,
+void mt_conv2d_backward_w_rows(float *dwt, float *db, float *colp, const float *dout, const float *inp,
+                               int B, int G, int H, int W, int C, int OC, int k, int pad, int r0, int r1,
                                const mt_kern *kn)
 {
     const int OW = W + 2 * pad - k + 1, P = (H + 2 * pad - k + 1) * OW, nc = r1 - r0;
-    if (nc <= 0)
+    if (nc <= 0) {
+        if (db)
+            kn->colsum_acc(db, dout, B * P, OC);
         return;
+    }
+    /* db's sums are made by the product that reads dout's rows anyway
+     * (pad > 0: just after it, while they are in cache): a first layer's
+     * dout (147456 x 24 floats for fastcnn) is larger than the cache, and a
+     * pass of its own is one add chain per column over all the rows.  Each
+     * column stays one chain in row order: colsum_acc's bits. */
     if (pad == 0) { /* dwt[r, o] = sum over the batch's pixels i of patch(i)[r] * dout[i, o] */
         const size_t hwc = (size_t)H * W * C;
         int ia[TAB], ka[TAB];
@@ -278,7 +267,7 @@ void mt_conv2d_backward_w_rows(float *dwt, float *colp, const float *dout, const
                 int np = B * P - p0 < TAB ? B * P - p0 : TAB;
                 pix_offsets(ka, p0, np, P, OW, W, C, hwc);
                 kn->gemm_gather(dwt + (size_t)q0 * OC, OC, inp + pix_at(p0, P, OW, W, C, hwc), ia, ka,
-                                dout + (size_t)p0 * OC, OC, NULL, nq, OC, np, p0 > 0);
+                                dout + (size_t)p0 * OC, OC, NULL, nq, OC, np, p0 > 0, q0 == r0 ? db : NULL);
             }
         }
         return;
@@ -290,6 +279,8 @@ void mt_conv2d_backward_w_rows(float *dwt, float *colp, const float *dout, const
                            r0, r1);
         kn->gemm(dwt + (size_t)r0 * OC, OC, colp, 1, nc, dout + (size_t)s0 * P * OC, OC, NULL, nc, OC, g * P,
                  s0 > 0);
+        if (db)
+            kn->colsum_acc(db, dout + (size_t)s0 * P * OC, g * P, OC);
     }
 }
 
@@ -299,7 +290,7 @@ void mt_conv2d_backward_x(float *dinp, float *dcol, const float *dout, const flo
     const int P = (H + 2 * pad - k + 1) * (W + 2 * pad - k + 1), CKK = k * k * C;
     for (int b = 0; b < B; b++) {
         kn->gemm(dcol, CKK, dout + (size_t)b * P * OC, OC, 1, w2, CKK, NULL, P, CKK, OC, 0);
-        mt_col2im(dinp + (size_t)b * H * W * C, dcol, 1, H, W, C, k, pad);
+        mt_col2im(dinp + (size_t)b * H * W * C, dcol, 1, H, W, C, k, pad, kn);
     }
 }
 
@@ -307,62 +298,17 @@ void mt_conv2d_backward_x(float *dinp, float *dcol, const float *dout, const flo
 /* maxpool2d                                                                 */
 /* ======================================================================== */
 
-/* Branch-free over the channels (random data would mispredict a branch per
- * comparison): selections are bit masks on the floats' representations. */
-static inline uint32_t f2u(float f)
+/* The kernel table's: the reference in kern_ref.c, vectorised per ISA. */
+void mt_maxpool2d_forward(float *out, uint8_t *arg, const float *inp, int B, int H, int W, int C,
+                          const mt_kern *kn)
 {
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    return u;
-}
-
-static inline float u2f(uint32_t u)
-{
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
-void mt_maxpool2d_forward(float *out, uint8_t *arg, const float *inp, int B, int H, int W, int C)
-{
-    const int OH = H / 2, OW = W / 2;
-    for (int b = 0; b < B; b++)
-        for (int oy = 0; oy < OH; oy++)
-            for (int ox = 0; ox < OW; ox++) {
-                const float *restrict x0 = inp + (((size_t)b * H + 2 * oy) * W + 2 * ox) * C;
-                const float *restrict x1 = x0 + C, *restrict x2 = x0 + (size_t)W * C, *restrict x3 = x2 + C;
-                size_t o = (((size_t)b * OH + oy) * OW + ox) * C;
-                float *restrict y = out + o;
-                uint8_t *restrict ag = arg + o;
-                /* PyTorch's rule: v > m, or v NaN, replaces: the first
-                 * maximum wins, a NaN wins */
-                for (int c = 0; c < C; c++) {
-                    uint32_t m = f2u(x0[c]), a = 0, g;
-                    float v;
-                    v = x1[c], g = -(uint32_t)((v > u2f(m)) | (v != v)), m = (f2u(v) & g) | (m & ~g), a = (1 & g) | (a & ~g);
-                    v = x2[c], g = -(uint32_t)((v > u2f(m)) | (v != v)), m = (f2u(v) & g) | (m & ~g), a = (2 & g) | (a & ~g);
-                    v = x3[c], g = -(uint32_t)((v > u2f(m)) | (v != v)), m = (f2u(v) & g) | (m & ~g), a = (3 & g) | (a & ~g);
-                    y[c] = u2f(m);
-                    ag[c] = (uint8_t)a;
-                }
-            }
+    kn->maxpool2_fwd(out, arg, inp, B, H, W, C);
 }
 
 void mt_maxpool2d_backward(float *dinp, const float *dout, const uint8_t *arg, int B, int H, int W,
-                           int C)
+                           int C, const mt_kern *kn)
 {
-    const int OH = H / 2, OW = W / 2;
-    memset(dinp, 0, (size_t)B * H * W * C * sizeof *dinp);
-    for (int b = 0; b < B; b++)
-        for (int oy = 0; oy < OH; oy++)
-            for (int ox = 0; ox < OW; ox++) {
-                float *dx = dinp + (((size_t)b * H + 2 * oy) * W + 2 * ox) * C;
-                size_t o = (((size_t)b * OH + oy) * OW + ox) * C;
-                for (int c = 0; c < C; c++) {
-                    int a = arg[o + c];
-                    dx[((size_t)(a >> 1) * W + (a & 1)) * C + c] = dout[o + c];
-                }
-            }
+    kn->maxpool2_bwd(dinp, dout, arg, B, H, W, C);
 }
 
 /* ======================================================================== */

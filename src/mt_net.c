@@ -584,7 +584,7 @@ static void forward_layer(step_ctx *c, int l, int b0, int b1, int tid, int nt)
         break;
     }
     case MT_LAYER_MAXPOOL:
-        mt_maxpool2d_forward(out, w->mask[l] + (size_t)b0 * out_n, in, nb, L->h, L->w, L->c);
+        mt_maxpool2d_forward(out, w->mask[l] + (size_t)b0 * out_n, in, nb, L->h, L->w, L->c, c->k);
         break;
     case MT_LAYER_RELU:
         mt_relu_forward(out, in, (size_t)nb * in_n);
@@ -673,7 +673,7 @@ static void backward_sample(step_ctx *c, int l, int b, int tid)
         break;
     case MT_LAYER_MAXPOOL:
         if (din)
-            mt_maxpool2d_backward(din, d, w->mask[l] + (size_t)b * out_n, 1, L->h, L->w, L->c);
+            mt_maxpool2d_backward(din, d, w->mask[l] + (size_t)b * out_n, 1, L->h, L->w, L->c, c->k);
         break;
     case MT_LAYER_RELU:
         mt_relu_backward(d, d, w->act[l + 1] + (size_t)b * out_n, out_n);
@@ -749,14 +749,12 @@ static void step_thread(void *arg, int tid, int nt)
         int r0, r1;
         const int start = l;
         if (L->kind == MT_LAYER_CONV) {
-            const int CKK = (int)conv_CKK(L), P = (int)conv_P(L);
+            const int CKK = (int)conv_CKK(L);
             barrier(c);
             split(CKK, tid, nt, 1, &r0, &r1);
-            mt_conv2d_backward_w_rows(w->dwt[l], w->scratch + (size_t)tid * (w->scratch_n + 16), w->dact[l + 1],
-                                      l == 0 ? c->x : w->act[l], B, CONV_G, L->h, L->w, L->c, L->oc, L->k,
-                                      L->pad, r0, r1, c->k);
-            if (tid == 0)
-                c->k->colsum_acc(gb, w->dact[l + 1], B * P, L->oc);
+            mt_conv2d_backward_w_rows(w->dwt[l], tid == 0 ? gb : NULL, w->scratch + (size_t)tid * (w->scratch_n + 16),
+                                      w->dact[l + 1], l == 0 ? c->x : w->act[l], B, CONV_G, L->h, L->w, L->c,
+                                      L->oc, L->k, L->pad, r0, r1, c->k);
         } else if (L->kind == MT_LAYER_LINEAR) {
             barrier(c);
             split(L->c, tid, nt, 16, &r0, &r1);

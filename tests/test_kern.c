@@ -1038,20 +1038,78 @@ static void test_gemm_gather_matches_ref(void **state)
                 float *c = copyv(c0, (size_t)M * ldc), *cr = copyv(c0, (size_t)M * ldc);
                 float *c2 = copyv(c0, (size_t)M * ldc);
                 const float *bp = bias ? bi : NULL;
-                k->gemm_gather(c, ldc, a, ia, ka, b, ldb, bp, M, N, K, load_c);
-                mt_kern_ref()->gemm_gather(cr, ldc, a, ia, ka, b, ldb, bp, M, N, K, load_c);
+                /* column sums of b (a conv's bias gradient): the reference's
+                 * chains bit for bit, and past N nothing is written */
+                float *s0 = randv((size_t)N + 1, 0.0);
+                float *cs = copyv(s0, (size_t)N + 1), *csr = copyv(s0, (size_t)N + 1), *cs2 = copyv(s0, (size_t)N + 1);
+                k->gemm_gather(c, ldc, a, ia, ka, b, ldb, bp, M, N, K, load_c, cs);
+                mt_kern_ref()->gemm_gather(cr, ldc, a, ia, ka, b, ldb, bp, M, N, K, load_c, csr);
                 double atol = red_atol(K + 2, 1.f, 1.f);
                 assert_true(close_enough("gemm_gather vs ref", c, cr, (size_t)M * ldc, atol, M, N, K, zf));
+                assert_true(same_bits("gemm_gather colsum vs ref", cs, csr, (size_t)N + 1, M, N, K, zf));
                 int m1 = M / 3, n1 = N / 2;
                 memcpy(c2, c0, (size_t)M * ldc * sizeof *c2);
-                k->gemm_gather(c2, ldc, a, ia, ka, b, ldb, bp, m1, N, K, load_c);
-                k->gemm_gather(c2 + m1 * ldc, ldc, a, ia + m1, ka, b, ldb, bp, M - m1, N, K, load_c);
+                k->gemm_gather(c2, ldc, a, ia, ka, b, ldb, bp, m1, N, K, load_c, cs2); /* m1 = 0: sums without tiles */
+                k->gemm_gather(c2 + m1 * ldc, ldc, a, ia + m1, ka, b, ldb, bp, M - m1, N, K, load_c, NULL);
                 assert_true(same_bits("gemm_gather row split", c2, c, (size_t)M * ldc, M, N, K, zf));
+                assert_true(same_bits("gemm_gather row split colsum", cs2, cs, (size_t)N + 1, M, N, K, zf));
                 memcpy(c2, c0, (size_t)M * ldc * sizeof *c2);
-                k->gemm_gather(c2, ldc, a, ia, ka, b, ldb, bp, M, n1, K, load_c);
-                k->gemm_gather(c2 + n1, ldc, a, ia, ka, b + n1, ldb, bp ? bp + n1 : NULL, M, N - n1, K, load_c);
+                k->gemm_gather(c2, ldc, a, ia, ka, b, ldb, bp, M, n1, K, load_c, NULL);
+                k->gemm_gather(c2 + n1, ldc, a, ia, ka, b + n1, ldb, bp ? bp + n1 : NULL, M, N - n1, K, load_c, NULL);
                 assert_true(same_bits("gemm_gather column split", c2, c, (size_t)M * ldc, M, N, K, zf));
                 free(ia), free(ka), free(a), free(b), free(bi), free(c0), free(c), free(cr), free(c2);
+                free(s0), free(cs), free(csr), free(cs2);
+            }
+}
+
+/* max-pool: selections, so the reference's bits, on ragged shapes with
+ * ties, NaNs and signed zeros; backward overwrites all of dinp. */
+static void test_maxpool2_matches_ref(void **state)
+{
+    const mt_kern *k = variant_or_skip(state), *R = mt_kern_ref();
+    static const int HW[][2] = { { 2, 2 }, { 3, 5 }, { 4, 7 }, { 24, 24 }, { 10, 10 } };
+    static const int Cs[] = { 1, 3, 7, 8, 16, 17, 24, 32, 33 };
+    for (size_t hi = 0; hi < sizeof HW / sizeof *HW; hi++)
+        for (size_t ci = 0; ci < sizeof Cs / sizeof *Cs; ci++) {
+            const int B = 2, H = HW[hi][0], W = HW[hi][1], C = Cs[ci], OH = H / 2, OW = W / 2;
+            const size_t nx = (size_t)B * H * W * C, ny = (size_t)B * OH * OW * C;
+            float *x = randv(nx, 0.0), *y = randv(ny, 0.0), *yr = randv(ny, 0.0), *dy = randv(ny, 0.0);
+            float *dx = randv(nx, 0.0), *dxr = randv(nx, 0.0);
+            uint8_t *a = malloc(ny), *ar = malloc(ny);
+            assert_non_null(a);
+            assert_non_null(ar);
+            for (size_t i = 0; i < nx; i++) { /* few distinct values: ties; some NaNs and zeros */
+                int r = (int)((i * 2654435761u) >> 7) % 11;
+                x[i] = r == 0 ? NAN : r == 1 ? -0.f : r == 2 ? 0.f : (float)(r % 4) - 1.5f;
+            }
+            k->maxpool2_fwd(y, a, x, B, H, W, C);
+            R->maxpool2_fwd(yr, ar, x, B, H, W, C);
+            assert_memory_equal(y, yr, ny * sizeof *y);
+            assert_memory_equal(a, ar, ny);
+            k->maxpool2_bwd(dx, dy, a, B, H, W, C);
+            R->maxpool2_bwd(dxr, dy, ar, B, H, W, C);
+            assert_memory_equal(dx, dxr, nx * sizeof *dx);
+            free(x), free(y), free(yr), free(dy), free(dx), free(dxr), free(a), free(ar);
+        }
+}
+
+/* col2im: the reference's order of terms, so its bits, on ragged shapes
+ * with and without padding; dinp pre-filled (it is overwritten). */
+static void test_col2im_matches_ref(void **state)
+{
+    const mt_kern *k = variant_or_skip(state), *R = mt_kern_ref();
+    static const int Cs[] = { 1, 3, 8, 17, 24, 33 };
+    for (int kk = 1; kk <= 5; kk += 2)
+        for (int pad = 0; pad <= kk / 2; pad++)
+            for (size_t ci = 0; ci < sizeof Cs / sizeof *Cs; ci++) {
+                const int H = 7 + kk, W = 5 + kk, C = Cs[ci];
+                const size_t P = (size_t)(H + 2 * pad - kk + 1) * (W + 2 * pad - kk + 1);
+                const size_t nx = (size_t)H * W * C, nc = P * kk * kk * C;
+                float *dc = randv(nc, 0.1), *dx = randv(nx, 0.0), *dxr = randv(nx, 0.0);
+                k->col2im(dx, dc, H, W, C, kk, pad);
+                R->col2im(dxr, dc, H, W, C, kk, pad);
+                assert_memory_equal(dx, dxr, nx * sizeof *dx);
+                free(dc), free(dx), free(dxr);
             }
 }
 
@@ -1078,6 +1136,8 @@ int main(void)
         { test_gemm_matches_ref, "gemm_matches_ref" },
         { test_gemm_gather_matches_ref, "gemm_gather_matches_ref" },
         { test_adadelta_matches_ref, "adadelta_matches_ref" },
+        { test_maxpool2_matches_ref, "maxpool2_matches_ref" },
+        { test_col2im_matches_ref, "col2im_matches_ref" },
     };
     for (int i = 0; i < nv && i < 8; i++) {
         vs[i].v = v[i];

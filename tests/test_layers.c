@@ -521,10 +521,23 @@ static void test_conv2d_matches_direct_and_finite_differences(void **state)
         mt_conv2d_unpack_grad(dw, dwt, s.C, s.OC, s.k);
         { /* without a stored col: rows by sample, split in two, vs the product above */
             float *dwt2 = falloc(nw), *dwt3 = falloc(nw), *colp = falloc((size_t)2 * P * CKK);
-            mt_conv2d_backward_w_rows(dwt2, colp, R, x, s.B, 1, s.H, s.W, s.C, s.OC, s.k, s.pad, 0, CKK, kn);
-            mt_conv2d_backward_w_rows(dwt3, colp, R, x, s.B, 2, s.H, s.W, s.C, s.OC, s.k, s.pad, 0, CKK / 3, kn);
-            mt_conv2d_backward_w_rows(dwt3, colp, R, x, s.B, 2, s.H, s.W, s.C, s.OC, s.k, s.pad, CKK / 3, CKK, kn);
+            float *db2 = falloc(s.OC), *db3 = falloc(s.OC), *dbr = falloc(s.OC);
+            fill(db2, s.OC, -1, 1);
+            memcpy(db3, db2, s.OC * sizeof *db2), memcpy(dbr, db2, s.OC * sizeof *db2);
+            mt_conv2d_backward_w_rows(dwt2, db2, colp, R, x, s.B, 1, s.H, s.W, s.C, s.OC, s.k, s.pad, 0, CKK, kn);
+            mt_conv2d_backward_w_rows(dwt3, NULL, colp, R, x, s.B, 2, s.H, s.W, s.C, s.OC, s.k, s.pad, 0, CKK / 3,
+                                      kn);
+            mt_conv2d_backward_w_rows(dwt3, db3, colp, R, x, s.B, 2, s.H, s.W, s.C, s.OC, s.k, s.pad, CKK / 3, CKK,
+                                      kn);
             assert_memory_equal(dwt2, dwt3, nw * sizeof *dwt2);
+            /* the fused bias gradient: colsum_acc's chains, whichever rows ride along */
+            kn->colsum_acc(dbr, R, s.B * P, s.OC);
+            assert_memory_equal(db2, dbr, s.OC * sizeof *db2);
+            assert_memory_equal(db3, dbr, s.OC * sizeof *db3);
+            mt_conv2d_backward_w_rows(dwt3, db3, colp, R, x, s.B, 2, s.H, s.W, s.C, s.OC, s.k, s.pad, 0, 0, kn);
+            kn->colsum_acc(dbr, R, s.B * P, s.OC);
+            assert_memory_equal(db3, dbr, s.OC * sizeof *db3);
+            free(db2), free(db3), free(dbr);
             for (size_t i = 0; i < nw; i++)
                 assert_true(fabs(dwt2[i] - dwt[i]) <= 1e-5 * (1 + s.B * P / 16.0));
             free(dwt2), free(dwt3), free(colp);
@@ -588,9 +601,9 @@ static void test_conv2d_variants_match_ref(void **state)
                 mt_conv2d_backward_w(dwt[j], db[j], R, col, s.B * P, CKK, s.OC, 0, CKK, kk);
                 { /* the in-place patches (pad 0) or their columns (pad > 0), rows split in two */
                     float *dr = falloc(nw), *colp = falloc((size_t)2 * P * CKK);
-                    mt_conv2d_backward_w_rows(dr, colp, R, x, s.B, 2, s.H, s.W, s.C, s.OC, s.k, s.pad, 0,
+                    mt_conv2d_backward_w_rows(dr, NULL, colp, R, x, s.B, 2, s.H, s.W, s.C, s.OC, s.k, s.pad, 0,
                                               CKK / 2, kk);
-                    mt_conv2d_backward_w_rows(dr, colp, R, x, s.B, 2, s.H, s.W, s.C, s.OC, s.k, s.pad, CKK / 2,
+                    mt_conv2d_backward_w_rows(dr, NULL, colp, R, x, s.B, 2, s.H, s.W, s.C, s.OC, s.k, s.pad, CKK / 2,
                                               CKK, kk);
                     for (size_t i = 0; i < nw; i++)
                         assert_true(fabs(dr[i] - dwt[j][i]) <= 4e-6 * (s.B * P + 2));
@@ -627,29 +640,38 @@ static void test_maxpool_flatten_relu_backward_match_finite_differences(void **s
     for (size_t i = 0; i < nx; i++)
         x[i] = (float)((i * 37) % nx) / nx * 4.f - 2.f + 0.01f;
     fill(R, nx, -1, 1);
-    mt_maxpool2d_forward(y, arg, x, PB, PH, PW, PC);
-    mt_maxpool2d_backward(dx, R, arg, PB, PH, PW, PC);
-    for (size_t i = 0; i < nx; i++) {
-        const double h = 1e-3;
-        float keep = x[i];
-        double L[2];
-        for (int sgn = 0; sgn < 2; sgn++) {
-            x[i] = keep + (sgn ? -h : h);
-            mt_maxpool2d_forward(y, arg, x, PB, PH, PW, PC);
-            L[sgn] = 0;
-            for (size_t q = 0; q < ny; q++)
-                L[sgn] += (double)R[q] * y[q];
+    mt_kern_variant kv[8];
+    const int nkv = mt_kern_variants(kv, 8);
+    for (int vi = 0; vi < nkv; vi++) { /* every runnable kernel table's max-pool */
+        if (!kv[vi].runnable)
+            continue;
+        const mt_kern *kn = kv[vi].k;
+        mt_maxpool2d_forward(y, arg, x, PB, PH, PW, PC, kn);
+        for (size_t i = 0; i < nx; i++)
+            dx[i] = NAN; /* backward overwrites, odd last row included */
+        mt_maxpool2d_backward(dx, R, arg, PB, PH, PW, PC, kn);
+        for (size_t i = 0; i < nx; i++) {
+            const double h = 1e-3;
+            float keep = x[i];
+            double L[2];
+            for (int sgn = 0; sgn < 2; sgn++) {
+                x[i] = keep + (sgn ? -h : h);
+                mt_maxpool2d_forward(y, arg, x, PB, PH, PW, PC, kn);
+                L[sgn] = 0;
+                for (size_t q = 0; q < ny; q++)
+                    L[sgn] += (double)R[q] * y[q];
+            }
+            x[i] = keep;
+            assert_true(rel_err(dx[i], (L[0] - L[1]) / (2 * h)) <= 1e-3);
         }
-        x[i] = keep;
-        assert_true(rel_err(dx[i], (L[0] - L[1]) / (2 * h)) <= 1e-3);
+        /* PyTorch's tie rule: the first maximum wins, a NaN wins */
+        float t[8] = { 1, 3, 3, 0, 2, 3, NAN, 2 }; /* 2x2 pixels of 2 channels */
+        float to[2];
+        uint8_t ta[2];
+        mt_maxpool2d_forward(to, ta, t, 1, 2, 2, 2, kn);
+        assert_true(isnan(to[0]) && ta[0] == 3); /* channel 0: 1, 3, 2, NaN */
+        assert_true(to[1] == 3 && ta[1] == 0);   /* channel 1: 3, 0, 3, 2 */
     }
-    /* PyTorch's tie rule: the first maximum wins, a NaN wins */
-    float t[8] = { 1, 3, 3, 0, 2, 3, NAN, 2 }; /* 2x2 pixels of 2 channels */
-    float to[2];
-    uint8_t ta[2];
-    mt_maxpool2d_forward(to, ta, t, 1, 2, 2, 2);
-    assert_true(isnan(to[0]) && ta[0] == 3); /* channel 0: 1, 3, 2, NaN */
-    assert_true(to[1] == 3 && ta[1] == 0);   /* channel 1: 3, 0, 3, 2 */
     /* flatten: NHWC -> (c,h,w) and back */
     float f[PB * PH * PW * PC], g[PB * PH * PW * PC];
     mt_flatten_forward(f, x, PB, PH, PW, PC);

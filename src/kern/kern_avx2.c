@@ -14,8 +14,11 @@ typedef __m256 vf;
 #define KC 128
 #define KERN_NAME "avx2"
 #define KSFX(name) name##_avx2
+#define NR_WIDE 3 /* 4 x 3 tiles: 12 accumulators, 3 rows of B and a broadcast */
+#define MR_WIDE 4
 #define TILE_LIST(X) X(1, 1) X(1, 2) X(2, 1) X(2, 2) X(3, 1) X(3, 2) \
-                     X(4, 1) X(4, 2) X(5, 1) X(5, 2) X(6, 1) X(6, 2)
+                     X(4, 1) X(4, 2) X(5, 1) X(5, 2) X(6, 1) X(6, 2) \
+                     X(1, 3) X(2, 3) X(3, 3) X(4, 3)
 
 static inline __m256i lmask(int n)
 {
@@ -28,6 +31,7 @@ static inline __m256i lmask(int n)
 #define V_LOADN(p, n) _mm256_maskload_ps((p), lmask(n))
 #define V_STOREN(p, v, n) _mm256_maskstore_ps((p), lmask(n), (v))
 #define V_FMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
+#define V_LOADN_LO(p, n) V_LOADN(p, n)
 #define V_FMA_LO(a, b, c) _mm256_fmadd_ps((a), (b), (c))
 #define V_ADD(a, b) _mm256_add_ps((a), (b))
 #define V_SUB(a, b) _mm256_sub_ps((a), (b))
@@ -35,6 +39,8 @@ static inline __m256i lmask(int n)
 #define V_DIV(a, b) _mm256_div_ps((a), (b))
 #define V_MAX(a, b) _mm256_max_ps((a), (b))
 #define V_SQRT(a) _mm256_sqrt_ps(a)
+#define V_SELGTN(v, m, a, b) _mm256_blendv_ps((a), (b), _mm256_or_ps(_mm256_cmp_ps((v), (m), _CMP_GT_OQ), \
+                                                                _mm256_cmp_ps((v), (v), _CMP_UNORD_Q)))
 #define V_MASKLE0(v, m) _mm256_and_ps(_mm256_cmp_ps((m), _mm256_setzero_ps(), _CMP_GT_OQ), (v))
 #define V_LOADU8(p) _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(p))))
 

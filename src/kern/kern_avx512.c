@@ -28,12 +28,16 @@ typedef __m512 vf;
 #define V_FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
 #define V_FMA_LO(a, b, c) _mm512_castps256_ps512(_mm256_fmadd_ps(_mm512_castps512_ps256(a), \
                          _mm512_castps512_ps256(b), _mm512_castps512_ps256(c)))
+#define V_LOADN_LO(p, n) _mm512_castps256_ps512((n) == 8 ? _mm256_loadu_ps(p) \
+                         : _mm256_maskz_loadu_ps((__mmask8)((1u << (n)) - 1u), (p)))
 #define V_ADD(a, b) _mm512_add_ps((a), (b))
 #define V_SUB(a, b) _mm512_sub_ps((a), (b))
 #define V_MUL(a, b) _mm512_mul_ps((a), (b))
 #define V_DIV(a, b) _mm512_div_ps((a), (b))
 #define V_MAX(a, b) _mm512_max_ps((a), (b))
 #define V_SQRT(a) _mm512_sqrt_ps(a)
+#define V_SELGTN(v, m, a, b) _mm512_mask_blend_ps((__mmask16)(_mm512_cmp_ps_mask((v), (m), _CMP_GT_OQ) | \
+                                                             _mm512_cmp_ps_mask((v), (v), _CMP_UNORD_Q)), (a), (b))
 #define V_MASKLE0(v, m) _mm512_maskz_mov_ps(_mm512_cmp_ps_mask((m), _mm512_setzero_ps(), _CMP_GT_OQ), (v))
 #define V_LOADU8(p) _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(p))))
 

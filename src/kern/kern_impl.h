@@ -43,7 +43,11 @@ void mt_gemm_ref(float *c, ptrdiff_t ldc, const float *a, ptrdiff_t rsa, ptrdiff
                  const float *b, ptrdiff_t ldb, const float *bias, int M, int N, int K, int load_c);
 void mt_gemm_gather_ref(float *c, ptrdiff_t ldc, const float *a, const int *ia, const int *ka,
                         const float *b, ptrdiff_t ldb, const float *bias, int M, int N, int K,
-                        int load_c);
+                        int load_c, float *colsum);
+
+void mt_maxpool2_fwd_ref(float *out, uint8_t *arg, const float *inp, int B, int H, int W, int C);
+void mt_maxpool2_bwd_ref(float *dinp, const float *dout, const uint8_t *arg, int B, int H, int W, int C);
+void mt_col2im_ref(float *dinp, const float *dcol, int H, int W, int C, int k, int pad);
 
 /* The SIMD tables (each defined in its kern_<isa>.c, compiled only where the
  * architecture matches). */

@@ -305,13 +305,84 @@ void mt_gemm_ref(float *c, ptrdiff_t ldc, const float *a, ptrdiff_t rsa, ptrdiff
 
 void mt_gemm_gather_ref(float *c, ptrdiff_t ldc, const float *a, const int *ia, const int *ka,
                         const float *b, ptrdiff_t ldb, const float *bias, int M, int N, int K,
-                        int load_c)
+                        int load_c, float *colsum)
 {
+    if (colsum)
+        for (int k = 0; k < K; k++)
+            for (int n = 0; n < N; n++)
+                colsum[n] += b[k * ldb + n];
     for (int i = 0; i < M; i++)
         for (int n = 0; n < N; n++) {
             float s = load_c ? c[i * ldc + n] : 0.f;
             for (int k = 0; k < K; k++)
                 s += a[(ptrdiff_t)ia[i] + ka[k]] * b[k * ldb + n];
             c[i * ldc + n] = bias ? s + bias[n] : s;
+        }
+}
+
+/* 2x2 max-pool, stride 2, floor: PyTorch's rule, v > m or v NaN replaces
+ * (the first maximum wins, a NaN wins); arg = the winner's position. */
+void mt_maxpool2_fwd_ref(float *out, uint8_t *arg, const float *inp, int B, int H, int W, int C)
+{
+    const int OH = H / 2, OW = W / 2;
+    for (int b = 0; b < B; b++)
+        for (int oy = 0; oy < OH; oy++)
+            for (int ox = 0; ox < OW; ox++) {
+                const float *x = inp + (((size_t)b * H + 2 * oy) * W + 2 * ox) * C;
+                const size_t off[4] = { 0, (size_t)C, (size_t)W * C, (size_t)W * C + C };
+                size_t o = (((size_t)b * OH + oy) * OW + ox) * C;
+                for (int c = 0; c < C; c++) {
+                    float m = x[c];
+                    int a = 0;
+                    for (int q = 1; q < 4; q++) {
+                        float v = x[off[q] + c];
+                        if (v > m || v != v)
+                            m = v, a = q;
+                    }
+                    out[o + c] = m;
+                    arg[o + c] = (uint8_t)a;
+                }
+            }
+}
+
+void mt_maxpool2_bwd_ref(float *dinp, const float *dout, const uint8_t *arg, int B, int H, int W, int C)
+{
+    const int OH = H / 2, OW = W / 2;
+    memset(dinp, 0, (size_t)B * H * W * C * sizeof *dinp);
+    for (int b = 0; b < B; b++)
+        for (int oy = 0; oy < OH; oy++)
+            for (int ox = 0; ox < OW; ox++) {
+                float *dx = dinp + (((size_t)b * H + 2 * oy) * W + 2 * ox) * C;
+                size_t o = (((size_t)b * OH + oy) * OW + ox) * C;
+                for (int c = 0; c < C; c++) {
+                    int a = arg[o + c];
+                    dx[((size_t)(a >> 1) * W + (a & 1)) * C + c] = dout[o + c];
+                }
+            }
+}
+
+/* One image: dinp (H,W,C) = the sum of the patch gradients dcol (P, CKK)
+ * over the pixels each patch covers, pixels in order, taps in order. */
+void mt_col2im_ref(float *dinp, const float *dcol, int H, int W, int C, int k, int pad)
+{
+    const int OH = H + 2 * pad - k + 1, OW = W + 2 * pad - k + 1, CKK = k * k * C;
+    memset(dinp, 0, (size_t)H * W * C * sizeof *dinp);
+    for (int oy = 0; oy < OH; oy++)
+        for (int ox = 0; ox < OW; ox++) {
+            const float *row = dcol + ((size_t)oy * OW + ox) * CKK;
+            for (int kh = 0; kh < k; kh++) {
+                int y = oy - pad + kh;
+                if (y < 0 || y >= H)
+                    continue;
+                for (int kw = 0; kw < k; kw++) {
+                    int xx = ox - pad + kw;
+                    if (xx < 0 || xx >= W)
+                        continue;
+                    float *d = dinp + ((size_t)y * W + xx) * C;
+                    const float *s = row + (kh * k + kw) * C;
+                    for (int c = 0; c < C; c++)
+                        d[c] += s[c];
+                }
+            }
         }
 }

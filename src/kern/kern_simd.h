@@ -19,6 +19,8 @@
  *   (n < VW lanes; LOADN zero-fills) V_FMA(a,b,c)=a*b+c V_ADD V_SUB V_MUL V_DIV
  *   V_MAX V_SQRT V_MASKLE0(v,m) (v with lanes where m <= 0 zeroed)
  *   V_FMA_LO(a,b,c) (V_FMA on lanes [0, VW/2) at least; the others unspecified)
+ *   V_LOADN_LO(p,n) (n <= VW/2 lanes into [0, n); the others unspecified)
+ *   V_SELGTN(v,m,a,b) (per lane: b where v > m or v is NaN, else a)
  *   V_LOADU8(p) (VW bytes -> floats)  v_exp(vf)  vtranspose(vf r[VW])
  *   KSFX(name) (name suffix), nzmask(p, n) (bit j set when p[j] != 0,
  *   n <= 64), and optionally KERN_ROW_LIST_VEC with row_list_vec (see
@@ -29,6 +31,14 @@
 #include <string.h>
 
 #define KERN_INLINE static inline __attribute__((always_inline))
+/* NR_WIDE (optional): tiles of at most MR_WIDE rows and NR_WIDE > NR
+ * vectors, for N just above NR vectors (TILE_LIST then lists them too). */
+#ifdef NR_WIDE
+#define NR_MAX NR_WIDE
+#else
+#define NR_MAX NR
+#define MR_WIDE MR
+#endif
 /* Keeps v in a register: a value loaded once for two FMAs is otherwise
  * folded into both as a memory operand, i.e. loaded twice (GCC 12). */
 #if defined(__aarch64__)
@@ -56,22 +66,26 @@ typedef struct {
     const float *mask;   /* (M,N) with ldm, or NULL: zero C where mask <= 0 */
     ptrdiff_t ldm;
     const int *ia, *ka;  /* when ka != NULL: a(i,k) = a[ia[i] + ka[k]] (gemm_gather) */
+    float *colsum;       /* gathered only, (N) or NULL: += B's rows, with row 0's tiles */
 } gemm_args;
 
 /* The k loop of a gathered tile: the last of the nv vectors is full (edge
  * 0), masked to nlast lanes (1), or at most half a vector (2), whose FMAs
  * then run at half width (V_FMA_LO): where a full-width FMA costs two
  * half-width ones, a 24-wide product on 16 lanes pays for 24, not 32. */
-KERN_INLINE void gtile_k(vf acc[MR][NR], const float *const *ar, const int *kp, int K, const float *bp,
-                         ptrdiff_t ldb, int mr, int nv, int nlast, int edge)
+KERN_INLINE void gtile_k(vf acc[MR][NR_MAX], vf *cs, const float *const *ar, const int *kp, int K,
+                         const float *bp, ptrdiff_t ldb, int mr, int nv, int nlast, int edge)
 {
     for (int k = 0; k < K; k++) {
-        vf bv[NR];
+        vf bv[NR_MAX];
         const ptrdiff_t o = kp[k];
 #pragma GCC unroll 8
         for (int v = 0; v < nv; v++) {
-            bv[v] = edge && v == nv - 1 ? V_LOADN(bp + v * VW, nlast) : V_LOAD(bp + v * VW);
+            bv[v] = edge == 2 && v == nv - 1 ? V_LOADN_LO(bp + v * VW, nlast)
+                  : edge && v == nv - 1  ? V_LOADN(bp + v * VW, nlast) : V_LOAD(bp + v * VW);
             KEEP_IN_REG(bv[v]);
+            if (cs) /* B's row k, already in a register, into the column sums */
+                cs[v] = V_ADD(cs[v], bv[v]);
         }
 #pragma GCC unroll 8
         for (int r = 0; r < mr; r++) {
@@ -86,9 +100,9 @@ KERN_INLINE void gtile_k(vf acc[MR][NR], const float *const *ar, const int *kp, 
 
 /* One mr x nv tile at (i0, n0); the last vector has nlast lanes (1..VW).
  * Called with compile-time mr, nv and gather so acc[][] lives in registers. */
-KERN_INLINE void gemm_tile(const gemm_args *g, int i0, int n0, int mr, int nv, int nlast, int gather)
+KERN_INLINE void gemm_tile(const gemm_args *g, int i0, int n0, int mr, int nv, int nlast, int gather, int sum)
 {
-    vf acc[MR][NR];
+    vf acc[MR][NR_MAX];
     float *cp = g->c + (ptrdiff_t)i0 * g->ldc + n0;
 #pragma GCC unroll 8
     for (int r = 0; r < mr; r++)
@@ -110,15 +124,30 @@ KERN_INLINE void gemm_tile(const gemm_args *g, int i0, int n0, int mr, int nv, i
 #pragma GCC unroll 8
         for (int r = 0; r < mr; r++)
             ar[r] = g->a + g->ia[i0 + r];
+        vf cs[NR_MAX];
+        float *const csp = sum ? g->colsum + n0 : NULL;
+        if (sum)
+#pragma GCC unroll 8
+            for (int v = 0; v < nv; v++)
+                cs[v] = v == nv - 1 && nlast < VW ? V_LOADN(csp + v * VW, nlast) : V_LOAD(csp + v * VW);
         if (nlast == VW)
-            gtile_k(acc, ar, g->ka, g->K, bp, ldb, mr, nv, nlast, 0);
+            gtile_k(acc, sum ? cs : NULL, ar, g->ka, g->K, bp, ldb, mr, nv, nlast, 0);
         else if (nlast <= VW / 2)
-            gtile_k(acc, ar, g->ka, g->K, bp, ldb, mr, nv, nlast, 2);
+            gtile_k(acc, sum ? cs : NULL, ar, g->ka, g->K, bp, ldb, mr, nv, nlast, 2);
         else
-            gtile_k(acc, ar, g->ka, g->K, bp, ldb, mr, nv, nlast, 1);
+            gtile_k(acc, sum ? cs : NULL, ar, g->ka, g->K, bp, ldb, mr, nv, nlast, 1);
+        if (sum) {
+#pragma GCC unroll 8
+            for (int v = 0; v < nv; v++) {
+                if (v == nv - 1 && nlast < VW)
+                    V_STOREN(csp + v * VW, cs[v], nlast);
+                else
+                    V_STORE(csp + v * VW, cs[v]);
+            }
+        }
     } else if (nlast == VW) {
         for (int k = 0; k < g->K; k++) {
-            vf bv[NR];
+            vf bv[NR_MAX];
 #pragma GCC unroll 8
             for (int v = 0; v < nv; v++) {
                 bv[v] = V_LOAD(bp + v * VW);
@@ -136,7 +165,7 @@ KERN_INLINE void gemm_tile(const gemm_args *g, int i0, int n0, int mr, int nv, i
         }
     } else {
         for (int k = 0; k < g->K; k++) {
-            vf bv[NR];
+            vf bv[NR_MAX];
 #pragma GCC unroll 8
             for (int v = 0; v < nv; v++) {
                 bv[v] = v == nv - 1 ? V_LOADN(bp + v * VW, nlast) : V_LOAD(bp + v * VW);
@@ -154,51 +183,81 @@ KERN_INLINE void gemm_tile(const gemm_args *g, int i0, int n0, int mr, int nv, i
         }
     }
 
+    /* The epilogue's operands are read into locals once, each applied in
+     * its own pass over the tile: V_STORE may alias anything, so fields of
+     * *g read between the stores would be reloaded and tested per vector. */
+    const float *bias = g->epilogue ? g->bias : NULL, *mask = g->epilogue ? g->mask : NULL;
+    const int relu = g->epilogue && g->relu;
+    const ptrdiff_t ldc = g->ldc, ldm = g->ldm;
+    if (bias)
+#pragma GCC unroll 8
+        for (int v = 0; v < nv; v++) {
+            const float *bv = bias + n0 + v * VW;
+            vf t = v == nv - 1 && nlast < VW ? V_LOADN(bv, nlast) : V_LOAD(bv);
+#pragma GCC unroll 8
+            for (int r = 0; r < mr; r++)
+                acc[r][v] = V_ADD(acc[r][v], t);
+        }
+    if (relu)
+#pragma GCC unroll 8
+        for (int r = 0; r < mr; r++)
+#pragma GCC unroll 8
+            for (int v = 0; v < nv; v++)
+                acc[r][v] = V_MAX(acc[r][v], V_ZERO());
+    if (mask)
+#pragma GCC unroll 8
+        for (int r = 0; r < mr; r++)
+#pragma GCC unroll 8
+            for (int v = 0; v < nv; v++) {
+                const float *mp = mask + (ptrdiff_t)(i0 + r) * ldm + n0 + v * VW;
+                acc[r][v] = V_MASKLE0(acc[r][v], v == nv - 1 && nlast < VW ? V_LOADN(mp, nlast) : V_LOAD(mp));
+            }
 #pragma GCC unroll 8
     for (int r = 0; r < mr; r++)
 #pragma GCC unroll 8
         for (int v = 0; v < nv; v++) {
-            int n = v == nv - 1 ? nlast : VW;
-            vf y = acc[r][v];
-            if (g->epilogue) {
-                if (g->bias)
-                    y = V_ADD(y, n == VW ? V_LOAD(g->bias + n0 + v * VW)
-                                         : V_LOADN(g->bias + n0 + v * VW, n));
-                if (g->relu)
-                    y = V_MAX(y, V_ZERO());
-                if (g->mask) {
-                    const float *mp = g->mask + (ptrdiff_t)(i0 + r) * g->ldm + n0 + v * VW;
-                    y = V_MASKLE0(y, n == VW ? V_LOAD(mp) : V_LOADN(mp, n));
-                }
-            }
-            if (n == VW)
-                V_STORE(cp + r * g->ldc + v * VW, y);
+            if (v == nv - 1 && nlast < VW)
+                V_STOREN(cp + r * ldc + v * VW, acc[r][v], nlast);
             else
-                V_STOREN(cp + r * g->ldc + v * VW, y, n);
+                V_STORE(cp + r * ldc + v * VW, acc[r][v]);
         }
 }
 
 /* Tiles at rows i0, i0+m, ... below i1 in one call: a short K (a 3x3
  * one-channel conv has K = 9) leaves the FMAs few per tile, and a call per
- * tile would cost as much again. */
+ * tile would cost as much again.  With colsum, the tile at row 0 also adds
+ * up B's rows: a conv's bias gradient for a few more adds in the loop that
+ * loads those rows anyway, not a pass of its own limited by the add latency. */
 #define TILE_FN(m, n) \
     static void gemm_tile_##m##_##n(const gemm_args *g, int i0, int i1, int n0, int nlast) \
-    { for (; i0 < i1; i0 += m) gemm_tile(g, i0, n0, m, n, nlast, 0); } \
+    { for (; i0 < i1; i0 += m) gemm_tile(g, i0, n0, m, n, nlast, 0, 0); } \
     static void gemm_gtile_##m##_##n(const gemm_args *g, int i0, int i1, int n0, int nlast) \
-    { for (; i0 < i1; i0 += m) gemm_tile(g, i0, n0, m, n, nlast, 1); }
+    { \
+        if (g->colsum && i0 == 0 && i0 < i1) \
+            gemm_tile(g, i0, n0, m, n, nlast, 1, 1), i0 += m; \
+        for (; i0 < i1; i0 += m) gemm_tile(g, i0, n0, m, n, nlast, 1, 0); \
+    }
 TILE_LIST(TILE_FN)
 #undef TILE_FN
 
 /* One K block of the whole product. */
 static void gemm_block(const gemm_args *g)
 {
-    const int P = NR * VW;
+    /* N of NR+1 vectors is one panel of MR_WIDE-row tiles where the ISA
+     * has them: AVX2's 24 columns are 4 x 3 tiles, not 6 x 2 and 6 x 1 ones
+     * (whose 1-vector panel loads a broadcast per FMA). */
+    const int wide = NR_MAX > NR && g->N > NR * VW && g->N <= NR_MAX * VW;
+    const int P = wide ? NR_MAX * VW : NR * VW, mrx = wide ? MR_WIDE : MR;
     for (int n0 = 0; n0 < g->N; n0 += P) {
         int nw = g->N - n0 < P ? g->N - n0 : P;
         int nv = (nw + VW - 1) / VW, nlast = nw - (nv - 1) * VW;
-        const int full = g->M - g->M % MR; /* rows [0,full) in MR-row tiles, then one tile of the rest */
+        /* The fewest tiles of at most mrx rows, their heights differing by
+         * at most one: M = 25 on MR = 6 is five 5-row tiles, not four and a
+         * 1-row one whose nv chains would wait on the FMA latency. */
+        const int nt = (g->M + mrx - 1) / mrx, hi = g->M / nt + 1, n_hi = g->M % nt;
+        const int full = n_hi * hi; /* rows [0,full) in hi-row tiles, then (hi-1)-row ones */
         for (int part = 0; part < 2; part++) {
-            const int i0 = part ? full : 0, i1 = part ? g->M : full, mr = part ? g->M - full : MR;
+            const int i0 = part ? full : 0, i1 = part ? g->M : full, mr = part ? hi - 1 : hi;
             if (i0 >= i1)
                 continue;
             if (g->ka) {
@@ -222,6 +281,10 @@ static void gemm_block(const gemm_args *g)
 
 static void gemm(const gemm_args *g0)
 {
+    if (g0->N > 0 && g0->M <= 0 && g0->colsum) /* no tiles to carry the sums */
+        for (int k = 0; k < g0->K; k++)
+            for (int n = 0; n < g0->N; n++)
+                g0->colsum[n] += g0->b[(ptrdiff_t)k * g0->ldb + n];
     if (g0->M <= 0 || g0->N <= 0)
         return;
     if (g0->K <= 0) { /* empty sum: 0 (or C) through the epilogue */
@@ -806,32 +869,44 @@ static void KSFX(linear_bwd_wt)(float *gt, const float *dout, const float *inp, 
     gemm(&g);
 }
 
+/* s[j] += x[r][j] over rows r ascending: one add chain per column, so the
+ * time is rows times the add latency unless the chains overlap.  Up to four
+ * vectors of columns (the last one ragged) share a pass over the rows: a
+ * conv's bias gradient has N = 24 or 32 columns and B*P = 147456 rows. */
+KERN_INLINE void colsum_pass(float *s, const float *x, int rows, int n, int nv, int nlast)
+{
+    vf a[4];
+#pragma GCC unroll 4
+    for (int v = 0; v < nv; v++)
+        a[v] = v == nv - 1 && nlast < VW ? V_LOADN(s + v * VW, nlast) : V_LOAD(s + v * VW);
+    for (int r = 0; r < rows; r++) {
+        const float *xr = x + (ptrdiff_t)r * n;
+#pragma GCC unroll 4
+        for (int v = 0; v < nv; v++)
+            a[v] = V_ADD(a[v], v == nv - 1 && nlast < VW ? V_LOADN(xr + v * VW, nlast) : V_LOAD(xr + v * VW));
+    }
+#pragma GCC unroll 4
+    for (int v = 0; v < nv; v++)
+        if (v == nv - 1 && nlast < VW)
+            V_STOREN(s + v * VW, a[v], nlast);
+        else
+            V_STORE(s + v * VW, a[v]);
+}
+
 static void KSFX(colsum_acc)(float *s, const float *x, int rows, int n)
 {
-    int j = 0;
-    for (; j + 4 * VW <= n; j += 4 * VW) {
-        vf a0 = V_LOAD(s + j), a1 = V_LOAD(s + j + VW), a2 = V_LOAD(s + j + 2 * VW), a3 = V_LOAD(s + j + 3 * VW);
-        for (int r = 0; r < rows; r++) {
-            const float *xr = x + (ptrdiff_t)r * n + j;
-            a0 = V_ADD(a0, V_LOAD(xr));
-            a1 = V_ADD(a1, V_LOAD(xr + VW));
-            a2 = V_ADD(a2, V_LOAD(xr + 2 * VW));
-            a3 = V_ADD(a3, V_LOAD(xr + 3 * VW));
+    for (int j = 0; j < n; j += 4 * VW) {
+        const int w = n - j < 4 * VW ? n - j : 4 * VW, nv = (w + VW - 1) / VW, nlast = w - (nv - 1) * VW;
+        switch (nv * 2 + (nlast < VW)) { /* compile-time nv and edge for each pass */
+        case 2: colsum_pass(s + j, x + j, rows, n, 1, VW); break;
+        case 3: colsum_pass(s + j, x + j, rows, n, 1, nlast); break;
+        case 4: colsum_pass(s + j, x + j, rows, n, 2, VW); break;
+        case 5: colsum_pass(s + j, x + j, rows, n, 2, nlast); break;
+        case 6: colsum_pass(s + j, x + j, rows, n, 3, VW); break;
+        case 7: colsum_pass(s + j, x + j, rows, n, 3, nlast); break;
+        case 8: colsum_pass(s + j, x + j, rows, n, 4, VW); break;
+        default: colsum_pass(s + j, x + j, rows, n, 4, nlast); break;
         }
-        V_STORE(s + j, a0);
-        V_STORE(s + j + VW, a1);
-        V_STORE(s + j + 2 * VW, a2);
-        V_STORE(s + j + 3 * VW, a3);
-    }
-    for (; j < n; j += VW) {
-        int w = n - j < VW ? n - j : VW;
-        vf a = w == VW ? V_LOAD(s + j) : V_LOADN(s + j, w);
-        for (int r = 0; r < rows; r++)
-            a = V_ADD(a, w == VW ? V_LOAD(x + (ptrdiff_t)r * n + j) : V_LOADN(x + (ptrdiff_t)r * n + j, w));
-        if (w == VW)
-            V_STORE(s + j, a);
-        else
-            V_STOREN(s + j, a, w);
     }
 }
 
@@ -1045,11 +1120,128 @@ static void KSFX(gemm)(float *c, ptrdiff_t ldc, const float *a, ptrdiff_t rsa, p
 
 static void KSFX(gemm_gather)(float *c, ptrdiff_t ldc, const float *a, const int *ia, const int *ka,
                               const float *b, ptrdiff_t ldb, const float *bias, int M, int N, int K,
-                              int load_c)
+                              int load_c, float *colsum)
 {
     gemm_args g = { .a = a, .ia = ia, .ka = ka, .b = b, .ldb = ldb, .c = c, .ldc = ldc,
-                    .M = M, .N = N, .K = K, .load_c = load_c, .bias = bias };
+                    .M = M, .N = N, .K = K, .load_c = load_c, .bias = bias, .colsum = colsum };
     gemm(&g);
+}
+
+/* ======================================================================== */
+/* 2x2 max-pool                                                              */
+/* ======================================================================== */
+
+/* One window, n <= VW channels: the reference's comparisons lane by lane (a
+ * select copies the winner's bits); arg goes out through a float vector. */
+KERN_INLINE void pool_vec(float *y, uint8_t *ag, const float *x, ptrdiff_t dx, ptrdiff_t dy, int n)
+{
+    const float *xs[3] = { x + dx, x + dy, x + dy + dx };
+    vf m = n == VW ? V_LOAD(x) : V_LOADN(x, n), a = V_ZERO();
+#pragma GCC unroll 3
+    for (int q = 0; q < 3; q++) {
+        vf v = n == VW ? V_LOAD(xs[q]) : V_LOADN(xs[q], n);
+        a = V_SELGTN(v, m, a, V_SET1((float)(q + 1)));
+        m = V_SELGTN(v, m, m, v);
+    }
+    float t[VW];
+    V_STORE(t, a);
+    if (n == VW)
+        V_STORE(y, m);
+    else
+        V_STOREN(y, m, n);
+    for (int j = 0; j < n; j++)
+        ag[j] = (uint8_t)t[j];
+}
+
+static void KSFX(maxpool2_fwd)(float *out, uint8_t *arg, const float *inp, int B, int H, int W, int C)
+{
+    const int OH = H / 2, OW = W / 2;
+    for (int b = 0; b < B; b++)
+        for (int oy = 0; oy < OH; oy++)
+            for (int ox = 0; ox < OW; ox++) {
+                const float *x = inp + (((size_t)b * H + 2 * oy) * W + 2 * ox) * C;
+                size_t o = (((size_t)b * OH + oy) * OW + ox) * C;
+                int c = 0;
+                for (; c + VW <= C; c += VW)
+                    pool_vec(out + o + c, arg + o + c, x + c, C, (ptrdiff_t)W * C, VW);
+                if (c < C)
+                    pool_vec(out + o + c, arg + o + c, x + c, C, (ptrdiff_t)W * C, C - c);
+            }
+}
+
+/* Each window's four positions are written once (dout where arg is that
+ * position, else 0: 0.5 - (arg-q)^2 > 0 only at arg = q), so dinp needs no
+ * clearing unless an odd last row/column lies outside every window. */
+static void KSFX(maxpool2_bwd)(float *dinp, const float *dout, const uint8_t *arg, int B, int H, int W, int C)
+{
+    const int OH = H / 2, OW = W / 2;
+    if ((H | W) & 1)
+        memset(dinp, 0, (size_t)B * H * W * C * sizeof *dinp);
+    const vf half = V_SET1(0.5f);
+    const size_t nout = (size_t)B * OH * OW * C;
+    for (int b = 0; b < B; b++)
+        for (int oy = 0; oy < OH; oy++)
+            for (int ox = 0; ox < OW; ox++) {
+                float *dx = dinp + (((size_t)b * H + 2 * oy) * W + 2 * ox) * C;
+                float *const dq[4] = { dx, dx + C, dx + (size_t)W * C, dx + (size_t)W * C + C };
+                size_t o = (((size_t)b * OH + oy) * OW + ox) * C;
+                for (int c = 0; c < C; c += VW) {
+                    const int n = C - c < VW ? C - c : VW;
+                    /* V_LOADU8 reads VW bytes: a ragged end reads on into the
+                     * next window's (lanes not stored), the array's last one
+                     * from a copy */
+                    uint8_t tb[VW] = { 0 };
+                    const uint8_t *ap = arg + o + c;
+                    if (o + (size_t)c + VW > nout)
+                        memcpy(tb, ap, (size_t)n), ap = tb;
+                    vf d = n == VW ? V_LOAD(dout + o + c) : V_LOADN(dout + o + c, n);
+                    vf a = V_LOADU8(ap);
+#pragma GCC unroll 4
+                    for (int q = 0; q < 4; q++) {
+                        vf t = V_SUB(a, V_SET1((float)q)), y = V_MASKLE0(d, V_SUB(half, V_MUL(t, t)));
+                        if (n == VW)
+                            V_STORE(dq[q] + c, y);
+                        else
+                            V_STOREN(dq[q] + c, y, n);
+                    }
+                }
+            }
+}
+
+/* ======================================================================== */
+/* col2im                                                                    */
+/* ======================================================================== */
+
+/* d[0,n) += s[0,n), a vector at a time (each element one add). */
+KERN_INLINE void add_run(float *d, const float *s, int n)
+{
+    int c = 0;
+    for (; c + VW <= n; c += VW)
+        V_STORE(d + c, V_ADD(V_LOAD(d + c), V_LOAD(s + c)));
+    if (c < n)
+        V_STOREN(d + c, V_ADD(V_LOADN(d + c, n - c), V_LOADN(s + c, n - c)), n - c);
+}
+
+/* The reference's loops: every element gets its terms in the same order.
+ * A patch row's taps kw = 0..k-1 that lie inside the image are adjacent
+ * pixels, C channels each, both in dinp and in dcol's row: one run of up to
+ * k*C floats (72 for a 3x3 conv on 24 channels, not three of 24, whose
+ * ragged ends on 16 lanes would be half the vectors). */
+static void KSFX(col2im)(float *dinp, const float *dcol, int H, int W, int C, int k, int pad)
+{
+    const int OH = H + 2 * pad - k + 1, OW = W + 2 * pad - k + 1, CKK = k * k * C;
+    memset(dinp, 0, (size_t)H * W * C * sizeof *dinp);
+    for (int oy = 0; oy < OH; oy++)
+        for (int ox = 0; ox < OW; ox++) {
+            const float *row = dcol + ((size_t)oy * OW + ox) * CKK;
+            const int x0 = ox - pad, kw0 = x0 < 0 ? -x0 : 0, kw1 = x0 + k > W ? W - x0 : k;
+            for (int kh = 0; kh < k; kh++) {
+                int y = oy - pad + kh;
+                if (y < 0 || y >= H || kw0 >= kw1)
+                    continue;
+                add_run(dinp + ((size_t)y * W + x0 + kw0) * C, row + (kh * k + kw0) * C, (kw1 - kw0) * C);
+            }
+        }
 }
 
 /* ======================================================================== */
@@ -1076,4 +1268,7 @@ const mt_kern KSFX(mt_kern) = {
     .colsum_acc = KSFX(colsum_acc),
     .gemm = KSFX(gemm),
     .gemm_gather = KSFX(gemm_gather),
+    .maxpool2_fwd = KSFX(maxpool2_fwd),
+    .maxpool2_bwd = KSFX(maxpool2_bwd),
+    .col2im = KSFX(col2im),
 };
