@@ -29,12 +29,15 @@ typedef struct {
     int B, H, W, C, OC, k, pad;
 } conv_case;
 
-/* The conv layers of cnn (batch 64) and fastcnn (batch 256). */
+/* The conv layers of cnn (batch 64), fastcnn and configs/fast99.json's net
+ * (batch 256). */
 static const conv_case CASES[] = {
     { "cnn.conv1", 64, 28, 28, 1, 32, 3, 0 },
     { "cnn.conv2", 64, 26, 26, 32, 64, 3, 0 },
     { "fastcnn.conv1", 256, 28, 28, 1, 24, 5, 0 },
     { "fastcnn.conv2", 256, 12, 12, 24, 32, 3, 0 },
+    { "fast99.conv1", 256, 28, 28, 1, 16, 5, 0 },
+    { "fast99.conv2", 256, 12, 12, 16, 32, 3, 0 },
 };
 
 enum { FWD, BWD_W, BWD_X, N_OPS };
@@ -189,16 +192,20 @@ int main(int argc, char **argv)
     (void)best_peak;
     if (!best_k)
         best_k = mt_kern_ref();
-    static const struct { const char *model; int B; } M[] = { { "cnn", 64 }, { "fastcnn", 256 } };
-    for (int mi = 0; mi < 2; mi++) {
+    static const struct { const char *name, *model; int B; } M[] = {
+        { "cnn", "cnn", 64 },
+        { "fastcnn", "fastcnn", 256 },
+        { "fast99", "conv:16:5,maxpool,relu,conv:32:3,maxpool,relu,flatten,linear:256,relu,linear:10", 256 },
+    };
+    for (size_t mi = 0; mi < sizeof M / sizeof *M; mi++) {
         double t1 = time_step(M[mi].model, M[mi].B, 1, reps > 5 ? 5 : reps, best_k);
         double t2 = time_step(M[mi].model, M[mi].B, 2, reps > 5 ? 5 : reps, best_k);
         if (json)
             printf("{\"bench\":\"step\",\"isa\":\"%s\",\"model\":\"%s\",\"B\":%d,\"ms_1t\":%.3f,\"ms_2t\":%.3f,"
-                   "\"speedup\":%.3f}\n", best_k->name, M[mi].model, M[mi].B, t1 * 1e3, t2 * 1e3, t1 / t2);
+                   "\"speedup\":%.3f}\n", best_k->name, M[mi].name, M[mi].B, t1 * 1e3, t2 * 1e3, t1 / t2);
         else
             printf("%s step (batch %d, %s): %.2f ms on 1 thread, %.2f ms on 2 (%.2fx), %.0f samples/s\n",
-                   M[mi].model, M[mi].B, best_k->name, t1 * 1e3, t2 * 1e3, t1 / t2, M[mi].B / t2);
+                   M[mi].name, M[mi].B, best_k->name, t1 * 1e3, t2 * 1e3, t1 / t2, M[mi].B / t2);
     }
     return 0;
 }
