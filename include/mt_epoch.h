@@ -48,12 +48,17 @@ typedef struct mt_epoch {
 mt_status mt_epoch_init(mt_epoch *e, uint32_t n, int batch_size, uint64_t shuffle_seed, mt_err *err);
 void mt_epoch_free(mt_epoch *e);
 
-/* One optimizer step on the samples idx[0..B): *sum = the sum of their
- * losses; the model is updated only when that sum is finite.  next (B_next
- * samples, NULL after the last batch) is the batch after this one, for a
- * step that fetches ahead. */
-typedef void (*mt_step_fn)(void *ctx, const uint32_t *idx, int B, const uint32_t *next, int B_next,
-                           double *sum);
+/* A model's training step, split where the loop decides.  step sets *sum,
+ * the sum of the losses of the samples idx[0..B); next (B_next samples,
+ * NULL after the last batch) is the batch after this one, for a step that
+ * fetches ahead.  update applies the step to the model; the loop calls it
+ * only when the loss is finite.  It is NULL when step updates the model
+ * itself (the MLP engine's fused step). */
+typedef struct mt_epoch_model {
+    void (*step)(void *ctx, const uint32_t *idx, int B, const uint32_t *next, int B_next, double *sum);
+    void (*update)(void *ctx, int B);
+    void *ctx;
+} mt_epoch_model;
 
 /* One pass over the first n samples (n <= e->n) in batches of e->batch_size
  * (or the rest of one, see in_epoch), the last partial batch kept
@@ -63,8 +68,8 @@ typedef void (*mt_step_fn)(void *ctx, const uint32_t *idx, int B, const uint32_t
  * MT_EDIVERGED if a loss is not finite, MT_EINTR if *stop becomes non-zero
  * between batches (stop may be NULL); then *batches_done tells how far it
  * got.  on_batch (may be NULL) is called after every batch. */
-mt_status mt_epoch_run(mt_epoch *e, uint32_t n, int epoch, const long long *step_count, mt_step_fn step,
-                       void *ctx, mt_batch_fn on_batch, void *user, volatile sig_atomic_t *stop,
+mt_status mt_epoch_run(mt_epoch *e, uint32_t n, int epoch, const long long *step_count,
+                       const mt_epoch_model *m, mt_batch_fn on_batch, void *user, volatile sig_atomic_t *stop,
                        double *avg_loss, int *batches_done, mt_err *err);
 
 /* ---- state files ----------------------------------------------------------

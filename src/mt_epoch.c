@@ -37,8 +37,8 @@ void mt_epoch_free(mt_epoch *e)
     memset(e, 0, sizeof *e);
 }
 
-mt_status mt_epoch_run(mt_epoch *e, uint32_t n_data, int epoch, const long long *step_count, mt_step_fn step,
-                       void *ctx, mt_batch_fn on_batch, void *user, volatile sig_atomic_t *stop,
+mt_status mt_epoch_run(mt_epoch *e, uint32_t n_data, int epoch, const long long *step_count,
+                       const mt_epoch_model *m, mt_batch_fn on_batch, void *user, volatile sig_atomic_t *stop,
                        double *avg_loss, int *batches_done, mt_err *err)
 {
     const int bs = e->batch_size;
@@ -68,13 +68,15 @@ mt_status mt_epoch_run(mt_epoch *e, uint32_t n_data, int epoch, const long long 
         const int B = (int)(n - i0 < (uint32_t)bs ? n - i0 : (uint32_t)bs);
         const int B_next = b + 1 < n_batches ? (int)(n - j0 < (uint32_t)bs ? n - j0 : (uint32_t)bs) : 0;
         double sum = 0.0;
-        step(ctx, e->perm + i0, B, B_next ? e->perm + j0 : NULL, B_next, &sum);
+        m->step(m->ctx, e->perm + i0, B, B_next ? e->perm + j0 : NULL, B_next, &sum);
         float loss = (float)(sum / B);
         if (!isfinite(loss)) {
             st = mt_errf(err, MT_EDIVERGED, "training diverged at epoch %d, batch %d: loss is %s", epoch, b,
                          isnan(loss) ? "nan" : "inf");
             break;
         }
+        if (m->update)
+            m->update(m->ctx, B);
         running += loss;
         done = b + 1;
         e->next_batch = done;

@@ -54,15 +54,20 @@ typedef struct {
     const mt_dataset *ds;
 } step_ctx;
 
-/* Gather, forward and backward on the pool, then the update on a finite loss. */
+/* Gather, then forward and backward on the pool (gradients, bn statistics). */
 static void net_step(void *ctx, const uint32_t *idx, int B, const uint32_t *next, int B_next, double *sum)
 {
     mt_net_trainer *t = ((step_ctx *)ctx)->t;
     (void)next, (void)B_next;
     mt_dataset_gather(t->x, t->labels, ((step_ctx *)ctx)->ds, idx, B, t->scale, t->shift, t->k);
     *sum = mt_net_step(t->net, t->work, t->pool, t->x, t->labels, B, t->dropout_seed, (uint64_t)t->opt->step, t->k);
-    if (isfinite((float)(*sum / B)))
-        mt_optim_step(t->opt, t->net->params, t->net->grads, t->k);
+}
+
+static void net_update(void *ctx, int B)
+{
+    mt_net_trainer *t = ((step_ctx *)ctx)->t;
+    (void)B;
+    mt_optim_step(t->opt, t->net->params, t->net->grads, t->k);
 }
 
 mt_status mt_net_train_epoch(mt_net_trainer *t, const mt_dataset *ds, int epoch, mt_batch_fn on_batch,
@@ -73,8 +78,8 @@ mt_status mt_net_train_epoch(mt_net_trainer *t, const mt_dataset *ds, int epoch,
         return mt_errf(err, MT_EDATA, "%s: images of %ux%u, model '%s' takes %dx%d", ds->img_path,
                        ds->rows, ds->cols, t->net->model, t->net->in_h, t->net->in_w);
     step_ctx c = { t, ds };
-    return mt_epoch_run(&t->ep, ds->n, epoch, &t->opt->step, net_step, &c, on_batch, user, stop, avg_loss,
-                        batches_done, err);
+    const mt_epoch_model m = { net_step, net_update, &c };
+    return mt_epoch_run(&t->ep, ds->n, epoch, &t->opt->step, &m, on_batch, user, stop, avg_loss, batches_done, err);
 }
 
 mt_status mt_net_evaluate(const mt_net *net, mt_net_work *w, mt_pool *pool, const mt_kern *k,

@@ -4,7 +4,6 @@
 
 #include "mt_engine.h"
 
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,26 +45,32 @@ typedef struct {
     const mt_dataset *ds;
 } step_ctx;
 
-/* The threaded engine's whole step (the next batch's random rows fetched
- * while this one trains), or the plain reference path, whose backward and
- * update run only on a finite loss. */
-static void mlp_step(void *ctx, const uint32_t *idx, int B, const uint32_t *next, int B_next, double *sum)
+/* The threaded engine's whole step, update included (the next batch's
+ * random rows fetched while this one trains). */
+static void engine_step(void *ctx, const uint32_t *idx, int B, const uint32_t *next, int B_next, double *sum)
 {
     mt_trainer *t = ((step_ctx *)ctx)->t;
     const mt_dataset *ds = ((step_ctx *)ctx)->ds;
-    if (t->engine) {
-        if (next)
-            mt_engine_prefetch(t->engine, ds->images, next, B_next);
-        *sum = mt_engine_step(t->engine, t->opt, ds->images, ds->labels, idx, B, t->scale, t->shift, t->labels);
-        return;
-    }
-    mt_dataset_gather(t->work.act[0], t->labels, ds, idx, B, t->scale, t->shift, t->k);
+    if (next)
+        mt_engine_prefetch(t->engine, ds->images, next, B_next);
+    *sum = mt_engine_step(t->engine, t->opt, ds->images, ds->labels, idx, B, t->scale, t->shift, t->labels);
+}
+
+/* The plain reference path: forward and loss, then backward and update. */
+static void plain_step(void *ctx, const uint32_t *idx, int B, const uint32_t *next, int B_next, double *sum)
+{
+    mt_trainer *t = ((step_ctx *)ctx)->t;
+    (void)next, (void)B_next;
+    mt_dataset_gather(t->work.act[0], t->labels, ((step_ctx *)ctx)->ds, idx, B, t->scale, t->shift, t->k);
     mt_mlp_forward(t->model, &t->work, B, t->k);
     const int L = t->model->n_layers;
     *sum = t->k->softmax_xent_ls(t->work.dact[L], t->work.losses, t->work.act[L], t->labels, B,
                                  t->model->dims[L], 1.0f / (float)B, t->label_smoothing);
-    if (!isfinite((float)(*sum / B)))
-        return;
+}
+
+static void plain_update(void *ctx, int B)
+{
+    mt_trainer *t = ((step_ctx *)ctx)->t;
     mt_mlp_zero_grad(t->model);
     mt_mlp_backward(t->model, &t->work, B, t->k);
     mt_optim_step(t->opt, t->model->params, t->model->grads, t->k);
@@ -78,8 +83,9 @@ mt_status mt_train_epoch(mt_trainer *t, const mt_dataset *ds, int epoch, mt_batc
     step_ctx c = { t, ds };
     if (t->engine) /* the engine holds the first layer while it trains */
         mt_engine_sync(t->engine, t->opt);
-    mt_status st = mt_epoch_run(&t->ep, ds->n, epoch, &t->opt->step, mlp_step, &c, on_batch, user, stop,
-                                avg_loss, batches_done, err);
+    const mt_epoch_model m = { t->engine ? engine_step : plain_step, t->engine ? NULL : plain_update, &c };
+    mt_status st = mt_epoch_run(&t->ep, ds->n, epoch, &t->opt->step, &m, on_batch, user, stop, avg_loss,
+                                batches_done, err);
     if (t->engine)
         mt_engine_export(t->engine, t->opt);
     return st;
